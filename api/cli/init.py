@@ -1,0 +1,1 @@
+"""placeholder: trustctl init (being written)."""

@@ -1,0 +1,1 @@
+"""The certificate authority: hierarchies, profiles, issuance, CRL, OCSP, timestamps."""

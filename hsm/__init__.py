@@ -1,0 +1,1 @@
+"""Key custody: the KeyStore protocol, its backends, key lifecycle and dual control."""

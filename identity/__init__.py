@@ -1,0 +1,1 @@
+"""Unified identity, authentication and the OIDC provider."""

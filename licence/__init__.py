@@ -1,0 +1,1 @@
+"""The electronic licence authority (GB/T 36901-36905)."""

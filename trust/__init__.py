@@ -1,0 +1,1 @@
+"""The kernel every authority builds on: algorithms, identifiers, storage, the audit log."""

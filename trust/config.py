@@ -1,0 +1,36 @@
+"""Configuration from the environment, read once per process.
+
+Everything has a default that works for the embedded mode (`make run`): the state lives
+under ``TRUST_HOME`` (``./var``), the database is an SQLite file there.
+"""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    database_url: str
+    host: str
+    port: int
+    max_request_bytes: int
+    workers: int
+
+    @property
+    def sqlite_default(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    env = os.environ if environ is None else environ
+    home = Path(env.get("TRUST_HOME", "var")).resolve()
+    return Settings(
+        home=home,
+        database_url=env.get("TRUST_DATABASE_URL") or f"sqlite:///{home / 'trust.db'}",
+        host=env.get("TRUST_HOST", "127.0.0.1"),
+        port=int(env.get("TRUST_PORT", "8000")),
+        max_request_bytes=int(env.get("TRUST_MAX_REQUEST_BYTES", str(16 * 1024 * 1024))),
+        workers=int(env.get("TRUST_WORKERS", "2")),
+    )
