@@ -301,3 +301,16 @@ def test_fuzzed_der_mutations_fail_only_with_invalid_input(data, position):
         sm2.ciphertext_to_raw(bytes(der))
     except InvalidInput:
         pass
+
+
+@settings(max_examples=300, deadline=None)
+@given(r=scalars, s=scalars, mutation=st.binary(min_size=1, max_size=3), position=st.integers(min_value=0))
+def test_strict_reader_accepts_exactly_the_canonical_der(r, s, mutation, position):
+    der = bytearray(sm2.encode_signature(r, s))
+    i = position % len(der)
+    der[i:i + len(mutation)] = mutation
+    try:
+        value = sm2.decode_signature(bytes(der))
+    except InvalidInput:
+        return
+    assert sm2.encode_signature(*value) == bytes(der)  # whatever it accepts is canonical DER

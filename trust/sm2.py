@@ -125,10 +125,39 @@ def _load_der(spec, data: bytes, what_en: str, what_zh: str, strict: bool):
 def decode_signature(signature: bytes, *, strict: bool = True) -> tuple[int, int]:
     """DER SM2Signature → (r, s). ``strict=False`` also accepts BER (non-minimal integers)."""
     der = _bytes(signature, "signature")
-    value = _load_der(_SM2Signature, der, "SM2 signature", "SM2 签名值", strict)
-    r, s = value["r"].native, value["s"].native
+    if strict:
+        r, s = _read_der_signature(der)
+    else:
+        value = _load_der(_SM2Signature, der, "SM2 signature", "SM2 签名值", strict=False)
+        r, s = value["r"].native, value["s"].native
     _check_rs(r, s)
     return r, s
+
+
+def _read_der_signature(der: bytes) -> tuple[int, int]:
+    """Strict DER ``SEQUENCE { INTEGER r, INTEGER s }``: verification is on the hot path, and a
+    hand reader of this one fixed shape is several times faster than a general ASN.1 parse."""
+    def fail(why_en: str, why_zh: str) -> InvalidInput:
+        return _invalid(f"SM2 signature is not valid DER: {why_en}", f"SM2 签名值不是合法的 DER 编码：{why_zh}")
+
+    if len(der) < 8 or der[0] != 0x30 or der[1] != len(der) - 2:
+        raise fail("expected SEQUENCE {r, s} with a short definite length covering all bytes",
+                   "应为长度覆盖全部字节的 SEQUENCE {r, s}")
+    values, pos = [], 2
+    for name in ("r", "s"):
+        if pos + 2 > len(der) or der[pos] != 0x02:
+            raise fail(f"{name} is not an INTEGER", f"{name} 不是 INTEGER")
+        length = der[pos + 1]
+        body = der[pos + 2:pos + 2 + length]
+        if not 1 <= length <= 33 or len(body) != length:
+            raise fail(f"{name} has a bad length", f"{name} 长度错误")
+        if body[0] & 0x80 or (length > 1 and body[0] == 0 and not body[1] & 0x80):
+            raise fail(f"{name} is negative or not minimally encoded", f"{name} 为负数或不是最短编码")
+        values.append(int.from_bytes(body, "big"))
+        pos += 2 + length
+    if pos != len(der):
+        raise fail("trailing bytes after s", "s 之后有多余字节")
+    return values[0], values[1]
 
 
 def encode_signature(r: int, s: int) -> bytes:
