@@ -17,3 +17,14 @@ def openssl(*args: str | Path, input: bytes | None = None, check: bool = True) -
     if check and result.returncode != 0:
         raise AssertionError(f"openssl {' '.join(map(str, args))} failed: {result.stderr.decode(errors='replace')}")
     return result
+
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+def shared_file(*parts: str) -> Path:
+    """A file of ../shared (spec fixtures, corpus). CI always has it beside the clone."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.fail(f"{path} is missing: the tests expect ../shared beside the repository")
+    return path
