@@ -1,0 +1,65 @@
+"""The Flask application factory.
+
+Views reach the service's dependencies through ``current_app.extensions``:
+``"trust.settings"`` (:class:`trust.config.Settings`), ``"trust.engine"`` (the SQLAlchemy
+engine) and ``"trust.sessions"`` (a sessionmaker bound to it).
+"""
+
+from flask import Flask, Response, current_app, request
+from sqlalchemy import Engine
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from api import health, problems
+from trust import db
+from trust.config import Settings, load_settings
+
+# Nothing may load or frame anything; pages that need more set their own policy.
+DEFAULT_CSP = "default-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Flask:
+    settings = settings or load_settings()
+    engine = engine or db.make_engine(settings.database_url)
+
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
+    app.json.ensure_ascii = False  # Chinese stays readable in JSON bodies
+    app.json.sort_keys = False
+    app.extensions["trust.settings"] = settings
+    app.extensions["trust.engine"] = engine
+    app.extensions["trust.sessions"] = db.session_factory(engine)
+
+    app.before_request(reject_oversized_body)
+    app.after_request(add_standard_headers)
+    problems.register(app)
+    app.register_blueprint(health.blueprint)
+    return app
+
+
+def reject_oversized_body() -> None:
+    """413 before any view runs, whether the body is declared or streamed (chunked).
+
+    A streamed body is read here, through Werkzeug's stream limited to MAX_CONTENT_LENGTH,
+    so no request makes the server read more than the limit (plus one byte).
+    """
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    length = request.content_length
+    if length is not None and length > limit:
+        raise RequestEntityTooLarge()
+    if length is None and "wsgi.input_terminated" in request.environ:
+        body = request.get_data(cache=True)
+        # Werkzeug stops a streamed body at the limit without complaint; one more byte
+        # in the raw stream means the body was longer.
+        if len(body) >= limit and request.environ["wsgi.input"].read(1):
+            raise RequestEntityTooLarge()
+
+
+def add_standard_headers(response: Response) -> Response:
+    headers = response.headers
+    headers["X-Request-ID"] = problems.request_id()
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["Referrer-Policy"] = "no-referrer"
+    headers.setdefault("Content-Security-Policy", DEFAULT_CSP)
+    if response.is_json:
+        headers.setdefault("Cache-Control", "no-store")
+    return response
