@@ -30,7 +30,7 @@ test: install-test
 	$(BIN)/python -m pytest
 
 bench: install
-	$(BIN)/python -m bench
+	@$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
