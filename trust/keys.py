@@ -37,7 +37,7 @@ def load_public_key(data: bytes | str) -> PublicKey:
     _kind, der = _der(data, _PUBLIC_PEM)
     try:
         is_sm2 = is_sm2_key_algorithm(asn1_keys.PublicKeyInfo.load(der, strict=True)["algorithm"])
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, KeyError):  # KeyError: asn1crypto on an unknown algorithm OID
         is_sm2 = False
     if is_sm2:
         return SM2PublicKey.from_der(der)
@@ -51,7 +51,7 @@ def _private_key_is_sm2(der: bytes) -> bool:
     """True for PKCS#8 or SEC1 on sm2p256v1; parse errors fall through to the general loader."""
     try:
         return is_sm2_key_algorithm(asn1_keys.PrivateKeyInfo.load(der, strict=True)["private_key_algorithm"])
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, KeyError):
         pass
     try:
         return names_sm2_curve(asn1_keys.ECPrivateKey.load(der, strict=True)["parameters"])

@@ -1,0 +1,437 @@
+"""Verification of electronic seals and seal signatures (GB/T 38540 v4/v5, GM/T 0031 v1),
+and of the other signed values OFD carries (GB/T 35275 SignedData, bare SM2 signatures).
+
+Each step of eseal-gbt38540.md §6 becomes one check of the report vocabulary
+(ARCHITECTURE.md): format, integrity, signature, seal, seal_binding, seal_validity,
+certificate, chain, revocation, timestamp. Every signature is verified over the exact
+bytes received. Nothing here knows OFD beyond "the signed data is Signature.xml".
+"""
+
+import hashlib
+import hmac
+from datetime import datetime, timezone
+
+from seal.ses import (SealFormatError, Seal, SesSignature, format_time, parse_seal, parse_signature,
+                      signature_value)
+from trust import oids
+from trust.cms import SignedData, parse_signed_data, verify_signer, verify_time_stamp, verify_with_certificate
+from trust.errors import InvalidInput, InvalidSignature, UnsupportedAlgorithm
+from trust.hashes import hash_algorithm, sm3
+from trust.report import Check, CheckName as C, CheckStatus as S, Message, Report, SignatureReport, check
+from trust.sm2 import decode_signature
+from trust.x509 import Certificate, parse_certificate, signing_usage_problem, verify_chain
+
+SM2_SIGNATURE_OIDS = {oids.SM2_WITH_SM3, oids.SM2_SIGN}
+NO_ROOT = Message("未配置电子印章的可信根证书，无法确认证书链", "no trusted root for seals: the chain cannot be confirmed")
+REVOCATION_PENDING = Message("尚未检查证书吊销状态（CRL/OCSP 由 CA 模块提供后启用）",
+                             "revocation was not checked: CRL/OCSP checking arrives with the CA module")
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _stamp(value: datetime) -> str:
+    return format_time(value)
+
+
+# ---------------------------------------------------------------- seals
+
+def verify_seal(seal_der: bytes, *, trusted_roots=(), at: datetime | None = None) -> Report:
+    """Verify a Seal.esl on its own: structure, the maker's signature, the validity period at
+    ``at`` (default now), the maker's certificate and chain. Report format "seal"."""
+    try:
+        seal = parse_seal(seal_der)
+    except SealFormatError as exc:
+        return Report("seal", (SignatureReport("s001", "Seal", (check(C.FORMAT, S.FAILED, exc.zh, exc.en),)),))
+    when = at or _now()
+    checks = [_format_check(seal.warnings, _layout_name(seal.layout, seal.version)),
+              *_seal_checks(seal), _seal_validity(seal, when)]
+    maker = _certificate(seal.cert)
+    checks += _maker_checks(seal, maker, trusted_roots)
+    return Report("seal", (SignatureReport("s001", "Seal", tuple(checks), signer=maker.subject if maker else None,
+                                           seal=seal.summary()),), warnings=seal.warnings)
+
+
+def _maker_checks(seal: Seal, maker: Certificate | None, trusted_roots) -> list[Check]:
+    """§6.7: the maker's certificate was valid when the seal was made, and chains."""
+    if maker is None:
+        return [check(C.CERTIFICATE, S.FAILED, "制章者证书无法解析", "the seal maker's certificate cannot be read")]
+    return _certificate_checks(maker, seal.seal_info.create_date, trusted_roots, "制章者", "seal maker")
+
+
+def _layout_name(layout: int, version: int) -> str:
+    return "GM/T 0031 (v1)" if layout == 1 else f"GB/T 38540 (v{version})"
+
+
+def _format_check(warnings, what: str) -> Check:
+    if not warnings:
+        return check(C.FORMAT, S.PASSED, f"结构符合 {what}", f"the structure is {what}")
+    return check(C.FORMAT, S.PASSED, f"结构可解析（{what}），存在不规范之处：" + "；".join(w.zh for w in warnings),
+                 f"the structure parses ({what}) with deviations: " + "; ".join(w.en for w in warnings))
+
+
+def _certificate(der: bytes) -> Certificate | None:
+    try:
+        return parse_certificate(der)
+    except InvalidInput:
+        return None
+
+
+def _seal_checks(seal: Seal) -> list[Check]:
+    """The ``seal`` check: dates in order and the maker's signature over the seal info."""
+    info = seal.seal_info
+    if not info.create_date <= info.valid_end or not info.valid_start < info.valid_end:
+        return [check(C.SEAL, S.FAILED, "印章日期顺序错误（制作日期、有效期起止）",
+                      "the seal's dates are out of order (createDate, validStart, validEnd)")]
+    if info.picture_width <= 0 or info.picture_height <= 0:
+        return [check(C.SEAL, S.FAILED, "印章图像尺寸不是正数", "the seal picture's size is not positive")]
+    if seal.sign_alg_id not in SM2_SIGNATURE_OIDS:
+        # §6.3: anything but SM2-with-SM3 is rejected (no RSA policy here)
+        return [check(C.SEAL, S.FAILED, f"制章签名算法 {seal.sign_alg_id} 不是 SM2-with-SM3",
+                      f"the seal signature algorithm {seal.sign_alg_id} is not SM2-with-SM3")]
+    maker = _certificate(seal.cert)
+    if maker is None or not maker.is_sm2:
+        return [check(C.SEAL, S.FAILED, "制章者证书无法解析或不是 SM2 证书",
+                      "the seal maker's certificate cannot be read or is not SM2")]
+    try:
+        signature, encoding_note = signature_value(seal.signed_value)
+    except InvalidInput as exc:
+        return [check(C.SEAL, S.FAILED, f"制章者签名值无法解析：{exc.zh}", f"the maker signature cannot be read: {exc.en}")]
+    key = maker.public_key()
+    for message, note in seal.maker_signed_messages():
+        try:
+            key.verify(signature, message)
+        except InvalidSignature:
+            continue
+        notes = [n for n in (encoding_note, note) if n]
+        zh = f"制章者签名有效（{maker.subject}）" + "".join(f"；{n.zh}" for n in notes)
+        en = f"the seal maker's signature verifies ({maker.subject})" + "".join(f"; {n.en}" for n in notes)
+        return [check(C.SEAL, S.PASSED, zh, en)]
+    return [check(C.SEAL, S.FAILED, "制章者签名验证不通过，印章可能被篡改",
+                  "the seal maker's signature does not verify: the seal may have been altered")]
+
+
+def _seal_validity(seal: Seal, when: datetime) -> Check:
+    info = seal.seal_info
+    period = f"{_stamp(info.valid_start)} – {_stamp(info.valid_end)}"
+    if info.valid_start <= when <= info.valid_end:
+        return check(C.SEAL_VALIDITY, S.PASSED, f"{_stamp(when)} 在印章有效期内（{period}）",
+                     f"{_stamp(when)} is within the seal's validity period ({period})")
+    return check(C.SEAL_VALIDITY, S.FAILED, f"{_stamp(when)} 不在印章有效期内（{period}）",
+                 f"{_stamp(when)} is outside the seal's validity period ({period})")
+
+
+def _certificate_checks(cert: Certificate, when: datetime, trusted_roots, whose_zh: str, whose_en: str,
+                        intermediates=()) -> list[Check]:
+    """certificate (validity at ``when``, key usage), chain and revocation for one certificate."""
+    period = f"{_stamp(cert.not_before)} – {_stamp(cert.not_after)}"
+    usage = signing_usage_problem(cert)
+    if not cert.valid_at(when):
+        result = check(C.CERTIFICATE, S.FAILED, f"{whose_zh}证书在 {_stamp(when)} 不在有效期内（{period}）",
+                       f"the {whose_en} certificate is not valid at {_stamp(when)} ({period})")
+    elif usage:
+        result = check(C.CERTIFICATE, S.FAILED, f"{whose_zh}{usage.zh}", f"{whose_en}: {usage.en}")
+    else:
+        result = check(C.CERTIFICATE, S.PASSED, f"{whose_zh}证书“{cert.subject}”在 {_stamp(when)} 有效",
+                       f"the {whose_en} certificate '{cert.subject}' is valid at {_stamp(when)}")
+    if not trusted_roots:
+        chain = check(C.CHAIN, S.INDETERMINATE, f"{whose_zh}：{NO_ROOT.zh}", f"{whose_en}: {NO_ROOT.en}")
+    else:
+        found = verify_chain(cert, trusted_roots=trusted_roots, intermediates=intermediates, at=when)
+        chain = check(C.CHAIN, found.status, f"{whose_zh}：{found.reason.zh}", f"{whose_en}: {found.reason.en}")
+    return [result, chain, _revocation(cert, chain.status, whose_zh, whose_en)]
+
+
+def _revocation(cert: Certificate, chain: S, whose_zh: str, whose_en: str) -> Check:
+    """A certificate that chains to a trusted root and names no revocation service (no CRL
+    distribution point, no OCSP responder) has nothing to check: the relying party accepted
+    that when it trusted the root. One that names a service cannot be checked yet: CRL and
+    OCSP fetching arrive with the CA module, so that stays INDETERMINATE, never VALID."""
+    if chain == S.PASSED and not cert.names_revocation_service:
+        return check(C.REVOCATION, S.NOT_APPLICABLE,
+                     f"{whose_zh}证书未声明吊销服务（无 CRL 分发点或 OCSP 地址），且链接到可信根",
+                     f"the {whose_en} certificate names no revocation service (no CRL distribution point "
+                     f"or OCSP responder) and chains to a trusted root")
+    return check(C.REVOCATION, S.INDETERMINATE, f"{whose_zh}：{REVOCATION_PENDING.zh}",
+                 f"{whose_en}: {REVOCATION_PENDING.en}")
+
+
+# ---------------------------------------------------------------- seal signatures
+
+def verify_ses_signature(signature_der: bytes, *, data: bytes | None = None, data_hash: bytes | None = None,
+                         trusted_roots=(), at: datetime | None = None, signature_id: str = "s001",
+                         signature_type: str = "SES") -> SignatureReport:
+    """Verify a SES_Signature against the signed ``data`` (or its SM3 ``data_hash``).
+    Certificates and the seal period are judged at ``at`` if given, else at the time stamp's
+    time if a valid one is present, else at the signature's timeInfo."""
+    try:
+        ses = parse_signature(signature_der)
+    except SealFormatError as exc:
+        return SignatureReport(signature_id, signature_type, (check(C.FORMAT, S.FAILED, exc.zh, exc.en),))
+    return _ses_report(ses, data=data, data_hash=data_hash, trusted_roots=trusted_roots, at=at,
+                       signature_id=signature_id, signature_type=signature_type)
+
+
+def _ses_report(ses: SesSignature, *, data, data_hash, trusted_roots, at, signature_id, signature_type,
+                extra: tuple[Check, ...] = ()) -> SignatureReport:
+    signer = _certificate(ses.cert)
+    timestamp, stamped_at = _timestamp_check(ses, trusted_roots)
+    when = at or stamped_at or ses.time_info or _now()
+    checks = [_format_check(ses.warnings, _layout_name(ses.layout, ses.version)),
+              _integrity(ses.data_hash, data, data_hash),
+              _signer_signature(ses, signer),
+              *_seal_checks(ses.seal),
+              _seal_binding(ses.seal, ses.cert),
+              *extra,
+              _seal_validity(ses.seal, when)]
+    if signer is None:
+        checks.append(check(C.CERTIFICATE, S.FAILED, "签章者证书无法解析", "the signer's certificate cannot be read"))
+    else:
+        checks += _certificate_checks(signer, when, trusted_roots, "签章者", "signer")
+    checks += [*_maker_checks(ses.seal, _certificate(ses.seal.cert), trusted_roots), timestamp]
+    return SignatureReport(signature_id, signature_type, tuple(checks),
+                           signer=signer.subject if signer else None, seal=ses.seal.summary(),
+                           signing_time=_stamp(ses.time_info) if ses.time_info else None)
+
+
+def _integrity(signed_hash: bytes, data: bytes | None, data_hash: bytes | None) -> Check:
+    if data is not None:
+        actual, source = sm3(data), ("原文", "the data")
+    elif data_hash is not None:
+        actual, source = bytes(data_hash), ("给定的杂凑值", "the given digest")
+    else:
+        # Without the data the signature proves nothing about any document: not VALID.
+        return check(C.INTEGRITY, S.INDETERMINATE, "未提供原文或其杂凑值，无法核对原文杂凑",
+                     "neither the data nor its digest was supplied, so the data hash was not checked")
+    if hmac.compare_digest(actual, signed_hash):
+        return check(C.INTEGRITY, S.PASSED, f"{source[0]}的 SM3 杂凑与签章中的原文杂凑一致",
+                     f"the SM3 digest of {source[1]} matches the signed data hash")
+    return check(C.INTEGRITY, S.FAILED, f"{source[0]}的 SM3 杂凑与签章中的原文杂凑不一致，原文可能被篡改",
+                 f"the SM3 digest of {source[1]} differs from the signed data hash: the data may have been altered")
+
+
+def _signer_signature(ses: SesSignature, signer: Certificate | None) -> Check:
+    if ses.signature_alg_id not in SM2_SIGNATURE_OIDS:
+        return check(C.SIGNATURE, S.FAILED, f"签名算法 {ses.signature_alg_id} 不是 SM2-with-SM3",
+                     f"the signature algorithm {ses.signature_alg_id} is not SM2-with-SM3")
+    if signer is None or not signer.is_sm2:
+        return check(C.SIGNATURE, S.FAILED, "签章者证书无法解析或不是 SM2 证书",
+                     "the signer's certificate cannot be read or is not SM2")
+    try:
+        signature, note = signature_value(ses.signature)
+        signer.public_key().verify(signature, ses.tbs_raw)
+    except (InvalidInput, InvalidSignature) as exc:
+        return check(C.SIGNATURE, S.FAILED, f"签章者签名验证不通过：{exc.zh}", f"the signer's signature does not verify: {exc.en}")
+    suffix = (f"；{note.zh}", f"; {note.en}") if note else ("", "")
+    return check(C.SIGNATURE, S.PASSED, f"签章者签名有效（{signer.subject}）{suffix[0]}",
+                 f"the signer's SM2 signature over TBS_Sign verifies ({signer.subject}){suffix[1]}")
+
+
+def _digest(name: str, data: bytes) -> bytes | None:
+    """CertDigestObj.type names the algorithm (e.g. "SM3", "SHA-1"); None when unknown."""
+    name = name.strip()
+    if name.lower().replace("-", "") == "sha1":
+        return hashlib.sha1(data).digest()
+    try:
+        return hash_algorithm(name).digest(data)
+    except UnsupportedAlgorithm:
+        return None
+
+
+def _seal_binding(seal: Seal, signer_der: bytes) -> Check:
+    """§6.5: the signer's certificate is one the seal lists (certListType 1) or whose digest it lists (2)."""
+    info = seal.seal_info
+    if any(hmac.compare_digest(c, signer_der) for c in info.cert_list):
+        return check(C.SEAL_BINDING, S.PASSED, "签章者证书在印章的证书列表中",
+                     "the signer's certificate is in the seal's certificate list")
+    digests = [(d, _digest(d.type, signer_der)) for d in info.cert_digest_list]
+    for listed, actual in digests:
+        if actual is not None and hmac.compare_digest(actual, listed.value):
+            return check(C.SEAL_BINDING, S.PASSED, f"签章者证书的 {listed.type} 杂凑在印章的证书杂凑列表中",
+                         f"the {listed.type} digest of the signer's certificate is in the seal's list")
+    if digests and all(actual is None for _, actual in digests) and not info.cert_list:
+        return check(C.SEAL_BINDING, S.INDETERMINATE, "印章的证书杂凑算法未知，无法核对签章者",
+                     "the seal's certificate digest algorithm is unknown; the signer could not be matched")
+    return check(C.SEAL_BINDING, S.FAILED, "签章者证书不在印章授权的证书列表中",
+                 "the signer's certificate is not among those the seal authorises")
+
+
+def _timestamp_check(ses: SesSignature, trusted_roots) -> tuple[Check, datetime | None]:
+    if ses.time_stamp is None:
+        return check(C.TIMESTAMP, S.NOT_APPLICABLE, "签章不含时间戳", "the signature carries no time stamp"), None
+    # §5: the token's messageImprint is over the signature value, the BIT STRING contents as found
+    result = verify_time_stamp(ses.time_stamp, ses.signature, trusted_roots=trusted_roots)
+    # only a time stamp from a trusted TSA moves the time at which certificates are judged
+    trusted_time = result.gen_time if result.status is S.PASSED else None
+    return check(C.TIMESTAMP, result.status, result.reason.zh, result.reason.en), trusted_time
+
+
+# ---------------------------------------------------------------- what OFD carries
+
+def verify_signed_value_for_ofd(signed_value: bytes, signature_xml_bytes: bytes, *, seal_esl: bytes | None = None,
+                                sign_type: str = "Seal", trusted_roots=(), signature_id: str = "s001",
+                                certificates=(), signing_time: datetime | None = None) -> SignatureReport:
+    """Verify an OFD SignedValue over its Signature.xml bytes (ofd-signature.md §4):
+    a SES_Signature (dataHash = SM3(Signature.xml); Seal.esl must equal the embedded seal),
+    a GB/T 35275 / PKCS#7 SignedData (content SM3(Signature.xml) attached, or Signature.xml
+    detached; with or without signed attributes), or a bare SM2 signature over the raw
+    Signature.xml bytes (legacy ofdrw), which needs the signer's certificate in
+    ``certificates``. The container is recognised by structure, whatever ``sign_type`` says.
+    ``signing_time`` (e.g. Signature.xml's SignatureDateTime) is used when the value has none."""
+    kind = _container(signed_value)
+    if kind == "ses":
+        try:
+            ses = parse_signature(signed_value)
+        except SealFormatError as exc:
+            return SignatureReport(signature_id, sign_type, (check(C.FORMAT, S.FAILED, exc.zh, exc.en),))
+        extra = ()
+        if seal_esl is not None:
+            extra = (_esl_matches(seal_esl, ses.seal.raw),)
+        return _ses_report(ses, data=signature_xml_bytes, data_hash=None, trusted_roots=trusted_roots, at=None,
+                           signature_id=signature_id, signature_type=sign_type, extra=extra)
+    if kind == "cms":
+        try:
+            signed = parse_signed_data(signed_value)
+        except InvalidInput as exc:
+            return SignatureReport(signature_id, sign_type, (check(C.FORMAT, S.FAILED, exc.zh, exc.en),))
+        return _cms_report(signed, signature_xml_bytes, seal_esl=seal_esl, sign_type=sign_type,
+                           trusted_roots=trusted_roots, signature_id=signature_id, signing_time=signing_time)
+    if kind == "bare":
+        return _bare_report(signed_value, signature_xml_bytes, sign_type=sign_type, trusted_roots=trusted_roots,
+                            signature_id=signature_id, certificates=certificates, signing_time=signing_time)
+    return SignatureReport(signature_id, sign_type, (check(
+        C.FORMAT, S.FAILED, "签名值既不是电子签章数据、CMS 签名数据，也不是 SM2 签名值",
+        "the signed value is neither a SES_Signature, a CMS SignedData nor an SM2 signature"),))
+
+
+def _container(value: bytes) -> str:
+    """Tell the container apart by its first elements: SM2Signature is SEQUENCE{INTEGER, INTEGER},
+    a raw r‖s is 64 bytes, SignedData starts with an OID or a version, else SES_Signature."""
+    if len(value) == 64 and value[:1] != b"\x30":
+        return "bare"
+    try:
+        decode_signature(value, strict=False)
+        return "bare"
+    except InvalidInput:
+        pass
+    if len(value) == 64:
+        return "bare"
+    if value[:1] != b"\x30" or len(value) < 2:
+        return "unknown"
+    header = 2 + (value[1] & 0x7F if value[1] & 0x80 else 0)
+    # ContentInfo starts with its OID; a bare SignedData (ofdrw-crypto 1.x) with its version
+    return "cms" if value[header:header + 1] in (b"\x06", b"\x02") else "ses"
+
+
+def _esl_matches(seal_esl: bytes, embedded: bytes) -> Check:
+    if hmac.compare_digest(bytes(seal_esl), embedded):
+        return check(C.SEAL_BINDING, S.PASSED, "Seal.esl 与签章中内嵌的印章逐字节一致",
+                     "Seal.esl is byte-identical to the seal embedded in the signature")
+    return check(C.SEAL_BINDING, S.FAILED, "Seal.esl 与签章中内嵌的印章不一致",
+                 "Seal.esl differs from the seal embedded in the signature")
+
+
+def _cms_report(signed: SignedData, xml: bytes, *, seal_esl, sign_type, trusted_roots, signature_id,
+                signing_time) -> SignatureReport:
+    digest = sm3(xml)
+    checks = [_format_check(signed.warnings, "GB/T 35275 / PKCS#7 SignedData")]
+    if signed.econtent is not None:
+        # attached: the content is SM3(Signature.xml) (GM/T 0099 §7.2.2), or Signature.xml itself
+        result = verify_signer(signed)
+        if hmac.compare_digest(signed.econtent, digest) or signed.econtent == xml:
+            integrity = check(C.INTEGRITY, S.PASSED, "签名数据的原文与 Signature.xml 一致",
+                              "the signed content matches Signature.xml")
+        else:
+            integrity = check(C.INTEGRITY, S.FAILED, "签名数据的原文不是 Signature.xml 的 SM3 杂凑",
+                              "the signed content is not the SM3 digest of Signature.xml")
+        if result.digest_matches is False:
+            integrity = check(C.INTEGRITY, S.FAILED, "签名属性中的 messageDigest 与原文不符",
+                              "the messageDigest attribute does not match the content")
+    else:
+        result = verify_signer(signed, content=xml)
+        if result.digest_matches is False:  # some producers sign SM3(Signature.xml) detached
+            alternative = verify_signer(signed, content=digest)
+            if alternative.digest_matches:
+                result = alternative
+        if result.digest_matches:
+            integrity = check(C.INTEGRITY, S.PASSED, "messageDigest 与 Signature.xml 一致",
+                              "the messageDigest attribute matches Signature.xml")
+        elif result.digest_matches is False:
+            integrity = check(C.INTEGRITY, S.FAILED, "messageDigest 与 Signature.xml 不一致，文件可能被篡改",
+                              "the messageDigest attribute does not match Signature.xml: it may have been altered")
+        else:
+            integrity = check(C.INTEGRITY, S.PASSED if result.signature_valid else S.INDETERMINATE,
+                              "签名直接覆盖 Signature.xml", "the signature covers Signature.xml directly")
+    checks.append(integrity)
+    warn = "".join(f"；{w.zh}" for w in result.warnings), "".join(f"; {w.en}" for w in result.warnings)
+    if result.signature_valid:
+        checks.append(check(C.SIGNATURE, S.PASSED, f"签名有效（{result.signer.subject}）{warn[0]}",
+                            f"the signature verifies ({result.signer.subject}){warn[1]}"))
+    else:
+        checks.append(check(C.SIGNATURE, S.FAILED, f"签名验证不通过：{result.reason.zh}",
+                            f"the signature does not verify: {result.reason.en}"))
+    signer_info = signed.signer_infos[0]
+    when = signer_info.signing_time or signing_time or _now()
+    checks += _seal_for_plain_signature(seal_esl, result.signer, sign_type, when, trusted_roots)
+    if result.signer is not None:
+        checks += _certificate_checks(result.signer, when, trusted_roots, "签名者", "signer",
+                                      intermediates=signed.certificates)
+    checks.append(check(C.TIMESTAMP, S.NOT_APPLICABLE, "签名不含时间戳", "the signature carries no time stamp"))
+    return SignatureReport(signature_id, sign_type, tuple(checks),
+                           signer=result.signer.subject if result.signer else None,
+                           signing_time=_stamp(signer_info.signing_time) if signer_info.signing_time else None)
+
+
+def _seal_for_plain_signature(seal_esl, signer: Certificate | None, sign_type: str, when: datetime,
+                              trusted_roots=()) -> list[Check]:
+    """A SignedData or bare signature has no seal inside; a Seal.esl beside it is checked on its own
+    and must list the signer."""
+    if seal_esl is None:
+        if sign_type == "Sign":
+            return [check(C.SEAL, S.NOT_APPLICABLE, "数字签名不含印章", "a digital signature carries no seal")]
+        return [check(C.SEAL, S.INDETERMINATE, "签章类型为 Seal，但签名值中没有印章且未提供 Seal.esl",
+                      "Type is Seal but the signed value holds no seal and no Seal.esl was given")]
+    try:
+        seal = parse_seal(seal_esl)
+    except SealFormatError as exc:
+        return [check(C.SEAL, S.FAILED, f"Seal.esl 无法解析：{exc.zh}", f"Seal.esl cannot be read: {exc.en}")]
+    binding = (_seal_binding(seal, signer.der) if signer is not None else
+               check(C.SEAL_BINDING, S.INDETERMINATE, "签名者证书未知", "the signer's certificate is unknown"))
+    return [*_seal_checks(seal), binding, _seal_validity(seal, when),
+            *_maker_checks(seal, _certificate(seal.cert), trusted_roots)]
+
+
+def _bare_report(value: bytes, xml: bytes, *, sign_type, trusted_roots, signature_id, certificates,
+                 signing_time) -> SignatureReport:
+    checks = [check(C.FORMAT, S.PASSED, "裸 SM2 签名值（签名值内不含证书）",
+                    "a bare SM2 signature (no certificate inside the signed value)")]
+    # the value names no signer: try the certificates the caller knows, then the trusted roots
+    candidates = [c if isinstance(c, Certificate) else _certificate(c) for c in (*certificates, *trusted_roots)]
+    signer = None
+    for cert in filter(None, candidates):
+        try:
+            verify_with_certificate(cert, oids.SM3, oids.SM2_WITH_SM3, xml, value)
+            signer = cert
+            break
+        except (InvalidSignature, InvalidInput, UnsupportedAlgorithm):
+            continue
+    if signer is not None:
+        checks += [check(C.INTEGRITY, S.PASSED, "签名直接覆盖 Signature.xml 的字节", "the signature covers the Signature.xml bytes directly"),
+                   check(C.SIGNATURE, S.PASSED, f"SM2 签名有效（{signer.subject}）", f"the SM2 signature verifies ({signer.subject})")]
+    elif any(candidates):
+        checks += [check(C.INTEGRITY, S.INDETERMINATE, "签名未验证通过，无法确认 Signature.xml 未被修改",
+                         "the signature did not verify, so Signature.xml's integrity is unknown"),
+                   check(C.SIGNATURE, S.FAILED, "SM2 签名不能用所给的任何证书验证",
+                         "the SM2 signature does not verify with any certificate given")]
+    else:
+        checks += [check(C.INTEGRITY, S.INDETERMINATE, "没有签名者证书，无法验证", "no signer certificate, nothing could be verified"),
+                   check(C.SIGNATURE, S.INDETERMINATE, "签名值中没有证书，且未提供签名者证书",
+                         "the signed value carries no certificate and none was supplied")]
+    when = signing_time or _now()
+    checks += _seal_for_plain_signature(None, signer, "Sign", when)
+    if signer is not None:
+        checks += _certificate_checks(signer, when, trusted_roots, "签名者", "signer")
+    checks.append(check(C.TIMESTAMP, S.NOT_APPLICABLE, "签名不含时间戳", "the signature carries no time stamp"))
+    return SignatureReport(signature_id, sign_type, tuple(checks), signer=signer.subject if signer else None)
+
