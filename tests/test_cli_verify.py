@@ -1,0 +1,89 @@
+"""`trustctl verify` and `trustctl ofd text`: output and exit codes."""
+
+import json
+
+import pytest
+from asn1crypto import pem
+from click.testing import CliRunner
+
+from api.cli.ofd import ofd
+from api.cli.verify import verify
+from ofd.package import Package, write_package
+from ofd.signature import Stamp, sign_ofd
+from ofd.verify import verify_ofd
+from ofd.writer import write_ofd
+from tests.certs import make_leaf, make_root
+from tests.oracles import shared_file
+from tests.test_ofd_sign_verify import DOCUMENT, _seal, _seal_callback
+from trust.report import EXIT_CODES, EXIT_UNREADABLE, Status
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli")
+    root = make_root("CLI Root")
+    maker, signer = make_leaf(root, "Maker"), make_leaf(root, "Signer")
+    seal = _seal(maker, signer)
+    sealed = sign_ofd(write_ofd(DOCUMENT), _seal_callback(seal, signer), seal=seal, stamps=[Stamp(0, (10, 10, 40, 40))])
+    (path / "sealed.ofd").write_bytes(sealed)
+    (path / "root.pem").write_text(root.pem)
+    parts = dict(Package.from_bytes(sealed).parts)
+    parts["Doc_0/Pages/Page_0/Content.xml"] = parts["Doc_0/Pages/Page_0/Content.xml"].replace("营业".encode(), "营心".encode())
+    (path / "tampered.ofd").write_bytes(write_package(parts))
+    (path / "signed_value.dat").write_bytes(parts["Doc_0/Signs/Sign_0/SignedValue.dat"])
+    (path / "signature.xml").write_bytes(parts["Doc_0/Signs/Sign_0/Signature.xml"])
+    (path / "garbage.bin").write_bytes(b"this is not a document at all\x00\x01")
+    (path / "truncated.ofd").write_bytes(sealed[:300])
+    return path
+
+
+def _run(*args):
+    return CliRunner().invoke(verify, [str(a) for a in args])
+
+
+def test_valid(files):
+    result = _run(files / "sealed.ofd", "--trust-root", files / "root.pem")
+    root = pem.unarmor((files / "root.pem").read_bytes())[2]
+    report = verify_ofd((files / "sealed.ofd").read_bytes(), trusted_roots=(root,))
+    assert result.exit_code == EXIT_CODES[report.status]
+    assert "s001" in result.output and "完整性 integrity" in result.output
+    assert report.status is Status.VALID and result.exit_code == 0
+
+
+def test_invalid_names_the_file(files):
+    result = _run(files / "tampered.ofd", "--trust-root", files / "root.pem")
+    assert result.exit_code == 1
+    assert "/Doc_0/Pages/Page_0/Content.xml" in result.output and "无效 INVALID" in result.output
+
+
+def test_indeterminate_without_a_trusted_root_and_json(files):
+    result = _run(files / "sealed.ofd", "--json")
+    assert result.exit_code == 2
+    data = json.loads(result.output)
+    assert data["status"] == "INDETERMINATE" and data["format"] == "ofd"
+    checks = {c["check"]: c["status"] for c in data["signatures"][0]["checks"]}
+    assert checks["integrity"] == "PASSED" and checks["chain"] == "INDETERMINATE"
+
+
+@pytest.mark.parametrize("name", ["garbage.bin", "truncated.ofd"])
+def test_unreadable_input(files, name):
+    result = _run(files / name)
+    assert result.exit_code == EXIT_UNREADABLE
+    result = _run(files / name, "--json")
+    assert result.exit_code == EXIT_UNREADABLE and json.loads(result.output)["status"] == "UNREADABLE"
+
+
+def test_seal_and_ses_signature(files):
+    expired = _run(shared_file("spec", "fixtures", "UserV4.esl"))
+    assert expired.exit_code == 1 and "seal_validity" in expired.output
+    good = _run(files / "signed_value.dat", "--data", files / "signature.xml", "--json")
+    assert json.loads(good.output)["format"] == "ses" and good.exit_code == 2     # no trusted root given
+    bad = _run(files / "signed_value.dat", "--data", files / "garbage.bin")
+    assert bad.exit_code == 1
+
+
+def test_ofd_text(files):
+    result = CliRunner().invoke(ofd, ["text", str(files / "sealed.ofd")])
+    assert result.exit_code == 0
+    assert result.output.splitlines()[:3] == ["--- 第 1 页 / page 1 ---", "营业执照", "名称：福州某某科技有限公司"]
+    assert CliRunner().invoke(ofd, ["text", str(files / "garbage.bin")]).exit_code == EXIT_UNREADABLE

@@ -1,0 +1,136 @@
+"""The writer's packages are read back by an independent parser (easyofd, PyPI) and by ours."""
+
+import base64
+import io
+
+import pytest
+from fontTools.ttLib import TTFont
+from PIL import Image as PILImage
+
+from ofd import layout as L
+from ofd.package import Package
+from ofd.reader import read_ofd
+from ofd.text import document_text
+from ofd.writer import write_ofd
+
+
+def _png(color) -> bytes:
+    out = io.BytesIO()
+    PILImage.new("RGB", (24, 16), color).save(out, "PNG")
+    return out.getvalue()
+
+
+RED, BLUE = _png((200, 0, 0)), _png((0, 0, 200))
+PAGES = (
+    L.Page(items=(
+        L.Text(30, 30, "营业执照", 10, color=(200, 0, 0), char_spacing=2),
+        L.Text(20, 50, "统一社会信用代码 91350100M000100Y43", 4),
+        L.Image(150, 20, 30, 20, RED),
+        L.Rect(10, 10, 190, 277),
+        L.Line(20, 60, 190, 60, width=0.5),
+        L.Table(20, 70, (40, 110), 8, (("名称", "福州某某科技有限公司"), ("住所", "福建省福州市鼓楼区某路1号"))),
+    )),
+    L.Page(items=(L.Text(20, 30, "第二页：经营范围", 5), L.Image(20, 40, 60, 40, BLUE, "PNG"))),
+    L.Page(width=297, height=210, items=(L.Text(20, 30, "横向第三页 landscape", 6),)),
+)
+DOCUMENT = L.Document(
+    pages=PAGES,
+    info=L.DocInfo(title="营业执照", author="福州市市场监督管理局", doc_id="5c0e0b7a9a1f4d7e8f3b2c6d1e0a9b88",
+                   keywords=("营业执照", "电子证照"),
+                   custom_datas=(("证照类型", "营业执照"), ("licenceNo", "91350100M000100Y43"))),
+    attachments=(L.Attachment("证照数据.json", b'{"name": "x"}', "json"),),
+    custom_tags=(L.CustomTag("urn:uia:licence", "<licence><name>福州某某科技有限公司</name></licence>".encode()),),
+)
+
+
+@pytest.fixture(scope="module")
+def ofd_bytes() -> bytes:
+    return write_ofd(DOCUMENT)
+
+
+def _expected_runs(page: L.Page) -> list[L.Text]:
+    runs = []
+    for item in page.items:
+        runs.extend(i for i in (item.items() if isinstance(item, L.Table) else [item]) if isinstance(i, L.Text))
+    return runs
+
+
+def test_easyofd_reads_pages_text_positions_and_images(ofd_bytes):
+    from easyofd.parser_ofd.ofd_parser import OFDParser  # independent parser; imports are slow and noisy
+
+    parsed = OFDParser(base64.b64encode(ofd_bytes).decode())()
+    assert len(parsed) == 1
+    doc = parsed[0]
+    assert len(doc["page_info"]) == len(PAGES)
+    images_by_id = {k: base64.b64decode(v["imgb64"]) for k, v in doc["images"].items()}
+    for index, page in enumerate(PAGES):
+        info = doc["page_info"][index]
+        got = sorted((t["text"], round(float(t["pos"][0]), 2), round(float(t["pos"][1]), 2)) for t in info["text_list"])
+        want = sorted((r.text, round(r.x, 2), round(r.y - r.size, 2)) for r in _expected_runs(page))
+        assert got == want
+        images = [i for i in page.items if isinstance(i, L.Image)]
+        assert len(info["img_list"]) == len(images)
+        for item, found in zip(images, info["img_list"]):
+            assert [round(float(v), 2) for v in found["pos"]] == [item.x, item.y, item.w, item.h]
+            assert images_by_id[found["ResourceID"]] == item.data
+
+
+def test_our_reader_reads_everything_back(ofd_bytes):
+    document = read_ofd(ofd_bytes)
+    assert document.info["Title"] == "营业执照" and document.info["Keywords"] == ["营业执照", "电子证照"]
+    assert document.info["CustomDatas"] == {"证照类型": "营业执照", "licenceNo": "91350100M000100Y43"}
+    assert [p.box for p in document.pages] == [(0, 0, 210, 297), (0, 0, 210, 297), (0, 0, 297, 210)]
+    package = Package.from_bytes(ofd_bytes)
+    for page, model in zip(document.pages, PAGES):
+        assert [(r.text, r.x, r.y, r.size) for r in page.texts] == \
+            [(r.text, r.x, r.y, r.size) for r in _expected_runs(model)]
+        images = [i for i in model.items if isinstance(i, L.Image)]
+        assert [package.read(i.part) for i in page.images] == [i.data for i in images]
+        assert [i.boundary for i in page.images] == [(i.x, i.y, i.w, i.h) for i in images]
+    first = document.pages[0].texts[0]
+    assert first.color == (200, 0, 0) and first.delta_x == (12.0, 12.0, 12.0)
+    assert len(document.pages[0].paths) == 1 + 1 + 3 + 3
+    (attachment,) = document.attachments
+    assert attachment.name == "证照数据.json" and package.read(attachment.part) == b'{"name": "x"}'
+    (tag,) = document.custom_tags
+    assert tag.namespace == "urn:uia:licence" and "福州某某科技有限公司" in package.read(tag.part).decode()
+    assert document.missing == () and document.signatures == ()
+
+
+def test_embedded_font_is_a_subset_with_the_used_glyphs(ofd_bytes):
+    document = read_ofd(ofd_bytes)
+    (font,) = document.fonts.values()
+    data = Package.from_bytes(ofd_bytes).read(font.part)
+    assert len(data) < 200_000
+    cmap = TTFont(io.BytesIO(data)).getBestCmap()
+    assert all(ord(c) in cmap for c in "营业执照统一社会信用代码经营范围横向")
+    assert ord("龘") not in cmap
+
+
+def test_standard_font_name_without_embedding():
+    data = write_ofd(L.Document(pages=(L.Page(items=(L.Text(10, 20, "仿宋文字", 5, font="FangSong"),)),),
+                                embed_fonts=False))
+    (font,) = read_ofd(data).fonts.values()
+    assert font.name == "FangSong" and font.part is None
+
+
+def test_text_in_reading_order(ofd_bytes):
+    pages = document_text(ofd_bytes)
+    assert pages[0].splitlines() == ["营业执照", "统一社会信用代码 91350100M000100Y43",
+                                     "名称 福州某某科技有限公司", "住所 福建省福州市鼓楼区某路1号"]
+    assert pages[1] == "第二页：经营范围" and pages[2] == "横向第三页 landscape"
+
+
+def test_png_preview(ofd_bytes):
+    from ofd.render import render_page
+
+    preview = PILImage.open(io.BytesIO(render_page(ofd_bytes, 0, dpi=96))).convert("RGB")
+    scale = 96 / 25.4
+    assert preview.size == (round(210 * scale), round(297 * scale))
+    assert preview.getpixel((round(165 * scale), round(30 * scale))) == (200, 0, 0)       # the red image
+    title = preview.crop((round(30 * scale), round(21 * scale), round(80 * scale), round(31 * scale)))
+    assert (200, 0, 0) in {colour for _, colour in title.getcolors(100_000)}              # red title text
+    edge = preview.crop((round(10 * scale) - 2, round(100 * scale), round(10 * scale) + 3, round(100 * scale) + 1))
+    assert min(colour[0] for _, colour in edge.getcolors()) < 100                         # the frame's left edge
+    landscape = PILImage.open(io.BytesIO(render_page(ofd_bytes, 2, dpi=50)))
+    assert landscape.size == (round(297 * 50 / 25.4), round(210 * 50 / 25.4))
