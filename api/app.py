@@ -2,7 +2,7 @@
 
 Views reach the service's dependencies through ``current_app.extensions``:
 ``"trust.settings"`` (:class:`trust.config.Settings`), ``"trust.engine"`` (the SQLAlchemy
-engine) and ``"trust.sessions"`` (a sessionmaker bound to it).
+engine) and ``"trust.sessions"`` (a sessionmaker bound to it) and ``"trust.keystore"`` (hsm's KeyStore).
 """
 
 from flask import Flask, Response, current_app, request
@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from api import health, problems
+from hsm.keystore import KeyStore, open_keystore
 from trust import db
 from trust.config import Settings, load_settings
 
@@ -17,9 +18,13 @@ from trust.config import Settings, load_settings
 DEFAULT_CSP = "default-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 
-def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Flask:
+def create_app(settings: Settings | None = None, engine: Engine | None = None,
+               keystore: KeyStore | None = None) -> Flask:
     settings = settings or load_settings()
     engine = engine or db.make_engine(settings.database_url)
+    sessions = db.session_factory(engine)
+    # Opens nothing until first use, so it is safe to build before gunicorn forks.
+    keystore = keystore or open_keystore(settings, sessions)
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
@@ -27,7 +32,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.json.sort_keys = False
     app.extensions["trust.settings"] = settings
     app.extensions["trust.engine"] = engine
-    app.extensions["trust.sessions"] = db.session_factory(engine)
+    app.extensions["trust.sessions"] = sessions
+    app.extensions["trust.keystore"] = keystore
 
     app.before_request(reject_oversized_body)
     app.after_request(add_standard_headers)

@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 # (see status_for); a TrustError with no entry anywhere up its classes is a 500.
 STATUS_BY_CODE = {
     "invalid_input": 400,
+    "permission_denied": 403,
+    "request_closed": 409,
+    "usage_not_permitted": 403,
+    "key_not_active": 409,
     "unsupported_algorithm": 400,
     "not_found": 404,
     "invalid_signature": 422,

@@ -3,9 +3,9 @@
 import json
 import sys
 
-from bench import crypto
+from bench import crypto, hsm, ofd
 
-SUITES = {"crypto": crypto.run}
+SUITES = {"crypto": crypto.run, "hsm": hsm.run, "ofd": ofd.run}
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ import pytest
 from flask import request
 
 from api.app import create_app
+from hsm.kek import create_master_key_file
 from trust import db
 from trust.config import Settings
 from trust.errors import InvalidInput, NotFound, TrustError, UnsupportedAlgorithm
@@ -34,6 +35,7 @@ def make_app(tmp_path):
         engines.append(engine)
         if migrate:
             db.upgrade(engine)
+            create_master_key_file(tmp_path / "master.key")
         return create_app(settings_for(tmp_path, url), engine)
 
     yield make
@@ -80,6 +82,13 @@ def test_readyz_on_a_migrated_database(make_app, db_url):
     response = make_app(db_url).test_client().get("/readyz")
     assert response.status_code == 200
     assert response.get_json()["status"] == "ready"
+
+
+def test_readyz_without_the_master_key(make_app, db_url, tmp_path):
+    app = make_app(db_url)
+    (tmp_path / "master.key").unlink()
+    body = assert_problem(app.test_client().get("/readyz"), 503, "key_unavailable")
+    assert "master key" in body["detail"] and "密钥库未就绪" in body["detail_zh"]
 
 
 def test_readyz_on_an_unmigrated_database(make_app, tmp_path):

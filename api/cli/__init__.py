@@ -2,7 +2,7 @@
 
 import click
 
-from api.cli import audit, init, serve
+from api.cli import approvals, audit, init, kek, key, ofd, serve, verify
 
 
 @click.group()
@@ -14,3 +14,8 @@ def main() -> None:
 main.add_command(init.init)
 main.add_command(serve.serve)
 main.add_command(audit.audit)
+main.add_command(key.key)
+main.add_command(approvals.approvals)
+main.add_command(kek.kek)
+main.add_command(verify.verify)
+main.add_command(ofd.ofd)

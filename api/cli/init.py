@@ -4,8 +4,9 @@ Safe to run every time (`make run` does): an initialised database is left alone.
 """
 
 import click
-from sqlalchemy.orm import Session
 
+from hsm.demo import set_up_demo_custody
+from hsm.keystore import initialise_keystore
 from trust import audit, db
 from trust.config import Settings, load_settings
 from trust.errors import TrustError
@@ -25,14 +26,19 @@ def init(demo: bool) -> None:
         db.upgrade(engine)
         with db.session_factory(engine)() as session:
             audit.append(session, actor="trustctl", action="system.init", detail={"demo": demo})
-            if demo:
-                set_up_demo(session, settings)
+            master_key_file = initialise_keystore(session, settings)
+            custody = set_up_demo_custody(session, settings) if demo else None
             session.commit()
     except TrustError as error:
         raise click.ClickException(f"{error.zh} / {error.en}") from error
     finally:
         engine.dispose()
     click.echo(f"初始化完成 / Initialised: {settings.home}")
+    if master_key_file is not None:
+        click.echo(f"软件密钥库主密钥文件（请备份并妥善保管）/ Software keystore master key file "
+                   f"(back it up, keep it secret): {master_key_file}")
+    if custody is not None:  # printed only once it is saved, and only this once
+        click.echo(custody.notice())
 
 
 def create_home(settings: Settings) -> None:
@@ -41,7 +47,3 @@ def create_home(settings: Settings) -> None:
         settings.home.mkdir(parents=True)
         settings.home.chmod(0o700)  # explicit: mkdir's mode is subject to the umask
 
-
-def set_up_demo(session: Session, settings: Settings) -> None:
-    """The demo authority, one call per step as the domains arrive (keystore, CA, seals,
-    licences). Until then the demo is the database and the health pages."""
