@@ -1,0 +1,140 @@
+"""JSON endpoints of the CA: check a CSR, issue from a CSR, query issued certificates.
+
+Issuing is authorised, until identity/ brings tokens and roles, by a security officer's
+signature over the exact request body: headers ``X-Officer-Fingerprint`` (the officer's key
+fingerprint) and ``X-Officer-Signature`` (hex SM2 signature, signer ID 1234567812345678, of
+``hsm.officers.statement(decision="act", action="ca.issue", target=<ca name>,
+body=<hex SM3 of the body>)``). The body carries ``at`` (RFC 3339, within five minutes of
+the server's clock) so a captured request stops working soon. Refusals are audited.
+
+    GET  /api/ca                                  the CAs
+    POST /api/ca/csr/check                        {"csr": PEM} → subject, algorithm (nothing issued)
+    POST /api/ca/<name>/certificates              {"profile", "csr", "subject"?, "dns_names"?, "validity_days"?, "at"}
+    GET  /api/ca/<name>/certificates/<serial>     status and PEM of one issued certificate
+"""
+
+from datetime import datetime, timedelta, timezone
+
+from asn1crypto import pem
+from flask import Blueprint, current_app, jsonify, request
+
+from ca import authority, csr
+from hsm import officers
+from hsm.officers import PermissionDenied, Proof
+from trust.errors import InvalidInput, TrustError
+from trust.hashes import sm3
+
+blueprint = Blueprint("ca_api", __name__, url_prefix="/api/ca")
+MAX_SKEW = timedelta(minutes=5)
+
+
+def issue_statement(ca_name: str, body: bytes) -> bytes:
+    """What the officer signs to authorise one issuing request."""
+    return officers.statement(decision="act", action="ca.issue", target=ca_name, body=sm3(body).hex())
+
+
+def officer_headers(credential: officers.Credential, ca_name: str, body: bytes) -> dict[str, str]:
+    """The headers a client sends with ``body`` (for officers' tools and tests)."""
+    proof = credential.prove(issue_statement(ca_name, body))
+    return {"X-Officer-Fingerprint": proof.fingerprint, "X-Officer-Signature": proof.signature.hex()}
+
+
+def _json_object() -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise InvalidInput("the body must be a JSON object", "请求体必须是 JSON 对象")
+    return body
+
+
+def _session():
+    return current_app.extensions["trust.sessions"]()
+
+
+def _pem(der: bytes) -> str:
+    return pem.armor("CERTIFICATE", der).decode()
+
+
+@blueprint.get("")
+def list_authorities():
+    with _session() as session:
+        return jsonify([{"name": a.name, "family": a.family, "parent": a.parent, "certificate": _pem(a.certificate)}
+                        for a in authority.list_authorities(session)])
+
+
+@blueprint.post("/csr/check")
+def check_csr():
+    request_csr = csr.parse_csr(_text(_json_object(), "csr"))
+    return jsonify({"subject": request_csr.subject.human_friendly, "signature_algorithm": request_csr.signature_algorithm,
+                    "dns_names": list(request_csr.dns_names)})
+
+
+def _text(body: dict, name: str, required: bool = True) -> str | None:
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"'{name}' must be text", f"“{name}”必须是文本")
+    return value
+
+
+@blueprint.post("/<name>/certificates")
+def issue(name: str):
+    raw = request.get_data(cache=True)
+    with _session() as session:
+        try:
+            officer = _authorised_officer(session, name, raw)
+            body = _json_object()
+            _check_time(_text(body, "at"))
+            days = body.get("validity_days")
+            if days is not None and (type(days) is not int or days < 1):
+                raise InvalidInput("'validity_days' is a positive integer", "“validity_days”须为正整数")
+            dns_names = body.get("dns_names", [])
+            if not isinstance(dns_names, list) or not all(isinstance(d, str) for d in dns_names):
+                raise InvalidInput("'dns_names' is a list of text", "“dns_names”须为文本列表")
+            issued = authority.issue(
+                session, current_app.extensions["trust.keystore"], name, _text(body, "profile"),
+                csr_der=_text(body, "csr").encode("ascii", "replace"), subject=_text(body, "subject", False),
+                dns_names=dns_names, validity=timedelta(days=days) if days else None, actor=officer.id)
+        except TrustError:
+            session.commit()  # keep the audit record of the refusal
+            raise
+        session.commit()
+    return jsonify(_certificate_json(issued.issuer, issued.serial, issued.profile, "good", issued.der)), 201
+
+
+@blueprint.get("/<name>/certificates/<int:serial>")
+def show(name: str, serial: int):
+    with _session() as session:
+        row = authority.certificate_row(session, name, serial)
+        return jsonify({**_certificate_json(row.issuer, int(row.serial), row.profile, row.status, bytes(row.der)),
+                        "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None,
+                        "revocation_reason": row.revocation_reason})
+
+
+def _certificate_json(issuer: str, serial: int, profile: str, status: str, der: bytes) -> dict:
+    return {"issuer": issuer, "serial": str(serial), "serial_hex": f"{serial:x}", "profile": profile,
+            "status": status, "certificate": _pem(der)}
+
+
+def _authorised_officer(session, name: str, raw: bytes) -> officers.Officer:
+    fingerprint = request.headers.get("X-Officer-Fingerprint", "")
+    signature = request.headers.get("X-Officer-Signature", "")
+    try:
+        proof = Proof(fingerprint, bytes.fromhex(signature))
+    except ValueError:
+        proof = None
+    if not fingerprint or not proof:
+        raise officers.deny(session, "anonymous", f"ca.issue:{name}", PermissionDenied(
+            "issuing needs a security officer's signature (X-Officer-Fingerprint, X-Officer-Signature)",
+            "签发证书需要安全员签名（X-Officer-Fingerprint、X-Officer-Signature）"))
+    return officers.authenticate(session, issue_statement(name, raw), proof)
+
+
+def _check_time(at: str) -> None:
+    try:
+        when = datetime.fromisoformat(at.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput("'at' is an RFC 3339 time", "“at”须为 RFC 3339 时间") from None
+    if when.tzinfo is None or abs(datetime.now(timezone.utc) - when) > MAX_SKEW:
+        raise InvalidInput("'at' is more than five minutes from the server's time; sign a fresh request",
+                           "“at”与服务器时间相差超过五分钟，请重新签名")

@@ -1,0 +1,135 @@
+"""`trustctl ca`, the CA JSON endpoints and the demo CA, in this process."""
+
+import json
+import os
+from datetime import datetime, timezone
+
+import pytest
+from asn1crypto import pem
+from click.testing import CliRunner
+from flask import Flask
+from sqlalchemy import select
+
+from api import problems
+from api.ca_api import blueprint, officer_headers
+from api.cli.ca import ca as ca_command
+from ca import authority
+from ca.demo import set_up_demo_ca
+from ca.models import ca_certificate
+from hsm import officers
+from hsm.demo import set_up_demo_custody
+from hsm.keystore import initialise_keystore, open_keystore
+from trust import audit
+from trust.config import load_settings
+from trust.db import make_engine, session_factory, upgrade
+
+from tests.oracles import STANDARD_ID, openssl
+from tests.test_ca_csr import USCC, make_csr
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """A demo custody as `trustctl init --demo` makes it, on SQLite."""
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    for name in [k for k in os.environ if k.startswith("TRUST_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("TRUST_HOME", str(home))
+    engine = make_engine(load_settings().database_url)
+    upgrade(engine)
+    with session_factory(engine)() as session:
+        initialise_keystore(session, load_settings())
+        set_up_demo_custody(session, load_settings())
+        session.commit()
+    engine.dispose()
+    return home
+
+
+def officer(home, n):
+    return str(home / "officers" / f"officer-{n}.pem")
+
+
+def cli(*args, expect=0):
+    result = CliRunner().invoke(ca_command, [str(a) for a in args], catch_exceptions=False)
+    assert result.exit_code == expect, f"{args}: exit {result.exit_code}\n{result.output}"
+    return result.output
+
+
+def test_cli_init_issue_show(home, tmp_path):
+    out = cli("init", "sm2", expect=2)  # no credential: usage error
+    cli("init", "sm2", "--credential", officer(home, 1), expect=2)  # one officer is not enough
+    cli("init", "sm2", "--credential", officer(home, 1), "--credential", officer(home, 2))
+    assert "sm2-root" in cli("list") and "sm2-issuing" in cli("list")
+    (tmp_path / "inter.pem").write_text(cli("show", "sm2-issuing", "--pem"))
+    (tmp_path / "root.pem").write_text(cli("show", "sm2-root", "--pem"))
+    openssl("verify", "-CAfile", tmp_path / "root.pem", "-vfyopt", STANDARD_ID, tmp_path / "inter.pem")
+    make_csr(tmp_path, "sm2", f"/C=CN/O=演示单位/CN=签章/organizationIdentifier={USCC}")
+    assert "Self-signature valid" in cli("csr", tmp_path / "sm2.csr")
+    cli("issue", "sm2-issuing", "--profile", "organisation-signing", "--csr", tmp_path / "sm2.csr",
+        "--out", tmp_path / "leaf.pem", "--credential", officer(home, 3))
+    openssl("verify", "-partial_chain", "-CAfile", tmp_path / "inter.pem", "-vfyopt", STANDARD_ID,
+            tmp_path / "leaf.pem")
+    # a subject the profile refuses: exit 2, nothing issued, the refusal kept in the audit log
+    cli("issue", "sm2-issuing", "--profile", "organisation-signing", "--csr", tmp_path / "sm2.csr",
+        "--subject", "/CN=no credit code", "--credential", officer(home, 3), expect=2)
+    engine = make_engine(load_settings().database_url)
+    with session_factory(engine)() as session:
+        assert len(session.execute(select(ca_certificate).where(ca_certificate.c.profile != "ca")).all()) == 1
+        assert session.execute(select(audit.audit_log).where(audit.audit_log.c.action == "ca.refuse")).first()
+        assert audit.verify_chain(session).ok
+    engine.dispose()
+
+
+def test_demo_ca_and_the_issuing_endpoint(home, tmp_path):
+    settings = load_settings()
+    engine = make_engine(settings.database_url)
+    sessions = session_factory(engine)
+    keystore = open_keystore(settings, sessions)
+    creds = [officers.load_credential(officer(home, n)) for n in (1, 2)]
+    with sessions() as session:
+        demo = set_up_demo_ca(session, keystore, settings, creds)
+        session.commit()
+        assert set(demo.authorities) == {"sm2-root", "sm2-issuing", "ecdsa-root", "ecdsa-issuing"}
+        assert {c.profile for c in demo.certificates} == {"ocsp-signer", "tsa", "seal-maker", "organisation-signing"}
+        assert all(c.key_id for c in demo.certificates)
+        roots = {a.name: a.certificate for a in authority.list_authorities(session)}
+    for cert in demo.certificates:
+        family = cert.issuer.split("-")[0]
+        (tmp_path / "r.pem").write_bytes(pem.armor("CERTIFICATE", roots[f"{family}-root"]))
+        (tmp_path / "i.pem").write_bytes(pem.armor("CERTIFICATE", roots[f"{family}-issuing"]))
+        (tmp_path / "l.pem").write_bytes(pem.armor("CERTIFICATE", cert.der))
+        if family == "ecdsa":
+            openssl("verify", "-CAfile", tmp_path / "r.pem", "-untrusted", tmp_path / "i.pem", tmp_path / "l.pem")
+        else:
+            openssl("verify", "-partial_chain", "-CAfile", tmp_path / "i.pem", "-vfyopt", STANDARD_ID,
+                    tmp_path / "l.pem")
+
+    app = Flask(__name__)
+    app.extensions.update({"trust.sessions": sessions, "trust.keystore": keystore})
+    problems.register(app)
+    app.register_blueprint(blueprint)
+    client = app.test_client()
+    assert {a["name"] for a in client.get("/api/ca").get_json()} >= {"sm2-issuing"}
+    csr_pem = pem.armor("CERTIFICATE REQUEST", make_csr(tmp_path, "ecdsa", "/CN=trust.example",
+                                                         "-addext", "subjectAltName=DNS:trust.example")).decode()
+    assert client.post("/api/ca/csr/check", json={"csr": csr_pem}).get_json()["dns_names"] == ["trust.example"]
+    body = json.dumps({"profile": "server", "csr": csr_pem,
+                       "at": datetime.now(timezone.utc).isoformat()}).encode()
+    unsigned = client.post("/api/ca/ecdsa-issuing/certificates", data=body, content_type="application/json")
+    assert unsigned.status_code == 403 and unsigned.get_json()["code"] == "permission_denied"
+    wrong_ca = client.post("/api/ca/ecdsa-issuing/certificates", data=body, content_type="application/json",
+                           headers=officer_headers(creds[0], "sm2-issuing", body))
+    assert wrong_ca.status_code == 403
+    done = client.post("/api/ca/ecdsa-issuing/certificates", data=body, content_type="application/json",
+                       headers=officer_headers(creds[0], "ecdsa-issuing", body))
+    assert done.status_code == 201, done.get_json()
+    issued = done.get_json()
+    (tmp_path / "s.pem").write_text(issued["certificate"])
+    (tmp_path / "r.pem").write_bytes(pem.armor("CERTIFICATE", roots["ecdsa-root"]))
+    (tmp_path / "i.pem").write_bytes(pem.armor("CERTIFICATE", roots["ecdsa-issuing"]))
+    openssl("verify", "-CAfile", tmp_path / "r.pem", "-untrusted", tmp_path / "i.pem", "-purpose", "sslserver",
+            tmp_path / "s.pem")
+    shown = client.get(f"/api/ca/ecdsa-issuing/certificates/{issued['serial']}").get_json()
+    assert shown["status"] == "good" and shown["certificate"] == issued["certificate"]
+    assert client.get("/api/ca/ecdsa-issuing/certificates/1").status_code == 404
+    engine.dispose()
