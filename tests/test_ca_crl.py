@@ -1,0 +1,172 @@
+"""Revocation and CRLs, judged by the openssl CLI. The fixtures here (key store, officers,
+a served app) are shared by tests/test_ca_ocsp.py and tests/test_ca_tsa.py."""
+
+import random
+import threading
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+
+import pytest
+from asn1crypto import crl as asn1_crl, pem
+from cryptography.hazmat.primitives.asymmetric import ec
+from sqlalchemy import select
+from werkzeug.serving import make_server
+
+from api import ca_http
+from api.app import create_app
+from ca import authority
+from ca.crl import build_crl
+from ca.revocation import AlreadyRevoked, revoke
+from hsm import kek, officers
+from hsm.keystore import KeyStoreConfig, open_keystore
+from trust import audit
+from trust.config import Settings
+from trust.errors import InvalidInput, NotFound
+from trust.ids import generate_uscc
+from trust.sm2 import SM2PrivateKey
+
+from tests.oracles import STANDARD_ID, openssl
+
+ORG = {"C": "CN", "O": "演示局 Demo Bureau", "CN": "演示局签章",
+       "organizationIdentifier": generate_uscc(random.Random(5))}
+
+
+@pytest.fixture
+def keystore(tmp_path):
+    master = tmp_path / "master.key"
+    kek.create_master_key_file(master)
+    return open_keystore(KeyStoreConfig(kek_file=master))
+
+
+@pytest.fixture
+def creds(session):
+    found = []
+    for i in (1, 2):
+        credential, _pem = officers.new_credential()
+        officers.enrol(session, f"officer-{i}", f"安全员{i}", credential.private_key.public_key().to_pem(),
+                       actor="test")
+        found.append(credential)
+    session.commit()
+    return found
+
+
+@contextmanager
+def served(engine, keystore, tmp_path):
+    """The app with the CA endpoints on a free loopback port; yields its base URL."""
+    settings = Settings(home=tmp_path, database_url=str(engine.url), host="127.0.0.1", port=0,
+                        max_request_bytes=1 << 20, workers=1)
+    app = create_app(settings, engine, keystore)
+    if "ca_http" not in app.blueprints:  # until api/app.py registers it
+        app.register_blueprint(ca_http.blueprint)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(5)
+
+
+def write_pem(path, *ders, kind="CERTIFICATE"):
+    path.write_bytes(b"".join(pem.armor(kind, der) for der in ders))
+    return path
+
+
+def test_openssl_reads_our_ecdsa_crl_and_rejects_a_revoked_certificate(session, keystore, creds, tmp_path):
+    root, issuing = authority.create_hierarchy(session, keystore, "ec", "ecdsa", approval=creds)
+    leaf = authority.issue(session, keystore, "ec-issuing", "organisation-signing", subject=ORG,
+                           public_key=ec.generate_private_key(ec.SECP256R1()).public_key())
+    first = build_crl(session, keystore, issuing)
+    session.commit()
+    chain = write_pem(tmp_path / "chain.pem", root.certificate, issuing.certificate)
+    leaf_pem = write_pem(tmp_path / "leaf.pem", leaf.der)
+    crl_pem = write_pem(tmp_path / "crl.pem", first, kind="X509 CRL")
+    text = openssl("crl", "-inform", "DER", "-text", "-noout", input=first).stdout.decode()
+    assert "X509v3 CRL Number" in text and "X509v3 Authority Key Identifier" in text
+    assert "Next Update" in text and "No Revoked Certificates" in text
+    openssl("crl", "-in", crl_pem, "-CAfile", chain, "-noout")  # its signature verifies ("verify OK")
+    assert b"OK" in openssl("verify", "-crl_check", "-CAfile", chain, "-CRLfile", crl_pem, leaf_pem).stdout
+
+    revoke(session, "ec-issuing", leaf.serial, "keyCompromise", actor="officer-1")
+    second = build_crl(session, keystore, authority.get_authority(session, "ec-issuing"))
+    session.commit()
+    text = openssl("crl", "-inform", "DER", "-text", "-noout", input=second).stdout.decode()
+    assert f"{leaf.serial:X}" in text.upper()
+    assert "Key Compromise" in text
+    assert asn1_crl.CertificateList.load(second)["tbs_cert_list"]["crl_extensions"][1]["extn_value"].native == 2
+    write_pem(crl_pem, second, kind="X509 CRL")
+    result = openssl("verify", "-crl_check", "-CAfile", chain, "-CRLfile", crl_pem, leaf_pem, check=False)
+    assert result.returncode != 0 and b"certificate revoked" in result.stdout + result.stderr
+
+
+def test_sm2_crl_is_signed_with_sm2_with_sm3(session, keystore, creds, tmp_path):
+    _root, issuing = authority.create_hierarchy(session, keystore, "gm", approval=creds)
+    leaf = authority.issue(session, keystore, "gm-issuing", "organisation-signing", subject=ORG,
+                           public_key=SM2PrivateKey.generate().public_key())
+    revoke(session, "gm-issuing", leaf.serial, "superseded", actor="officer-1")
+    der = build_crl(session, keystore, issuing)
+    session.commit()
+    text = openssl("crl", "-inform", "DER", "-text", "-noout", input=der).stdout.decode()
+    assert "SM2-with-SM3" in text and "Superseded" in text
+    parsed = asn1_crl.CertificateList.load(der)
+    assert parsed["signature_algorithm"]["algorithm"].dotted == "1.2.156.10197.1.501"
+    assert parsed["signature_algorithm"]["parameters"].native is None
+    (tmp_path / "tbs.der").write_bytes(parsed["tbs_cert_list"].dump())
+    (tmp_path / "sig.der").write_bytes(parsed["signature"].native)
+    (tmp_path / "ca.pem").write_bytes(pem.armor("CERTIFICATE", issuing.certificate))
+    openssl("x509", "-in", tmp_path / "ca.pem", "-pubkey", "-noout", "-out", tmp_path / "ca.pub")
+    openssl("pkeyutl", "-verify", "-pubin", "-inkey", tmp_path / "ca.pub", "-rawin", "-in", tmp_path / "tbs.der",
+            "-digest", "sm3", "-pkeyopt", STANDARD_ID, "-sigfile", tmp_path / "sig.der")
+
+
+def test_revocation_errors_and_audit(session, keystore, creds):
+    authority.create_hierarchy(session, keystore, "gm", approval=creds)
+    leaf = authority.issue(session, keystore, "gm-issuing", "organisation-signing", subject=ORG,
+                           public_key=SM2PrivateKey.generate().public_key())
+    with pytest.raises(InvalidInput, match="unknown revocation reason"):
+        revoke(session, "gm-issuing", leaf.serial, "lostIt", actor="officer-1")
+    with pytest.raises(InvalidInput, match="unknown revocation reason"):
+        revoke(session, "gm-issuing", leaf.serial, "removeFromCRL", actor="officer-1")
+    with pytest.raises(NotFound):
+        revoke(session, "gm-issuing", leaf.serial + 1, "keyCompromise", actor="officer-1")
+    with pytest.raises(NotFound):
+        revoke(session, "nobody", leaf.serial, "keyCompromise", actor="officer-1")
+    with pytest.raises(InvalidInput, match="serial"):
+        revoke(session, "gm-issuing", "-5", "keyCompromise", actor="officer-1")
+    entry = revoke(session, "gm-issuing", hex(leaf.serial), 9, actor="officer-1")
+    assert entry.reason == "privilegeWithdrawn"
+    with pytest.raises(AlreadyRevoked, match="already revoked"):
+        revoke(session, "gm-issuing", leaf.serial, "keyCompromise", actor="officer-1")
+    session.commit()
+    rows = session.execute(select(audit.audit_log).where(audit.audit_log.c.action == "ca.revoke")).all()
+    assert [r.target for r in rows] == [f"gm-issuing/{leaf.serial}"]
+    refused = session.execute(select(audit.audit_log).where(audit.audit_log.c.action == "ca.refuse")).all()
+    assert len(refused) == 6  # every refused revocation is in the audit log too
+
+
+def test_crl_over_http_is_rebuilt_after_a_revocation(engine, session, keystore, creds, tmp_path):
+    _root, issuing = authority.create_hierarchy(session, keystore, "gm", approval=creds)
+    leaf = authority.issue(session, keystore, "gm-issuing", "organisation-signing", subject=ORG,
+                           public_key=SM2PrivateKey.generate().public_key())
+    session.commit()
+    with served(engine, keystore, tmp_path) as base:
+        with urllib.request.urlopen(f"{base}/ca/gm-issuing/cert") as answer:
+            assert answer.headers["Content-Type"] == "application/pkix-cert"
+            assert answer.read() == issuing.certificate
+        with urllib.request.urlopen(f"{base}/ca/gm-issuing/cert?format=pem") as answer:
+            assert answer.read() == pem.armor("CERTIFICATE", issuing.certificate)
+        with urllib.request.urlopen(f"{base}/ca/gm-issuing/crl") as answer:
+            assert answer.headers["Content-Type"] == "application/pkix-crl"
+            first = asn1_crl.CertificateList.load(answer.read())
+        with urllib.request.urlopen(f"{base}/ca/gm-issuing/crl") as answer:
+            assert asn1_crl.CertificateList.load(answer.read()).dump() == first.dump()  # cached
+        revoke(session, "gm-issuing", leaf.serial, "cessationOfOperation", actor="officer-1")
+        session.commit()
+        with urllib.request.urlopen(f"{base}/ca/gm-issuing/crl") as answer:
+            second = asn1_crl.CertificateList.load(answer.read())
+        assert [e["user_certificate"].native for e in second["tbs_cert_list"]["revoked_certificates"]] == [leaf.serial]
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(f"{base}/ca/nobody/crl")
+        assert missing.value.code == 404

@@ -1,0 +1,151 @@
+"""The time-stamp authority (RFC 3161) over real HTTP: ECDSA tokens judged by `openssl ts
+-verify`, SM2 tokens by trust.cms.verify_time_stamp and `openssl pkeyutl`; the client."""
+
+import socket
+import urllib.error
+import urllib.request
+
+import pytest
+from asn1crypto import tsp
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from ca import authority, tsa
+from trust.errors import InvalidInput
+from trust.cms import parse_signed_data, verify_time_stamp
+from trust.report import CheckStatus
+from trust.x509 import parse_certificate
+
+from tests.oracles import STANDARD_ID, openssl
+from tests.test_ca_crl import creds, keystore, served, write_pem  # noqa: F401 (fixtures)
+
+TSA_SUBJECT = {"C": "CN", "O": "Trust", "CN": "Time Stamping"}
+
+
+def make_tsa(session, keystore, creds, hierarchy, family, tmp_path):
+    root, issuing = authority.create_hierarchy(session, keystore, hierarchy, family, approval=creds)
+    signer = authority.issue_with_new_key(session, keystore, f"{hierarchy}-issuing", "tsa", subject=TSA_SUBJECT,
+                                          label=f"tsa/{hierarchy}")
+    session.commit()
+    write_pem(tmp_path / f"{hierarchy}-chain.pem", root.certificate, issuing.certificate)
+    return root, signer
+
+
+def post(base, body, path="/tsa", content_type="application/timestamp-query"):
+    request = urllib.request.Request(f"{base}{path}", data=body, method="POST", headers={"Content-Type": content_type})
+    try:
+        with urllib.request.urlopen(request) as answer:
+            return answer.status, answer.headers["Content-Type"], answer.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers["Content-Type"], error.read()
+
+
+def test_openssl_ts_verifies_our_ecdsa_tokens(engine, session, keystore, creds, tmp_path):
+    make_tsa(session, keystore, creds, "ec", "ecdsa", tmp_path)
+    data = tmp_path / "data.bin"
+    data.write_bytes(b"a document to stamp")
+    openssl("ts", "-query", "-data", data, "-sha256", "-cert", "-out", tmp_path / "q.tsq")
+    openssl("ts", "-query", "-data", data, "-sha256", "-out", tmp_path / "nocert.tsq")
+    with served(engine, keystore, tmp_path) as base:
+        status, kind, body = post(base, (tmp_path / "q.tsq").read_bytes())
+        _, _, again = post(base, (tmp_path / "q.tsq").read_bytes())
+        _, _, bare = post(base, (tmp_path / "nocert.tsq").read_bytes())
+    assert parse_signed_data(tsa.TimeStampResp.load(bare)["time_stamp_token"].dump()).certificates == ()
+    assert (status, kind) == (200, "application/timestamp-reply")
+    (tmp_path / "r.tsr").write_bytes(body)
+    verified = openssl("ts", "-verify", "-data", data, "-in", tmp_path / "r.tsr",
+                       "-CAfile", tmp_path / "ec-chain.pem")
+    assert b"Verification: OK" in verified.stdout
+    openssl("ts", "-verify", "-queryfile", tmp_path / "q.tsq", "-in", tmp_path / "r.tsr",
+            "-CAfile", tmp_path / "ec-chain.pem")  # nonce and imprint match the query
+    text = openssl("ts", "-reply", "-in", tmp_path / "r.tsr", "-text").stdout.decode()
+    assert "Status: Granted" in text and tsa.DEFAULT_POLICY in text
+    serials = {tsp.TimeStampResp.load(b)["time_stamp_token"]["content"]["encap_content_info"]["content"]
+               .parsed["serial_number"].native for b in (body, again)}
+    assert len(serials) == 2
+    other = tmp_path / "other.bin"
+    other.write_bytes(b"another document")
+    assert openssl("ts", "-verify", "-data", other, "-in", tmp_path / "r.tsr", "-CAfile",
+                   tmp_path / "ec-chain.pem", check=False).returncode != 0
+
+
+def test_sm2_tokens_verify_with_our_verifier_and_openssl_pkeyutl(engine, session, keystore, creds, tmp_path):
+    root, signer = make_tsa(session, keystore, creds, "gm", "sm2", tmp_path)
+    make_tsa(session, keystore, creds, "ec", "ecdsa", tmp_path)  # SHA-256 imprints go there
+    data = b"SM2 signature value to stamp"
+    (tmp_path / "data.bin").write_bytes(data)
+    openssl("ts", "-query", "-data", tmp_path / "data.bin", "-sm3", "-cert", "-out", tmp_path / "q.tsq")
+    with served(engine, keystore, tmp_path) as base:
+        status, _, body = post(base, (tmp_path / "q.tsq").read_bytes())
+        client_token = tsa.request_timestamp(f"{base}/tsa", data, hash="SM3")
+        ecdsa_token = tsa.request_timestamp(f"{base}/tsa", data, hash="SHA-256")
+    token = tsp.TimeStampResp.load(body)["time_stamp_token"].dump()
+    roots = (parse_certificate(root.certificate),)
+    for stamped in (token, client_token):
+        result = verify_time_stamp(stamped, data, trusted_roots=roots)
+        assert result.status is CheckStatus.PASSED, result.reason
+    assert verify_time_stamp(token, b"other", trusted_roots=roots).status is CheckStatus.FAILED
+    assert verify_time_stamp(token, data).status is CheckStatus.INDETERMINATE  # no trusted root given
+    tsa_keys = {parse_signed_data(t).certificates[0].public_key_info for t in (token, ecdsa_token)}
+    assert len(tsa_keys) == 2  # SM3 imprints went to the SM2 TSA, SHA-256 ones to the ECDSA TSA
+
+    signed = parse_signed_data(token)
+    info = signed.signer_infos[0]
+    assert (info.digest_algorithm, info.signature_algorithm) == ("1.2.156.10197.1.401", "1.2.156.10197.1.501")
+    (tmp_path / "attrs.der").write_bytes(info.signed_attrs)
+    (tmp_path / "sig.der").write_bytes(info.signature)
+    write_pem(tmp_path / "tsa.pem", signer.der)
+    openssl("x509", "-in", tmp_path / "tsa.pem", "-pubkey", "-noout", "-out", tmp_path / "tsa.pub")
+    openssl("pkeyutl", "-verify", "-pubin", "-inkey", tmp_path / "tsa.pub", "-rawin", "-in", tmp_path / "attrs.der",
+            "-digest", "sm3", "-pkeyopt", STANDARD_ID, "-sigfile", tmp_path / "sig.der")
+
+
+def test_rejections_are_timestamp_replies_never_500(engine, session, keystore, creds, tmp_path):
+    make_tsa(session, keystore, creds, "ec", "ecdsa", tmp_path)
+    (tmp_path / "data.bin").write_bytes(b"x")
+    openssl("ts", "-query", "-data", tmp_path / "data.bin", "-sha1", "-out", tmp_path / "sha1.tsq")
+    openssl("ts", "-query", "-data", tmp_path / "data.bin", "-sha256", "-tspolicy", "1.2.3.4",
+            "-out", tmp_path / "policy.tsq")
+    with served(engine, keystore, tmp_path) as base:
+        cases = [((tmp_path / "sha1.tsq").read_bytes(), "bad_alg"), (b"\x30\x03\x02\x01\x01", "bad_data_format"),
+                 ((tmp_path / "policy.tsq").read_bytes(), "unaccepted_policy")]
+        for body, fail_info in cases:
+            status, kind, answer = post(base, body)
+            assert (status, kind) == (200, "application/timestamp-reply")
+            reply = tsa.TimeStampResp.load(answer)["status"]
+            assert reply["status"].native == "rejection" and reply["fail_info"].native == {fail_info}
+        (tmp_path / "rej.tsr").write_bytes(post(base, cases[0][0])[2])
+        assert "Status: Rejected" in openssl("ts", "-reply", "-in", tmp_path / "rej.tsr", "-text").stdout.decode()
+        status, kind, _ = post(base, b"\x30" * (tsa.MAX_REQUEST_BYTES + 1))
+        assert (status, kind) == (413, "application/problem+json")
+        status, kind, _ = post(base, b"\x30\x00", content_type="application/octet-stream")
+        assert (status, kind) == (415, "application/problem+json")
+        status, _, answer = post(base, (tmp_path / "sha1.tsq").read_bytes(), path="/tsa/nobody")
+        assert status == 200 and tsa.TimeStampResp.load(answer)["status"]["status"].native == "rejection"
+        with pytest.raises(InvalidInput, match="refused"):
+            tsa.request_timestamp(f"{base}/tsa/nobody", b"x", hash="SHA-256")
+
+
+def test_client_fails_fast_on_an_unreachable_tsa():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(tsa.TimeStampUnavailable, match="cannot be reached"):
+        tsa.request_timestamp(f"http://127.0.0.1:{port}/tsa", b"data", timeout=2)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=300))
+def test_parse_request_fails_only_with_a_rejection(data):
+    try:
+        tsa.parse_request(data)
+    except tsa.TimeStampRejected as error:
+        assert error.fail_info and error.zh
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=300))
+def test_client_reads_any_answer_without_crashing(data):
+    try:
+        tsa.token_from_response(data, "1.2.156.10197.1.401", bytes(32), 1)
+    except InvalidInput as error:
+        assert error.zh
