@@ -38,6 +38,7 @@ STATUS_BY_CODE = {
     "invalid_input": 400,
     "permission_denied": 403,
     "request_closed": 409,
+    "already_revoked": 409,
     "usage_not_permitted": 403,
     "key_not_active": 409,
     "unsupported_algorithm": 400,

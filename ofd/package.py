@@ -114,7 +114,7 @@ class Package:
         try:
             archive = zipfile.ZipFile(io.BytesIO(bytes(data)))
             infos = archive.infolist()
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError) as e:
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError, NotImplementedError) as e:
             raise _error(f"not a zip archive ({e})", f"不是 ZIP 压缩包（{e}）") from None
         if len(infos) > limits.max_entries:
             raise _error(f"more than {limits.max_entries} entries", f"条目数超过 {limits.max_entries}")

@@ -18,13 +18,12 @@ from trust.cms import SignedData, parse_signed_data, verify_signer, verify_time_
 from trust.errors import InvalidInput, InvalidSignature, UnsupportedAlgorithm
 from trust.hashes import hash_algorithm, sm3
 from trust.report import Check, CheckName as C, CheckStatus as S, Message, Report, SignatureReport, check
+from trust.path import validate_path
 from trust.sm2 import decode_signature
-from trust.x509 import Certificate, parse_certificate, signing_usage_problem, verify_chain
+from trust.x509 import Certificate, parse_certificate
 
 SM2_SIGNATURE_OIDS = {oids.SM2_WITH_SM3, oids.SM2_SIGN}
 NO_ROOT = Message("未配置电子印章的可信根证书，无法确认证书链", "no trusted root for seals: the chain cannot be confirmed")
-REVOCATION_PENDING = Message("尚未检查证书吊销状态（CRL/OCSP 由 CA 模块提供后启用）",
-                             "revocation was not checked: CRL/OCSP checking arrives with the CA module")
 
 
 def _now() -> datetime:
@@ -124,37 +123,15 @@ def _seal_validity(seal: Seal, when: datetime) -> Check:
 
 def _certificate_checks(cert: Certificate, when: datetime, trusted_roots, whose_zh: str, whose_en: str,
                         intermediates=()) -> list[Check]:
-    """certificate (validity at ``when``, key usage), chain and revocation for one certificate."""
-    period = f"{_stamp(cert.not_before)} – {_stamp(cert.not_after)}"
-    usage = signing_usage_problem(cert)
-    if not cert.valid_at(when):
-        result = check(C.CERTIFICATE, S.FAILED, f"{whose_zh}证书在 {_stamp(when)} 不在有效期内（{period}）",
-                       f"the {whose_en} certificate is not valid at {_stamp(when)} ({period})")
-    elif usage:
-        result = check(C.CERTIFICATE, S.FAILED, f"{whose_zh}{usage.zh}", f"{whose_en}: {usage.en}")
-    else:
-        result = check(C.CERTIFICATE, S.PASSED, f"{whose_zh}证书“{cert.subject}”在 {_stamp(when)} 有效",
-                       f"the {whose_en} certificate '{cert.subject}' is valid at {_stamp(when)}")
-    if not trusted_roots:
-        chain = check(C.CHAIN, S.INDETERMINATE, f"{whose_zh}：{NO_ROOT.zh}", f"{whose_en}: {NO_ROOT.en}")
-    else:
-        found = verify_chain(cert, trusted_roots=trusted_roots, intermediates=intermediates, at=when)
-        chain = check(C.CHAIN, found.status, f"{whose_zh}：{found.reason.zh}", f"{whose_en}: {found.reason.en}")
-    return [result, chain, _revocation(cert, chain.status, whose_zh, whose_en)]
-
-
-def _revocation(cert: Certificate, chain: S, whose_zh: str, whose_en: str) -> Check:
-    """A certificate that chains to a trusted root and names no revocation service (no CRL
-    distribution point, no OCSP responder) has nothing to check: the relying party accepted
-    that when it trusted the root. One that names a service cannot be checked yet: CRL and
-    OCSP fetching arrive with the CA module, so that stays INDETERMINATE, never VALID."""
-    if chain == S.PASSED and not cert.names_revocation_service:
-        return check(C.REVOCATION, S.NOT_APPLICABLE,
-                     f"{whose_zh}证书未声明吊销服务（无 CRL 分发点或 OCSP 地址），且链接到可信根",
-                     f"the {whose_en} certificate names no revocation service (no CRL distribution point "
-                     f"or OCSP responder) and chains to a trusted root")
-    return check(C.REVOCATION, S.INDETERMINATE, f"{whose_zh}：{REVOCATION_PENDING.zh}",
-                 f"{whose_en}: {REVOCATION_PENDING.en}")
+    """certificate (validity at ``when``, signing key usage), chain to a trusted root and
+    revocation of every certificate below it (trust.path: CRL or OCSP, fetched only from
+    the hosts in TRUST_REVOCATION_HOSTS within the time limit)."""
+    result = validate_path(cert, roots=trusted_roots, intermediates=intermediates, at=when, fetch=True)
+    checks = []
+    for found in result.checks:
+        reason = NO_ROOT if found.check == C.CHAIN and not trusted_roots else found.reason
+        checks.append(check(found.check, found.status, f"{whose_zh}：{reason.zh}", f"{whose_en}: {reason.en}"))
+    return checks
 
 
 # ---------------------------------------------------------------- seal signatures

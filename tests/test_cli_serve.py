@@ -80,8 +80,9 @@ def test_init_on_an_unreachable_database_fails_in_both_languages(env):
 @pytest.fixture
 def server(env, tmp_path):
     """`trustctl serve` on a free port after `trustctl init --demo`; always stopped."""
-    assert trustctl(env, "init", "--demo").returncode == 0
     port = free_port()
+    env["TRUST_PUBLIC_URL"] = f"http://127.0.0.1:{port}"  # where the demo certificates point for CRL and OCSP
+    assert trustctl(env, "init", "--demo").returncode == 0
     log_path = tmp_path / "serve.log"
     with open(log_path, "w") as log:
         process = subprocess.Popen([TRUSTCTL, "serve", "--port", str(port), "--workers", "1"],
@@ -139,3 +140,21 @@ def test_serve_end_to_end(server):
 
     process.terminate()
     assert process.wait(timeout=15) == 0
+
+
+def test_demo_sample_is_valid_once_revocation_can_be_checked(env, server):
+    """The sealed sample of `init --demo`: offline its revocation cannot be known
+    (INDETERMINATE, exit 2); with our OCSP responder reachable it is VALID (exit 0)."""
+    _, port, _ = server
+    samples = Path(env["TRUST_HOME"]) / "samples"
+    command = ["verify", str(samples / "demo-sealed.ofd"), "--trust-root", str(samples / "sm2-issuing-ca.pem"),
+               "--json"]
+    offline = trustctl(env, *command)
+    assert offline.returncode == 2, offline.stdout + offline.stderr
+    (signature,) = json.loads(offline.stdout)["signatures"]
+    statuses = {c["check"]: c["status"] for c in signature["checks"]}
+    assert statuses["chain"] == "PASSED" and statuses["revocation"] == "INDETERMINATE"
+
+    online = trustctl({**env, "TRUST_REVOCATION_HOSTS": f"127.0.0.1:{port}"}, *command)
+    assert online.returncode == 0, online.stdout + online.stderr
+    assert json.loads(online.stdout)["status"] == "VALID"

@@ -7,7 +7,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
-import hsm.dual_control  # noqa: F401  registers every table of the service on Base.metadata
+import ca.models  # noqa: F401  registers every table of the service on Base.metadata
+import hsm.dual_control  # noqa: F401
 import hsm.models  # noqa: F401
 from trust import audit
 from trust.db import Base, check_ready, is_initialised, make_engine, session_factory, upgrade

@@ -2,7 +2,8 @@
 
 import click
 
-from api.cli import approvals, audit, init, kek, key, ofd, serve, verify
+from api.cli import approvals, audit, init, kek, key, ofd, serve, trust, verify
+from api.cli import ca as ca_cli
 
 
 @click.group()
@@ -17,5 +18,7 @@ main.add_command(audit.audit)
 main.add_command(key.key)
 main.add_command(approvals.approvals)
 main.add_command(kek.kek)
+main.add_command(ca_cli.ca)
+main.add_command(trust.trust)
 main.add_command(verify.verify)
 main.add_command(ofd.ofd)

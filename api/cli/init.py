@@ -5,8 +5,11 @@ Safe to run every time (`make run` does): an initialised database is left alone.
 
 import click
 
+from api.demo_sample import ROOT_NAME, write_sealed_sample
+from ca.demo import set_up_demo_ca
+from hsm import officers
 from hsm.demo import set_up_demo_custody
-from hsm.keystore import initialise_keystore
+from hsm.keystore import initialise_keystore, open_keystore
 from trust import audit, db
 from trust.config import Settings, load_settings
 from trust.errors import TrustError
@@ -27,7 +30,13 @@ def init(demo: bool) -> None:
         with db.session_factory(engine)() as session:
             audit.append(session, actor="trustctl", action="system.init", detail={"demo": demo})
             master_key_file = initialise_keystore(session, settings)
-            custody = set_up_demo_custody(session, settings) if demo else None
+            custody = demo_ca = sample = None
+            if demo:
+                keystore = open_keystore(settings)
+                custody = set_up_demo_custody(session, settings)
+                approvers = [officers.load_credential(path) for _, path in custody.credentials[:2]]
+                demo_ca = set_up_demo_ca(session, keystore, settings, approvers)
+                sample = write_sealed_sample(session, keystore, settings.home, demo_ca)
             session.commit()
     except TrustError as error:
         raise click.ClickException(f"{error.zh} / {error.en}") from error
@@ -39,6 +48,9 @@ def init(demo: bool) -> None:
                    f"(back it up, keep it secret): {master_key_file}")
     if custody is not None:  # printed only once it is saved, and only this once
         click.echo(custody.notice())
+        click.echo(demo_ca.notice())
+        click.echo(f"已盖章的示例文件 / Sealed sample: {sample}\n"
+                   f"  trustctl verify {sample} --trust-root {sample.parent / ROOT_NAME}")
 
 
 def create_home(settings: Settings) -> None:
