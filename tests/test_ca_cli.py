@@ -1,7 +1,6 @@
 """`trustctl ca`, the CA JSON endpoints and the demo CA, in this process."""
 
 import json
-import os
 from datetime import datetime, timezone
 
 import pytest
@@ -17,12 +16,12 @@ from ca import authority
 from ca.demo import set_up_demo_ca
 from ca.models import ca_certificate
 from hsm import officers
-from hsm.demo import set_up_demo_custody
-from hsm.keystore import initialise_keystore, open_keystore
+from hsm.keystore import open_keystore
 from trust import audit
 from trust.config import load_settings
-from trust.db import make_engine, session_factory, upgrade
+from trust.db import make_engine, session_factory
 
+from tests.custody import demo_custody
 from tests.oracles import STANDARD_ID, openssl
 from tests.test_ca_csr import USCC, make_csr
 
@@ -30,20 +29,7 @@ from tests.test_ca_csr import USCC, make_csr
 @pytest.fixture
 def home(tmp_path, monkeypatch):
     """A demo custody as `trustctl init --demo` makes it, on SQLite."""
-    home = tmp_path / "home"
-    home.mkdir(mode=0o700)
-    for name in [k for k in os.environ if k.startswith("TRUST_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("TRUST_HOME", str(home))
-    engine = make_engine(load_settings().database_url)
-    upgrade(engine)
-    with session_factory(engine)() as session:
-        initialise_keystore(session, load_settings())
-        set_up_demo_custody(session, load_settings())
-        session.commit()
-    engine.dispose()
-    return home
-
+    return demo_custody(tmp_path, monkeypatch)
 
 def officer(home, n):
     return str(home / "officers" / f"officer-{n}.pem")
@@ -56,7 +42,7 @@ def cli(*args, expect=0):
 
 
 def test_cli_init_issue_show(home, tmp_path):
-    out = cli("init", "sm2", expect=2)  # no credential: usage error
+    cli("init", "sm2", expect=2)  # no credential: usage error
     cli("init", "sm2", "--credential", officer(home, 1), expect=2)  # one officer is not enough
     cli("init", "sm2", "--credential", officer(home, 1), "--credential", officer(home, 2))
     assert "sm2-root" in cli("list") and "sm2-issuing" in cli("list")

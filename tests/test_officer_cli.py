@@ -17,12 +17,11 @@ from api.cli.approvals import approvals as approvals_command
 from api.cli.kek import kek as kek_command
 from api.cli.key import key as key_command
 from hsm import officers
-from hsm.demo import set_up_demo_custody
-from hsm.keystore import initialise_keystore
 from hsm.keystore import open_keystore
 from trust import audit
 from trust.config import load_settings
-from trust.db import make_engine, session_factory, upgrade
+from trust.db import make_engine, session_factory
+from custody import demo_custody
 
 TRUSTCTL = Path(sys.executable).parent / "trustctl"
 
@@ -113,22 +112,8 @@ def assert_signs(home: Path, db_url: str, label: str, usage: str) -> None:
 
 @pytest.fixture
 def demo(tmp_path, db_url, monkeypatch):
-    """A demo custody set up as `trustctl init --demo` does it; yields a CLI runner."""
-    home = tmp_path / "home"
-    home.mkdir(mode=0o700)
-    for name in [k for k in os.environ if k.startswith("TRUST_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("TRUST_HOME", str(home))
-    monkeypatch.setenv("TRUST_DATABASE_URL", db_url)
-    engine = make_engine(db_url)
-    upgrade(engine)
-    with session_factory(engine)() as session:
-        initialise_keystore(session, load_settings())
-        set_up_demo_custody(session, load_settings())
-        session.commit()
-    engine.dispose()
-    return home
-
+    """A demo custody set up as `trustctl init --demo` does it."""
+    return demo_custody(tmp_path, monkeypatch, db_url)
 
 def cli(command, *args, expect: int = 0) -> str:
     result = CliRunner().invoke(command, [str(a) for a in args], catch_exceptions=False)

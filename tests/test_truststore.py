@@ -2,7 +2,6 @@
 purpose, and `trustctl trust import|list|remove` by a security officer."""
 
 import json
-import os
 
 import pytest
 from click.testing import CliRunner
@@ -10,12 +9,9 @@ from sqlalchemy import select, text
 
 from api.cli.trust import trust as trust_command
 from certs import make_intermediate, make_leaf, make_root
-from hsm.demo import set_up_demo_custody
-from hsm.keystore import initialise_keystore
+from custody import demo_custody
 from oracles import openssl, shared_file
 from trust import audit, truststore
-from trust.config import load_settings
-from trust.db import make_engine, session_factory, upgrade
 from trust.errors import InvalidInput, NotFound
 from trust.path import validate_path
 from trust.report import CheckName as C, CheckStatus as S
@@ -92,21 +88,7 @@ def test_corpus_bundle_as_roots(session):
 
 @pytest.fixture
 def officer_home(tmp_path, db_url, monkeypatch):
-    home = tmp_path / "home"
-    home.mkdir(mode=0o700)
-    for name in [k for k in os.environ if k.startswith("TRUST_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("TRUST_HOME", str(home))
-    monkeypatch.setenv("TRUST_DATABASE_URL", db_url)
-    engine = make_engine(db_url)
-    upgrade(engine)
-    with session_factory(engine)() as session:
-        initialise_keystore(session, load_settings())
-        set_up_demo_custody(session, load_settings())
-        session.commit()
-    engine.dispose()
-    return home
-
+    return demo_custody(tmp_path, monkeypatch, db_url)
 
 def cli(*args, expect: int = 0) -> str:
     result = CliRunner().invoke(trust_command, [str(a) for a in args], catch_exceptions=False)
