@@ -1,15 +1,17 @@
-"""JSON endpoints of the CA: check a CSR, issue from a CSR, query issued certificates.
+"""JSON endpoints of the CA: check a CSR, issue from a CSR, revoke, query issued certificates.
 
-Issuing is authorised, until identity/ brings tokens and roles, by a security officer's
-signature over the exact request body: headers ``X-Officer-Fingerprint`` (the officer's key
-fingerprint) and ``X-Officer-Signature`` (hex SM2 signature, signer ID 1234567812345678, of
-``hsm.officers.statement(decision="act", action="ca.issue", target=<ca name>,
-body=<hex SM3 of the body>)``). The body carries ``at`` (RFC 3339, within five minutes of
-the server's clock) so a captured request stops working soon. Refusals are audited.
+Issuing and revoking are authorised, until identity/ brings tokens and roles, by a security
+officer's signature over the exact request body: headers ``X-Officer-Fingerprint`` (the
+officer's key fingerprint) and ``X-Officer-Signature`` (hex SM2 signature, signer ID
+1234567812345678, of ``hsm.officers.statement(decision="act", action=<"ca.issue" or
+"ca.revoke">, target=<ca name, or "<ca name>/<serial>" to revoke>, body=<hex SM3 of the
+body>)``). The body carries ``at`` (RFC 3339, within five minutes of the server's clock) so
+a captured request stops working soon. Refusals are audited.
 
     GET  /api/ca                                  the CAs
     POST /api/ca/csr/check                        {"csr": PEM} → subject, algorithm (nothing issued)
     POST /api/ca/<name>/certificates              {"profile", "csr", "subject"?, "dns_names"?, "validity_days"?, "at"}
+    POST /api/ca/<name>/certificates/<serial>/revoke   {"reason"?: RFC 5280 name, "at"}
     GET  /api/ca/<name>/certificates/<serial>     status and PEM of one issued certificate
 """
 
@@ -18,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 from asn1crypto import pem
 from flask import Blueprint, current_app, jsonify, request
 
-from ca import authority, csr
+from ca import authority, csr, revocation
 from hsm import officers
 from hsm.officers import PermissionDenied, Proof
 from trust.errors import InvalidInput, TrustError
@@ -28,14 +30,16 @@ blueprint = Blueprint("ca_api", __name__, url_prefix="/api/ca")
 MAX_SKEW = timedelta(minutes=5)
 
 
-def issue_statement(ca_name: str, body: bytes) -> bytes:
-    """What the officer signs to authorise one issuing request."""
-    return officers.statement(decision="act", action="ca.issue", target=ca_name, body=sm3(body).hex())
+def officer_statement(action: str, target: str, body: bytes) -> bytes:
+    """What the officer signs to authorise one request: issuing ("ca.issue", target the CA's
+    name) or revoking ("ca.revoke", target "<ca name>/<serial as in the URL>")."""
+    return officers.statement(decision="act", action=action, target=target, body=sm3(body).hex())
 
 
-def officer_headers(credential: officers.Credential, ca_name: str, body: bytes) -> dict[str, str]:
+def officer_headers(credential: officers.Credential, target: str, body: bytes,
+                    action: str = "ca.issue") -> dict[str, str]:
     """The headers a client sends with ``body`` (for officers' tools and tests)."""
-    proof = credential.prove(issue_statement(ca_name, body))
+    proof = credential.prove(officer_statement(action, target, body))
     return {"X-Officer-Fingerprint": proof.fingerprint, "X-Officer-Signature": proof.signature.hex()}
 
 
@@ -82,7 +86,7 @@ def issue(name: str):
     raw = request.get_data(cache=True)
     with _session() as session:
         try:
-            officer = _authorised_officer(session, name, raw)
+            officer = _authorised_officer(session, "ca.issue", name, raw)
             body = _json_object()
             _check_time(_text(body, "at"))
             days = body.get("validity_days")
@@ -102,6 +106,24 @@ def issue(name: str):
     return jsonify(_certificate_json(issued.issuer, issued.serial, issued.profile, "good", issued.der)), 201
 
 
+@blueprint.post("/<name>/certificates/<serial>/revoke")
+def revoke(name: str, serial: str):
+    raw = request.get_data(cache=True)
+    with _session() as session:
+        try:
+            officer = _authorised_officer(session, "ca.revoke", f"{name}/{serial}", raw)
+            body = _json_object()
+            _check_time(_text(body, "at"))
+            entry = revocation.revoke(session, name, serial, body.get("reason", "unspecified"), actor=officer.id)
+        except TrustError:
+            session.commit()  # keep the audit record of the refusal
+            raise
+        session.commit()
+    return jsonify({"issuer": name, "serial": str(entry.serial), "serial_hex": f"{entry.serial:x}",
+                    "status": "revoked", "revoked_at": entry.revoked_at.isoformat(),
+                    "revocation_reason": entry.reason})
+
+
 @blueprint.get("/<name>/certificates/<int:serial>")
 def show(name: str, serial: int):
     with _session() as session:
@@ -116,7 +138,7 @@ def _certificate_json(issuer: str, serial: int, profile: str, status: str, der: 
             "status": status, "certificate": _pem(der)}
 
 
-def _authorised_officer(session, name: str, raw: bytes) -> officers.Officer:
+def _authorised_officer(session, action: str, target: str, raw: bytes) -> officers.Officer:
     fingerprint = request.headers.get("X-Officer-Fingerprint", "")
     signature = request.headers.get("X-Officer-Signature", "")
     try:
@@ -124,10 +146,10 @@ def _authorised_officer(session, name: str, raw: bytes) -> officers.Officer:
     except ValueError:
         proof = None
     if not fingerprint or not proof:
-        raise officers.deny(session, "anonymous", f"ca.issue:{name}", PermissionDenied(
-            "issuing needs a security officer's signature (X-Officer-Fingerprint, X-Officer-Signature)",
-            "签发证书需要安全员签名（X-Officer-Fingerprint、X-Officer-Signature）"))
-    return officers.authenticate(session, issue_statement(name, raw), proof)
+        raise officers.deny(session, "anonymous", f"{action}:{target}", PermissionDenied(
+            "this request needs a security officer's signature (X-Officer-Fingerprint, X-Officer-Signature)",
+            "此请求需要安全员签名（X-Officer-Fingerprint、X-Officer-Signature）"))
+    return officers.authenticate(session, officer_statement(action, target, raw), proof)
 
 
 def _check_time(at: str) -> None:

@@ -240,8 +240,9 @@ def new_serial() -> int:
 def create_hierarchy(session: Session, keystore: KeyStore, name: str, family: str = "sm2", *,
                      approval: Sequence[Credential], organization: str = DEFAULT_ORGANIZATION,
                      actor: str = "trustctl") -> tuple[Authority, Authority]:
-    """A root CA ``<name>-root`` and an issuing CA ``<name>-issuing`` under it. Both root
-    signatures (its self-signed certificate, the issuing CA's) are approved by ``approval``."""
+    """A root CA ``<name>-root`` and an issuing CA ``<name>-issuing`` under it. The root's
+    signatures (its self-signed certificate, the issuing CA's, the root's first CRL, which
+    is stored for publication) are approved by ``approval``."""
     try:
         _check_new_hierarchy(session, name, family)
         with session.begin_nested():
@@ -282,6 +283,9 @@ def _create_hierarchy(session, keystore, name, family, approval, organization, a
     issuing_der = _sign_ca_certificate(session, keystore, root, issuing_spki, approval, organization,
                                        f"{name} Issuing CA", now)
     issuing = _insert_authority(session, issuing_name, family, root_name, issuing_ref.id, issuing_der, now)
+    from ca.crl import sign_root_crl  # ca.crl builds on this module
+    sign_root_crl(session, keystore, root, approval=approval, actor=actor, now=now)
+    root = get_authority(session, root_name)  # with its CRL number
     audit.append(session, actor, "ca.create", name, {"family": family, "root": root_name,
                                                      "issuing": issuing_name, "root_key": root_ref.id,
                                                      "issuing_key": issuing_ref.id})

@@ -3,6 +3,11 @@
 Each CRL gets the next cRLNumber of its CA, an authorityKeyIdentifier, thisUpdate and
 nextUpdate, and a reasonCode per entry (absent for "unspecified", §5.3.1). SM2 CAs sign
 with SM2-with-SM3 (1.2.156.10197.1.501, parameters absent, signer ID 1234567812345678).
+
+An issuing CA's CRL is built on demand. A root CA's key signs only under dual control, so
+its CRL (listing revoked issuing CAs, normally none) is signed with a long nextUpdate when
+the hierarchy is created, or again by ``sign_root_crl`` (``trustctl ca crl``) after a
+revocation, and stored in ``ca_authority.crl`` for publication.
 """
 
 import threading
@@ -13,13 +18,15 @@ from asn1crypto import crl, x509 as asn1_x509
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from ca.authority import Authority, key_identifier, sign_as
+from ca.authority import Authority, key_identifier, refuse, sign_as
 from ca.models import ca_authority
 from ca.revocation import ASN1_REASONS, revocation_mark, revoked_entries
 from hsm.keystore import KeyStore
+from trust.errors import InvalidInput, NotFound, TrustError
 from trust.x509 import parse_certificate
 
 NEXT_UPDATE = timedelta(days=1)
+ROOT_NEXT_UPDATE = timedelta(days=365)
 REFRESH_SECONDS = 300  # a published CRL is rebuilt after this, or at once when a revocation changes it
 
 
@@ -49,7 +56,7 @@ def build_crl(session: Session, keystore: KeyStore, authority: Authority, *, now
         "signature": signature,
         "issuer": asn1_x509.Name.load(ca_cert.subject_der),
         "this_update": _time(now),
-        "next_update": _time(now + NEXT_UPDATE),
+        "next_update": _time(now + (ROOT_NEXT_UPDATE if authority.is_root else NEXT_UPDATE)),
         "crl_extensions": [
             {"extn_id": "authority_key_identifier",
              "extn_value": {"key_identifier": key_identifier(ca_cert.public_key_info)}},
@@ -64,13 +71,36 @@ def build_crl(session: Session, keystore: KeyStore, authority: Authority, *, now
                                 "signature": value}).dump()
 
 
+def sign_root_crl(session: Session, keystore: KeyStore, authority: Authority, *, approval,
+                  actor: str = "ca", now: datetime | None = None) -> bytes:
+    """Sign a root CA's CRL under dual control (``approval``) and store it for publication.
+    A refusal leaves only its ``ca.refuse`` audit record (no CRL number is used up)."""
+    try:
+        if not authority.is_root:
+            raise InvalidInput(f"{authority.name} is not a root CA; its CRL is built when it is fetched",
+                               f"{authority.name} 不是根 CA，其 CRL 在获取时生成")
+        with session.begin_nested():
+            der = build_crl(session, keystore, authority, now=now, approval=approval, actor=actor)
+            session.execute(update(ca_authority).where(ca_authority.c.name == authority.name).values(crl=der))
+    except TrustError as error:
+        raise refuse(session, actor, f"ca.crl:{authority.name}", error) from None
+    return der
+
+
 _published: dict[str, tuple[float, tuple, bytes]] = {}
 _published_lock = threading.Lock()
 
 
 def current_crl(session: Session, keystore: KeyStore, authority: Authority) -> bytes:
-    """The CRL to publish: this process's last one while it is fresh and no revocation
-    happened since, else a new one (the caller commits its CRL number)."""
+    """The CRL to publish. A root's is the stored one. An issuing CA's is this process's
+    last one while it is fresh and no revocation happened since, else a new one (the
+    caller commits its CRL number)."""
+    if authority.is_root:
+        stored = session.execute(select(ca_authority.c.crl).where(ca_authority.c.name == authority.name)).scalar()
+        if stored is None:
+            raise NotFound(f"root CA {authority.name} has no signed CRL yet; sign one with `trustctl ca crl`",
+                           f"根 CA {authority.name} 尚无已签名的 CRL，请用 `trustctl ca crl` 签发")
+        return bytes(stored)
     mark = revocation_mark(session, authority.name)
     with _published_lock:
         cached = _published.get(authority.name)

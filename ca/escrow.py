@@ -1,30 +1,21 @@
 """Dual certificates and key escrow (双证书与密钥托管, GM/T 0014 practice).
 
 An applicant who holds a signing certificate from an issuing CA here gets an encryption
-certificate too. The CA generates the SM2 encryption key pair, certifies its public key,
-and hands the private key back as an ``SM2EnvelopedKey`` (GM/T 0009, sm-crypto.md §3)
-addressed to the applicant's signing public key:
-
-    SM2EnvelopedKey ::= SEQUENCE {
-        symAlgID               AlgorithmIdentifier,  -- SM4-ECB 1.2.156.10197.1.104.1, parameters absent
-        symEncryptedKey        SM2Cipher,            -- the 16-byte SM4 key, SM2-encrypted to the recipient
-        Sm2PublicKey           SM2PublicKey,         -- BIT STRING 04‖x‖y of the enveloped key pair
-        Sm2EncryptedPrivateKey BIT STRING }          -- SM4-ECB(d), 32 bytes, no padding
-
-The same private key is escrowed as a second envelope addressed to the CA's escrow key
-(KeyStore label ``escrow/<ca name>``, usage ``escrow``). Recovering it for a lawful request
-is the dual-control action ``key.recover``: once enough officers approve, the key is
-re-enveloped to the public key named in the request, and every step is audited. Signing
-keys are never escrowed: only keys this module generates for encryption certificates are.
-
-The fresh key pair exists in this process's memory between generation and enveloping
-(the KeyStore has no operation that generates a key and envelopes it to a third party).
+certificate too. The KeyStore generates the SM2 encryption key pair and hands back only its
+public key, which the CA certifies, and two ``SM2EnvelopedKey`` envelopes of the private key
+(GM/T 0009, sm-crypto.md §3; ``hsm.envelope``): one addressed to the applicant's signing
+public key, returned to the applicant, and one addressed to the CA's escrow key (KeyStore
+label ``escrow/<ca name>``, usage ``escrow``), kept here. The private key never exists
+outside hsm/. Recovering it for a lawful request is the dual-control action
+``key.recover``: once enough officers approve, the KeyStore re-envelopes it to the public
+key named in the request (the escrow key decrypts only for an approved act), and every step
+is audited. Signing keys are never escrowed: only keys generated for encryption
+certificates are.
 """
 
-import secrets
 from dataclasses import dataclass
 
-from asn1crypto import core, x509 as asn1_x509
+from asn1crypto import x509 as asn1_x509
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
@@ -34,85 +25,19 @@ from hsm import dual_control
 from hsm.dual_control import Action
 from hsm.keystore import KeyStore, Usage
 from hsm.officers import Credential
-from trust import audit, oids, sm4
-from trust.errors import DecryptionFailed, InvalidInput, NotFound, TrustError
+from trust import audit
+from trust.errors import InvalidInput, NotFound, TrustError
 from trust.keys import load_public_key
-from trust.sm2 import SM2PrivateKey, SM2PublicKey
+from trust.sm2 import SM2PublicKey
 from trust.x509 import parse_certificate
 
-MAX_ENVELOPE_BYTES = 1024
 SIGNING_PROFILES = ("seal-maker", "organisation-signing", "personal-signing")
-
-
-class _AlgorithmIdentifier(core.Sequence):
-    _fields = [("algorithm", core.ObjectIdentifier), ("parameters", core.Any, {"optional": True})]
-
-
-class _SM2EnvelopedKey(core.Sequence):
-    _fields = [("sym_alg_id", _AlgorithmIdentifier), ("sym_encrypted_key", core.Any),
-               ("sm2_public_key", core.OctetBitString), ("sm2_encrypted_private_key", core.OctetBitString)]
-
-
-@dataclass(frozen=True)
-class EnvelopedKey:
-    """A parsed SM2EnvelopedKey."""
-
-    sym_encrypted_key: bytes   # DER SM2Cipher
-    public_key: SM2PublicKey   # of the enveloped key pair
-    encrypted_private_key: bytes
 
 
 @dataclass(frozen=True)
 class DualCertificate:
     certificate: authority.IssuedCertificate  # the encryption certificate
     envelope: bytes                            # DER SM2EnvelopedKey to the signing public key
-
-
-def envelope_key(private_key: SM2PrivateKey, recipient: SM2PublicKey) -> bytes:
-    """SM2EnvelopedKey of ``private_key`` to ``recipient``."""
-    sym_key = secrets.token_bytes(sm4.KEY_SIZE)
-    d = bytes.fromhex(private_key.to_hex())
-    return _SM2EnvelopedKey({
-        "sym_alg_id": {"algorithm": oids.SM4_ECB},
-        "sym_encrypted_key": core.Any.load(recipient.encrypt(sym_key)),
-        "sm2_public_key": private_key.public_key().to_point(),
-        "sm2_encrypted_private_key": sm4.encrypt_ecb(sym_key, d, padding=False),
-    }).dump()
-
-
-def parse_envelope(data: bytes) -> EnvelopedKey:
-    if not isinstance(data, (bytes, bytearray)) or not 0 < len(data) <= MAX_ENVELOPE_BYTES:
-        raise InvalidInput(f"an SM2 envelope is 1-{MAX_ENVELOPE_BYTES} bytes", f"SM2 数字信封应为 1 至 {MAX_ENVELOPE_BYTES} 字节")
-    try:
-        parsed = _SM2EnvelopedKey.load(bytes(data), strict=True)
-        algorithm = parsed["sym_alg_id"]["algorithm"].dotted
-        cipher = parsed["sym_encrypted_key"].dump()
-        point = parsed["sm2_public_key"].native
-        encrypted = parsed["sm2_encrypted_private_key"].native
-    except (ValueError, TypeError, KeyError) as e:
-        raise InvalidInput(f"malformed SM2 envelope: {e}", "SM2 数字信封格式错误") from None
-    if algorithm != oids.SM4_ECB:
-        raise InvalidInput(f"SM2 envelope: symmetric algorithm {algorithm}, expected SM4-ECB",
-                           f"SM2 数字信封：对称算法 {algorithm}，应为 SM4-ECB")
-    if not isinstance(point, bytes) or not isinstance(encrypted, bytes) or len(encrypted) != 32:
-        raise InvalidInput("SM2 envelope: the key fields have the wrong size", "SM2 数字信封：密钥字段长度错误")
-    return EnvelopedKey(cipher, SM2PublicKey.from_point(point), encrypted)
-
-
-def _unseal(envelope: EnvelopedKey, sym_key: bytes) -> SM2PrivateKey:
-    if len(sym_key) != sm4.KEY_SIZE:
-        raise DecryptionFailed("SM2 envelope: the symmetric key has the wrong size", "SM2 数字信封：对称密钥长度错误")
-    key = SM2PrivateKey.from_hex(sm4.decrypt_ecb(sym_key, envelope.encrypted_private_key, padding=False).hex())
-    if key.public_key() != envelope.public_key:
-        raise DecryptionFailed("SM2 envelope: the private key does not match its public key",
-                               "SM2 数字信封：私钥与公钥不匹配")
-    return key
-
-
-def open_envelope(data: bytes, recipient_key: SM2PrivateKey) -> SM2PrivateKey:
-    """What the applicant does with their signing key (client side; here for tests and tools)."""
-    envelope = parse_envelope(data)
-    return _unseal(envelope, recipient_key.decrypt(envelope.sym_encrypted_key))
 
 
 def _escrow_key(session: Session, keystore: KeyStore, ca_name: str, actor: str):
@@ -150,19 +75,17 @@ def _our_signing_certificate(session: Session, authority_name: str, der: bytes):
 
 
 def _issue_dual(session, keystore, authority_name, signing, actor) -> DualCertificate:
-    key = SM2PrivateKey.generate()
+    escrow_ref = _escrow_key(session, keystore, authority_name, actor)
+    escrowed = keystore.generate_escrowed(session, recipient=signing.public_key(), escrow_ref=escrow_ref, actor=actor)
     issued = authority.issue(session, keystore, authority_name, "encryption",
                              subject=asn1_x509.Certificate.load(signing.der).subject,
-                             public_key=key.public_key(), actor=actor)
-    escrow_ref = _escrow_key(session, keystore, authority_name, actor)
+                             public_key=escrowed.public_key, actor=actor)
     session.execute(insert(ca_escrow).values(
         issuer=authority_name, serial=str(issued.serial), signing_serial=str(signing.serial_number),
-        escrow_key_id=escrow_ref.id,
-        envelope=envelope_key(key, keystore.public_key(session, escrow_ref)),
-        created_at=authority.utc_now()))
+        escrow_key_id=escrow_ref.id, envelope=escrowed.escrow_blob, created_at=authority.utc_now()))
     audit.append(session, actor, "ca.escrow", f"{authority_name}:{issued.serial}",
                  {"signing_serial": str(signing.serial_number), "escrow_key": escrow_ref.id})
-    return DualCertificate(issued, envelope_key(key, signing.public_key()))
+    return DualCertificate(issued, escrowed.envelope)
 
 
 # ---------------------------------------------------------------- recovery under dual control
@@ -195,16 +118,16 @@ def _check_recovery(session, keystore, target, parameters):
 
 
 def _recover(session, keystore, req, actor):
+    """Runs as the approved act (actor ``approval:<request id>``), the only actor the
+    escrow key decrypts for."""
     recipient, reason = _recovery_parameters(req.parameters)
     row = _escrow_row(session, req.target)
-    envelope = parse_envelope(bytes(row.envelope))
-    ref = keystore.get(session, row.escrow_key_id)
-    key = _unseal(envelope, keystore.decrypt(session, ref, envelope.sym_encrypted_key, usage=Usage.ESCROW,
-                                             actor=actor))
+    envelope = keystore.recover_escrowed(session, keystore.get(session, row.escrow_key_id), bytes(row.envelope),
+                                         recipient=recipient, actor=actor)
     session.execute(update(ca_escrow).where((ca_escrow.c.issuer == row.issuer) & (ca_escrow.c.serial == row.serial))
                     .values(recovered_at=authority.utc_now()))
     audit.append(session, actor, "ca.recover", req.target, {"reason": reason})
-    return {"envelope": envelope_key(key, recipient).hex()}
+    return {"envelope": envelope.hex()}
 
 
 dual_control.register(Action("key.recover", "恢复托管的加密密钥", "recover an escrowed encryption key",

@@ -19,6 +19,7 @@ ca_authority = Table(
     Column("certificate", LargeBinary, nullable=False),  # DER
     Column("crl_number", Integer, nullable=False, server_default="0"),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("crl", LargeBinary),  # DER; a root's last CRL, signed under dual control (NULL for issuing CAs)
     CheckConstraint("family IN ('sm2', 'ecdsa', 'rsa')", name="ck_ca_authority_family"),
 )
 

@@ -25,6 +25,11 @@ state:
 
 Lifecycle changes, generation, destruction, export and KEK rotation are audited at once,
 in the caller's transaction; none of these commit: the caller does.
+
+Key escrow: ``generate_escrowed`` makes an SM2 encryption key pair and returns only its
+public key and two SM2 envelopes of it (``hsm.envelope``), to the applicant and to an
+escrow key; an escrow key decrypts (``decrypt``, ``recover_escrowed``) only in an act
+approved under dual control, as a root CA key signs.
 """
 
 import base64
@@ -44,12 +49,13 @@ from sqlalchemy import event, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from hsm import envelope
 from hsm.models import hsm_keys
 from trust import audit
 from trust.algorithms import signature_algorithm
 from trust.errors import InvalidInput, KeyUnavailable, NotFound, UnsupportedAlgorithm
 from trust.keys import PublicKey, load_public_key
-from trust.sm2 import DEFAULT_ID
+from trust.sm2 import DEFAULT_ID, SM2PublicKey
 
 
 # A root CA key: made for certificates and labelled "root-ca/<name>". Only an act approved
@@ -141,6 +147,16 @@ class Material:
     wrapped_key: bytes | None = None
     wrap_cipher: str | None = None
     kek_id: str | None = None
+
+
+@dataclass(frozen=True)
+class EscrowedKey:
+    """An SM2 encryption key pair made for escrow: its private key exists only in the two
+    SM2EnvelopedKey envelopes (``hsm.envelope``), never as plain bytes outside hsm/."""
+
+    public_key: SM2PublicKey
+    envelope: bytes      # DER SM2EnvelopedKey to the recipient
+    escrow_blob: bytes   # DER SM2EnvelopedKey to the escrow key
 
 
 class Backend(Protocol):
@@ -454,10 +470,44 @@ class KeyStore:
         usage = _usage(usage)
         if usage not in DECRYPT_USAGES:
             raise UsageNotPermitted(f"{usage} is a signing usage, not a decryption one", f"“{usage}”是签名用途，不是解密用途")
+        if usage == Usage.ESCROW and not actor.startswith(APPROVED_ACTOR_PREFIX):
+            raise UsageNotPermitted(
+                f"key {ref.id} opens escrowed keys: each use needs dual-control approval (key.recover)",
+                f"密钥 {ref.id} 用于解开托管密钥，每次使用须经双人批准（key.recover）")
         cached = self._usable(session, ref, usage, "decrypt")
         plaintext = cached.key.decrypt(ciphertext)
         _note_use(session, actor, "key.decrypt", ref.id, usage)
         return plaintext
+
+    # -------------------------------------------------------- key escrow
+
+    def generate_escrowed(self, session: Session, *, recipient: SM2PublicKey, escrow_ref: KeyRef,
+                          actor: str) -> EscrowedKey:
+        """A new SM2 encryption key pair, enveloped to ``recipient`` and to the escrow key
+        ``escrow_ref`` (usage escrow, active); the private key is dropped inside hsm/."""
+        if not isinstance(recipient, SM2PublicKey):
+            raise InvalidInput("an escrowed key is enveloped to an SM2 public key", "托管密钥的接收方须为 SM2 公钥")
+        escrow = _ref(self._row(session, escrow_ref.id))
+        if Usage.ESCROW not in escrow.usages:
+            raise UsageNotPermitted(f"key {escrow.label} ({escrow.id}) is not an escrow key; its usages are "
+                                    f"{', '.join(sorted(escrow.usages))}",
+                                    f"密钥 {escrow.label} 不是托管密钥，其用途为：{'、'.join(sorted(escrow.usages))}")
+        if escrow.state != KeyState.ACTIVE:
+            raise KeyNotActive(f"escrow key {escrow.label} ({escrow.id}) is {escrow.state}, not active",
+                               f"托管密钥 {escrow.label} 处于“{escrow.state}”状态，不能使用")
+        escrowed = self._soft().generate_escrowed(recipient, self.public_key(session, escrow))
+        audit.append(session, actor, "key.escrow", escrow.id, {"public_key": escrowed.public_key.to_hex()})
+        return escrowed
+
+    def recover_escrowed(self, session: Session, escrow_ref: KeyRef, escrow_blob: bytes, *,
+                         recipient: SM2PublicKey, actor: str) -> bytes:
+        """Re-envelope an escrowed key to ``recipient``: an approved act only (the escrow
+        key decrypts only for an ``approval:`` actor)."""
+        if not isinstance(recipient, SM2PublicKey):
+            raise InvalidInput("a recovered key is enveloped to an SM2 public key", "恢复密钥的接收方须为 SM2 公钥")
+        sealed = envelope.parse(escrow_blob)
+        sym_key = self.decrypt(session, escrow_ref, sealed.sym_encrypted_key, usage=Usage.ESCROW, actor=actor)
+        return envelope.seal(envelope.unseal(sealed, sym_key), recipient)
 
     # -------------------------------------------------------- sensitive operations (dual control)
 

@@ -14,13 +14,14 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from hsm import envelope
 from hsm.kek import AES_GCM, WRAP_CIPHERS, KEKSource
-from hsm.keystore import Material
+from hsm.keystore import EscrowedKey, Material
 from hsm.models import hsm_keks, hsm_keys
 from trust.algorithms import ECDSA, RSA, SM2WithSM3, signature_algorithm
 from trust.errors import InvalidInput, UnsupportedAlgorithm
 from trust.keys import load_private_key
-from trust.sm2 import SM2PrivateKey
+from trust.sm2 import SM2PrivateKey, SM2PublicKey
 
 
 def wrap_aad(key_id: str, version: int, algorithm: str) -> bytes:
@@ -104,6 +105,13 @@ class SoftBackend:
         wrapped = self.kek.wrap(kek_id, self.cipher, _pkcs8(private_key), wrap_aad(key_id, version, algorithm))
         return Material(handle=key_id, public_key=_spki(private_key.public_key()), wrapped_key=wrapped,
                         wrap_cipher=self.cipher, kek_id=kek_id)
+
+    def generate_escrowed(self, recipient: SM2PublicKey, escrow: SM2PublicKey) -> EscrowedKey:
+        """A fresh SM2 key pair, enveloped to ``recipient`` and to ``escrow``; the private key
+        is dropped here and kept nowhere else."""
+        private_key = SM2PrivateKey.generate()
+        return EscrowedKey(public_key=private_key.public_key(), envelope=envelope.seal(private_key, recipient),
+                           escrow_blob=envelope.seal(private_key, escrow))
 
     def discard(self, handle: str) -> None:
         """Nothing outside the row to clean up."""

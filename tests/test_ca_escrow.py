@@ -8,7 +8,8 @@ from sqlalchemy import select
 
 from ca import authority, escrow
 from ca.models import ca_escrow
-from hsm import dual_control
+from hsm import dual_control, envelope
+from hsm.keystore import UsageNotPermitted
 from trust import audit
 from trust.errors import InvalidInput, TrustError
 from trust.sm2 import SM2PrivateKey
@@ -35,7 +36,7 @@ def test_envelope_opens_with_the_signing_key_and_recovery_needs_two_officers(ses
     session.commit()
     enc_cert = parse_certificate(dual.certificate.der)
     assert enc_cert.key_usage == {"key_encipherment", "data_encipherment", "key_agreement"}
-    recovered_by_applicant = escrow.open_envelope(dual.envelope, signing_key)
+    recovered_by_applicant = envelope.open_envelope(dual.envelope, signing_key)
     assert recovered_by_applicant.public_key() == enc_cert.public_key()
     # openssl agrees the certificate's key is the enveloped one: encrypt to the certificate, decrypt with the key.
     (tmp_path / "enc.pem").write_bytes(pem.armor("CERTIFICATE", dual.certificate.der))
@@ -43,6 +44,18 @@ def test_envelope_opens_with_the_signing_key_and_recovery_needs_two_officers(ses
     openssl("x509", "-in", tmp_path / "enc.pem", "-pubkey", "-noout", "-out", tmp_path / "enc.pub")
     ct = openssl("pkeyutl", "-encrypt", "-pubin", "-inkey", tmp_path / "enc.pub", input=b"secret").stdout
     assert openssl("pkeyutl", "-decrypt", "-inkey", tmp_path / "enc.key", input=ct).stdout == b"secret"
+
+    # The escrowed copy opens only through an approved act: not by decrypting with the escrow key.
+    row = session.execute(select(ca_escrow)).one()
+    escrow_ref = keystore.get(session, row.escrow_key_id)
+    sealed = envelope.parse(bytes(row.envelope))
+    assert sealed.public_key == enc_cert.public_key()
+    for actor in ("ca", "service", "officer-1"):
+        with pytest.raises(UsageNotPermitted):
+            keystore.decrypt(session, escrow_ref, sealed.sym_encrypted_key, usage="escrow", actor=actor)
+        with pytest.raises(UsageNotPermitted):
+            keystore.recover_escrowed(session, escrow_ref, bytes(row.envelope),
+                                      recipient=signing_key.public_key(), actor=actor)
 
     # Lawful recovery: to a recipient key, two officers.
     recipient = SM2PrivateKey.generate()
@@ -57,7 +70,7 @@ def test_envelope_opens_with_the_signing_key_and_recovery_needs_two_officers(ses
     done = dual_control.approve(session, keystore, req.id, credential=creds[1])
     session.commit()
     assert done.status == "executed", done.error
-    recovered = escrow.open_envelope(bytes.fromhex(done.result["envelope"]), recipient)
+    recovered = envelope.open_envelope(bytes.fromhex(done.result["envelope"]), recipient)
     assert recovered.to_hex() == recovered_by_applicant.to_hex()
     row = session.execute(select(ca_escrow)).one()
     assert row.recovered_at is not None
@@ -91,18 +104,18 @@ def test_recovery_request_checks_its_parameters(session, keystore, creds, applic
 @given(st.binary(max_size=400))
 def test_envelope_parser_fails_cleanly(data):
     try:
-        escrow.parse_envelope(data)
+        envelope.parse(data)
     except InvalidInput:
         pass
 
 
 def test_envelope_parser_refuses_mutations():
     key, to = SM2PrivateKey.generate(), SM2PrivateKey.generate()
-    good = escrow.envelope_key(key, to.public_key())
-    assert escrow.open_envelope(good, to).to_hex() == key.to_hex()
+    good = envelope.seal(key, to.public_key())
+    assert envelope.open_envelope(good, to).to_hex() == key.to_hex()
     for i in range(0, len(good), 7):
         bad = good[:i] + bytes([good[i] ^ 0x55]) + good[i + 1:]
         try:
-            assert escrow.open_envelope(bad, to).to_hex() == key.to_hex()
+            assert envelope.open_envelope(bad, to).to_hex() == key.to_hex()
         except TrustError:
             pass

@@ -16,6 +16,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
 
+from hsm import envelope
 from hsm.kek import FileKEK, TokenKEK, create_master_key_file
 from hsm.keystore import KeyNotActive, KeyState, KeyStore, Usage, UsageNotPermitted
 from hsm.models import hsm_keys
@@ -25,9 +26,9 @@ from oracles import STANDARD_ID, openssl
 from softhsm import softhsm  # noqa: F401  (fixture)
 from trust import audit
 from trust.algorithms import signature_algorithm
-from trust.errors import InvalidInput, NotFound
+from trust.errors import InvalidInput, NotFound, TrustError
 from trust.keys import load_public_key
-from trust.sm2 import SM2PublicKey
+from trust.sm2 import SM2PrivateKey, SM2PublicKey
 
 CONFIGS = ["soft-file", "soft-token", "pkcs11"]
 
@@ -128,11 +129,58 @@ def test_sm2_envelope_decrypts_only_for_its_usage(keystore, session):
     ciphertext = keystore.public_key(session, ref).encrypt("证照密钥".encode())
     assert keystore.decrypt(session, ref, ciphertext, usage=Usage.ENCRYPTION) == "证照密钥".encode()
     with pytest.raises(UsageNotPermitted):
-        keystore.decrypt(session, ref, ciphertext, usage=Usage.ESCROW)
+        keystore.decrypt(session, ref, ciphertext, usage=Usage.ESCROW, actor="approval:x")
     with pytest.raises(UsageNotPermitted):
         keystore.sign(session, ref, b"x", usage=Usage.ENCRYPTION)
     with pytest.raises(InvalidInput, match="signs or decrypts"):
         keystore.generate(session, "SM2-with-SM3", "mixed", ["seal", "encryption"], actor="a")
+
+
+def test_escrowed_key_is_made_and_enveloped_inside_the_keystore(keystore, session, tmp_path):
+    escrow_ref = keystore.generate(session, "SM2-with-SM3", "escrow/test", ["escrow"], actor="a")
+    applicant, officer = SM2PrivateKey.generate(), SM2PrivateKey.generate()
+    escrowed = keystore.generate_escrowed(session, recipient=applicant.public_key(), escrow_ref=escrow_ref,
+                                          actor="ca")
+    key = envelope.open_envelope(escrowed.envelope, applicant)
+    # openssl derives the same public key from the enveloped private key.
+    (tmp_path / "enc.key").write_text(key.to_pkcs8_pem())
+    derived = openssl("pkey", "-in", tmp_path / "enc.key", "-pubout").stdout.decode()
+    assert load_public_key(derived) == escrowed.public_key
+    assert envelope.parse(escrowed.escrow_blob).public_key == escrowed.public_key
+    with pytest.raises(TrustError):  # the escrow copy is not addressed to the applicant
+        envelope.open_envelope(escrowed.escrow_blob, applicant)
+
+    # The escrow key opens its copy only in an act approved under dual control.
+    sealed = envelope.parse(escrowed.escrow_blob)
+    for actor in ("service", "ca", "officer-1", "approval"):
+        with pytest.raises(UsageNotPermitted, match="dual-control"):
+            keystore.decrypt(session, escrow_ref, sealed.sym_encrypted_key, usage="escrow", actor=actor)
+        with pytest.raises(UsageNotPermitted, match="dual-control"):
+            keystore.recover_escrowed(session, escrow_ref, escrowed.escrow_blob, recipient=officer.public_key(),
+                                      actor=actor)
+    recovered = keystore.recover_escrowed(session, escrow_ref, escrowed.escrow_blob, recipient=officer.public_key(),
+                                          actor="approval:req-1")
+    assert envelope.open_envelope(recovered, officer).to_hex() == key.to_hex()
+    session.commit()
+    records = [(r.actor, r.action, r.target) for r in session.execute(select(audit.audit_log))]
+    assert ("ca", "key.escrow", escrow_ref.id) in records
+    assert ("approval:req-1", "key.decrypt", escrow_ref.id) in records
+    assert key.to_hex() not in " ".join(r.detail for r in session.execute(select(audit.audit_log)))
+
+
+def test_escrow_needs_an_active_escrow_key_and_an_sm2_recipient(keystore, session):
+    recipient = SM2PrivateKey.generate().public_key()
+    encryption = keystore.generate(session, "SM2-with-SM3", "enc", ["encryption"], actor="a")
+    with pytest.raises(UsageNotPermitted, match="not an escrow key"):
+        keystore.generate_escrowed(session, recipient=recipient, escrow_ref=encryption, actor="ca")
+    escrow_ref = keystore.generate(session, "SM2-with-SM3", "escrow/x", ["escrow"], actor="a")
+    ecdsa = keystore.generate(session, "ES256", "es", ["token"], actor="a")
+    with pytest.raises(InvalidInput, match="SM2 public key"):
+        keystore.generate_escrowed(session, recipient=keystore.public_key(session, ecdsa), escrow_ref=escrow_ref,
+                                   actor="ca")
+    keystore.set_state(session, escrow_ref, KeyState.SUSPENDED, actor="a")
+    with pytest.raises(KeyNotActive):
+        keystore.generate_escrowed(session, recipient=recipient, escrow_ref=escrow_ref, actor="ca")
 
 
 def test_lifecycle_suspend_resume_and_illegal_transitions(keystore, session):

@@ -4,7 +4,8 @@
 under dual control, so it takes as many officer credentials as the approval policy asks
 for (two by default), all given at once: ``--credential A --credential B``. The first
 opens each ``key.use-root`` request, the others approve it; each signs what the root will
-sign. Issuing, dual certificates and opening a key recovery take one officer's credential.
+sign: `ca init`, and `ca crl` re-signing a root's CRL (after revoking an issuing CA).
+Issuing, revoking, dual certificates and opening a key recovery take one officer's credential.
 
 Exit codes: 0 done, 1 refused or failed, 2 usage error.
 """
@@ -16,7 +17,7 @@ import click
 from asn1crypto import pem
 
 from api.cli.approvals import credential_option, describe, json_option, print_json, run
-from ca import authority, csr, escrow, profiles
+from ca import authority, crl as ca_crl, csr, escrow, profiles, revocation
 from hsm import officers
 from trust.errors import InvalidInput, TrustError
 from trust.x509 import parse_certificate
@@ -152,6 +153,46 @@ def issue(authority_name, profile_name, csr_path, public_key_path, label, subjec
     click.echo(f"  主体 / subject: {issued.subject}", err=bool(not out))
     if not out:
         click.echo(_pem(issued.der).rstrip())
+
+
+@ca.command()
+@click.argument("authority_name")
+@click.argument("serial")
+@click.option("--reason", type=click.Choice(list(revocation.REASONS)), default="unspecified", show_default=True,
+              help="RFC 5280 吊销原因 / Revocation reason.")
+@credential_option
+def revoke(authority_name, serial, reason, credential_path) -> None:
+    """吊销证书 / Revoke a certificate SERIAL (decimal or 0x…) that the CA issued."""
+    @_committing_refusals
+    def work(session, keystore, credential):
+        officer = officers.identify(session, credential, "ca.revoke", authority_name)
+        return (revocation.revoke(session, authority_name, serial, reason, actor=officer.id),
+                authority.get_authority(session, authority_name))
+
+    entry, issuer = run(work, credential_path=credential_path)
+    click.echo(f"已吊销 / Revoked: {authority_name} serial {entry.serial} ({entry.serial:#x}), {entry.reason}, "
+               f"{entry.revoked_at.isoformat()}")
+    if issuer.is_root:
+        click.echo(f"请重新签发根 CA 的 CRL / Re-sign the root's CRL: trustctl ca crl {authority_name} "
+                   "--credential A --credential B")
+
+
+@ca.command("crl")
+@click.argument("authority_name")
+@click.option("--credential", "credential_paths", multiple=True, required=True, type=click.Path(dir_okay=False),
+              help="安全员凭据，按审批策略人数重复给出 / An officer credential; repeat as the policy requires.")
+def crl_(authority_name: str, credential_paths: tuple[str, ...]) -> None:
+    """重新签发根 CA 的 CRL（双人控制）/ Re-sign and publish a root CA's CRL (dual control)."""
+    @_committing_refusals
+    def work(session, keystore):
+        credentials = [officers.load_credential(p) for p in credential_paths]
+        officer = officers.identify(session, credentials[0], "ca.crl", authority_name)
+        found = authority.get_authority(session, authority_name)
+        ca_crl.sign_root_crl(session, keystore, found, approval=credentials, actor=officer.id)
+        return authority.get_authority(session, authority_name)
+
+    signed = run(work)
+    click.echo(f"已签发并发布 / Signed and published: CRL {signed.crl_number} of {signed.name}")
 
 
 @ca.command("csr")
