@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 STATUS_BY_CODE = {
     "invalid_input": 400,
     "permission_denied": 403,
+    "unauthenticated": 401,
+    "invalid_token": 401,
     "request_closed": 409,
     "already_revoked": 409,
     "usage_not_permitted": 403,
@@ -111,7 +113,12 @@ def from_trust_error(error: TrustError) -> Response:
         log.error("request %s failed: %s", request_id(), error.code, exc_info=error)
     elif status > 500:  # unavailable for now (database, key device): no traceback needed
         log.warning("request %s: %s: %s", request_id(), error.code, error.en)
-    return problem(status, error.code, error.en, error.zh)
+    headers = None
+    if status == 401:  # RFC 6750 §3: tell the client how to authenticate
+        headers = [("WWW-Authenticate", f'Bearer error="{error.code}"' if error.code == "invalid_token" else "Bearer")]
+    elif error.code == "permission_denied" and "insufficient_scope" in error.en:
+        headers = [("WWW-Authenticate", 'Bearer error="insufficient_scope"')]
+    return problem(status, error.code, error.en, error.zh, headers)
 
 
 def from_http_exception(error: HTTPException) -> Response:

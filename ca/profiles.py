@@ -8,24 +8,19 @@ CA issuers URL). The URLs are built from ``TRUST_PUBLIC_URL`` (default
 ``/ca/{name}/cert``, ``/ocsp/{name}``.
 """
 
-import os
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Callable
 
 from asn1crypto import x509 as asn1_x509
 
+from trust.config import public_url
 from trust.errors import InvalidInput
 from trust.ids import validate_resident_id, validate_uscc
 
-DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 OCSP_NOCHECK = "1.3.6.1.5.5.7.48.1.5"  # id-pkix-ocsp-nocheck, RFC 6960 §4.2.2.2.1
 ANY_POLICY = "2.5.29.32.0"
 MAX_SUBJECT_VALUE = 256
-
-
-def public_url() -> str:
-    return os.environ.get("TRUST_PUBLIC_URL", DEFAULT_PUBLIC_URL).rstrip("/")
 
 
 def crl_url(ca_name: str) -> str:

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from trust import audit
 from trust.audit import canonical_json, utc_now
 from trust.db import Base
-from trust.errors import InvalidInput, InvalidSignature, NotFound, TrustError
+from trust.errors import InvalidInput, InvalidSignature, NotFound, PermissionDenied, TrustError  # noqa: F401 (PermissionDenied re-exported)
 from trust.hashes import sm3
 from trust.sm2 import SM2PrivateKey, SM2PublicKey
 
@@ -47,13 +47,6 @@ officers = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True)),
 )
-
-
-class PermissionDenied(TrustError):
-    """The caller is not allowed to do this: an unknown or revoked credential, a signature
-    that does not verify, an officer approving their own request or approving twice."""
-
-    code = "permission_denied"
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path
@@ -17,6 +20,7 @@ class Settings:
     port: int
     max_request_bytes: int
     workers: int
+    public_url: str = DEFAULT_PUBLIC_URL  # where clients reach this service: OIDC issuer, CRL/OCSP/AIA URLs
 
     @property
     def sqlite_default(self) -> bool:
@@ -33,4 +37,11 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         port=int(env.get("TRUST_PORT", "8000")),
         max_request_bytes=int(env.get("TRUST_MAX_REQUEST_BYTES", str(16 * 1024 * 1024))),
         workers=int(env.get("TRUST_WORKERS", "2")),
+        public_url=public_url(env),
     )
+
+
+def public_url(environ: dict[str, str] | None = None) -> str:
+    """``TRUST_PUBLIC_URL`` without a trailing slash; read at call time, so a test may set it."""
+    env = os.environ if environ is None else environ
+    return env.get("TRUST_PUBLIC_URL", DEFAULT_PUBLIC_URL).rstrip("/")

@@ -60,3 +60,23 @@ class StorageError(TrustError):
 
 class AuditChainBroken(TrustError):
     code = "audit_chain_broken"
+
+
+class PermissionDenied(TrustError):
+    """The caller is known but not allowed to do this: an unknown or revoked officer
+    credential, a token without the scope, a client not authorised for a seal."""
+
+    code = "permission_denied"
+
+
+class Unauthenticated(TrustError):
+    """No credential, or one that does not prove who the caller is (HTTP 401)."""
+
+    code = "unauthenticated"
+
+
+class InvalidToken(Unauthenticated):
+    """A bearer token that is malformed, expired, revoked, for another audience or signed
+    by a key or algorithm we do not accept (RFC 6750 ``invalid_token``)."""
+
+    code = "invalid_token"
