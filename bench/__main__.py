@@ -3,9 +3,9 @@
 import json
 import sys
 
-from bench import crypto, hsm, ofd
+from bench import crypto, hsm, identity, ofd
 
-SUITES = {"crypto": crypto.run, "hsm": hsm.run, "ofd": ofd.run}
+SUITES = {"crypto": crypto.run, "hsm": hsm.run, "ofd": ofd.run, "identity": identity.run}
 
 
 def main() -> None:
