@@ -9,7 +9,9 @@ bytes received. Nothing here knows OFD beyond "the signed data is Signature.xml"
 
 import hashlib
 import hmac
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Callable
 
 from seal.ses import (SealFormatError, Seal, SesSignature, format_time, parse_seal, parse_signature,
                       signature_value)
@@ -26,6 +28,22 @@ SM2_SIGNATURE_OIDS = {oids.SM2_WITH_SM3, oids.SM2_SIGN}
 NO_ROOT = Message("未配置电子印章的可信根证书，无法确认证书链", "no trusted root for seals: the chain cannot be confirmed")
 
 
+@dataclass(frozen=True)
+class RegistryStatus:
+    """A seal's status in our registry (seal.registry.status_lookup gives them), for the
+    ``seal_validity`` check; this module itself reads no database."""
+
+    status: str          # seal.registry.SealStatus value
+    since: datetime      # when the seal took this status
+
+
+# (esID, the exact seal bytes) -> the status if the registry holds that very seal, else None
+SealStatusLookup = Callable[[str, bytes], RegistryStatus | None]
+
+_USABLE_ZH = {"active": "启用", "suspended": "暂停", "revoked": "已撤销", "expired": "已过期", "destroyed": "已销毁",
+              "applied": "已申请", "approved": "已审批", "made": "已制作"}
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -36,16 +54,19 @@ def _stamp(value: datetime) -> str:
 
 # ---------------------------------------------------------------- seals
 
-def verify_seal(seal_der: bytes, *, trusted_roots=(), at: datetime | None = None) -> Report:
+def verify_seal(seal_der: bytes, *, trusted_roots=(), at: datetime | None = None,
+                seal_status: SealStatusLookup | None = None) -> Report:
     """Verify a Seal.esl on its own: structure, the maker's signature, the validity period at
-    ``at`` (default now), the maker's certificate and chain. Report format "seal"."""
+    ``at`` (default now) and, with ``seal_status``, its status in our registry, the maker's
+    certificate and chain. Report format "seal"."""
     try:
         seal = parse_seal(seal_der)
     except SealFormatError as exc:
         return Report("seal", (SignatureReport("s001", "Seal", (check(C.FORMAT, S.FAILED, exc.zh, exc.en),)),))
     when = at or _now()
     checks = [_format_check(seal.warnings, _layout_name(seal.layout, seal.version)),
-              *_seal_checks(seal), _seal_validity(seal, when)]
+              *_seal_checks(seal), _seal_validity(seal, when),
+              *_registry_status(seal, when, seal_status, trusted_time=True)]
     maker = _certificate(seal.cert)
     checks += _maker_checks(seal, maker, trusted_roots)
     return Report("seal", (SignatureReport("s001", "Seal", tuple(checks), signer=maker.subject if maker else None,
@@ -121,6 +142,33 @@ def _seal_validity(seal: Seal, when: datetime) -> Check:
                  f"{_stamp(when)} is outside the seal's validity period ({period})")
 
 
+def _registry_status(seal: Seal, when: datetime, lookup: SealStatusLookup | None, *,
+                     trusted_time: bool) -> list[Check]:
+    """A second ``seal_validity`` check when the seal is one of our registry's: it must have
+    been active at ``when``. A status taken after ``when`` leaves the signature valid only if
+    ``when`` is a trusted time (given, or from a time stamp), not the signer's own claim."""
+    found = lookup(seal.seal_info.es_id, seal.raw) if lookup is not None else None
+    if found is None:
+        return []
+    name, since = found.status, _stamp(found.since)
+    zh_name = _USABLE_ZH.get(name, name)
+    if name == "active":
+        return [check(C.SEAL_VALIDITY, S.PASSED, "印章在本系统登记为启用状态", "the seal is active in our registry")]
+    if name in ("applied", "approved", "made"):
+        return [check(C.SEAL_VALIDITY, S.FAILED, f"印章在本系统登记为“{zh_name}”，从未启用",
+                      f"the seal is {name} in our registry and has never been in use")]
+    if when >= found.since:
+        return [check(C.SEAL_VALIDITY, S.FAILED, f"印章自 {since} 起在本系统登记为“{zh_name}”",
+                      f"the seal has been {name} in our registry since {since}")]
+    if trusted_time:
+        return [check(C.SEAL_VALIDITY, S.PASSED, f"签章时间早于印章变为“{zh_name}”的时间（{since}）",
+                      f"the signing time precedes the seal becoming {name} in our registry ({since})")]
+    return [check(C.SEAL_VALIDITY, S.INDETERMINATE,
+                  f"印章自 {since} 起登记为“{zh_name}”，签章时间为签章者自称且无可信时间戳，无法确认",
+                  f"the seal has been {name} since {since}; the earlier signing time is the signer's own claim, "
+                  "with no trusted time stamp")]
+
+
 def _certificate_checks(cert: Certificate, when: datetime, trusted_roots, whose_zh: str, whose_en: str,
                         intermediates=()) -> list[Check]:
     """certificate (validity at ``when``, signing key usage), chain to a trusted root and
@@ -138,20 +186,21 @@ def _certificate_checks(cert: Certificate, when: datetime, trusted_roots, whose_
 
 def verify_ses_signature(signature_der: bytes, *, data: bytes | None = None, data_hash: bytes | None = None,
                          trusted_roots=(), at: datetime | None = None, signature_id: str = "s001",
-                         signature_type: str = "SES") -> SignatureReport:
+                         signature_type: str = "SES", seal_status: SealStatusLookup | None = None) -> SignatureReport:
     """Verify a SES_Signature against the signed ``data`` (or its SM3 ``data_hash``).
     Certificates and the seal period are judged at ``at`` if given, else at the time stamp's
-    time if a valid one is present, else at the signature's timeInfo."""
+    time if a valid one is present, else at the signature's timeInfo. ``seal_status``
+    (seal.registry.status_lookup(session)) adds the seal's status in our registry when it is ours."""
     try:
         ses = parse_signature(signature_der)
     except SealFormatError as exc:
         return SignatureReport(signature_id, signature_type, (check(C.FORMAT, S.FAILED, exc.zh, exc.en),))
     return _ses_report(ses, data=data, data_hash=data_hash, trusted_roots=trusted_roots, at=at,
-                       signature_id=signature_id, signature_type=signature_type)
+                       signature_id=signature_id, signature_type=signature_type, seal_status=seal_status)
 
 
 def _ses_report(ses: SesSignature, *, data, data_hash, trusted_roots, at, signature_id, signature_type,
-                extra: tuple[Check, ...] = ()) -> SignatureReport:
+                extra: tuple[Check, ...] = (), seal_status: SealStatusLookup | None = None) -> SignatureReport:
     signer = _certificate(ses.cert)
     timestamp, stamped_at = _timestamp_check(ses, trusted_roots)
     when = at or stamped_at or ses.time_info or _now()
@@ -161,7 +210,8 @@ def _ses_report(ses: SesSignature, *, data, data_hash, trusted_roots, at, signat
               *_seal_checks(ses.seal),
               _seal_binding(ses.seal, ses.cert),
               *extra,
-              _seal_validity(ses.seal, when)]
+              _seal_validity(ses.seal, when),
+              *_registry_status(ses.seal, when, seal_status, trusted_time=bool(at or stamped_at))]
     if signer is None:
         checks.append(check(C.CERTIFICATE, S.FAILED, "签章者证书无法解析", "the signer's certificate cannot be read"))
     else:
@@ -248,14 +298,16 @@ def _timestamp_check(ses: SesSignature, trusted_roots) -> tuple[Check, datetime 
 
 def verify_signed_value_for_ofd(signed_value: bytes, signature_xml_bytes: bytes, *, seal_esl: bytes | None = None,
                                 sign_type: str = "Seal", trusted_roots=(), signature_id: str = "s001",
-                                certificates=(), signing_time: datetime | None = None) -> SignatureReport:
+                                certificates=(), signing_time: datetime | None = None,
+                                seal_status: SealStatusLookup | None = None) -> SignatureReport:
     """Verify an OFD SignedValue over its Signature.xml bytes (ofd-signature.md §4):
     a SES_Signature (dataHash = SM3(Signature.xml); Seal.esl must equal the embedded seal),
     a GB/T 35275 / PKCS#7 SignedData (content SM3(Signature.xml) attached, or Signature.xml
     detached; with or without signed attributes), or a bare SM2 signature over the raw
     Signature.xml bytes (legacy ofdrw), which needs the signer's certificate in
     ``certificates``. The container is recognised by structure, whatever ``sign_type`` says.
-    ``signing_time`` (e.g. Signature.xml's SignatureDateTime) is used when the value has none."""
+    ``signing_time`` (e.g. Signature.xml's SignatureDateTime) is used when the value has none.
+    ``seal_status`` looks the seal up in our registry (see verify_ses_signature)."""
     kind = _container(signed_value)
     if kind == "ses":
         try:
@@ -266,7 +318,7 @@ def verify_signed_value_for_ofd(signed_value: bytes, signature_xml_bytes: bytes,
         if seal_esl is not None:
             extra = (_esl_matches(seal_esl, ses.seal.raw),)
         return _ses_report(ses, data=signature_xml_bytes, data_hash=None, trusted_roots=trusted_roots, at=None,
-                           signature_id=signature_id, signature_type=sign_type, extra=extra)
+                           signature_id=signature_id, signature_type=sign_type, extra=extra, seal_status=seal_status)
     if kind == "cms":
         try:
             signed = parse_signed_data(signed_value)

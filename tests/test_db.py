@@ -10,6 +10,10 @@ from sqlalchemy import inspect, text
 import ca.models  # noqa: F401  registers every table of the service on Base.metadata
 import hsm.dual_control  # noqa: F401
 import hsm.models  # noqa: F401
+import identity.client_models  # noqa: F401
+import identity.models  # noqa: F401
+import identity.token_models  # noqa: F401
+import seal.models  # noqa: F401
 import trust.truststore  # noqa: F401
 from trust import audit
 from trust.db import Base, check_ready, is_initialised, make_engine, session_factory, upgrade

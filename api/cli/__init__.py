@@ -4,6 +4,8 @@ import click
 
 from api.cli import approvals, audit, init, kek, key, ofd, serve, trust, verify
 from api.cli import ca as ca_cli
+from api.cli import identity as identity_cli
+from api.cli import seal as seal_cli
 
 
 @click.group()
@@ -22,3 +24,5 @@ main.add_command(ca_cli.ca)
 main.add_command(trust.trust)
 main.add_command(verify.verify)
 main.add_command(ofd.ofd)
+main.add_command(identity_cli.identity)
+main.add_command(seal_cli.seal)

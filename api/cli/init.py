@@ -10,6 +10,8 @@ from ca.demo import set_up_demo_ca
 from hsm import officers
 from hsm.demo import set_up_demo_custody
 from hsm.keystore import initialise_keystore, open_keystore
+from identity import clients, demo as identity_demo, signing_keys
+from seal.demo import make_demo_seal
 from trust import audit, db
 from trust.config import Settings, load_settings
 from trust.errors import TrustError
@@ -30,13 +32,18 @@ def init(demo: bool) -> None:
         with db.session_factory(engine)() as session:
             audit.append(session, actor="trustctl", action="system.init", detail={"demo": demo})
             master_key_file = initialise_keystore(session, settings)
-            custody = demo_ca = sample = None
+            keystore = open_keystore(settings)
+            # Token keys exist before the first worker starts, so two workers never race to make one.
+            signing_keys.ensure_signing_keys(session, keystore)
+            custody = demo_ca = sample = identities = demo_client = demo_seal = None
             if demo:
-                keystore = open_keystore(settings)
                 custody = set_up_demo_custody(session, settings)
                 approvers = [officers.load_credential(path) for _, path in custody.credentials[:2]]
                 demo_ca = set_up_demo_ca(session, keystore, settings, approvers)
                 sample = write_sealed_sample(session, keystore, settings.home, demo_ca)
+                identities = identity_demo.create_demo_identities(session, keystore, settings.home)
+                demo_client = clients.register_demo_client(session)
+                demo_seal = make_demo_seal(session, keystore, client_id=demo_client[0])
             session.commit()
     except TrustError as error:
         raise click.ClickException(f"{error.zh} / {error.en}") from error
@@ -51,6 +58,11 @@ def init(demo: bool) -> None:
         click.echo(demo_ca.notice())
         click.echo(f"已盖章的示例文件 / Sealed sample: {sample}\n"
                    f"  trustctl verify {sample} --trust-root {sample.parent / ROOT_NAME}")
+        click.echo(identity_demo.notice(identities))
+        client_id, client_secret = demo_client
+        click.echo(f"示范部门应用 / Demo department application: client_id={client_id}  "
+                   f"client_secret={client_secret}（仅显示这一次 / shown this once）")
+        click.echo(f"演示印章 / Demo seal: esID {demo_seal}, usable by {client_id}")
 
 
 def create_home(settings: Settings) -> None:
