@@ -2,6 +2,9 @@
 
 import base64
 import io
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fontTools.ttLib import TTFont
@@ -134,3 +137,44 @@ def test_png_preview(ofd_bytes):
     assert min(colour[0] for _, colour in edge.getcolors()) < 100                         # the frame's left edge
     landscape = PILImage.open(io.BytesIO(render_page(ofd_bytes, 2, dpi=50)))
     assert landscape.size == (round(297 * 50 / 25.4), round(210 * 50 / 25.4))
+
+
+def _one_line(text: str, doc_id: str = "0" * 32) -> L.Document:
+    return L.Document(pages=(L.Page(items=(L.Text(10, 20, text, 5),)),), info=L.DocInfo(doc_id=doc_id))
+
+
+def _embedded_font(data: bytes) -> bytes:
+    (font,) = read_ofd(data).fonts.values()
+    return Package.from_bytes(data).read(font.part)
+
+
+def test_the_font_is_parsed_once_per_process_and_subset_per_document(tmp_path):
+    from PIL import ImageFont
+
+    from ofd import writer
+
+    first, second = (_embedded_font(write_ofd(_one_line(t))) for t in ("甲乙丙", "丁戊己"))
+    assert writer._parsed_font(writer.CJK_FONT) is writer._parsed_font(writer.CJK_FONT)
+    for data, own, other in ((first, "甲乙丙", "丁戊己"), (second, "丁戊己", "甲乙丙")):
+        cmap = TTFont(io.BytesIO(data)).getBestCmap()
+        assert all(ord(c) in cmap for c in own) and not any(ord(c) in cmap for c in other)
+        face = ImageFont.truetype(io.BytesIO(data), 32)  # FreeType draws every glyph of the subset
+        assert all(face.getmask(c).getbbox() for c in own)
+
+    # a font file replaced on disk (another mtime) is parsed again
+    copy = tmp_path / "font.ttc"
+    copy.write_bytes(open(writer.CJK_FONT, "rb").read())
+    parsed = writer._parsed_font(str(copy))
+    stat = copy.stat()
+    os.utime(copy, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert writer._parsed_font(str(copy)) is not parsed
+
+
+def test_writing_is_deterministic_and_safe_from_several_threads():
+
+    texts = [f"第{i}号 营业执照 福州{'甲乙丙丁戊己庚辛壬癸'[i]}" for i in range(6)]
+    alone = [write_ofd(_one_line(t)) for t in texts]
+    time.sleep(1.05)  # the embedded font carries no time of writing
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda t: write_ofd(_one_line(t)), texts))
+    assert together == alone
