@@ -7,23 +7,33 @@ constraints and path length, keyCertSign on every CA, and the revocation status 
 certificate below the anchor (trust.revocation). The result is the report's three checks:
 ``certificate``, ``chain`` and ``revocation``.
 
+When fetching is allowed, an issuer that was not given is fetched from the certificate's
+AIA caIssuers URL (RFC 5280 §4.2.2.1), with the revocation fetcher's hosts, time budget and
+size limit. A fetched certificate is only a candidate, like a given intermediate: the path
+must still reach a trusted root by signatures.
+
 Trust anchors are inputs, not path members (§6.1.1): an anchor's own key usage or missing
 basicConstraints only gives a WARNING, and its revocation is not checked.
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
-from asn1crypto import x509 as asn1_x509
+from asn1crypto import cms, pem, x509 as asn1_x509
 
 from trust.errors import InvalidInput, InvalidSignature, UnsupportedAlgorithm
 from trust.report import Check, CheckName as C, CheckStatus as S, Message, check
-from trust.revocation import Deadline, Fetcher, RevocationState, check_revocation, default_fetcher
+from trust.revocation import (Deadline, Fetcher, RevocationState, ca_issuers_urls, check_revocation,
+                              default_fetcher)
 from trust.truststore import trusted_roots
-from trust.x509 import MAX_PATH, SIGNING_USAGES, Certificate, as_certificate, verify_issued_by
+from trust.x509 import (MAX_PATH, SIGNING_USAGES, Certificate, as_certificate, load_certificates,
+                        parse_certificate, verify_issued_by)
 
 
 MAX_SIGNATURE_CHECKS = 64
+MAX_ISSUER_FETCHES = 4         # caIssuers URLs fetched per validation, each at most once
+MAX_FETCHED_CERTIFICATES = 16  # per caIssuers answer
+ISSUER_CACHE_S = 3600
 
 
 @dataclass(frozen=True)
@@ -50,7 +60,8 @@ def validate_path(leaf, *, roots=None, purpose: str | None = None, session=None,
     roots for ``purpose`` (with ``session``). ``crls``/``ocsp`` are DER CRLs and OCSP
     responses to use first. ``fetch`` allows fetching from the certificates' CRL
     distribution points and OCSP responders within the fetcher's time limit: True uses
-    the process's fetcher (hosts from TRUST_REVOCATION_HOSTS), or pass a Fetcher.
+    the process's fetcher (hosts from TRUST_REVOCATION_HOSTS), or pass a Fetcher; it also
+    fetches missing issuers from AIA caIssuers URLs, within the same time limit.
     ``leaf_usage``: key usages of which the leaf needs one (None: do not check)."""
     now = now or datetime.now(timezone.utc)
     at = at or now
@@ -66,10 +77,11 @@ def validate_path(leaf, *, roots=None, purpose: str | None = None, session=None,
     if not roots:
         return PathResult((certificate, check(C.CHAIN, S.INDETERMINATE, "未配置可信根证书", "no trusted root is configured"),
                            _revocation_without_path()), (leaf,))
-    path, chain = _build(leaf, roots, pool, at)
+    fetcher = default_fetcher() if fetch is True else (fetch or None)
+    issuers = _IssuerFetch(fetcher, Deadline(fetcher.time_limit), now) if fetcher else None
+    path, chain = _build(leaf, roots, pool, at, issuers)
     if chain.status in (S.PASSED, S.WARNING):
-        fetcher = default_fetcher() if fetch is True else (fetch or None)
-        revocation = _revocation(path, at, now, crls, ocsp, fetcher)
+        revocation = _revocation(path, at, now, crls, ocsp, fetcher, issuers.deadline if issuers else None)
     else:
         revocation = _revocation_without_path()
     return PathResult((certificate, chain, revocation), path)
@@ -103,8 +115,10 @@ def _issuer_candidates(cert: Certificate, certificates: list[Certificate]) -> li
     return named
 
 
-def _build(leaf: Certificate, roots: list[Certificate], pool: list[Certificate], at: datetime):
-    """Depth-first over issuers; the first path that validates wins, else the most telling failure."""
+def _build(leaf: Certificate, roots: list[Certificate], pool: list[Certificate], at: datetime,
+           issuers: "_IssuerFetch | None"):
+    """Depth-first over issuers; the first path that validates wins, else the most telling failure.
+    An issuer found nowhere is fetched through ``issuers`` when given."""
     failures: list[tuple[tuple[Certificate, ...], _Outcome]] = []
     signature_checks = [MAX_SIGNATURE_CHECKS]  # many same-name certificates must not make this exponential
 
@@ -121,10 +135,16 @@ def _build(leaf: Certificate, roots: list[Certificate], pool: list[Certificate],
             failures.append((tuple(path), _Outcome(S.FAILED, Message("证书路径过长", "the certificate path is too long"))))
             return None
         candidates = _issuer_candidates(current, roots + pool)
+        problems: list[Message] = []
+        if not candidates and issuers is not None:
+            fetched, problems = issuers.issuers_of(current)
+            pool.extend(fetched)
+            candidates = _issuer_candidates(current, roots + pool)
         if not candidates:
             failures.append((tuple(path), _Outcome(S.INDETERMINATE, Message(
-                f"找不到通向可信根的路径（缺少“{current.issuer}”）",
-                f"no path to a trusted root (issuer '{current.issuer}' not available)"))))
+                f"找不到通向可信根的路径（缺少“{current.issuer}”）" + "".join(f"；{p.zh}" for p in problems),
+                f"no path to a trusted root (issuer '{current.issuer}' not available)"
+                + "".join(f"; {p.en}" for p in problems)))))
         for candidate in candidates:
             if any(_same(candidate, c) for c in path):
                 continue
@@ -153,6 +173,87 @@ def _build(leaf: Certificate, roots: list[Certificate], pool: list[Certificate],
     reached = [f for f in failures if any(_same(r, f[0][-1]) for r in roots)]
     path, outcome = (reached or sorted(failures, key=lambda f: f[1].status != S.FAILED))[0]
     return path, check(C.CHAIN, outcome.status, outcome.reason.zh, outcome.reason.en)
+
+
+class _IssuerFetch:
+    """Missing issuers from AIA caIssuers URLs: each URL once (no loops), at most
+    MAX_ISSUER_FETCHES per validation, within the validation's time budget."""
+
+    def __init__(self, fetcher: Fetcher, deadline: Deadline, now: datetime):
+        self.fetcher, self.deadline, self.now = fetcher, deadline, now
+        self.tried: set[str] = set()
+
+    def issuers_of(self, cert: Certificate) -> tuple[list[Certificate], list[Message]]:
+        """Certificates named as ``cert``'s issuer, and what went wrong on the way."""
+        found: list[Certificate] = []
+        problems: list[Message] = []
+        for url in ca_issuers_urls(cert):
+            if url in self.tried:
+                continue
+            if len(self.tried) >= MAX_ISSUER_FETCHES:
+                problems.append(Message(f"已获取 {MAX_ISSUER_FETCHES} 个颁发者证书地址，不再获取 {url}",
+                                        f"{MAX_ISSUER_FETCHES} issuer URLs were fetched already; {url} was not"))
+                break
+            self.tried.add(url)
+            try:
+                named = [c for c in self._fetch(url) if c.subject_der == cert.issuer_der]
+            except InvalidInput as exc:
+                problems.append(Message(f"无法从 {url} 获取颁发者证书：{exc.zh}",
+                                        f"the issuer certificate could not be fetched from {url}: {exc.en}"))
+                continue
+            if not named:
+                problems.append(Message(f"{url} 上没有“{cert.issuer}”的证书",
+                                        f"{url} holds no certificate of '{cert.issuer}'"))
+            found += named
+        return found, problems
+
+    def _fetch(self, url: str) -> tuple[Certificate, ...]:
+        key = ("ca_issuers", url)
+        data = self.fetcher.cached(key, self.now)
+        if data is not None:
+            return ca_issuers_certificates(data)
+        data = self.fetcher.get(url, self.deadline)
+        certificates = ca_issuers_certificates(data)
+        self.fetcher.remember(key, data, self.now + timedelta(seconds=ISSUER_CACHE_S))
+        return certificates
+
+
+def ca_issuers_certificates(data: bytes) -> tuple[Certificate, ...]:
+    """What a caIssuers URL serves: a DER or PEM certificate (or PEM bundle), or a PKCS#7
+    certs-only SignedData (RFC 5280 §4.2.2.1). Raises InvalidInput."""
+    if pem.detect(data):
+        certificates = load_certificates(data)
+    elif _is_content_info(data):
+        certificates = _certs_only(data)
+    else:
+        certificates = (parse_certificate(data),)
+    if not certificates:
+        raise InvalidInput("the answer holds no certificate", "应答中没有证书")
+    if len(certificates) > MAX_FETCHED_CERTIFICATES:
+        raise InvalidInput(f"the answer holds more than {MAX_FETCHED_CERTIFICATES} certificates",
+                           f"应答中的证书多于 {MAX_FETCHED_CERTIFICATES} 张")
+    return certificates
+
+
+def _is_content_info(data: bytes) -> bool:
+    try:
+        return cms.ContentInfo.load(data)["content_type"].dotted == "1.2.840.113549.1.7.2"
+    except (ValueError, TypeError, KeyError):
+        return False
+
+
+def _certs_only(data: bytes) -> tuple[Certificate, ...]:
+    try:
+        signed = cms.ContentInfo.load(data, strict=True)["content"]
+        choices = list(signed["certificates"] or [])
+        if len(choices) > MAX_FETCHED_CERTIFICATES:
+            raise InvalidInput(f"the answer holds more than {MAX_FETCHED_CERTIFICATES} certificates",
+                               f"应答中的证书多于 {MAX_FETCHED_CERTIFICATES} 张")
+        ders = [c.chosen.dump() for c in choices if c.name == "certificate"]
+    except (ValueError, TypeError, KeyError) as exc:
+        raise InvalidInput(f"not a readable PKCS#7 certificate bundle: {str(exc)[:120]}",
+                           "无法读取的 PKCS#7 证书包") from None
+    return tuple(parse_certificate(der) for der in ders)
 
 
 def _validate(path: list[Certificate], at: datetime) -> _Outcome:
@@ -223,9 +324,8 @@ def _revocation_without_path() -> Check:
 
 
 def _revocation(path: tuple[Certificate, ...], at: datetime, now: datetime, crls, ocsp,
-                fetcher: Fetcher | None) -> Check:
+                fetcher: Fetcher | None, deadline: Deadline | None) -> Check:
     """Every certificate below the anchor, leaf first; the worst answer decides."""
-    deadline = Deadline(fetcher.time_limit) if fetcher else None
     crls, ocsp = [bytes(c) for c in crls], [bytes(o) for o in ocsp]
     results = []
     for cert, issuer in zip(path[:-1], path[1:]):

@@ -1,4 +1,5 @@
-"""Revocation status of one certificate: CRLs (RFC 5280 §5, §6.3) and OCSP (RFC 6960).
+"""Revocation status of one certificate: CRLs (RFC 5280 §5, §6.3) and OCSP (RFC 6960);
+and the Fetcher that trust.path also uses to fetch missing issuers (AIA caIssuers).
 
 The status comes from a CRL or OCSP response given by the caller, or fetched over plain
 HTTP from the certificate's CRL distribution point or AIA OCSP responder. Fetching only
@@ -67,7 +68,7 @@ class Deadline:
 
 @dataclass
 class Fetcher:
-    """Fetches CRLs and OCSP responses over http:// from ``hosts`` ("host" or "host:port")
+    """Fetches CRLs, OCSP responses and issuer certificates over http:// from ``hosts`` ("host" or "host:port")
     within ``time_limit`` seconds per validation, caching answers in process."""
     hosts: frozenset[str]
     time_limit: float = TIME_LIMIT_S
@@ -146,8 +147,7 @@ def _fetcher_for(names: str) -> Fetcher:
 
 
 def _timeout(url: str) -> InvalidInput:
-    return InvalidInput(f"the time limit for revocation checking ran out fetching {url}",
-                        f"获取 {url} 时超出吊销检查的时间限制")
+    return InvalidInput(f"the time limit for fetching ran out at {url}", f"获取 {url} 时超出时间限制")
 
 
 # ---------------------------------------------------------------- where to ask
@@ -176,16 +176,26 @@ def crl_urls(cert: Certificate) -> list[str]:
         return []
 
 
-def ocsp_urls(cert: Certificate) -> list[str]:
+def _access_urls(cert: Certificate, method: str) -> list[str]:
+    """The URIs of one access method in the authority information access extension."""
     value = _extensions(cert).get("1.3.6.1.5.5.7.1.1")
     if value is None:
         return []
     try:
         access = asn1_x509.AuthorityInfoAccessSyntax.load(value)
         return [entry["access_location"].native for entry in access
-                if entry["access_method"].native == "ocsp" and entry["access_location"].name == "uniform_resource_identifier"]
+                if entry["access_method"].native == method and entry["access_location"].name == "uniform_resource_identifier"]
     except (ValueError, TypeError, KeyError):
         return []
+
+
+def ocsp_urls(cert: Certificate) -> list[str]:
+    return _access_urls(cert, "ocsp")
+
+
+def ca_issuers_urls(cert: Certificate) -> list[str]:
+    """Where the certificate of ``cert``'s issuer can be fetched (RFC 5280 §4.2.2.1)."""
+    return _access_urls(cert, "ca_issuers")
 
 
 # ---------------------------------------------------------------- signatures by the CA
