@@ -198,7 +198,10 @@ def _extensions(*, spki: bytes, issuer_spki: bytes, issuer_name: str | None, ca:
                     "extn_value": list(prof.extended_key_usage)})
     if ca and path_length is not None:
         ext.append({"extn_id": "certificate_policies", "critical": False,
-                    "extn_value": [{"policy_identifier": "any_policy"}]})
+                    "extn_value": [{"policy_identifier": profiles.ANY_POLICY}]})
+    if prof is not None:
+        ext.append({"extn_id": "certificate_policies", "critical": False,
+                    "extn_value": [{"policy_identifier": profiles.policy_oid(prof)}]})
     if dns_names:
         ext.append({"extn_id": "subject_alt_name", "critical": False,
                     "extn_value": [asn1_x509.GeneralName(name="dns_name", value=d) for d in dns_names]})

@@ -6,8 +6,14 @@ relying party needs (SKI/AKI, CRL distribution point, AIA with the OCSP responde
 CA issuers URL). The URLs are built from ``TRUST_PUBLIC_URL`` (default
 ``http://127.0.0.1:8000``) and the issuing CA's name: ``/ca/{name}/crl``,
 ``/ca/{name}/cert``, ``/ocsp/{name}``.
+
+Each leaf profile asserts one certificate policy under the arc ``TRUST_POLICY_OID`` (read
+at call time): ``<arc>.1`` seal maker … ``<arc>.7`` server, the number in its Profile; the
+CAs assert anyPolicy.
 """
 
+import os
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Callable
@@ -21,6 +27,10 @@ from trust.ids import validate_resident_id, validate_uscc
 OCSP_NOCHECK = "1.3.6.1.5.5.7.48.1.5"  # id-pkix-ocsp-nocheck, RFC 6960 §4.2.2.2.1
 ANY_POLICY = "2.5.29.32.0"
 MAX_SUBJECT_VALUE = 256
+# Under the example arc of ITU-T X.660 (2.999), which identifies nothing. A province
+# must set TRUST_POLICY_OID to the arc it registered; `trustctl ca init` warns while it has not.
+DEFAULT_POLICY_ARC = "2.999.86.1"
+_OID = re.compile(r"[012](\.(0|[1-9][0-9]{0,8})){1,20}")
 
 
 def crl_url(ca_name: str) -> str:
@@ -33,6 +43,19 @@ def ca_issuers_url(ca_name: str) -> str:
 
 def ocsp_url(ca_name: str) -> str:
     return f"{public_url()}/ocsp/{ca_name}"
+
+
+def policy_arc() -> str:
+    """``TRUST_POLICY_OID``, the arc under which the profiles' policies are numbered."""
+    arc = os.environ.get("TRUST_POLICY_OID", DEFAULT_POLICY_ARC).strip()
+    if not _OID.fullmatch(arc):
+        raise InvalidInput(f"TRUST_POLICY_OID is not a dotted object identifier: {arc[:60]!r}",
+                           f"TRUST_POLICY_OID 不是点分形式的对象标识符：{arc[:60]!r}")
+    return arc
+
+
+def policy_oid(prof: "Profile") -> str:
+    return f"{policy_arc()}.{prof.policy_number}"
 
 
 def _invalid(en: str, zh: str) -> InvalidInput:
@@ -75,6 +98,7 @@ class Profile:
     eku_critical: bool
     validity: timedelta
     check_subject: Callable[[dict], None]
+    policy_number: int                   # the certificate policy is <TRUST_POLICY_OID>.<policy_number>
     ocsp_nocheck: bool = False
     revocation_pointers: bool = True     # CRL distribution point and the AIA OCSP URL
     needs_dns_names: bool = False
@@ -84,21 +108,21 @@ class Profile:
 SIGNING = frozenset({"digital_signature", "non_repudiation"})
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (
-    Profile("seal-maker", "制章者", SIGNING, (), False, timedelta(days=5 * 365), _organisation,
+    Profile("seal-maker", "制章者", SIGNING, (), False, timedelta(days=5 * 365), _organisation, 1,
             store_usage="seal-making"),
-    Profile("organisation-signing", "单位签章", SIGNING, (), False, timedelta(days=2 * 365), _organisation,
+    Profile("organisation-signing", "单位签章", SIGNING, (), False, timedelta(days=2 * 365), _organisation, 2,
             store_usage="seal"),
-    Profile("personal-signing", "个人签名", SIGNING, (), False, timedelta(days=2 * 365), _person,
+    Profile("personal-signing", "个人签名", SIGNING, (), False, timedelta(days=2 * 365), _person, 3,
             store_usage="document"),
     Profile("encryption", "加密", frozenset({"key_encipherment", "data_encipherment", "key_agreement"}), (),
-            False, timedelta(days=2 * 365), _named_entity, store_usage="encryption"),
-    Profile("tsa", "时间戳服务", SIGNING, ("time_stamping",), True, timedelta(days=5 * 365), _named_entity,
+            False, timedelta(days=2 * 365), _named_entity, 4, store_usage="encryption"),
+    Profile("tsa", "时间戳服务", SIGNING, ("time_stamping",), True, timedelta(days=5 * 365), _named_entity, 5,
             store_usage="timestamp"),
     # An OCSP signer is trusted for its validity without revocation checking (RFC 6960 §4.2.2.2.1).
     Profile("ocsp-signer", "OCSP 签名", frozenset({"digital_signature"}), ("ocsp_signing",), False,
-            timedelta(days=365), _named_entity, ocsp_nocheck=True, revocation_pointers=False, store_usage="ocsp"),
+            timedelta(days=365), _named_entity, 6, ocsp_nocheck=True, revocation_pointers=False, store_usage="ocsp"),
     Profile("server", "服务器", frozenset({"digital_signature"}), ("server_auth",), False,
-            timedelta(days=397), _named_entity, needs_dns_names=True),
+            timedelta(days=397), _named_entity, 7, needs_dns_names=True),
 )}
 
 # The CAs themselves.

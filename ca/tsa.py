@@ -21,6 +21,7 @@ from asn1crypto import cms, core, tsp
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ca import profiles
 from ca.authority import FAMILIES
 from ca.models import ca_authority, ca_certificate
 from ca.revocation import as_utc
@@ -34,9 +35,6 @@ from trust.x509 import Certificate, parse_certificate
 MAX_REQUEST_BYTES = 4096
 MAX_RESPONSE_BYTES = 1 << 20
 MAX_NONCE_BITS = 256
-# The policy under which this TSA stamps: an OID of the ITU-T example arc (X.660 2.999)
-# until the province registers its TSA policy.
-DEFAULT_POLICY = "2.999.3161.1"
 # Imprint algorithms accepted, by OID, with their digest length.
 IMPRINTS = {oids.SM3: 32, oids.SHA256: 32, oids.SHA384: 48, oids.SHA512: 64}
 # The digest algorithm in the SignerInfo, by the key algorithm of a CA family (ca.authority.FAMILIES).
@@ -82,6 +80,11 @@ class TimeStampSigner:
     issuer_certificate: bytes         # sent with the TSA's own when certReq, so verifiers can chain
 
 
+def stamping_policy() -> str:
+    """The TSA policy in every TSTInfo: the TSA certificate profile's, <TRUST_POLICY_OID>.5."""
+    return profiles.policy_oid(profiles.profile("tsa"))
+
+
 def parse_request(der: bytes) -> TimeStampRequest:
     """Raises TimeStampRejected (badDataFormat, badAlg, badRequest)."""
     if not isinstance(der, bytes) or not der or len(der) > MAX_REQUEST_BYTES:
@@ -110,7 +113,7 @@ def parse_request(der: bytes) -> TimeStampRequest:
     if nonce is not None and (nonce < 0 or nonce.bit_length() > MAX_NONCE_BITS):
         raise TimeStampRejected("bad_request", f"the nonce is a non-negative integer of at most {MAX_NONCE_BITS} bits",
                                 f"随机数须为不超过 {MAX_NONCE_BITS} 位的非负整数")
-    if policy is not None and policy != DEFAULT_POLICY:
+    if policy is not None and policy != stamping_policy():
         raise TimeStampRejected("unaccepted_policy", f"policy {policy} is not served here", f"不受理策略 {policy}")
     if extensions:
         raise TimeStampRejected("unaccepted_extension", "request extensions are not supported", "不支持请求扩展")
@@ -153,7 +156,7 @@ def time_stamp_token(session: Session, keystore: KeyStore, signer: TimeStampSign
     now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     info = {
         "version": "v1",
-        "policy": request.policy or DEFAULT_POLICY,
+        "policy": request.policy or stamping_policy(),
         "message_imprint": {"hash_algorithm": {"algorithm": request.hash_algorithm},
                             "hashed_message": request.hashed_message},
         "serial_number": secrets.randbits(127) + 1,  # unique without coordination between workers

@@ -1,78 +1,22 @@
-"""Revocation and CRLs, judged by the openssl CLI. The fixtures here (key store, officers,
-a served app) are shared by tests/test_ca_ocsp.py and tests/test_ca_tsa.py."""
+"""Revocation and CRLs, judged by the openssl CLI."""
 
-import random
-import threading
 import urllib.error
 import urllib.request
-from contextlib import contextmanager
 
 import pytest
 from asn1crypto import crl as asn1_crl, pem
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
-from api import ca_http
-from api.app import create_app
 from ca import authority
 from ca.crl import build_crl
 from ca.revocation import AlreadyRevoked, revoke
-from hsm import kek, officers
-from hsm.keystore import KeyStoreConfig, open_keystore
 from trust import audit
-from trust.config import Settings
 from trust.errors import InvalidInput, NotFound
-from trust.ids import generate_uscc
 from trust.sm2 import SM2PrivateKey
 
+from tests.ca_fixtures import ORG, creds, keystore, served, write_pem  # noqa: F401 (fixtures)
 from tests.oracles import STANDARD_ID, openssl
-
-ORG = {"C": "CN", "O": "演示局 Demo Bureau", "CN": "演示局签章",
-       "organizationIdentifier": generate_uscc(random.Random(5))}
-
-
-@pytest.fixture
-def keystore(tmp_path):
-    master = tmp_path / "master.key"
-    kek.create_master_key_file(master)
-    return open_keystore(KeyStoreConfig(kek_file=master))
-
-
-@pytest.fixture
-def creds(session):
-    found = []
-    for i in (1, 2):
-        credential, _pem = officers.new_credential()
-        officers.enrol(session, f"officer-{i}", f"安全员{i}", credential.private_key.public_key().to_pem(),
-                       actor="test")
-        found.append(credential)
-    session.commit()
-    return found
-
-
-@contextmanager
-def served(engine, keystore, tmp_path):
-    """The app with the CA endpoints on a free loopback port; yields its base URL."""
-    settings = Settings(home=tmp_path, database_url=str(engine.url), host="127.0.0.1", port=0,
-                        max_request_bytes=1 << 20, workers=1)
-    app = create_app(settings, engine, keystore)
-    if "ca_http" not in app.blueprints:  # until api/app.py registers it
-        app.register_blueprint(ca_http.blueprint)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(5)
-
-
-def write_pem(path, *ders, kind="CERTIFICATE"):
-    path.write_bytes(b"".join(pem.armor(kind, der) for der in ders))
-    return path
-
 
 def test_openssl_reads_our_ecdsa_crl_and_rejects_a_revoked_certificate(session, keystore, creds, tmp_path):
     root, issuing = authority.create_hierarchy(session, keystore, "ec", "ecdsa", approval=creds)

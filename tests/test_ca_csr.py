@@ -14,7 +14,7 @@ from trust.errors import InvalidInput, InvalidSignature, TrustError, Unsupported
 from trust.ids import generate_uscc
 
 from tests.oracles import STANDARD_ID, openssl
-from tests.test_ca_issue import creds, keystore, write  # noqa: F401 (fixtures)
+from tests.ca_fixtures import creds, keystore, write_pem  # noqa: F401 (fixtures)
 
 USCC = generate_uscc(random.Random(7))
 
@@ -47,8 +47,8 @@ def test_an_sm2_csr_from_openssl_req_is_issued(session, keystore, sm2_ca, tmp_pa
     assert request.signature_algorithm == "1.2.156.10197.1.501"
     issued = authority.issue(session, keystore, "sm2-issuing", "organisation-signing", csr_der=der)
     session.commit()
-    inter = write(tmp_path / "i.pem", authority.get_authority(session, "sm2-issuing").certificate)
-    leaf = write(tmp_path / "l.pem", issued.der)
+    inter = write_pem(tmp_path / "i.pem", authority.get_authority(session, "sm2-issuing").certificate)
+    leaf = write_pem(tmp_path / "l.pem", issued.der)
     openssl("verify", "-partial_chain", "-CAfile", inter, "-vfyopt", STANDARD_ID, leaf)
     # the certificate certifies the key of the request
     assert openssl("x509", "-in", leaf, "-noout", "-pubkey").stdout == \

@@ -4,47 +4,21 @@ import random
 
 import pytest
 from hypothesis import given, settings, strategies as st
-from asn1crypto import pem
 from sqlalchemy import select
 
 from ca import authority, profiles
 from ca.models import ca_certificate
-from hsm import kek, officers
-from hsm.keystore import KeyStoreConfig, open_keystore
 from trust import audit
 from trust.algorithms import signature_algorithm
 from trust.errors import InvalidInput, NotFound, UnsupportedAlgorithm
 from trust.ids import generate_uscc
 from trust.sm2 import SM2PrivateKey
 
+from tests.ca_fixtures import creds, keystore, write_pem  # noqa: F401 (fixtures)
 from tests.oracles import STANDARD_ID, openssl
 
 USCC = generate_uscc(random.Random(4))
 ORG = {"C": "CN", "O": "演示局 Demo Bureau", "CN": "演示局签章", "organizationIdentifier": USCC}
-
-
-@pytest.fixture
-def keystore(tmp_path):
-    master = tmp_path / "master.key"
-    kek.create_master_key_file(master)
-    return open_keystore(KeyStoreConfig(kek_file=master))
-
-
-@pytest.fixture
-def creds(session):
-    found = []
-    for i in (1, 2, 3):
-        credential, _pem = officers.new_credential()
-        officers.enrol(session, f"officer-{i}", f"安全员{i}", credential.private_key.public_key().to_pem(),
-                       actor="test")
-        found.append(credential)
-    session.commit()
-    return found
-
-
-def write(path, der):
-    path.write_bytes(pem.armor("CERTIFICATE", der))
-    return path
 
 
 def actions(session):
@@ -56,8 +30,8 @@ def test_sm2_hierarchy_issues_a_chain_openssl_verifies_link_by_link(session, key
     leaf = authority.issue(session, keystore, "sm2-issuing", "organisation-signing", subject=ORG,
                            public_key=SM2PrivateKey.generate().public_key())
     session.commit()
-    root_pem, inter_pem = write(tmp_path / "r.pem", root.certificate), write(tmp_path / "i.pem", issuing.certificate)
-    leaf_pem = write(tmp_path / "l.pem", leaf.der)
+    root_pem, inter_pem = write_pem(tmp_path / "r.pem", root.certificate), write_pem(tmp_path / "i.pem", issuing.certificate)
+    leaf_pem = write_pem(tmp_path / "l.pem", leaf.der)
     openssl("verify", "-CAfile", root_pem, "-vfyopt", STANDARD_ID, inter_pem)
     openssl("verify", "-partial_chain", "-CAfile", inter_pem, "-vfyopt", STANDARD_ID, leaf_pem)
     text = openssl("x509", "-in", leaf_pem, "-noout", "-text").stdout.decode()
@@ -83,12 +57,12 @@ def test_international_chains_verify_whole(family, session, keystore, creds, tmp
     server = authority.issue(session, keystore, f"{family}-issuing", "server", subject={"CN": "trust.example"},
                              public_key=key.public_key(), dns_names=["trust.example"])
     session.commit()
-    root_pem, inter_pem = write(tmp_path / "r.pem", root.certificate), write(tmp_path / "i.pem", issuing.certificate)
+    root_pem, inter_pem = write_pem(tmp_path / "r.pem", root.certificate), write_pem(tmp_path / "i.pem", issuing.certificate)
     for cert, purpose in ((tsa, "timestampsign"), (server, "sslserver")):
-        leaf_pem = write(tmp_path / "l.pem", cert.der)
+        leaf_pem = write_pem(tmp_path / "l.pem", cert.der)
         out = openssl("verify", "-CAfile", root_pem, "-untrusted", inter_pem, "-purpose", purpose, leaf_pem)
         assert b"OK" in out.stdout
-    text = openssl("x509", "-in", write(tmp_path / "t.pem", tsa.der), "-noout", "-text").stdout.decode()
+    text = openssl("x509", "-in", write_pem(tmp_path / "t.pem", tsa.der), "-noout", "-text").stdout.decode()
     assert "X509v3 Extended Key Usage: critical" in text and "Time Stamping" in text
 
 
@@ -98,7 +72,7 @@ def test_ocsp_signer_profile_carries_nocheck(session, keystore, creds, tmp_path)
                                         subject={"CN": "sm2 OCSP"}, label="ocsp/sm2-issuing")
     session.commit()
     assert cert.key_id and keystore.get(session, cert.key_id).usages == {"ocsp"}
-    text = openssl("x509", "-in", write(tmp_path / "o.pem", cert.der), "-noout", "-text").stdout.decode()
+    text = openssl("x509", "-in", write_pem(tmp_path / "o.pem", cert.der), "-noout", "-text").stdout.decode()
     assert "OCSP Signing" in text and "OCSP No Check" in text and "CRL Distribution" not in text
 
 

@@ -1,7 +1,6 @@
 """The OCSP responder (RFC 6960) over real HTTP, judged by `openssl ocsp`."""
 
 import base64
-import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -15,8 +14,10 @@ from ca.revocation import revoke
 from trust.errors import InvalidInput
 from trust.sm2 import SM2PrivateKey
 
+from tests.ca_fixtures import ORG, creds, keystore, post, served, write_pem  # noqa: F401 (fixtures)
 from tests.oracles import STANDARD_ID, openssl
-from tests.test_ca_crl import ORG, creds, keystore, served, write_pem  # noqa: F401 (fixtures)
+
+OCSP_REQUEST = "application/ocsp-request"
 
 
 @pytest.fixture
@@ -80,18 +81,9 @@ def test_get_requests_are_cached_and_another_cas_certificate_is_unauthorized(eng
     assert asn1_ocsp.OCSPResponse.load(answers[2])["response_status"].native == "unauthorized"
 
 
-def post(base, path, body, content_type="application/ocsp-request"):
-    request = urllib.request.Request(f"{base}{path}", data=body, method="POST", headers={"Content-Type": content_type})
-    try:
-        with urllib.request.urlopen(request) as answer:
-            return answer.status, answer.headers["Content-Type"], answer.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.headers["Content-Type"], error.read()
-
-
 def test_malformed_oversized_and_misdirected_requests(engine, session, keystore, ecdsa_ca, tmp_path):
     with served(engine, keystore, tmp_path) as base:
-        status, kind, body = post(base, "/ocsp/ec-issuing", b"\x30\x03\x02\x01")
+        status, kind, body = post(base, "/ocsp/ec-issuing", b"\x30\x03\x02\x01", OCSP_REQUEST)
         assert (status, kind) == (200, "application/ocsp-response")
         assert asn1_ocsp.OCSPResponse.load(body)["response_status"].native == "malformed_request"
         (tmp_path / "bad.der").write_bytes(body)
@@ -99,12 +91,12 @@ def test_malformed_oversized_and_misdirected_requests(engine, session, keystore,
                                               check=False).stdout.lower().replace(b" ", b"")
         with urllib.request.urlopen(f"{base}/ocsp/ec-issuing/not*base64!") as answer:
             assert asn1_ocsp.OCSPResponse.load(answer.read())["response_status"].native == "malformed_request"
-        status, kind, _ = post(base, "/ocsp/ec-issuing", b"\x30" * (ocsp.MAX_REQUEST_BYTES + 1))
+        status, kind, _ = post(base, "/ocsp/ec-issuing", b"\x30" * (ocsp.MAX_REQUEST_BYTES + 1), OCSP_REQUEST)
         assert (status, kind) == (413, "application/problem+json")
         status, kind, _ = post(base, "/ocsp/ec-issuing", b"\x30\x00", content_type="text/plain")
         assert (status, kind) == (415, "application/problem+json")
         openssl("ocsp", "-issuer", ecdsa_ca["issuing"], "-cert", ecdsa_ca["leaf"], "-reqout", tmp_path / "q.der")
-        status, _, body = post(base, "/ocsp/nobody", (tmp_path / "q.der").read_bytes())
+        status, _, body = post(base, "/ocsp/nobody", (tmp_path / "q.der").read_bytes(), OCSP_REQUEST)
         assert status == 200 and asn1_ocsp.OCSPResponse.load(body)["response_status"].native == "unauthorized"
 
 

@@ -21,7 +21,7 @@ from trust.revocation import Fetcher
 from tests.oracles import openssl
 from tests.test_ca_cli import cli, home, officer  # noqa: F401 (fixture)
 from tests.test_ca_csr import USCC
-from tests.test_ca_crl import creds, keystore, served  # noqa: F401 (fixtures)
+from tests.ca_fixtures import creds, keystore, served  # noqa: F401 (fixtures)
 
 
 @pytest.fixture

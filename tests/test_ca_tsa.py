@@ -2,8 +2,6 @@
 -verify`, SM2 tokens by trust.cms.verify_time_stamp and `openssl pkeyutl`; the client."""
 
 import socket
-import urllib.error
-import urllib.request
 
 import pytest
 from asn1crypto import tsp
@@ -15,8 +13,8 @@ from trust.cms import parse_signed_data, verify_time_stamp
 from trust.report import CheckStatus
 from trust.x509 import parse_certificate
 
+from tests.ca_fixtures import creds, keystore, post, served, write_pem  # noqa: F401 (fixtures)
 from tests.oracles import STANDARD_ID, openssl
-from tests.test_ca_crl import creds, keystore, served, write_pem  # noqa: F401 (fixtures)
 
 TSA_SUBJECT = {"C": "CN", "O": "Trust", "CN": "Time Stamping"}
 
@@ -30,13 +28,8 @@ def make_tsa(session, keystore, creds, hierarchy, family, tmp_path):
     return root, signer
 
 
-def post(base, body, path="/tsa", content_type="application/timestamp-query"):
-    request = urllib.request.Request(f"{base}{path}", data=body, method="POST", headers={"Content-Type": content_type})
-    try:
-        with urllib.request.urlopen(request) as answer:
-            return answer.status, answer.headers["Content-Type"], answer.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.headers["Content-Type"], error.read()
+def stamp(base, body, path="/tsa", content_type="application/timestamp-query"):
+    return post(base, path, body, content_type)
 
 
 def test_openssl_ts_verifies_our_ecdsa_tokens(engine, session, keystore, creds, tmp_path):
@@ -46,9 +39,9 @@ def test_openssl_ts_verifies_our_ecdsa_tokens(engine, session, keystore, creds, 
     openssl("ts", "-query", "-data", data, "-sha256", "-cert", "-out", tmp_path / "q.tsq")
     openssl("ts", "-query", "-data", data, "-sha256", "-out", tmp_path / "nocert.tsq")
     with served(engine, keystore, tmp_path) as base:
-        status, kind, body = post(base, (tmp_path / "q.tsq").read_bytes())
-        _, _, again = post(base, (tmp_path / "q.tsq").read_bytes())
-        _, _, bare = post(base, (tmp_path / "nocert.tsq").read_bytes())
+        status, kind, body = stamp(base, (tmp_path / "q.tsq").read_bytes())
+        _, _, again = stamp(base, (tmp_path / "q.tsq").read_bytes())
+        _, _, bare = stamp(base, (tmp_path / "nocert.tsq").read_bytes())
     assert parse_signed_data(tsa.TimeStampResp.load(bare)["time_stamp_token"].dump()).certificates == ()
     assert (status, kind) == (200, "application/timestamp-reply")
     (tmp_path / "r.tsr").write_bytes(body)
@@ -58,7 +51,7 @@ def test_openssl_ts_verifies_our_ecdsa_tokens(engine, session, keystore, creds, 
     openssl("ts", "-verify", "-queryfile", tmp_path / "q.tsq", "-in", tmp_path / "r.tsr",
             "-CAfile", tmp_path / "ec-chain.pem")  # nonce and imprint match the query
     text = openssl("ts", "-reply", "-in", tmp_path / "r.tsr", "-text").stdout.decode()
-    assert "Status: Granted" in text and tsa.DEFAULT_POLICY in text
+    assert "Status: Granted" in text and tsa.stamping_policy() in text
     serials = {tsp.TimeStampResp.load(b)["time_stamp_token"]["content"]["encap_content_info"]["content"]
                .parsed["serial_number"].native for b in (body, again)}
     assert len(serials) == 2
@@ -75,7 +68,7 @@ def test_sm2_tokens_verify_with_our_verifier_and_openssl_pkeyutl(engine, session
     (tmp_path / "data.bin").write_bytes(data)
     openssl("ts", "-query", "-data", tmp_path / "data.bin", "-sm3", "-cert", "-out", tmp_path / "q.tsq")
     with served(engine, keystore, tmp_path) as base:
-        status, _, body = post(base, (tmp_path / "q.tsq").read_bytes())
+        status, _, body = stamp(base, (tmp_path / "q.tsq").read_bytes())
         client_token = tsa.request_timestamp(f"{base}/tsa", data, hash="SM3")
         ecdsa_token = tsa.request_timestamp(f"{base}/tsa", data, hash="SHA-256")
     token = tsp.TimeStampResp.load(body)["time_stamp_token"].dump()
@@ -109,17 +102,17 @@ def test_rejections_are_timestamp_replies_never_500(engine, session, keystore, c
         cases = [((tmp_path / "sha1.tsq").read_bytes(), "bad_alg"), (b"\x30\x03\x02\x01\x01", "bad_data_format"),
                  ((tmp_path / "policy.tsq").read_bytes(), "unaccepted_policy")]
         for body, fail_info in cases:
-            status, kind, answer = post(base, body)
+            status, kind, answer = stamp(base, body)
             assert (status, kind) == (200, "application/timestamp-reply")
             reply = tsa.TimeStampResp.load(answer)["status"]
             assert reply["status"].native == "rejection" and reply["fail_info"].native == {fail_info}
-        (tmp_path / "rej.tsr").write_bytes(post(base, cases[0][0])[2])
+        (tmp_path / "rej.tsr").write_bytes(stamp(base, cases[0][0])[2])
         assert "Status: Rejected" in openssl("ts", "-reply", "-in", tmp_path / "rej.tsr", "-text").stdout.decode()
-        status, kind, _ = post(base, b"\x30" * (tsa.MAX_REQUEST_BYTES + 1))
+        status, kind, _ = stamp(base, b"\x30" * (tsa.MAX_REQUEST_BYTES + 1))
         assert (status, kind) == (413, "application/problem+json")
-        status, kind, _ = post(base, b"\x30\x00", content_type="application/octet-stream")
+        status, kind, _ = stamp(base, b"\x30\x00", content_type="application/octet-stream")
         assert (status, kind) == (415, "application/problem+json")
-        status, _, answer = post(base, (tmp_path / "sha1.tsq").read_bytes(), path="/tsa/nobody")
+        status, _, answer = stamp(base, (tmp_path / "sha1.tsq").read_bytes(), path="/tsa/nobody")
         assert status == 200 and tsa.TimeStampResp.load(answer)["status"]["status"].native == "rejection"
         with pytest.raises(InvalidInput, match="refused"):
             tsa.request_timestamp(f"{base}/tsa/nobody", b"x", hash="SHA-256")

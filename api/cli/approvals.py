@@ -1,8 +1,9 @@
 """`trustctl approvals`: list, approve and reject dual-control requests.
 
 Officers act with their own credential (an SM2 private key file, mode 0600), given by
-``--credential FILE`` or ``TRUST_OFFICER_KEY``. The helpers here (the credential option,
-``run``, the printing of requests) are shared by `trustctl key` and `trustctl kek`.
+``--credential FILE`` or ``TRUST_OFFICER_KEY``. The helpers here (the credential options,
+``run`` and ``run_as``, the printing of requests) are shared by `trustctl key`, `kek`,
+`ca` and `trust`.
 
 Exit codes: 0 done, 1 refused or failed, 2 usage error (bad option, unknown id).
 """
@@ -12,14 +13,14 @@ import enum
 import json
 import sys
 from datetime import datetime
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Sequence, TypeVar
 
 import click
 
 from hsm import dual_control, officers
 from hsm.dual_control import ApprovalRequest, RequestClosed
 from hsm.keystore import open_keystore
-from hsm.officers import PermissionDenied
+from hsm.officers import Credential, Officer, PermissionDenied
 from trust.config import load_settings
 from trust.db import check_ready, make_engine, session_factory
 from trust.errors import InvalidInput, NotFound, TrustError
@@ -32,16 +33,22 @@ credential_option = click.option(
     type=click.Path(dir_okay=False),
     help="安全员凭据文件（SM2 私钥，权限 0600），或环境变量 TRUST_OFFICER_KEY / "
          "Officer credential file (SM2 private key, mode 0600), or TRUST_OFFICER_KEY.")
+credentials_option = click.option(
+    "--credential", "credential_paths", multiple=True, required=True, type=click.Path(dir_okay=False),
+    help="安全员凭据，按审批策略人数重复给出 / An officer credential; repeat as the policy requires.")
 json_option = click.option("--json", "as_json", is_flag=True, help="机器可读输出 / Machine-readable output.")
 
 
-def run(work: Callable[..., T], *, credential_path: str | None = None, keystore: bool = True) -> T:
+def run(work: Callable[..., T], *, credential_path: str | None = None, keystore: bool = True,
+        keep_refusals: bool = False) -> T:
     """Call ``work(session, keystore[, credential])`` in one transaction and commit it.
 
-    A refusal (PermissionDenied, RequestClosed) commits too, keeping its audit record;
-    any other error rolls back. Errors are printed in Chinese and English and end the
-    process with exit code 1, or 2 for bad input and unknown ids.
+    A refusal (PermissionDenied, RequestClosed; with ``keep_refusals`` any TrustError, for
+    services that audit what they refuse) commits too, keeping its audit record; any other
+    error rolls back. Errors are printed in Chinese and English and end the process with
+    exit code 1, or 2 for bad input and unknown ids.
     """
+    refusals = (TrustError,) if keep_refusals else (PermissionDenied, RequestClosed)
     try:
         credential = None if credential_path is None else officers.load_credential(credential_path)
         settings = load_settings()
@@ -54,7 +61,7 @@ def run(work: Callable[..., T], *, credential_path: str | None = None, keystore:
                     args.append(credential)
                 try:
                     result = work(*args)
-                except (PermissionDenied, RequestClosed):
+                except refusals:
                     session.commit()
                     raise
                 session.commit()
@@ -64,6 +71,26 @@ def run(work: Callable[..., T], *, credential_path: str | None = None, keystore:
     except TrustError as e:
         click.echo(f"拒绝或失败 / Refused or failed: {e.zh} / {e.en}", err=True)
         sys.exit(EXIT_USAGE if isinstance(e, (InvalidInput, NotFound)) else EXIT_FAILED)
+
+
+@dataclasses.dataclass(frozen=True)
+class Acting:
+    """Who acts: the officer of the first credential, and every credential given (the
+    others approve what needs dual control)."""
+    officer: Officer
+    credentials: tuple[Credential, ...]
+
+
+def run_as(action: str, target: str, work: Callable[..., T], *, credential_paths: Sequence[str],
+           keystore: bool = True, keep_refusals: bool = False) -> T:
+    """``run`` for an officer's act: the first credential signs a statement of ``action`` on
+    ``target`` (officers.identify), then ``work(session, keystore, acting)`` runs."""
+    def acting(session, store):
+        credentials = tuple(officers.load_credential(path) for path in credential_paths)
+        officer = officers.identify(session, credentials[0], action, target)
+        return work(session, store, Acting(officer, credentials))
+
+    return run(acting, keystore=keystore, keep_refusals=keep_refusals)
 
 
 def jsonable(value: Any) -> Any:

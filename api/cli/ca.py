@@ -16,9 +16,9 @@ from pathlib import Path
 import click
 from asn1crypto import pem
 
-from api.cli.approvals import credential_option, describe, json_option, print_json, run
+from api.cli.approvals import (credential_option, credentials_option, describe, json_option, print_json, run,
+                               run_as)
 from ca import authority, crl as ca_crl, csr, escrow, profiles, revocation
-from hsm import officers
 from trust.errors import InvalidInput, TrustError
 from trust.x509 import parse_certificate
 
@@ -34,17 +34,6 @@ def _read(path: str) -> bytes:
 
 def _pem(der: bytes) -> str:
     return pem.armor("CERTIFICATE", der).decode()
-
-
-def _committing_refusals(work):
-    """Keep the audit record of a refused CA request: commit before the error ends the run."""
-    def wrapped(session, *args):
-        try:
-            return work(session, *args)
-        except TrustError:
-            session.commit()
-            raise
-    return wrapped
 
 
 def _describe(ca: authority.Authority) -> str:
@@ -70,18 +59,18 @@ def ca() -> None:
               help="算法体系 / Algorithm family.")
 @click.option("--organization", default=authority.DEFAULT_ORGANIZATION, show_default=True,
               help="CA 证书中的单位名称 / O= in the CA certificates.")
-@click.option("--credential", "credential_paths", multiple=True, required=True, type=click.Path(dir_okay=False),
-              help="安全员凭据，按审批策略人数重复给出 / An officer credential; repeat as the policy requires.")
+@credentials_option
 def init(name: str, family: str, organization: str, credential_paths: tuple[str, ...]) -> None:
     """创建根 CA 与下级 CA / Create a root CA and an issuing CA under it (NAME-root, NAME-issuing)."""
-    @_committing_refusals
-    def work(session, keystore):
-        credentials = [officers.load_credential(p) for p in credential_paths]
-        officer = officers.identify(session, credentials[0], "ca.create", name)
-        return authority.create_hierarchy(session, keystore, name, family, approval=credentials,
-                                          organization=organization, actor=officer.id)
+    def work(session, keystore, acting):
+        return authority.create_hierarchy(session, keystore, name, family, approval=acting.credentials,
+                                          organization=organization, actor=acting.officer.id)
 
-    root, issuing = run(work)
+    if profiles.policy_arc() == profiles.DEFAULT_POLICY_ARC:
+        click.echo(f"警告：证书策略使用示例 OID 弧 {profiles.DEFAULT_POLICY_ARC}，请将 TRUST_POLICY_OID 设为本省注册的弧 / "
+                   f"Warning: certificate policies use the example arc {profiles.DEFAULT_POLICY_ARC}; "
+                   "set TRUST_POLICY_OID to the arc your province registered.", err=True)
+    root, issuing = run_as("ca.create", name, work, credential_paths=credential_paths, keep_refusals=True)
     click.echo("已创建 / Created.")
     click.echo(_describe(root))
     click.echo(_describe(issuing))
@@ -136,17 +125,15 @@ def issue(authority_name, profile_name, csr_path, public_key_path, label, subjec
         raise click.UsageError("give exactly one of --csr, --public-key, --generate-key")
     options = dict(subject=subject, dns_names=dns_names, validity=timedelta(days=days) if days else None)
 
-    @_committing_refusals
-    def work(session, keystore, credential):
-        officer = officers.identify(session, credential, "ca.issue", authority_name)
+    def work(session, keystore, acting):
         if label is not None:
             return authority.issue_with_new_key(session, keystore, authority_name, profile_name, label=label,
-                                                actor=officer.id, **options)
+                                                actor=acting.officer.id, **options)
         source = {"csr_der": _read(csr_path)} if csr_path else {"public_key": _read(public_key_path)}
-        return authority.issue(session, keystore, authority_name, profile_name, actor=officer.id, **source,
+        return authority.issue(session, keystore, authority_name, profile_name, actor=acting.officer.id, **source,
                                **options)
 
-    issued = run(work, credential_path=credential_path)
+    issued = run_as("ca.issue", authority_name, work, credential_paths=(credential_path,), keep_refusals=True)
     if out:
         Path(out).write_text(_pem(issued.der))
     click.echo(f"已签发 / Issued: {issued.issuer} serial {issued.serial} ({issued.serial:#x})", err=bool(not out))
@@ -163,13 +150,12 @@ def issue(authority_name, profile_name, csr_path, public_key_path, label, subjec
 @credential_option
 def revoke(authority_name, serial, reason, credential_path) -> None:
     """吊销证书 / Revoke a certificate SERIAL (decimal or 0x…) that the CA issued."""
-    @_committing_refusals
-    def work(session, keystore, credential):
-        officer = officers.identify(session, credential, "ca.revoke", authority_name)
-        return (revocation.revoke(session, authority_name, serial, reason, actor=officer.id),
+    def work(session, keystore, acting):
+        return (revocation.revoke(session, authority_name, serial, reason, actor=acting.officer.id),
                 authority.get_authority(session, authority_name))
 
-    entry, issuer = run(work, credential_path=credential_path)
+    entry, issuer = run_as("ca.revoke", authority_name, work, credential_paths=(credential_path,),
+                           keep_refusals=True)
     click.echo(f"已吊销 / Revoked: {authority_name} serial {entry.serial} ({entry.serial:#x}), {entry.reason}, "
                f"{entry.revoked_at.isoformat()}")
     if issuer.is_root:
@@ -179,19 +165,15 @@ def revoke(authority_name, serial, reason, credential_path) -> None:
 
 @ca.command("crl")
 @click.argument("authority_name")
-@click.option("--credential", "credential_paths", multiple=True, required=True, type=click.Path(dir_okay=False),
-              help="安全员凭据，按审批策略人数重复给出 / An officer credential; repeat as the policy requires.")
+@credentials_option
 def crl_(authority_name: str, credential_paths: tuple[str, ...]) -> None:
     """重新签发根 CA 的 CRL（双人控制）/ Re-sign and publish a root CA's CRL (dual control)."""
-    @_committing_refusals
-    def work(session, keystore):
-        credentials = [officers.load_credential(p) for p in credential_paths]
-        officer = officers.identify(session, credentials[0], "ca.crl", authority_name)
+    def work(session, keystore, acting):
         found = authority.get_authority(session, authority_name)
-        ca_crl.sign_root_crl(session, keystore, found, approval=credentials, actor=officer.id)
+        ca_crl.sign_root_crl(session, keystore, found, approval=acting.credentials, actor=acting.officer.id)
         return authority.get_authority(session, authority_name)
 
-    signed = run(work)
+    signed = run_as("ca.crl", authority_name, work, credential_paths=credential_paths, keep_refusals=True)
     click.echo(f"已签发并发布 / Signed and published: CRL {signed.crl_number} of {signed.name}")
 
 
@@ -221,13 +203,11 @@ def csr_(path: str) -> None:
 @credential_option
 def dual(authority_name, signing_cert, out_cert, out_envelope, credential_path) -> None:
     """签发加密证书并托管其私钥（双证书）/ Issue the encryption certificate of a dual pair, escrow its key."""
-    @_committing_refusals
-    def work(session, keystore, credential):
-        officer = officers.identify(session, credential, "ca.dual", authority_name)
+    def work(session, keystore, acting):
         der = parse_certificate(_read(signing_cert)).der
-        return escrow.issue_dual_certificate(session, keystore, authority_name, der, actor=officer.id)
+        return escrow.issue_dual_certificate(session, keystore, authority_name, der, actor=acting.officer.id)
 
-    made = run(work, credential_path=credential_path)
+    made = run_as("ca.dual", authority_name, work, credential_paths=(credential_path,), keep_refusals=True)
     Path(out_cert).write_text(_pem(made.certificate.der))
     Path(out_envelope).write_bytes(made.envelope)
     click.echo(f"已签发并托管 / Issued and escrowed: {made.certificate.issuer} serial {made.certificate.serial}")

@@ -6,8 +6,7 @@ officer, who signs them with their credential, and are written to the audit log.
 
 import click
 
-from api.cli.approvals import credential_option, json_option, print_json, run
-from hsm import officers
+from api.cli.approvals import credential_option, json_option, print_json, run, run_as
 from trust import truststore
 
 _PURPOSE = click.Choice(truststore.PURPOSES)
@@ -29,12 +28,11 @@ def import_(purpose: str, files: tuple[str, ...], credential_path: str) -> None:
         with open(name, "rb") as f:
             contents.append(f.read(truststore.MAX_FILE_BYTES + 1))
 
-    def work(session, _keystore, credential):
-        officer = officers.identify(session, credential, "trust.root.import", purpose)
+    def work(session, _keystore, acting):
         return [root for data in contents
-                for root in truststore.import_roots(session, purpose, data, actor=officer.id)]
+                for root in truststore.import_roots(session, purpose, data, actor=acting.officer.id)]
 
-    added = run(work, credential_path=credential_path, keystore=False)
+    added = run_as("trust.root.import", purpose, work, credential_paths=(credential_path,), keystore=False)
     for root in added:
         click.echo(f"已导入 / Imported {root.purpose} {root.fingerprint}  {root.subject}")
     if not added:
@@ -62,9 +60,8 @@ def list_(purpose: str | None, as_json: bool) -> None:
 @credential_option
 def remove(purpose: str, fingerprint: str, credential_path: str) -> None:
     """不再信任某个根（SHA-256 指纹）/ Stop trusting a root (SHA-256 fingerprint)."""
-    def work(session, _keystore, credential):
-        officer = officers.identify(session, credential, "trust.root.remove", f"{purpose}/{fingerprint}")
-        truststore.remove_root(session, purpose, fingerprint, actor=officer.id)
-
-    run(work, credential_path=credential_path, keystore=False)
+    run_as("trust.root.remove", f"{purpose}/{fingerprint}",
+           lambda session, _keystore, acting: truststore.remove_root(session, purpose, fingerprint,
+                                                                    actor=acting.officer.id),
+           credential_paths=(credential_path,), keystore=False)
     click.echo(f"已移除 / Removed {purpose} {fingerprint}")
