@@ -1,17 +1,22 @@
 """JSON endpoints of the CA: check a CSR, issue from a CSR, revoke, query issued certificates.
 
-Issuing and revoking are authorised, until identity/ brings tokens and roles, by a security
-officer's signature over the exact request body: headers ``X-Officer-Fingerprint`` (the
-officer's key fingerprint) and ``X-Officer-Signature`` (hex SM2 signature, signer ID
-1234567812345678, of ``hsm.officers.statement(decision="act", action=<"ca.issue" or
-"ca.revoke">, target=<ca name, or "<ca name>/<serial>" to revoke>, body=<hex SM3 of the
-body>)``). The body carries ``at`` (RFC 3339, within five minutes of the server's clock) so
-a captured request stops working soon. Refusals are audited.
+Issuing and revoking are authorised in one of two ways; refusals are audited.
+
+- A bearer access token (identity/) with the scope ``ca:issue`` whose subject is an officer
+  with the role ``ca-officer``: for the officers' own tools after an OIDC login. A client
+  credentials token has no person behind it and is refused.
+- A security officer's signature over the exact request body, for tools that hold an
+  officer's credential file: headers ``X-Officer-Fingerprint`` (the officer's key
+  fingerprint) and ``X-Officer-Signature`` (hex SM2 signature, signer ID 1234567812345678, of
+  ``hsm.officers.statement(decision="act", action=<"ca.issue" or "ca.revoke">, target=<ca
+  name, or "<ca name>/<serial>" to revoke>, body=<hex SM3 of the body>)``). The body then
+  carries ``at`` (RFC 3339, within five minutes of the server's clock) so a captured request
+  stops working soon.
 
     GET  /api/ca                                  the CAs
     POST /api/ca/csr/check                        {"csr": PEM} → subject, algorithm (nothing issued)
-    POST /api/ca/<name>/certificates              {"profile", "csr", "subject"?, "dns_names"?, "validity_days"?, "at"}
-    POST /api/ca/<name>/certificates/<serial>/revoke   {"reason"?: RFC 5280 name, "at"}
+    POST /api/ca/<name>/certificates              {"profile", "csr", "subject"?, "dns_names"?, "validity_days"?, "at"?}
+    POST /api/ca/<name>/certificates/<serial>/revoke   {"reason"?: RFC 5280 name, "at"?}
     GET  /api/ca/<name>/certificates/<serial>     status and PEM of one issued certificate
 """
 
@@ -20,14 +25,17 @@ from datetime import datetime, timedelta, timezone
 from asn1crypto import pem
 from flask import Blueprint, current_app, jsonify, request
 
+from api.auth import current_token
 from ca import authority, csr, revocation
 from hsm import officers
+from identity import subjects
 from hsm.officers import PermissionDenied, Proof
 from trust.errors import InvalidInput, TrustError
 from trust.hashes import sm3
 
 blueprint = Blueprint("ca_api", __name__, url_prefix="/api/ca")
 MAX_SKEW = timedelta(minutes=5)
+OFFICER_ROLE = "ca-officer"
 
 
 def officer_statement(action: str, target: str, body: bytes) -> bytes:
@@ -86,9 +94,8 @@ def issue(name: str):
     raw = request.get_data(cache=True)
     with _session() as session:
         try:
-            officer = _authorised_officer(session, "ca.issue", name, raw)
+            actor = _authorised_actor(session, "ca.issue", name, raw)
             body = _json_object()
-            _check_time(_text(body, "at"))
             days = body.get("validity_days")
             if days is not None and (type(days) is not int or days < 1):
                 raise InvalidInput("'validity_days' is a positive integer", "“validity_days”须为正整数")
@@ -98,7 +105,7 @@ def issue(name: str):
             issued = authority.issue(
                 session, current_app.extensions["trust.keystore"], name, _text(body, "profile"),
                 csr_der=_text(body, "csr").encode("ascii", "replace"), subject=_text(body, "subject", False),
-                dns_names=dns_names, validity=timedelta(days=days) if days else None, actor=officer.id)
+                dns_names=dns_names, validity=timedelta(days=days) if days else None, actor=actor)
         except TrustError:
             session.commit()  # keep the audit record of the refusal
             raise
@@ -111,10 +118,9 @@ def revoke(name: str, serial: str):
     raw = request.get_data(cache=True)
     with _session() as session:
         try:
-            officer = _authorised_officer(session, "ca.revoke", f"{name}/{serial}", raw)
+            actor = _authorised_actor(session, "ca.revoke", f"{name}/{serial}", raw)
             body = _json_object()
-            _check_time(_text(body, "at"))
-            entry = revocation.revoke(session, name, serial, body.get("reason", "unspecified"), actor=officer.id)
+            entry = revocation.revoke(session, name, serial, body.get("reason", "unspecified"), actor=actor)
         except TrustError:
             session.commit()  # keep the audit record of the refusal
             raise
@@ -136,6 +142,19 @@ def show(name: str, serial: int):
 def _certificate_json(issuer: str, serial: int, profile: str, status: str, der: bytes) -> dict:
     return {"issuer": issuer, "serial": str(serial), "serial_hex": f"{serial:x}", "profile": profile,
             "status": status, "certificate": _pem(der)}
+
+
+def _authorised_actor(session, action: str, target: str, raw: bytes) -> str:
+    """Who may do ``action``: a ca-officer's token, or a fresh body signed by a security officer."""
+    if request.headers.get("Authorization"):
+        token = current_token("ca:issue")
+        if token.subject is None or OFFICER_ROLE not in subjects.roles(session, token.subject):
+            raise officers.deny(session, token.client_id, f"{action}:{target}", PermissionDenied(
+                f"only an officer with the role {OFFICER_ROLE} may do this", f"只有具备“{OFFICER_ROLE}”角色的工作人员可以执行此操作"))
+        return f"subject:{token.subject}"
+    officer = _authorised_officer(session, action, target, raw)
+    _check_time(_text(_json_object(), "at"))
+    return officer.id
 
 
 def _authorised_officer(session, action: str, target: str, raw: bytes) -> officers.Officer:
