@@ -26,7 +26,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     # Opens nothing until first use, so it is safe to build before gunicorn forks.
     keystore = keystore or open_keystore(settings, sessions)
 
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # blueprints serve their own static files
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.json.ensure_ascii = False  # Chinese stays readable in JSON bodies
     app.json.sort_keys = False

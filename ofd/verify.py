@@ -21,11 +21,12 @@ _ORDER = list(C)
 _WORST = [S.FAILED, S.INDETERMINATE, S.WARNING, S.PASSED, S.NOT_APPLICABLE]
 
 
-def verify_ofd(data: bytes, *, trusted_roots=(), certificates=()) -> Report:
+def verify_ofd(data: bytes, *, trusted_roots=(), certificates=(), seal_status=None) -> Report:
     """The report for an OFD file; OFDFormatError if the package cannot be read at all.
 
     `trusted_roots`: root certificates (DER); `certificates`: candidate signer certificates
-    for signed values that carry none (legacy bare SM2 signatures of Type="Sign").
+    for signed values that carry none (legacy bare SM2 signatures of Type="Sign");
+    `seal_status`: the seal registry's lookup (seal.registry.status_lookup), when there is one.
 
     A document whose structure no longer parses (a protected XML part altered) is still
     verified signature by signature, so the report names the altered file."""
@@ -74,7 +75,7 @@ def verify_ofd(data: bytes, *, trusted_roots=(), certificates=()) -> Report:
             else:
                 own = [_stamps(document, xml), _scope(package, document, entry, xml, machinery, protected_by_any)]
             signatures.append(_verify_signature(package, entry, xml, [_integrity(package, entry, xml), *own],
-                                                trusted_roots, certificates))
+                                                trusted_roots, certificates, seal_status))
     if ENTRIES in package:
         signatures.append(_verify_entries(package, trusted_roots, certificates))
     return Report("ofd", tuple(signatures))
@@ -134,7 +135,7 @@ def _referenced(package: Package, entry: SignatureEntry, xml: SignatureXml) -> s
 
 
 def _verify_signature(package: Package, entry: SignatureEntry, xml: SignatureXml, own: list[Check],
-                      trusted_roots, certificates) -> SignatureReport:
+                      trusted_roots, certificates, seal_status=None) -> SignatureReport:
     signed_value_part = package.locate(entry.part, xml.signed_value_loc or "")
     if signed_value_part is None:
         own.append(check(C.FORMAT, S.FAILED, f"签名值文件 {xml.signed_value_loc} 不存在",
@@ -146,7 +147,7 @@ def _verify_signature(package: Package, entry: SignatureEntry, xml: SignatureXml
     helper = verify_signed_value_for_ofd(
         package.read(signed_value_part), xml.raw, seal_esl=package.read(seal_part) if seal_part else None,
         sign_type=entry.type, trusted_roots=trusted_roots, signature_id=entry.id, certificates=certificates,
-        signing_time=parse_signature_date_time(xml.signature_date_time))
+        signing_time=parse_signature_date_time(xml.signature_date_time), seal_status=seal_status)
     return _merge(entry, own, helper)
 
 

@@ -5,10 +5,12 @@ import random
 import sqlite3
 
 import pytest
+from asn1crypto import pem
 from click.testing import CliRunner
 from sqlalchemy import select
 
 from api.cli.seal import seal as seal_command
+from api.cli.verify import verify as verify_command
 from ca import authority
 from ca.demo import set_up_demo_ca
 from hsm import officers
@@ -153,3 +155,24 @@ def test_sign_with_an_external_tsa(demo, tmp_path):
     assert parse_signature(der).time_stamp
     report = verify_ses_signature(der, data_hash=bytes.fromhex("11" * 32), trusted_roots=[root])
     assert report.check_status(CheckName.TIMESTAMP) == CheckStatus.PASSED, report.to_dict()
+
+
+def test_trustctl_verify_reports_the_registry_status(demo, tmp_path):
+    """On a machine that runs the service, `trustctl verify` asks our registry: a signature made
+    before its seal was revoked, with only the signer's word for its time, is no longer PASSED."""
+    home, engine, uscc, root = demo
+    es_id = make(home, uscc, "--client", "app-1")
+    (tmp_path / "data").write_bytes(b"decision")
+    cli("sign", es_id, "--data", tmp_path / "data", "--client", "app-1", "--purpose", "p", "--out", tmp_path / "s.ses")
+    (tmp_path / "root.pem").write_bytes(pem.armor("CERTIFICATE", root))
+
+    def registry_checks():
+        result = CliRunner().invoke(verify_command, [str(tmp_path / "s.ses"), "--data", str(tmp_path / "data"),
+                                                     "--trust-root", str(tmp_path / "root.pem"), "--json"])
+        report = json.loads(result.output)
+        validity = [c for c in report["signatures"][0]["checks"] if c["check"] == "seal_validity"]
+        return validity[1:]  # the first is the seal's own period; the second, our registry's word
+
+    assert [c["status"] for c in registry_checks()] == ["PASSED"]
+    cli("revoke", es_id, "--reason", "撤销", "--credential", officer(home))
+    assert [c["status"] for c in registry_checks()] == ["INDETERMINATE"]

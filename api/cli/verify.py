@@ -8,13 +8,16 @@ be read (not an OFD, seal or SES_Signature at all).
 
 import json
 import sys
+from contextlib import contextmanager
 
 import click
 from asn1crypto import pem
 
 from ofd.verify import verify_ofd
-from seal import ses, verify as seal_verify
-from trust.errors import InvalidInput, TrustError
+from seal import registry, ses, verify as seal_verify
+from trust import db, truststore
+from trust.config import load_settings
+from trust.errors import InvalidInput, StorageError, TrustError
 from trust.report import EXIT_CODES, EXIT_UNREADABLE, Report
 
 CHECK_LABELS = {
@@ -36,13 +39,14 @@ def _certificate(path: str) -> bytes:
     return data
 
 
-def verify_bytes(data: bytes, detached: bytes | None, trusted_roots: tuple[bytes, ...]) -> Report:
-    """The report for FILE's bytes; InvalidInput if they are none of the formats we verify."""
+def verify_bytes(data: bytes, detached: bytes | None, trusted_roots: tuple[bytes, ...], seal_status=None) -> Report:
+    """The report for FILE's bytes; InvalidInput if they are none of the formats we verify.
+    ``seal_status``: our seal registry's lookup, so a seal suspended or revoked here is reported."""
     if data[:4] == b"PK\x03\x04":
-        return verify_ofd(data, trusted_roots=trusted_roots)
+        return verify_ofd(data, trusted_roots=trusted_roots, seal_status=seal_status)
     try:
         ses.parse_seal(data)
-        return seal_verify.verify_seal(data, trusted_roots=trusted_roots)
+        return seal_verify.verify_seal(data, trusted_roots=trusted_roots, seal_status=seal_status)
     except InvalidInput:
         pass
     try:
@@ -50,7 +54,30 @@ def verify_bytes(data: bytes, detached: bytes | None, trusted_roots: tuple[bytes
     except InvalidInput:
         raise InvalidInput("not an OFD file, an electronic seal or a SES_Signature",
                            "不是 OFD 文件、电子印章或电子签章数据") from None
-    return Report("ses", (seal_verify.verify_ses_signature(data, data=detached, trusted_roots=trusted_roots),))
+    return Report("ses", (seal_verify.verify_ses_signature(data, data=detached, trusted_roots=trusted_roots,
+                                                            seal_status=seal_status),))
+
+
+@contextmanager
+def _service_state():
+    """When this machine runs the service (TRUST_HOME initialised), its trust store's seal
+    roots and its seal registry take part: (roots, seal status lookup). Otherwise neither."""
+    settings = load_settings()
+    if settings.sqlite_default and not (settings.home / "trust.db").exists():
+        yield (), None
+        return
+    engine = db.make_engine(settings.database_url)
+    try:
+        if not db.is_initialised(engine):
+            yield (), None
+            return
+        with db.session_factory(engine)() as session:
+            roots = tuple(cert.der for cert in truststore.trusted_roots(session, "seal"))
+            yield roots, registry.status_lookup(session)
+    except StorageError:
+        yield (), None
+    finally:
+        engine.dispose()
 
 
 def render(report: Report) -> str:
@@ -94,7 +121,8 @@ def verify(file: str, data_file: str | None, trust_roots: tuple[str, ...], as_js
             with open(data_file, "rb") as f:
                 detached = f.read()
         roots = tuple(_certificate(path) for path in trust_roots)
-        report = verify_bytes(data, detached, roots)
+        with _service_state() as (stored_roots, seal_status):
+            report = verify_bytes(data, detached, roots + stored_roots, seal_status)
     except (TrustError, OSError, ValueError) as e:
         zh = getattr(e, "zh", str(e))
         if as_json:
