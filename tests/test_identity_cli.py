@@ -155,3 +155,58 @@ def test_rotate_keys(home, db):
     assert done.exit_code == 0, done.output
     assert "ES256: 第 2 版" in done.output and before not in done.output
     assert cli("rotate-keys", "--alg", "SM2").exit_code == 2  # none made yet: nothing to rotate
+
+
+def test_client_register_list_disable(home, db, tmp_path):
+    """A client registered from the command line gets a client-credentials token from the
+    token endpoint with its secret, and no longer once disabled."""
+    from api.app import create_app
+
+    done = cli("client", "register", "--name", "不动产登记系统", "--grant", "client_credentials",
+               "--scope", "seal:sign", "--scope", "licence:read", "--department", "省自然资源厅")
+    assert done.exit_code == 0, done.output
+    client_id = done.output.split("client_id: ")[1].split()[0]
+    secret = done.output.split("client_secret: ")[1].split("（")[0].strip()
+    listed = json.loads(cli("client", "list", "--json").output)
+    assert [c["name"] for c in listed] == ["不动产登记系统"] and secret not in json.dumps(listed)
+
+    app = create_app()
+    token = app.test_client().post("/oauth/token", data={"grant_type": "client_credentials", "scope": "seal:sign"},
+                                   auth=(client_id, secret))
+    assert token.status_code == 200 and token.json["token_type"].lower() == "bearer", token.json
+    assert cli("client", "disable", client_id).exit_code == 0
+    refused = app.test_client().post("/oauth/token", data={"grant_type": "client_credentials", "scope": "seal:sign"},
+                                     auth=(client_id, secret))
+    assert refused.status_code == 401 and refused.json["error"] == "invalid_client"
+    app.extensions["trust.engine"].dispose()
+    assert cli("client", "register", "--name", "x", "--grant", "password", "--scope", "seal:sign").exit_code == 2
+
+
+def test_federation_add_issuer_and_link(home, db, tmp_path):
+    """An issuer trusted from the command line: its ID token, signed by PyJWT with the key whose
+    public half was registered, maps to the linked local user at the agreed level."""
+    import time
+
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from identity import federation
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    public = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
+    (tmp_path / "jwks.json").write_text(json.dumps({"keys": [{**public, "kid": "k1", "use": "sig"}]}))
+    issuer = "https://id.other-province.gov.cn"
+    done = cli("federation", "add-issuer", issuer, "--name", "外省统一身份认证平台", "--jwks", tmp_path / "jwks.json",
+               "--audience", "our-platform", "--level", "L2", "--scope", "licence:read")
+    assert done.exit_code == 0, done.output
+    assert cli("add-person", "--username", "zhangsan", "--name", "张三", "--resident-id", RID,
+               input=f"{PASSWORD}\n{PASSWORD}\n").exit_code == 0
+    assert cli("federation", "link", issuer, "ext-123", "zhangsan").exit_code == 0
+    assert cli("federation", "link", issuer, "ext-123", "nobody").exit_code == 2
+
+    now = int(time.time())
+    id_token = jwt.encode({"iss": issuer, "aud": "our-platform", "sub": "ext-123", "iat": now, "exp": now + 300},
+                          key, algorithm="ES256", headers={"kid": "k1"})
+    with db() as session:
+        login = federation.accept_id_token(session, id_token)
+        assert subjects.get_subject(session, login.subject_id).username == "zhangsan"
+        assert login.assurance_level == "L2"

@@ -1,5 +1,6 @@
 """`trustctl identity`: people and their credentials — citizens, enterprises, officers,
-representatives, TOTP enrolment, lockouts — and the rotation of token signing keys.
+representatives, TOTP enrolment, lockouts —, the rotation of token signing keys, the
+registry of client applications and the trusted issuers of other identity platforms.
 
 Passwords are asked for at a prompt (hidden, twice; piped in, as two lines): they never
 appear on the command line. Acts are audited with actor ``trustctl``.
@@ -8,15 +9,17 @@ Exit codes: 0 done, 1 refused or failed, 2 usage error (bad input, unknown user)
 """
 
 import io
+import json
 from datetime import datetime, time, timezone
 
 import click
 import segno
 
 from api.cli.approvals import json_option, print_json, run
-from identity import authn, sessions, signing_keys, subjects, totp
+from identity import authn, clients, federation, sessions, signing_keys, subjects, totp
+from identity.client_models import AUTH_METHODS
 from identity.sources import configured_source
-from trust.errors import NotFound
+from trust.errors import InvalidInput, NotFound
 
 ACTOR = "trustctl"
 KIND_ZH = {"person": "自然人", "legal_person": "法人", "officer": "工作人员"}
@@ -228,3 +231,108 @@ def rotate_keys(algs: tuple[str, ...]) -> None:
 
     for alg, ref, kid in run(work):
         click.echo(f"{alg}: 第 {ref.version} 版 / version {ref.version}  kid {kid}")
+
+
+def _jwks_file(path: str | None) -> dict | None:
+    if path is None:
+        return None
+    with open(path, "rb") as f:
+        data = f.read(256 * 1024 + 1)
+    try:
+        if len(data) > 256 * 1024:
+            raise ValueError("larger than 256 KiB")
+        return json.loads(data)
+    except ValueError as error:
+        raise InvalidInput(f"{path} is not a JWK set: {error}", f"{path} 不是 JWK 集") from None
+
+
+@identity.group()
+def client() -> None:
+    """接入的部门应用（OAuth 客户端）/ Department applications (OAuth clients)."""
+
+
+@client.command("register")
+@click.option("--name", required=True, help="应用名称 / Application name.")
+@click.option("--redirect-uri", "redirect_uris", multiple=True, help="回调地址（精确匹配），可重复 / Redirect URI "
+                                                                     "(exact match); repeat.")
+@click.option("--grant", "grants", multiple=True, required=True, type=click.Choice(list(clients.GRANT_TYPES)),
+              help="允许的授权类型，可重复 / Allowed grant; repeat.")
+@click.option("--scope", "scopes", multiple=True, required=True, type=click.Choice(sorted(clients.SCOPES)),
+              help="允许的权限范围，可重复 / Allowed scope; repeat.")
+@click.option("--alg", default="ES256", show_default=True, type=click.Choice(list(clients.TOKEN_ALGS)),
+              help="令牌签名算法 / Token signature algorithm.")
+@click.option("--auth-method", default="client_secret_basic", show_default=True, type=click.Choice(list(AUTH_METHODS)),
+              help="客户端认证方式 / How the client authenticates.")
+@click.option("--jwks", "jwks_path", type=click.Path(exists=True, dir_okay=False),
+              help="private_key_jwt 的公钥 JWK 集文件 / The client's public JWK set (private_key_jwt).")
+@click.option("--department", help="所属部门 / Department.")
+def register_client(name, redirect_uris, grants, scopes, alg, auth_method, jwks_path, department) -> None:
+    """登记部门应用；密钥仅显示这一次 / Register an application; its secret is shown this once."""
+    jwks = _jwks_file(jwks_path)
+    registered, secret = run(lambda session, _: clients.register_client(
+        session, name=name, redirect_uris=redirect_uris, grant_types=grants, scopes=scopes, token_alg=alg,
+        auth_method=auth_method, jwks=jwks, department=department, actor=ACTOR), keystore=False)
+    click.echo(f"client_id: {registered.client_id}")
+    if secret:
+        click.echo(f"client_secret: {secret}（仅显示这一次 / shown this once）")
+
+
+@client.command("list")
+@json_option
+def list_clients(as_json: bool) -> None:
+    """列出部门应用 / List applications."""
+    found = run(lambda session, _: clients.list_clients(session), keystore=False)
+    if as_json:
+        print_json([{"client_id": c.client_id, "name": c.name, "status": c.status, "grant_types": sorted(c.grant_types),
+                     "scopes": sorted(c.scopes), "token_alg": c.token_alg, "auth_method": c.auth_method,
+                     "redirect_uris": list(c.redirect_uris), "department": c.department} for c in found])
+        return
+    for c in found:
+        click.echo(f"{c.client_id}  {c.status:<8} {c.token_alg:<5} {c.name}  [{' '.join(sorted(c.scopes))}]")
+
+
+@client.command("disable")
+@click.argument("client_id")
+def disable_client(client_id: str) -> None:
+    """停用部门应用 / Disable an application."""
+    run(lambda session, _: clients.disable_client(session, client_id, actor=ACTOR), keystore=False)
+    click.echo(f"已停用 / Disabled: {client_id}")
+
+
+@identity.group("federation")
+def federation_group() -> None:
+    """身份互认：受信任的外部签发方 / Federation: trusted external issuers."""
+
+
+@federation_group.command("add-issuer")
+@click.argument("issuer")
+@click.option("--name", required=True, help="签发方名称，如某省统一身份认证平台 / The issuer's name.")
+@click.option("--jwks", "jwks_path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="签发方公钥 JWK 集文件 / The issuer's public JWK set.")
+@click.option("--audience", required=True, help="其 ID 令牌中的受众（本平台在对方的标识）/ The aud its ID tokens "
+                                                 "carry for us.")
+@click.option("--level", required=True, type=click.Choice(["L1", "L2", "L3"]),
+              help="互认协议给予的实名等级 / The assurance level the agreement grants.")
+@click.option("--scope", "scopes", multiple=True, type=click.Choice(sorted(clients.SCOPES)),
+              help="换得的令牌可有的权限范围，可重复 / Scopes an exchanged token may carry; repeat.")
+@click.option("--alg", "algs", multiple=True, type=click.Choice(list(clients.TOKEN_ALGS)),
+              help="接受的签名算法，可重复；默认 ES256 / Accepted algorithms; repeat. Default ES256.")
+def add_issuer(issuer, name, jwks_path, audience, level, scopes, algs) -> None:
+    """登记（或更新）受信任的外部签发方 / Add or replace a trusted external issuer."""
+    jwks = _jwks_file(jwks_path)
+    run(lambda session, _: federation.add_issuer(
+        session, issuer=issuer, name=name, jwks=jwks, audience=audience, assurance_level=level,
+        scopes=list(scopes), algorithms=list(algs or ("ES256",)), actor=ACTOR), keystore=False)
+    click.echo(f"已登记 / Trusted: {issuer}  {level}")
+
+
+@federation_group.command("link")
+@click.argument("issuer")
+@click.argument("external_subject")
+@click.argument("username")
+def link(issuer: str, external_subject: str, username: str) -> None:
+    """把外部身份（签发方与其 sub）关联到本地用户 / Map an external identity to a local user."""
+    run(lambda session, _: federation.link_identity(
+        session, issuer=issuer, external_subject=external_subject, subject_id=_by_username(session, username).id,
+        actor=ACTOR), keystore=False)
+    click.echo(f"已关联 / Linked: {issuer} {external_subject} → {username}")
