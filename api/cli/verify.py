@@ -61,21 +61,30 @@ def verify_bytes(data: bytes, detached: bytes | None, trusted_roots: tuple[bytes
 @contextmanager
 def _service_state():
     """When this machine runs the service (TRUST_HOME initialised), its trust store's seal
-    roots and its seal registry take part: (roots, seal status lookup). Otherwise neither."""
+    roots and its seal registry take part: (roots, seal status lookup). Otherwise neither.
+
+    No transaction stays open while verifying: the verifier may fetch OCSP answers from this
+    very service, whose SQLite writer lock an open transaction here would hold."""
     settings = load_settings()
     if settings.sqlite_default and not (settings.home / "trust.db").exists():
         yield (), None
         return
     engine = db.make_engine(settings.database_url)
+    sessions = db.session_factory(engine)
+
+    def seal_status(es_id: str, seal_der: bytes):
+        with sessions() as session:
+            return registry.status_lookup(session)(es_id, seal_der)
+
+    state = ((), None)
     try:
-        if not db.is_initialised(engine):
-            yield (), None
-            return
-        with db.session_factory(engine)() as session:
-            roots = tuple(cert.der for cert in truststore.trusted_roots(session, "seal"))
-            yield roots, registry.status_lookup(session)
-    except StorageError:
-        yield (), None
+        if db.is_initialised(engine):
+            with sessions() as session:
+                state = (tuple(cert.der for cert in truststore.trusted_roots(session, "seal")), seal_status)
+    except StorageError:  # a database that cannot be reached only leaves the registry out
+        pass
+    try:
+        yield state
     finally:
         engine.dispose()
 

@@ -1,0 +1,54 @@
+"""The README's commands run as a new user would run them: `trustctl init --demo`, the
+server, then the shell block that takes a token, seals a digest through the API and
+verifies the result with `trustctl verify` (curl, openssl and python3 as on any machine)."""
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.test_cli_serve import TRUSTCTL, free_port, trustctl, wait_until_healthy
+
+REPO = Path(__file__).resolve().parent.parent
+BLOCK = re.compile(r"<!-- the commands between these markers run in tests/test_readme.py -->\n```sh\n(.*?)```",
+                   re.DOTALL)
+
+
+@pytest.fixture
+def demo_server(tmp_path):
+    """`trustctl init --demo` (its output kept) and `trustctl serve` on a free port."""
+    import os
+    port = free_port()
+    home = tmp_path / "var"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRUST_")}
+    env.update(TRUST_HOME=str(home), TRUST_PUBLIC_URL=f"http://127.0.0.1:{port}")
+    init = trustctl(env, "init", "--demo")
+    assert init.returncode == 0, init.stderr
+    log_path = tmp_path / "serve.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen([TRUSTCTL, "serve", "--port", str(port), "--workers", "1"],
+                                   env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_until_healthy(process, f"http://127.0.0.1:{port}/", log_path)
+        yield env, port, init.stdout
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="the README's commands use curl")
+def test_sealing_a_digest_through_the_api_as_the_readme_shows(demo_server, tmp_path):
+    env, port, printed = demo_server
+    secret = re.search(r"client_secret=(\S+?)（", printed).group(1)
+    es_id = re.search(r"esID (\d+)", printed).group(1)
+    script = BLOCK.search((REPO / "README.md").read_text(encoding="utf-8")).group(1)
+    script = script.replace("127.0.0.1:8000", f"127.0.0.1:{port}")
+    (tmp_path / ".venv" / "bin").mkdir(parents=True)
+    (tmp_path / ".venv" / "bin" / "trustctl").symlink_to(TRUSTCTL)
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                          env={**env, "SECRET": secret, "ESID": es_id}, timeout=120)
+    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
+    assert "VALID" in done.stdout and "INVALID" not in done.stdout
+    assert (tmp_path / "decision.ses").stat().st_size > 1000
