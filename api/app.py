@@ -9,7 +9,7 @@ from flask import Flask, Response, current_app, request
 from sqlalchemy import Engine
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from api import ca_api, ca_http, health, oidc_http, problems
+from api import ca_api, ca_http, health, oidc_http, problems, seal_api
 from hsm.keystore import KeyStore, open_keystore
 from trust import db
 from trust.config import Settings, load_settings
@@ -42,6 +42,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     app.register_blueprint(ca_http.blueprint)
     app.register_blueprint(ca_api.blueprint)
     app.register_blueprint(oidc_http.blueprint)
+    app.register_blueprint(seal_api.blueprint)
     return app
 
 

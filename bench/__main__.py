@@ -3,9 +3,9 @@
 import json
 import sys
 
-from bench import crypto, hsm, identity, ofd
+from bench import crypto, hsm, identity, ofd, seal
 
-SUITES = {"crypto": crypto.run, "hsm": hsm.run, "ofd": ofd.run, "identity": identity.run}
+SUITES = {"crypto": crypto.run, "hsm": hsm.run, "ofd": ofd.run, "identity": identity.run, "seal": seal.run}
 
 
 def main() -> None:
