@@ -153,11 +153,13 @@ def sign_batch(es_id: str):
     client_id, operator = _caller()
     with _session() as session:
         try:
-            signatures = signing.sign_batch(session, _keystore(), es_id, hashes, client_id=client_id,
-                                            operator=operator, purpose=_text(body, "purpose"))
+            batch = signing.prepare_batch(session, _keystore(), es_id, client_id=client_id, operator=operator,
+                                          purpose=_text(body, "purpose"))
         except PermissionDenied:
-            session.commit()
+            session.commit()  # keep the audit record of the refusal
             raise
+        session.commit()  # end the read transaction before the CPU-bound part (see signing.BatchSigner)
+        signatures = batch.sign(session, _keystore(), hashes)
         session.commit()
     # Written by hand: base64 needs no JSON escaping, and walking ~17 MB of signatures (each
     # carries the seal and its picture) through the JSON encoder costs about a tenth of a batch.

@@ -85,8 +85,7 @@ class Fetcher:
             content_type: str | None = None) -> bytes:
         """The response body; raises InvalidInput on any failure or when time runs out."""
         if not self.allowed(url):
-            raise InvalidInput(f"fetching from {url} is not allowed (not a configured http:// host)",
-                               f"不允许从 {url} 获取（不是已配置的 http:// 主机）")
+            raise _not_allowed(url)
         parts = urlsplit(url)
         remaining = deadline.remaining()
         if remaining <= 0:
@@ -144,6 +143,11 @@ def default_fetcher() -> Fetcher:
 @functools.lru_cache(maxsize=4)
 def _fetcher_for(names: str) -> Fetcher:
     return Fetcher(frozenset(h.strip().lower() for h in names.split(",") if h.strip()))
+
+
+def _not_allowed(url: str) -> InvalidInput:
+    return InvalidInput(f"fetching from {url} is not allowed (not a configured http:// host)",
+                        f"不允许从 {url} 获取（不是已配置的 http:// 主机）")
 
 
 def _timeout(url: str) -> InvalidInput:
@@ -407,6 +411,9 @@ def _fetch_ocsp(cert, issuer, url, at, now, fetcher: Fetcher, deadline: Deadline
     cached = fetcher.cached(key, now)
     if cached is not None:
         return _ocsp_status(cert, issuer, cached, at, now, None)  # its nonce was checked when fetched
+    if not fetcher.allowed(url):  # before building a request: that costs more than the SM2 checks
+        refused = _not_allowed(url)
+        return RevocationStatus(RevocationState.UNKNOWN, Message(refused.zh, refused.en))
     nonce = secrets.token_bytes(16)
     try:
         data = fetcher.get(url, deadline, body=ocsp_request(cert, issuer, nonce),
