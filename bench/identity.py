@@ -2,9 +2,9 @@
 (gunicorn, 2 workers, SQLite, on 127.0.0.1), beside the same operations in process and raw
 ES256 signing in the same run.
 
-Every HTTP request authenticates its client with client_secret_basic, so it pays for one
-argon2id verification of the secret (identity.passwords) as a real client does; the
-in-process figures show what the token itself costs. The bench makes its own temporary
+Every HTTP request authenticates its client with client_secret_basic (an SM3 hash of the
+256-bit secret, identity.clients) as a real client does; the in-process figures show what
+the token itself costs. The bench makes its own temporary
 TRUST_HOME; the server is stopped at the end.
 """
 
@@ -12,9 +12,6 @@ import base64
 import http.client
 import json
 import os
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -24,6 +21,7 @@ from urllib.parse import urlencode
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from bench.server import environment, free_port, served
 from bench.timing import rate
 from hsm.keystore import initialise_keystore, open_keystore
 from identity import clients, signing_keys, tokens
@@ -34,14 +32,6 @@ SECONDS = 3
 HTTP_THREADS = 4
 WORKERS = 2
 BATCH = 100
-START_TIMEOUT = 30
-TRUSTCTL = str(Path(sys.executable).with_name("trustctl"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _post(port: int, path: str, form: dict, authorization: str) -> dict:
@@ -84,25 +74,11 @@ def _http_rate(request, seconds: float) -> float:
     return sum(counts) / (time.perf_counter() - start)
 
 
-def _wait_until_listening(port: int, server: subprocess.Popen) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"trustctl serve exited with {server.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"trustctl serve did not listen on port {port} within {START_TIMEOUT} s")
-
-
 def run() -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="trust-bench-identity-") as directory:
-        home, port = Path(directory) / "home", _free_port()
+        home, port = Path(directory) / "home", free_port()
         home.mkdir(mode=0o700)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TRUST_")}
-        env.update(TRUST_HOME=str(home), TRUST_PUBLIC_URL=f"http://127.0.0.1:{port}")
+        env = environment(home, port)
         settings = load_settings(env)
         engine = make_engine(settings.database_url)
         upgrade(engine)
@@ -118,10 +94,7 @@ def run() -> dict[str, float]:
             in_process = _in_process(session, keystore, settings.public_url)
 
         authorization = "Basic " + base64.b64encode(f"{client.client_id}:{secret}".encode()).decode()
-        server = subprocess.Popen([TRUSTCTL, "serve", "--port", str(port), "--workers", str(WORKERS)], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            _wait_until_listening(port, server)
+        with served(env, port, WORKERS, Path(directory) / "serve.log"):
             issue = lambda: _post(port, "/oauth/token", {"grant_type": "client_credentials",  # noqa: E731
                                                         "scope": "seal:sign"}, authorization)
             access_token = issue()["access_token"]
@@ -131,13 +104,6 @@ def run() -> dict[str, float]:
                 raise SystemExit("the introspection endpoint says our fresh token is inactive")
             http_figures = {"identity_http_client_credentials_per_s": round(_http_rate(issue, SECONDS), 1),
                             "identity_http_introspect_per_s": round(_http_rate(introspect, SECONDS), 1)}
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
         engine.dispose()
     return {**in_process, **http_figures}
 

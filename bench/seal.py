@@ -27,15 +27,14 @@ import http.client
 import json
 import multiprocessing
 import os
-import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 import uuid
 from pathlib import Path
 
+from bench.server import TRUSTCTL, environment, free_port, served, worker_pids
 from bench.timing import rate
 from ca import authority
 from hsm.keystore import open_keystore
@@ -54,29 +53,16 @@ ROUNDS = 2
 WORKERS = 2
 BATCH = 1000
 CLIENTS = 4            # connections at once: two in service, two waiting
-TRUSTCTL = str(Path(sys.executable).with_name("trustctl"))
 
 
 def run() -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="bench-seal-") as home:
-        port = _free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TRUST_")}
-        env.update(TRUST_HOME=home, TRUST_PUBLIC_URL=f"http://127.0.0.1:{port}", TRUST_WORKERS=str(WORKERS))
+        port = free_port()
+        env = environment(Path(home), port)
         subprocess.run([TRUSTCTL, "init", "--demo"], env=env, check=True, capture_output=True, timeout=300)
         es_id, token, roots = _prepare(env)
-        with open(Path(home) / "serve.log", "w") as log:
-            server = subprocess.Popen([TRUSTCTL, "serve", "--port", str(port), "--workers", str(WORKERS)],
-                                      env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            _wait_until_ready(server, port, Path(home) / "serve.log")
+        with served(env, port, WORKERS, Path(home) / "serve.log") as server:
             return _measure(server, port, es_id, token, roots)
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(timeout=5)
 
 
 def _prepare(env: dict[str, str]) -> tuple[str, str, tuple[bytes, ...]]:
@@ -185,13 +171,6 @@ def _check_batch(port: int, path: str, headers: dict, body: bytes) -> bytes:
     return signatures[0]
 
 
-def _worker_pids(master: int) -> list[int]:
-    found = []
-    for task in Path(f"/proc/{master}/task").iterdir():
-        found += [int(pid) for pid in (task / "children").read_text().split()]
-    return found
-
-
 def _cpu_seconds(pids: list[int]) -> float:
     """utime + stime of the processes, from /proc (clock ticks)."""
     ticks = os.sysconf("SC_CLK_TCK")
@@ -205,7 +184,7 @@ def _cpu_seconds(pids: list[int]) -> float:
 def _http_run(master: int, port: int, path: str, headers: dict, bodies: list[bytes], seconds: float) -> dict:
     """Batches from CLIENTS threads for ``seconds``: signatures per second, the client's CPU
     share of the two cores, and signatures per CPU second of the server's workers."""
-    workers = _worker_pids(master)
+    workers = worker_pids(master)
     finished: list[float] = []   # completion times of batches
     failures: list[BaseException] = []
     begin = threading.Barrier(len(bodies) + 1)
@@ -280,30 +259,6 @@ def _verify_http(port: int, signature: bytes, digest: bytes, seconds: float) -> 
     for thread in threads:
         thread.join()
     return sum(count) / (time.perf_counter() - start)
-
-
-# ---------------------------------------------------------------- the server
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_until_ready(server: subprocess.Popen, port: int, log: Path, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"bench: trustctl serve exited {server.returncode}:\n{log.read_text()}")
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/readyz")
-            if connection.getresponse().status == 200 and len(_worker_pids(server.pid)) == WORKERS:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"bench: trustctl serve was not ready within {seconds} s:\n{log.read_text()}")
 
 
 if __name__ == "__main__":

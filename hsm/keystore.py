@@ -205,7 +205,7 @@ _LABEL = re.compile(r"[\w.:@/+-]{1,200}")
 _PENDING = "hsm.key_use"
 
 
-def _note_use(session: Session, actor: str, action: str, key_id: str, usage: Usage) -> None:
+def _note_use(session: Session, actor: str, action: str, key_id: str, usage: Usage, count: int = 1) -> None:
     pending = session.info.get(_PENDING)
     if pending is None:
         pending = session.info[_PENDING] = {}
@@ -215,9 +215,9 @@ def _note_use(session: Session, actor: str, action: str, key_id: str, usage: Usa
     now = utc_now()
     counted = pending.get((actor, action, key_id, usage))
     if counted is None:
-        pending[(actor, action, key_id, usage)] = [1, now, now]
+        pending[(actor, action, key_id, usage)] = [count, now, now]
     else:
-        counted[0] += 1
+        counted[0] += count
         counted[2] = now
 
 
@@ -446,24 +446,43 @@ class KeyStore:
              signer_id=DEFAULT_ID, actor: str = "service") -> bytes:
         """DER for SM2 and ECDSA, PKCS#1 bytes for RSA, 64 bytes for Ed25519. ``prehashed``:
         ``data`` is SM2's e or the hash (not for Ed25519)."""
+        return self.sign_many(session, ref, [data], usage=usage, prehashed=prehashed, signer_id=signer_id,
+                              actor=actor)[0]
+
+    def sign_many(self, session: Session, ref: KeyRef, items, *, usage, prehashed: bool = False,
+                  signer_id=DEFAULT_ID, actor: str = "service") -> "list[bytes]":  # (KeyStore.list shadows list)
+        """``sign`` for each of ``items``, with the key's state checked once: a batch pays for
+        its signatures only. Call ``check_usable`` in an earlier transaction and this touches
+        no database while the cached state is fresh (``state_ttl``)."""
         usage = _usage(usage)
         if usage not in SIGN_USAGES:
             raise UsageNotPermitted(f"{usage} is a decryption usage, not a signing one", f"“{usage}”是解密用途，不是签名用途")
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise InvalidInput(f"data to sign must be bytes, not {type(data).__name__}", "待签数据必须是字节串")
+        if not all(isinstance(data, (bytes, bytearray, memoryview)) for data in items):
+            raise InvalidInput("data to sign must be bytes", "待签数据必须是字节串")
+        if not items:
+            return []
         cached = self._usable(session, ref, usage, "sign")
         if (Usage.CERTIFICATE in cached.usages and cached.row.label.startswith(ROOT_CA_LABEL_PREFIX)
                 and not actor.startswith(APPROVED_ACTOR_PREFIX)):
             raise UsageNotPermitted(
                 f"key {cached.row.label} ({ref.id}) is a root CA key: each use needs dual-control approval (key.use-root)",
                 f"密钥 {cached.row.label} 是根 CA 密钥，每次使用须经双人批准（key.use-root）")
+        sign = cached.key.sign
         try:
-            signature = cached.key.sign(bytes(data), prehashed, signer_id)
+            signatures = [sign(bytes(data), prehashed, signer_id) for data in items]
         except KeyUnavailable:
             self._forget(ref.id)
             raise
-        _note_use(session, actor, "key.sign", ref.id, usage)
-        return signature
+        _note_use(session, actor, "key.sign", ref.id, usage, len(signatures))
+        return signatures
+
+    def check_usable(self, session: Session, ref: KeyRef, *, usage) -> None:
+        """Check now, reading the database, that the key is active and may be used for
+        ``usage`` (KeyNotActive, UsageNotPermitted otherwise)."""
+        cached = self._cache.get(ref.id)
+        if cached is not None:
+            cached.checked_at = float("-inf")  # force the read
+        self._usable(session, ref, _usage(usage), "sign")
 
     def decrypt(self, session: Session, ref: KeyRef, ciphertext: bytes, *, usage, actor: str = "service") -> bytes:
         """Open an SM2 envelope (DER ciphertext)."""

@@ -291,3 +291,25 @@ def test_keyref_never_carries_key_material(keystore, session):
         assert row.wrapped_key.hex() not in repr(ref)
     with pytest.raises(NotFound):
         keystore.get(session, "no-such-key")
+
+
+def test_sign_many_checks_once_audits_the_count_and_reads_nothing_after_check_usable(keystore, session):
+    ref = keystore.generate(session, "SM2-with-SM3", "batch", ["seal"], actor="a")
+    session.commit()
+    items = [bytes([i]) * 32 for i in range(5)]
+    keystore.check_usable(session, ref, usage="seal")
+    session.commit()  # no transaction is open from here on...
+    values = keystore.sign_many(session, ref, items, usage="seal", prehashed=True, actor="batch-service")
+    assert not session.in_transaction()  # ...and signing opened none
+    public = keystore.public_key(session, ref)
+    for e, value in zip(items, values):
+        public.verify_digest(value, e)
+    session.commit()
+    counted = session.execute(select(audit.audit_log.c.detail).where(audit.audit_log.c.actor == "batch-service")).scalars()
+    assert [json.loads(d)["count"] for d in counted] == [5]
+    assert keystore.sign_many(session, ref, [], usage="seal") == []
+    with pytest.raises(UsageNotPermitted):
+        keystore.check_usable(session, ref, usage="document")
+    keystore.set_state(session, ref, "suspended", actor="a")
+    with pytest.raises(KeyNotActive):
+        keystore.sign_many(session, ref, items, usage="seal", prehashed=True)
