@@ -26,6 +26,7 @@ from asn1crypto import pem
 from flask import Blueprint, current_app, jsonify, request
 
 from api.auth import current_token
+from api.json_body import json_object, text
 from ca import authority, csr, revocation
 from hsm import officers
 from identity import subjects
@@ -51,13 +52,6 @@ def officer_headers(credential: officers.Credential, target: str, body: bytes,
     return {"X-Officer-Fingerprint": proof.fingerprint, "X-Officer-Signature": proof.signature.hex()}
 
 
-def _json_object() -> dict:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise InvalidInput("the body must be a JSON object", "请求体必须是 JSON 对象")
-    return body
-
-
 def _session():
     return current_app.extensions["trust.sessions"]()
 
@@ -75,18 +69,9 @@ def list_authorities():
 
 @blueprint.post("/csr/check")
 def check_csr():
-    request_csr = csr.parse_csr(_text(_json_object(), "csr"))
+    request_csr = csr.parse_csr(text(json_object(), "csr"))
     return jsonify({"subject": request_csr.subject.human_friendly, "signature_algorithm": request_csr.signature_algorithm,
                     "dns_names": list(request_csr.dns_names)})
-
-
-def _text(body: dict, name: str, required: bool = True) -> str | None:
-    value = body.get(name)
-    if value is None and not required:
-        return None
-    if not isinstance(value, str):
-        raise InvalidInput(f"'{name}' must be text", f"“{name}”必须是文本")
-    return value
 
 
 @blueprint.post("/<name>/certificates")
@@ -95,7 +80,7 @@ def issue(name: str):
     with _session() as session:
         try:
             actor = _authorised_actor(session, "ca.issue", name, raw)
-            body = _json_object()
+            body = json_object()
             days = body.get("validity_days")
             if days is not None and (type(days) is not int or days < 1):
                 raise InvalidInput("'validity_days' is a positive integer", "“validity_days”须为正整数")
@@ -103,8 +88,8 @@ def issue(name: str):
             if not isinstance(dns_names, list) or not all(isinstance(d, str) for d in dns_names):
                 raise InvalidInput("'dns_names' is a list of text", "“dns_names”须为文本列表")
             issued = authority.issue(
-                session, current_app.extensions["trust.keystore"], name, _text(body, "profile"),
-                csr_der=_text(body, "csr").encode("ascii", "replace"), subject=_text(body, "subject", False),
+                session, current_app.extensions["trust.keystore"], name, text(body, "profile"),
+                csr_der=text(body, "csr").encode("ascii", "replace"), subject=text(body, "subject", False),
                 dns_names=dns_names, validity=timedelta(days=days) if days else None, actor=actor)
         except TrustError:
             session.commit()  # keep the audit record of the refusal
@@ -119,7 +104,7 @@ def revoke(name: str, serial: str):
     with _session() as session:
         try:
             actor = _authorised_actor(session, "ca.revoke", f"{name}/{serial}", raw)
-            body = _json_object()
+            body = json_object()
             entry = revocation.revoke(session, name, serial, body.get("reason", "unspecified"), actor=actor)
         except TrustError:
             session.commit()  # keep the audit record of the refusal
@@ -153,7 +138,7 @@ def _authorised_actor(session, action: str, target: str, raw: bytes) -> str:
                 f"only an officer with the role {OFFICER_ROLE} may do this", f"只有具备“{OFFICER_ROLE}”角色的工作人员可以执行此操作"))
         return f"subject:{token.subject}"
     officer = _authorised_officer(session, action, target, raw)
-    _check_time(_text(_json_object(), "at"))
+    _check_time(text(json_object(), "at"))
     return officer.id
 
 

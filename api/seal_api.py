@@ -31,6 +31,7 @@ from asn1crypto import pem
 from flask import Blueprint, current_app, g, jsonify, request
 
 from api.auth import require_scopes
+from api.json_body import json_object, text, text_list
 from identity import subjects
 from seal import registry, signing
 from seal.registry import SealStatus
@@ -52,31 +53,6 @@ def _session():
 
 def _keystore():
     return current_app.extensions["trust.keystore"]
-
-
-def _json_object() -> dict:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise InvalidInput("the body must be a JSON object", "请求体必须是 JSON 对象")
-    return body
-
-
-def _text(body: dict, name: str, required: bool = True) -> str | None:
-    value = body.get(name)
-    if value is None and not required:
-        return None
-    if not isinstance(value, str):
-        raise InvalidInput(f"'{name}' must be text", f"“{name}”必须是文本")
-    return value
-
-
-def _text_list(body: dict, name: str) -> list[str] | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise InvalidInput(f"'{name}' is a list of text", f"“{name}”须为文本列表")
-    return value
 
 
 def _base64(value: str, name: str) -> bytes:
@@ -118,10 +94,10 @@ def _caller() -> tuple[str, str | None]:
 @blueprint.post("/seals/<es_id>/sign")
 @require_scopes("seal:sign")
 def sign(es_id: str):
-    body = _json_object()
+    body = json_object()
     data = body.get("data")
     if data is not None:
-        data = _base64(_text(body, "data"), "data")
+        data = _base64(text(body, "data"), "data")
     digest = body.get("digest")
     if digest is not None:
         digest = _digest(digest)
@@ -133,7 +109,7 @@ def sign(es_id: str):
     with _session() as session:
         try:
             der = signing.sign(session, _keystore(), es_id, data=data, digest=digest, client_id=client_id,
-                               operator=operator, purpose=_text(body, "purpose"), timestamp=timestamp)
+                               operator=operator, purpose=text(body, "purpose"), timestamp=timestamp)
         except PermissionDenied:
             session.commit()  # keep the audit record of the refusal
             raise
@@ -144,7 +120,7 @@ def sign(es_id: str):
 @blueprint.post("/seals/<es_id>/sign-batch")
 @require_scopes("seal:sign")
 def sign_batch(es_id: str):
-    body = _json_object()
+    body = json_object()
     digests = body.get("digests")
     if not isinstance(digests, list) or not 0 < len(digests) <= signing.MAX_BATCH:
         raise InvalidInput(f"'digests' is a list of 1 to {signing.MAX_BATCH} SM3 digests",
@@ -154,7 +130,7 @@ def sign_batch(es_id: str):
     with _session() as session:
         try:
             batch = signing.prepare_batch(session, _keystore(), es_id, client_id=client_id, operator=operator,
-                                          purpose=_text(body, "purpose"))
+                                          purpose=text(body, "purpose"))
         except PermissionDenied:
             session.commit()  # keep the audit record of the refusal
             raise
@@ -253,10 +229,10 @@ def show_seal(es_id: str):
 
 
 def _transition(es_id: str, to: SealStatus):
-    body = _json_object()
+    body = json_object()
     with _session() as session:
         actor = _officer(session)
-        record = registry.transition(session, es_id, to, actor=actor, reason=_text(body, "reason"))
+        record = registry.transition(session, es_id, to, actor=actor, reason=text(body, "reason"))
         session.commit()
         return jsonify(record.summary())
 
@@ -282,11 +258,11 @@ def revoke(es_id: str):
 @blueprint.post("/seals/revoke")
 @require_scopes("seal:manage")
 def revoke_many():
-    body = _json_object()
+    body = json_object()
     with _session() as session:
         actor = _officer(session)
-        revoked = registry.revoke_many(session, holder_uscc=_text(body, "holder_uscc", required=False),
-                                       es_ids=_text_list(body, "es_ids"), actor=actor, reason=_text(body, "reason"))
+        revoked = registry.revoke_many(session, holder_uscc=text(body, "holder_uscc", required=False),
+                                       es_ids=text_list(body, "es_ids"), actor=actor, reason=text(body, "reason"))
         session.commit()
     return jsonify({"revoked": revoked})
 
@@ -294,10 +270,10 @@ def revoke_many():
 @blueprint.put("/seals/<es_id>/authorisation")
 @require_scopes("seal:manage")
 def authorise(es_id: str):
-    body = _json_object()
+    body = json_object()
     with _session() as session:
         actor = _officer(session)
-        record = registry.authorise(session, es_id, client_ids=_text_list(body, "clients"),
-                                    operators=_text_list(body, "operators"), actor=actor)
+        record = registry.authorise(session, es_id, client_ids=text_list(body, "clients"),
+                                    operators=text_list(body, "operators"), actor=actor)
         session.commit()
         return jsonify(record.summary())
