@@ -41,6 +41,8 @@ def gunicorn_options(host: str, port: int, workers: int) -> dict:
         click.echo(f"信任服务已启动 / Trust service listening on {url}")
         click.echo(f"  存活检查 / liveness:  {url}healthz")
         click.echo(f"  就绪检查 / readiness: {url}readyz")
+        click.echo(f"  统一身份认证 / sign-in (OIDC): {url}.well-known/openid-configuration  {url}login")
+        click.echo(f"  电子印章 / seal API: {url}api/v1/seals   证书机构 / CA: {url}api/ca")
 
     return {
         "bind": address,
