@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from hsm.keystore import KeyStore
@@ -327,3 +327,22 @@ def introspect(session: Session, keystore: KeyStore, token: str, *, issuer: str,
     return {"active": True, "token_type": "Bearer", "scope": " ".join(sorted(access.scopes)),
             "client_id": access.client_id, "sub": claims["sub"], "iss": issuer, "aud": claims["aud"],
             "iat": claims["iat"], "exp": claims["exp"], "jti": access.jti}
+
+
+def purge_expired(session: Session, *, actor: str = "system", clock=utc_now) -> dict[str, int]:
+    """Delete the records of tokens that can no longer decide anything (`trustctl identity
+    purge`): an access token's row after its expiry and the leeway; a refresh token family
+    once its newest token has expired (until then its spent tokens are what recognise a
+    stolen one presented again). The numbers deleted, also audited. Does not commit."""
+    now = clock()
+    refresh = oauth_refresh_token
+    ended_families = (select(refresh.c.family_id).group_by(refresh.c.family_id)
+                      .having(func.max(refresh.c.expires_at) < now))
+    counts = {
+        "access_tokens": session.execute(delete(oauth_access_token).where(
+            oauth_access_token.c.expires_at < now - LEEWAY)).rowcount,
+        "refresh_tokens": session.execute(delete(refresh).where(
+            refresh.c.family_id.in_(ended_families.scalar_subquery()))).rowcount,
+    }
+    audit.append(session, actor, "token.purge", "", counts)
+    return counts

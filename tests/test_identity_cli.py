@@ -210,3 +210,9 @@ def test_federation_add_issuer_and_link(home, db, tmp_path):
         login = federation.accept_id_token(session, id_token)
         assert subjects.get_subject(session, login.subject_id).username == "zhangsan"
         assert login.assurance_level == "L2"
+
+
+def test_purge(home, db):
+    done = cli("purge")
+    assert done.exit_code == 0, done.output
+    assert "access_tokens 0, refresh_tokens 0, login_sessions 0" in done.output

@@ -291,3 +291,30 @@ def test_introspection_of_an_expired_token(session, keystore):
     later = issued.expires_at + tokens.LEEWAY + timedelta(seconds=1)
     assert tokens.introspect(session, keystore, token, issuer=ISSUER, client_id="x",
                              clock=lambda: later) == {"active": False}
+
+
+def test_purge_keeps_what_can_still_decide_something(session, keystore):
+    """Expired access token rows go; a refresh family goes only once its newest token has
+    expired, since its spent tokens are what recognise a stolen one presented again."""
+    now = datetime.now(timezone.utc)
+    month_ago = lambda: now - tokens.REFRESH_LIFETIME - timedelta(days=1)  # noqa: E731
+    issue(session, keystore, clock=lambda: now - timedelta(hours=2))  # expired an hour and more ago
+    live_access, _ = issue(session, keystore)
+    ended = tokens.issue_refresh_token(session, client_id="dept-app", subject=PERSON, scopes=["openid"], clock=month_ago)
+    spent = tokens.issue_refresh_token(session, client_id="dept-app", subject=PERSON, scopes=["openid"], clock=month_ago)
+    grant = tokens.use_refresh_token(session, spent, client_id="dept-app", clock=month_ago)
+    newest = tokens.issue_refresh_token(session, client_id="dept-app", subject=PERSON, scopes=["openid"],
+                                        grant_id=grant.grant_id, family_id=grant.family_id)
+    session.commit()
+
+    assert tokens.purge_expired(session) == {"access_tokens": 1, "refresh_tokens": 1}
+    session.commit()
+    assert tokens.validate_access_token(session, keystore, live_access, issuer=ISSUER)
+    with pytest.raises(tokens.RefreshTokenReused):  # the spent token of a live family is still known
+        tokens.use_refresh_token(session, spent, client_id="dept-app")
+    session.commit()
+    with pytest.raises(InvalidToken):
+        tokens.use_refresh_token(session, ended, client_id="dept-app")
+    with pytest.raises(InvalidToken, match="revoked"):
+        tokens.use_refresh_token(session, newest, client_id="dept-app")
+    assert "token.purge" in audit_actions(session)

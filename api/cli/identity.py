@@ -16,7 +16,7 @@ import click
 import segno
 
 from api.cli.approvals import json_option, print_json, run
-from identity import authn, clients, federation, sessions, signing_keys, subjects, totp
+from identity import authn, clients, federation, sessions, signing_keys, subjects, tokens, totp
 from identity.client_models import AUTH_METHODS
 from identity.sources import configured_source
 from trust.errors import InvalidInput, NotFound
@@ -217,6 +217,21 @@ def enable(username: str) -> None:
     run(lambda session, _: subjects.set_status(session, _by_username(session, username).id, "active",
                                                actor=ACTOR), keystore=False)
     click.echo(f"已启用 / Enabled: {username}")
+
+
+@identity.command()
+def purge() -> None:
+    """删除已过期的令牌与登录会话记录（可由 cron 定期运行）/ Delete the records of expired tokens and
+    ended login sessions (run it from cron)."""
+    def work(session, _):
+        counts = tokens.purge_expired(session, actor=ACTOR)
+        counts["login_sessions"] = 0
+        while ended := sessions.purge_expired(session):
+            counts["login_sessions"] += ended
+        return counts
+
+    counts = run(work, keystore=False)
+    click.echo("已删除 / Deleted: " + ", ".join(f"{name} {count}" for name, count in counts.items()))
 
 
 @identity.command("rotate-keys")
