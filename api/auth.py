@@ -5,14 +5,15 @@ access token this service issued (``identity.tokens``), validated for signature,
 expiry and revocation before the view runs. The view reads the caller from
 ``flask.g.access_token`` (:class:`identity.tokens.AccessToken`: ``client_id``, ``subject``,
 ``scopes``). A missing or bad token is 401 with ``WWW-Authenticate: Bearer``; a valid token
-without the scope is 403 ``insufficient_scope``; both refusals are audited.
+without the scope is 403 ``insufficient_scope``; both refusals are audited. Acts reserved to
+officers also call ``acting_officer(role)``: the token's person must hold that role.
 """
 
 from functools import wraps
 
 from flask import current_app, g, request
 
-from identity import tokens
+from identity import subjects, tokens
 from trust import audit
 from trust.errors import InvalidToken, PermissionDenied, Unauthenticated
 
@@ -56,6 +57,18 @@ def current_token(*scopes: str) -> "tokens.AccessToken":
         _refuse(PermissionDenied(f"the access token lacks the scope {' '.join(missing)} (insufficient_scope)",
                                  f"访问令牌缺少权限范围 {' '.join(missing)}"), request.path)
     return token
+
+
+def acting_officer(role: str) -> str:
+    """The audit name of the person behind the request's (already validated) token, who must
+    be an officer holding ``role``; a client's own token, or anyone else, is refused and audited."""
+    token = g.access_token
+    with current_app.extensions["trust.sessions"]() as session:
+        held = subjects.roles(session, token.subject) if token.subject else frozenset()
+    if role not in held:
+        _refuse(PermissionDenied(f"only an officer with the role {role} may do this",
+                                 f"只有具备“{role}”角色的工作人员可以执行此操作"), request.path)
+    return f"officer:{token.subject}"
 
 
 def require_scopes(*scopes: str):

@@ -30,13 +30,12 @@ import json
 from asn1crypto import pem
 from flask import Blueprint, current_app, g, jsonify, request
 
-from api.auth import require_scopes
+from api.auth import acting_officer, require_scopes
 from api.json_body import json_object, text, text_list
-from identity import subjects
 from seal import registry, signing
 from seal.registry import SealStatus
 from seal.verify import verify_ses_signature
-from trust import audit, truststore
+from trust import truststore
 from trust.errors import InvalidInput, PermissionDenied
 from trust.report import Report
 
@@ -171,20 +170,6 @@ def verify_ses():
 
 # ---------------------------------------------------------------- the registry, for officers
 
-def _officer(session) -> str:
-    """The acting officer's audit name; a token of a client alone, or of someone without the
-    role, is refused (and the refusal audited)."""
-    client_id, subject = _caller()
-    if subject is None or OFFICER_ROLE not in subjects.roles(session, subject):
-        error = PermissionDenied(f"managing seals needs an officer with the role {OFFICER_ROLE}",
-                                 f"管理电子印章须由具有 {OFFICER_ROLE} 角色的工作人员操作")
-        audit.append(session, f"client:{client_id}", "api.refused", request.path,
-                     {"path": request.path, "method": request.method, "subject": subject, "code": error.code})
-        session.commit()
-        raise error
-    return f"officer:{subject}"
-
-
 def _seal_json(record: registry.SealRecord, history=None) -> dict:
     found = {**record.summary(),
              "picture": {"type": record.picture_type, "width_mm": record.picture_width_mm,
@@ -212,8 +197,8 @@ def _int_arg(name: str, default: int) -> int:
 @blueprint.get("/seals")
 @require_scopes("seal:manage")
 def list_seals():
+    acting_officer(OFFICER_ROLE)
     with _session() as session:
-        _officer(session)
         found = registry.list_seals(session, holder_uscc=request.args.get("holder"),
                                     status=request.args.get("status"), seal_type=request.args.get("type"),
                                     limit=_int_arg("limit", 100), offset=_int_arg("offset", 0))
@@ -223,15 +208,15 @@ def list_seals():
 @blueprint.get("/seals/<es_id>")
 @require_scopes("seal:manage")
 def show_seal(es_id: str):
+    acting_officer(OFFICER_ROLE)
     with _session() as session:
-        _officer(session)
         return jsonify(_seal_json(registry.get_seal(session, es_id), registry.history(session, es_id)))
 
 
 def _transition(es_id: str, to: SealStatus):
+    actor = acting_officer(OFFICER_ROLE)
     body = json_object()
     with _session() as session:
-        actor = _officer(session)
         record = registry.transition(session, es_id, to, actor=actor, reason=text(body, "reason"))
         session.commit()
         return jsonify(record.summary())
@@ -258,9 +243,9 @@ def revoke(es_id: str):
 @blueprint.post("/seals/revoke")
 @require_scopes("seal:manage")
 def revoke_many():
+    actor = acting_officer(OFFICER_ROLE)
     body = json_object()
     with _session() as session:
-        actor = _officer(session)
         revoked = registry.revoke_many(session, holder_uscc=text(body, "holder_uscc", required=False),
                                        es_ids=text_list(body, "es_ids"), actor=actor, reason=text(body, "reason"))
         session.commit()
@@ -270,9 +255,9 @@ def revoke_many():
 @blueprint.put("/seals/<es_id>/authorisation")
 @require_scopes("seal:manage")
 def authorise(es_id: str):
+    actor = acting_officer(OFFICER_ROLE)
     body = json_object()
     with _session() as session:
-        actor = _officer(session)
         record = registry.authorise(session, es_id, client_ids=text_list(body, "clients"),
                                     operators=text_list(body, "operators"), actor=actor)
         session.commit()

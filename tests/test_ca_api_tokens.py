@@ -60,7 +60,7 @@ def test_an_officer_token_issues_and_revokes(app, session, keystore):
                           json={"reason": "keyCompromise"})
     assert revoked.status_code == 200 and revoked.json["status"] == "revoked"
     actors = session.execute(select(audit_log.c.actor).where(audit_log.c.action.like("ca.%"))).scalars().all()
-    assert any(actor.startswith("subject:") for actor in actors)
+    assert any(actor.startswith("officer:") for actor in actors)
 
 
 @pytest.mark.parametrize("roles, scopes, person, status", [
