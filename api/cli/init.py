@@ -40,10 +40,10 @@ def init(demo: bool) -> None:
                 custody = set_up_demo_custody(session, settings)
                 approvers = [officers.load_credential(path) for _, path in custody.credentials[:2]]
                 demo_ca = set_up_demo_ca(session, keystore, settings, approvers)
-                sample = write_sealed_sample(session, keystore, settings.home, demo_ca)
                 identities = identity_demo.create_demo_identities(session, keystore, settings.home)
                 demo_client = clients.register_demo_client(session)
                 demo_seal = make_demo_seal(session, keystore, client_id=demo_client[0])
+                sample = write_sealed_sample(session, keystore, settings.home, demo_seal, demo_client[0])
             session.commit()
     except TrustError as error:
         raise click.ClickException(f"{error.zh} / {error.en}") from error
