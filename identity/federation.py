@@ -26,7 +26,7 @@ from identity import jose, subjects
 from identity.client_models import federated_identity, federated_issuer, federated_token_use
 from identity.clients import GRANT_TOKEN_EXCHANGE, SCOPES, TOKEN_ALGS, USER_SCOPES
 from trust import audit
-from trust.errors import InvalidInput, InvalidToken, NotFound, TrustError
+from trust.errors import InvalidInput, InvalidToken, NotFound, PermissionDenied, TrustError
 from trust.hashes import sm3
 
 GRANT_TYPE = GRANT_TOKEN_EXCHANGE
@@ -105,9 +105,14 @@ def get_issuer(session: Session, issuer: str) -> TrustedIssuer:
 
 def link_identity(session: Session, *, issuer: str, external_subject: str, subject_id: str,
                   actor: str = "system", clock=utc_now) -> None:
-    """Map an external identity to a local subject. Does not commit."""
+    """Map an external identity to a local subject. Does not commit.
+
+    Officers are never linked: they sign in here, with TOTP, and a federated login would
+    give them an access token without it."""
     get_issuer(session, issuer)
-    subjects.get_subject(session, subject_id)
+    if subjects.get_subject(session, subject_id).kind == "officer":
+        raise PermissionDenied("an officer cannot be linked to an external identity: officers sign in here, with TOTP",
+                               "工作人员不能关联外部身份：工作人员须在本平台使用动态口令登录")
     if not isinstance(external_subject, str) or not 0 < len(external_subject) <= 255:
         raise InvalidInput("the external subject is 1 to 255 characters", "外部用户标识须为 1 至 255 个字符")
     table = federated_identity
@@ -199,6 +204,10 @@ class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
         subject = subjects.get_subject(self.server.session, login.subject_id)
         if subject.status != "active":
             raise InvalidGrantError("The local subject is not active.")
+        if subject.kind == "officer":  # a link made before link_identity refused officers
+            audit.append(self.server.session, client.client_id, "federation.refused", subject.id,
+                         {"issuer": login.issuer, "reason": "officer"})
+            raise InvalidGrantError("Officers sign in here with TOTP; a federated login cannot act for one.")
         self.request.user = subject
         self.request.scope = " ".join(sorted(requested))
         self.login = login

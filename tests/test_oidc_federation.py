@@ -5,15 +5,20 @@ token that should not pass is refused."""
 
 import time
 import uuid
+from datetime import datetime, timezone
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
+from sqlalchemy import insert, select
 
-from identity import federation
-from tests.oidc_support import SQLITE_ONLY, add_client, add_person, basic, make_app, new_keystore
+from identity import federation, subjects
+from identity.client_models import federated_identity
+from tests.oidc_support import PASSWORD, SQLITE_ONLY, add_client, add_person, basic, make_app, new_keystore
+from trust import audit
 from trust.db import session_factory
+from trust.errors import PermissionDenied
 
 ISSUER = "https://sso.other-province.gov.cn"
 AUDIENCE = "https://trust.this-province.gov.cn"
@@ -135,3 +140,40 @@ def test_exchange_needs_the_grant_and_the_id_token_type(app, engine, setup, issu
     plain, plain_secret = add_client(engine, grant_types=["client_credentials"], scopes=["licence:read"])
     refused = exchange(app, plain, plain_secret, id_token(issuer_key))
     assert refused.status_code == 400 and refused.get_json()["error"] == "unauthorized_client"
+
+
+def add_officer(engine):
+    with session_factory(engine)() as session:
+        officer = subjects.create_officer(session, username="officer-1", password=PASSWORD, name="李四",
+                                          staff_number="S-001", department="市场监管局", roles=["seal-admin"])
+        session.commit()
+    return officer
+
+
+@SQLITE_ONLY
+def test_officers_cannot_be_linked(engine, setup):
+    officer = add_officer(engine)
+    with session_factory(engine)() as session:
+        with pytest.raises(PermissionDenied) as refused:
+            federation.link_identity(session, issuer=ISSUER, external_subject="ext-officer", subject_id=officer.id,
+                                     actor="test")
+        assert "TOTP" in refused.value.en and "动态口令" in refused.value.zh
+        assert session.execute(select(federated_identity).where(
+            federated_identity.c.subject_id == officer.id)).first() is None
+
+
+@SQLITE_ONLY
+def test_an_officer_linked_before_gets_no_token_without_totp(app, engine, setup, issuer_key):
+    """A link written before link_identity refused officers: the exchange refuses it too."""
+    _, client, secret = setup
+    officer = add_officer(engine)
+    with session_factory(engine)() as session:
+        session.execute(insert(federated_identity).values(issuer=ISSUER, external_subject="ext-officer",
+                                                          subject_id=officer.id, linked_at=datetime.now(timezone.utc)))
+        session.commit()
+    response = exchange(app, client, secret, id_token(issuer_key, sub="ext-officer"), scope="licence:read")
+    assert response.status_code == 400 and response.get_json()["error"] == "invalid_grant"
+    assert "access_token" not in response.get_json()
+    with session_factory(engine)() as session:
+        assert session.execute(select(audit.audit_log.c.action).where(
+            audit.audit_log.c.target == officer.id, audit.audit_log.c.action == "federation.refused")).first()
