@@ -251,6 +251,16 @@ def test_https_issuer_uses_secure_host_cookies(engine, keystore, tmp_path, perso
     http = app.test_client()
     page = http.get("/login", base_url="https://sso.example.gov.cn")
     assert re.search(r"__Host-trust_csrf=[^;]+;.*Secure", page.headers["Set-Cookie"])
+    # A real login: the session cookie is __Host- (Secure, Path=/, no Domain), HttpOnly and SameSite.
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
+    login = http.post("/login", base_url="https://sso.example.gov.cn",
+                      data={"csrf_token": token, "username": "citizen", "password": PASSWORD, "next": ""})
+    assert login.status_code == 303 and login.location == "/login/done"
+    [cookie] = [c for c in login.headers.getlist("Set-Cookie") if c.startswith("__Host-trust_session=")]
+    attributes = {a.strip().split("=")[0].lower(): a.strip().partition("=")[2] for a in cookie.split(";")[1:]}
+    assert {"secure", "httponly"} <= attributes.keys() and attributes["samesite"] == "Lax"
+    assert attributes["path"] == "/" and "domain" not in attributes
+    assert http.get("/login/done", base_url="https://sso.example.gov.cn").status_code == 200  # it opens the session
 
 
 def test_password_brute_force_locks_the_account(app, person):
