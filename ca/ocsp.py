@@ -4,8 +4,9 @@ A request names certificates by CertID (hash of the issuer's name and key, and s
 each is answered good, revoked (with time and reason) or, for a serial this CA never
 issued, unknown (§2.2). A request naming another CA's certificate gets the unsigned
 ``unauthorized`` response: this responder cannot answer for it authoritatively (§2.3,
-RFC 5019 §2.2.3), and a delegated signer's answer about it would not verify anyway. A
-request that does not parse gets ``malformedRequest``, never an HTTP error.
+RFC 5019 §2.2.3), and a delegated signer's answer about it would not verify anyway; the
+refusal is audited as ``ocsp.refused`` (identical ones coalesced, see ``_audit_refusal``). A
+request that does not parse gets ``malformedRequest``, never an HTTP error, and no record.
 
 The response is signed by the CA's newest valid ``ocsp-signer`` certificate (delegated
 responder, §4.2.2.2) and its key in the KeyStore; a CA without one signs itself. The
@@ -27,6 +28,7 @@ from ca.authority import Authority, get_authority
 from ca.models import ca_certificate
 from ca.revocation import ASN1_REASONS, as_utc, certificate_status
 from hsm.keystore import KeyStore, Usage
+from trust import audit
 from trust.cms import digest
 from trust.errors import InvalidInput, TrustError, UnsupportedAlgorithm
 from trust.x509 import Certificate, parse_certificate
@@ -37,6 +39,7 @@ CACHE_SECONDS = 5
 NEXT_UPDATE = timedelta(hours=1)
 NONCE = "1.3.6.1.5.5.7.48.1.2"
 MAX_NONCE = 128
+REFUSAL_AUDIT_SECONDS = 60
 
 @dataclass(frozen=True)
 class CertID:
@@ -153,12 +156,33 @@ def build_response(session: Session, keystore: KeyStore, authority: Authority, r
 
 _cache: dict[tuple[str, bytes], tuple[float, bytes]] = {}
 _cache_lock = threading.Lock()
+_refused: dict[tuple, float] = {}
+
+
+def _audit_refusal(session: Session, name: str, reason: str, cert_ids) -> None:
+    """An ``ocsp.refused`` record naming the issuers asked about."""
+    issuers = sorted({(c.hash_algorithm, c.issuer_name_hash.hex(), c.issuer_key_hash.hex()) for c in cert_ids})
+    key = (name, reason, tuple(issuers))
+    # The endpoint is public: byte garbage is not audited at all (it names no CA), and an
+    # identical refusal (a misconfigured client polling) is recorded once a minute per process.
+    with _cache_lock:
+        if _refused.get(key, 0.0) > time.monotonic():
+            return
+        if len(_refused) > 1000:
+            _refused.clear()
+        _refused[key] = time.monotonic() + REFUSAL_AUDIT_SECONDS
+    detail = {"reason": reason, "issuers": [{"hash_algorithm": a, "issuer_name_hash": n, "issuer_key_hash": k}
+                                            for a, n, k in issuers]}
+    try:
+        audit.append(session, "ocsp", "ocsp.refused", name[:100], detail)
+    except TrustError:  # a name the audit log cannot hold: the refusal is still answered
+        pass
 
 
 def respond(session: Session, keystore: KeyStore, name: str, request_der: bytes) -> bytes:
     """The DER OCSPResponse for a request to CA ``name``: every failure is an OCSP error
-    status, never an exception (an unknown CA or another CA's certificate: unauthorized).
-    The caller commits (the key-use audit record)."""
+    status, never an exception (an unknown CA or another CA's certificate: unauthorized,
+    and audited). The caller commits (the key-use or refusal audit record)."""
     try:
         request = parse_request(request_der)
     except InvalidInput:
@@ -172,9 +196,12 @@ def respond(session: Session, keystore: KeyStore, name: str, request_der: bytes)
     try:
         authority = get_authority(session, name)
     except TrustError:
+        _audit_refusal(session, name, "unknown CA", request.cert_ids)
         return error_response("unauthorized")
     issuer = parse_certificate(authority.certificate)
-    if not all(_issued_by(cert_id, issuer) for cert_id in request.cert_ids):
+    others = [cert_id for cert_id in request.cert_ids if not _issued_by(cert_id, issuer)]
+    if others:
+        _audit_refusal(session, name, "a certificate of another CA", others)
         return error_response("unauthorized")
     try:
         response = build_response(session, keystore, authority, request)

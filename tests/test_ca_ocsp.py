@@ -1,6 +1,8 @@
 """The OCSP responder (RFC 6960) over real HTTP, judged by `openssl ocsp`."""
 
 import base64
+import hashlib
+import json
 import urllib.parse
 import urllib.request
 
@@ -8,11 +10,14 @@ import pytest
 from asn1crypto import ocsp as asn1_ocsp
 from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import HealthCheck, given, settings, strategies as st
+from sqlalchemy import select
 
 from ca import authority, ocsp
 from ca.revocation import revoke
+from trust import audit
 from trust.errors import InvalidInput
 from trust.sm2 import SM2PrivateKey
+from trust.x509 import parse_certificate
 
 from tests.ca_fixtures import ORG, creds, keystore, post, served, write_pem  # noqa: F401 (fixtures)
 from tests.oracles import STANDARD_ID, openssl
@@ -98,6 +103,34 @@ def test_malformed_oversized_and_misdirected_requests(engine, session, keystore,
         openssl("ocsp", "-issuer", ecdsa_ca["issuing"], "-cert", ecdsa_ca["leaf"], "-reqout", tmp_path / "q.der")
         status, _, body = post(base, "/ocsp/nobody", (tmp_path / "q.der").read_bytes(), OCSP_REQUEST)
         assert status == 200 and asn1_ocsp.OCSPResponse.load(body)["response_status"].native == "unauthorized"
+
+
+def test_a_request_for_another_ca_is_unauthorized_and_audited(engine, session, keystore, ecdsa_ca, tmp_path):
+    ocsp._refused.clear()  # coalescing is per process
+    # The issuing CA's own certificate was issued by the root, not by ec-issuing.
+    openssl("ocsp", "-issuer", ecdsa_ca["root"], "-cert", ecdsa_ca["issuing"], "-reqout", tmp_path / "other.der")
+    openssl("ocsp", "-issuer", ecdsa_ca["issuing"], "-cert", ecdsa_ca["leaf"], "-reqout", tmp_path / "leaf.der")
+    with served(engine, keystore, tmp_path) as base:
+        for path, request in (("/ocsp/ec-issuing", "other.der"), ("/ocsp/ec-issuing", "other.der"),
+                              ("/ocsp/nobody", "leaf.der")):
+            status, _, body = post(base, path, (tmp_path / request).read_bytes(), OCSP_REQUEST)
+            assert status == 200 and asn1_ocsp.OCSPResponse.load(body)["response_status"].native == "unauthorized"
+        for garbage in (b"\x30\x03\x02\x01", b"\x30\x00", b"junk"):
+            _, _, body = post(base, "/ocsp/ec-issuing", garbage, OCSP_REQUEST)
+            assert asn1_ocsp.OCSPResponse.load(body)["response_status"].native == "malformed_request"
+    session.commit()  # see what the server committed
+    rows = session.execute(select(audit.audit_log).where(audit.audit_log.c.action == "ocsp.refused")
+                           .order_by(audit.audit_log.c.seq)).all()
+    # the repeated request is coalesced into one record; the byte garbage leaves none
+    assert [(r.actor, r.target, json.loads(r.detail)["reason"]) for r in rows] == [
+        ("ocsp", "ec-issuing", "a certificate of another CA"), ("ocsp", "nobody", "unknown CA")]
+    for row, asked in zip(rows, ("root", "issuing")):
+        issuer = parse_certificate(ecdsa_ca[asked].read_bytes())
+        assert json.loads(row.detail)["issuers"] == [{
+            "hash_algorithm": "1.3.14.3.2.26",  # openssl's CertID hash, SHA-1
+            "issuer_name_hash": hashlib.sha1(issuer.subject_der).hexdigest(),
+            "issuer_key_hash": hashlib.sha1(issuer.public_key_bits).hexdigest()}]
+    assert audit.verify_chain(session).ok
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
