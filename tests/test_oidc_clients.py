@@ -9,6 +9,8 @@ import uuid
 
 import jwt
 import pytest
+from asn1crypto import keys as asn1_keys
+from asn1crypto.algos import DSASignature
 from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -17,6 +19,7 @@ from sqlalchemy import select
 
 from identity import clients, signing_keys
 from identity.client_models import oauth_client
+from oracles import STANDARD_ID, openssl
 from tests.oidc_support import REDIRECT_URI, SQLITE_ONLY, add_client, basic, make_app, new_keystore
 from trust.db import session_factory
 from trust.errors import InvalidInput, NotFound
@@ -258,3 +261,45 @@ def test_redirect_uri_check_raises_only_invalid_input(uri):
         clients.check_redirect_uri_form(uri)
     except InvalidInput:
         pass
+
+
+@SQLITE_ONLY
+def test_an_issued_sm2_token_verifies_with_openssl_from_our_jwks(app, engine, tmp_path):
+    """An access token of the real token endpoint, for a client registered with SM2, checked
+    by `openssl pkeyutl` with the key published in our JWKS (sm-crypto.md §10: raw r‖s in the
+    JWS, DER for openssl). The JWK and the signature are converted by asn1crypto, not by us."""
+    client, secret = add_client(engine, grant_types=["client_credentials"], scopes=["licence:read"], token_alg="SM2")
+    http = app.test_client()
+    response = http.post("/oauth/token", data={"grant_type": "client_credentials"},
+                         headers={"Authorization": basic(client.client_id, secret)})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    token = response.get_json()["access_token"]
+    header = jwt.get_unverified_header(token)
+    assert header["alg"] == "SM2"
+    [jwk] = [k for k in http.get("/oauth/jwks").get_json()["keys"] if k["kid"] == header["kid"]]
+    assert jwk["kty"] == "EC" and jwk["crv"] == "SM2"
+    point = b"\x04" + b64url(jwk["x"]) + b64url(jwk["y"])
+    spki = asn1_keys.PublicKeyInfo({
+        "algorithm": {"algorithm": "ec", "parameters": asn1_keys.ECDomainParameters(
+            name="named", value="1.2.156.10197.1.301")},  # sm2p256v1
+        "public_key": point}).dump()
+    signing_input, _, signature = token.rpartition(".")
+    raw = b64url(signature)
+    assert len(raw) == 64
+    (tmp_path / "pub.der").write_bytes(spki)
+    (tmp_path / "msg").write_bytes(signing_input.encode())
+    (tmp_path / "sig").write_bytes(DSASignature.from_p1363(raw).dump())
+
+    def verify():
+        return openssl("pkeyutl", "-verify", "-pubin", "-keyform", "DER", "-inkey", tmp_path / "pub.der",
+                       "-rawin", "-in", tmp_path / "msg", "-digest", "sm3", "-pkeyopt", STANDARD_ID,
+                       "-sigfile", tmp_path / "sig", check=False)
+
+    done = verify()
+    assert done.returncode == 0 and b"Signature Verified Successfully" in done.stdout, done.stderr
+    (tmp_path / "msg").write_bytes(signing_input.encode() + b"x")
+    assert verify().returncode != 0
+
+
+def b64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
