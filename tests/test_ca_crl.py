@@ -71,7 +71,8 @@ def test_sm2_crl_is_signed_with_sm2_with_sm3(session, keystore, creds, tmp_path)
     listed = [int(line.split(":")[1], 16) for line in text.splitlines() if line.strip().startswith("Serial Number:")]
     assert listed == [leaf.serial]
     assert "No Revoked Certificates" in openssl("crl", "-inform", "DER", "-text", "-noout", input=good).stdout.decode()
-    inter_pem, leaf_pem = write_pem(tmp_path / "inter.pem", issuing.certificate), write_pem(tmp_path / "leaf.pem", leaf.der)
+    inter_pem = write_pem(tmp_path / "inter.pem", issuing.certificate)
+    leaf_pem = write_pem(tmp_path / "leaf.pem", leaf.der)
     openssl("verify", "-partial_chain", "-CAfile", inter_pem, "-vfyopt", STANDARD_ID, leaf_pem)  # the link is good
     for crl in (good, der):
         crl_pem = write_pem(tmp_path / "crl.pem", crl, kind="X509 CRL")
