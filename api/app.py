@@ -8,6 +8,7 @@ engine) and ``"trust.sessions"`` (a sessionmaker bound to it) and ``"trust.keyst
 from flask import Flask, Response, current_app, request
 from sqlalchemy import Engine
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api import ca_api, ca_http, health, oidc_http, problems, seal_api
 from hsm.keystore import KeyStore, open_keystore
@@ -43,6 +44,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     app.register_blueprint(ca_api.blueprint)
     app.register_blueprint(oidc_http.blueprint)
     app.register_blueprint(seal_api.blueprint)
+    if settings.proxy_hops:
+        # The client address (login throttling, audit) and scheme as the trusted proxies saw
+        # them; the host stays ours (TRUST_PUBLIC_URL), whatever X-Forwarded-Host says.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops, x_host=0)
     return app
 
 

@@ -42,9 +42,9 @@ def new_keystore(tmp_path):
     return open_keystore(KeyStoreConfig(kek_file=master))
 
 
-def make_app(engine, keystore, tmp_path, public_url="http://127.0.0.1"):
+def make_app(engine, keystore, tmp_path, public_url="http://127.0.0.1", proxy_hops=0):
     settings = Settings(home=tmp_path, database_url=str(engine.url), host="127.0.0.1", port=0,
-                        max_request_bytes=1 << 20, workers=1, public_url=public_url)
+                        max_request_bytes=1 << 20, workers=1, public_url=public_url, proxy_hops=proxy_hops)
     app = create_app(settings, engine, keystore)
     if "oidc_http" not in app.blueprints:  # until api/app.py registers it
         app.register_blueprint(oidc_http.blueprint)

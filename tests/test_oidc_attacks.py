@@ -11,10 +11,14 @@ import urllib.parse
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 
 from tests.oidc_support import (PASSWORD, REDIRECT_URI, SQLITE_ONLY, add_client, add_person, authorize_query,
                                 basic, make_app, new_keystore, next_totp_code, pkce_pair, query_of)
+from trust import audit
+from trust.config import load_settings
 from trust.db import session_factory
+from trust.errors import InvalidInput
 
 
 @pytest.fixture
@@ -272,6 +276,47 @@ def test_password_brute_force_locks_the_account(app, person):
     locked = log_in(http)
     assert locked.status_code == 401  # the right password no longer opens the account
     assert "用户名或密码错误" in locked.get_data(as_text=True) or "锁定" in locked.get_data(as_text=True)
+
+
+def log_in_from(http, address, username="citizen", password=PASSWORD):
+    http.get("/login")
+    return http.post("/login", data={"csrf_token": csrf(http), "username": username, "password": password,
+                                     "next": ""}, headers={"X-Forwarded-For": address})
+
+
+@SQLITE_ONLY
+def test_behind_a_trusted_proxy_each_forwarded_address_is_throttled_alone(engine, keystore, tmp_path, person,
+                                                                         monkeypatch):
+    from identity import authn
+    monkeypatch.setattr(authn, "ADDRESS_LIMIT", 3)
+    http = make_app(engine, keystore, tmp_path, proxy_hops=1).test_client()
+    for n in range(3):  # guessing across accounts from one address behind the proxy
+        assert log_in_from(http, "203.0.113.7", username=f"nobody-{n}").status_code == 401
+    assert log_in_from(http, "203.0.113.7").status_code == 401  # that address is locked out
+    assert log_in_from(http, "198.51.100.2").status_code == 303  # another user behind the same proxy is not
+    with session_factory(engine)() as session:
+        locked = session.execute(select(audit.audit_log.c.target).where(
+            audit.audit_log.c.action == "identity.lockout")).scalars().all()
+    assert locked == ["address:203.0.113.7"]
+
+
+@SQLITE_ONLY
+def test_without_trusted_proxies_x_forwarded_for_is_ignored(engine, keystore, tmp_path, person, monkeypatch):
+    from identity import authn
+    monkeypatch.setattr(authn, "ADDRESS_LIMIT", 3)
+    http = make_app(engine, keystore, tmp_path).test_client()  # TRUST_PROXY_HOPS=0, the default
+    for n in range(3):  # a new spoofed address on every attempt
+        assert log_in_from(http, f"203.0.113.{n}", username=f"nobody-{n}").status_code == 401
+    # The real address is locked out, whatever the header claims.
+    assert log_in_from(http, "198.51.100.2").status_code == 401
+
+
+def test_trust_proxy_hops_setting():
+    assert load_settings({}).proxy_hops == 0
+    assert load_settings({"TRUST_PROXY_HOPS": "2"}).proxy_hops == 2
+    for bad in ("-1", "one", "11", "²"):
+        with pytest.raises(InvalidInput):
+            load_settings({"TRUST_PROXY_HOPS": bad})
 
 
 @SQLITE_ONLY

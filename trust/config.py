@@ -8,6 +8,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from trust.errors import InvalidInput
+
 
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 
@@ -21,6 +23,8 @@ class Settings:
     max_request_bytes: int
     workers: int
     public_url: str = DEFAULT_PUBLIC_URL  # where clients reach this service: OIDC issuer, CRL/OCSP/AIA URLs
+    # Reverse proxies in front that append X-Forwarded-For/-Proto; 0: the header is not believed.
+    proxy_hops: int = 0
 
     @property
     def sqlite_default(self) -> bool:
@@ -38,6 +42,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         max_request_bytes=int(env.get("TRUST_MAX_REQUEST_BYTES", str(16 * 1024 * 1024))),
         workers=int(env.get("TRUST_WORKERS", "2")),
         public_url=public_url(env),
+        proxy_hops=proxy_hops(env),
     )
 
 
@@ -45,3 +50,12 @@ def public_url(environ: dict[str, str] | None = None) -> str:
     """``TRUST_PUBLIC_URL`` without a trailing slash; read at call time, so a test may set it."""
     env = os.environ if environ is None else environ
     return env.get("TRUST_PUBLIC_URL", DEFAULT_PUBLIC_URL).rstrip("/")
+
+
+def proxy_hops(env: dict[str, str]) -> int:
+    """``TRUST_PROXY_HOPS``: how many proxies' X-Forwarded-For entries to believe (0 to 10)."""
+    value = env.get("TRUST_PROXY_HOPS", "0").strip()
+    if not (value.isascii() and value.isdigit() and int(value) <= 10):
+        raise InvalidInput(f"TRUST_PROXY_HOPS is a number of proxies from 0 to 10, not {value[:20]!r}",
+                           f"TRUST_PROXY_HOPS 须为 0 至 10 的代理层数，而不是 {value[:20]!r}")
+    return int(value)
