@@ -1,5 +1,6 @@
 """CA hierarchies and issuance, judged by the openssl CLI."""
 
+import json
 import random
 
 import pytest
@@ -119,9 +120,26 @@ def test_refusals_issue_nothing_and_are_audited(session, keystore, creds):
 def test_unsupported_key_refused(session, keystore, creds):
     from cryptography.hazmat.primitives.asymmetric import ec
     authority.create_hierarchy(session, keystore, "sm2", approval=creds[:2])
+    session.commit()
     weak = ec.generate_private_key(ec.SECP521R1()).public_key()
     with pytest.raises(UnsupportedAlgorithm):
         authority.issue(session, keystore, "sm2-issuing", "personal-signing", subject={"CN": "x"}, public_key=weak)
+    session.commit()
+    assert session.execute(select(ca_certificate).where(ca_certificate.c.issuer == "sm2-issuing")).all() == []
+    refused = session.execute(select(audit.audit_log).where(audit.audit_log.c.action == "ca.refuse")).all()
+    assert [(r.target, json.loads(r.detail)["code"]) for r in refused] == [
+        ("sm2-issuing:personal-signing", UnsupportedAlgorithm.code)]
+    assert "ca.issue" not in actions(session)
+
+
+def test_unknown_family_refused(session, keystore, creds):
+    with pytest.raises(UnsupportedAlgorithm, match="unknown CA family"):
+        authority.create_hierarchy(session, keystore, "dsa", "dsa", approval=creds[:2])
+    session.commit()
+    assert authority.list_authorities(session) == []
+    assert keystore.list(session) == []  # no key was generated for it
+    refused = session.execute(select(audit.audit_log).where(audit.audit_log.c.action == "ca.refuse")).all()
+    assert [r.target for r in refused] == ["ca.create:dsa"]
 
 
 def test_subject_parsing():
