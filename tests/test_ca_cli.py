@@ -11,15 +11,18 @@ from sqlalchemy import select
 
 from api import problems
 from api.ca_api import blueprint, officer_headers
+from api.cli.approvals import approvals as approvals_command
 from api.cli.ca import ca as ca_command
 from ca import authority
 from ca.demo import set_up_demo_ca
 from ca.models import ca_certificate
-from hsm import officers
+from hsm import envelope, officers
 from hsm.keystore import open_keystore
 from trust import audit
 from trust.config import load_settings
 from trust.db import make_engine, session_factory
+from trust.sm2 import SM2PrivateKey
+from trust.x509 import parse_certificate
 
 from tests.custody import demo_custody
 from tests.oracles import STANDARD_ID, openssl
@@ -35,10 +38,17 @@ def officer(home, n):
     return str(home / "officers" / f"officer-{n}.pem")
 
 
-def cli(*args, expect=0):
-    result = CliRunner().invoke(ca_command, [str(a) for a in args], catch_exceptions=False)
+def cli(*args, expect=0, command=ca_command):
+    result = CliRunner().invoke(command, [str(a) for a in args], catch_exceptions=False)
     assert result.exit_code == expect, f"{args}: exit {result.exit_code}\n{result.output}"
     return result.output
+
+
+def sm2_key(tmp_path, name):
+    """An SM2 key pair made by openssl: (private key, public key file)."""
+    openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:SM2", "-out", tmp_path / f"{name}.key")
+    openssl("pkey", "-in", tmp_path / f"{name}.key", "-pubout", "-out", tmp_path / f"{name}.pub")
+    return SM2PrivateKey.from_pem((tmp_path / f"{name}.key").read_text()), tmp_path / f"{name}.pub"
 
 
 def test_cli_init_issue_show(home, tmp_path):
@@ -118,4 +128,48 @@ def test_demo_ca_and_the_issuing_endpoint(home, tmp_path):
     shown = client.get(f"/api/ca/ecdsa-issuing/certificates/{issued['serial']}").get_json()
     assert shown["status"] == "good" and shown["certificate"] == issued["certificate"]
     assert client.get("/api/ca/ecdsa-issuing/certificates/1").status_code == 404
+    engine.dispose()
+
+
+def test_cli_dual_certificate_and_recovery_by_two_officers(home, tmp_path):
+    cli("init", "sm2", "--credential", officer(home, 1), "--credential", officer(home, 2))
+    signing_key, signing_pub = sm2_key(tmp_path, "signing")
+    cli("issue", "sm2-issuing", "--profile", "personal-signing", "--public-key", signing_pub, "--subject", "/CN=王五",
+        "--out", tmp_path / "signing.pem", "--credential", officer(home, 3))
+    out = cli("dual", "sm2-issuing", "--signing-cert", tmp_path / "signing.pem", "--out-cert", tmp_path / "enc.pem",
+              "--out-envelope", tmp_path / "enc.env", "--credential", officer(home, 3))
+    assert "Issued and escrowed" in out
+    enc_cert = parse_certificate((tmp_path / "enc.pem").read_bytes())
+    assert f"serial {enc_cert.serial_number}" in out
+    # The applicant opens the envelope with the signing key; openssl agrees it is the certificate's key.
+    enc_key = envelope.open_envelope((tmp_path / "enc.env").read_bytes(), signing_key)
+    assert enc_key.public_key() == enc_cert.public_key()
+    (tmp_path / "enc.key").write_text(enc_key.to_pkcs8_pem())
+    openssl("x509", "-in", tmp_path / "enc.pem", "-pubkey", "-noout", "-out", tmp_path / "enc.pub")
+    ct = openssl("pkeyutl", "-encrypt", "-pubin", "-inkey", tmp_path / "enc.pub", input=b"secret").stdout
+    assert openssl("pkeyutl", "-decrypt", "-inkey", tmp_path / "enc.key", input=ct).stdout == b"secret"
+    # a signing certificate is never escrowed: asking dual for the encryption certificate is refused
+    cli("dual", "sm2-issuing", "--signing-cert", tmp_path / "enc.pem", "--out-cert", tmp_path / "x.pem",
+        "--out-envelope", tmp_path / "x.env", "--credential", officer(home, 3), expect=2)
+
+    # Recovery: one officer opens the request, the key comes out only after a second one approves.
+    recipient_key, recipient_pub = sm2_key(tmp_path, "recipient")
+    out = cli("recover", "sm2-issuing", enc_cert.serial_number, "--recipient", recipient_pub, "--reason",
+              "法院令 court order 2026-001", "--credential", officer(home, 1))
+    assert "pending" in out and "1 more officer(s) must approve" in out
+    [req] = json.loads(cli("list", "--json", command=approvals_command))
+    assert (req["action"], req["target"]) == ("key.recover", f"sm2-issuing:{enc_cert.serial_number}")
+    assert req["status"] == "pending" and req["still_needed"] == 1 and req["result"] is None
+    assert "own request" in cli("approve", req["id"], "--credential", officer(home, 1), expect=1,
+                                command=approvals_command)
+    assert "executed" in cli("approve", req["id"], "--credential", officer(home, 2), command=approvals_command)
+    done = json.loads(cli("show", req["id"], "--json", command=approvals_command))
+    recovered = envelope.open_envelope(bytes.fromhex(done["result"]["envelope"]), recipient_key)
+    assert recovered.to_hex() == enc_key.to_hex()
+    engine = make_engine(load_settings().database_url)
+    with session_factory(engine)() as session:
+        recorded = [(r.actor, r.action, r.target) for r in session.execute(select(audit.audit_log))]
+        assert (f"approval:{req['id']}", "ca.recover", f"sm2-issuing:{enc_cert.serial_number}") in recorded
+        assert ("officer-3", "ca.escrow", f"sm2-issuing:{enc_cert.serial_number}") in recorded
+        assert audit.verify_chain(session).ok
     engine.dispose()
