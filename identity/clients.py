@@ -36,6 +36,8 @@ SCOPES = {
     "profile": ("读取您的姓名和用户名", "read your name and username"),
     "realname": ("读取您的实名信息（证件号码与实名认证等级）",
                  "read your real-name record (ID number and assurance level)"),
+    "enterprise": ("读取您可代表办事的企业（统一社会信用代码、名称、授权范围与期限）",
+                   "read the enterprises you may act for (credit code, name, scope and end of the authorisation)"),
     "seal:sign": ("使用电子印章签章", "sign with electronic seals"),
     "seal:manage": ("管理电子印章", "manage electronic seals"),
     "licence:issue": ("签发电子证照", "issue electronic licences"),
@@ -43,7 +45,7 @@ SCOPES = {
     "licence:verify": ("核验电子证照", "verify electronic licences"),
     "ca:issue": ("签发数字证书", "issue certificates"),
 }
-USER_SCOPES = frozenset({"openid", "profile", "realname"})
+USER_SCOPES = frozenset({"openid", "profile", "realname", "enterprise"})
 
 MAX_NAME_CHARS = 200
 MAX_URIS = 10
@@ -212,7 +214,8 @@ def register_demo_client(session: Session) -> tuple[str, str | None]:
         session, name=DEMO_CLIENT_NAME, client_id=DEMO_CLIENT_ID, redirect_uris=[DEMO_REDIRECT_URI],
         post_logout_redirect_uris=["http://127.0.0.1:8080/"],
         grant_types=["authorization_code", "refresh_token", "client_credentials"],
-        scopes=["openid", "profile", "realname", "seal:sign", "licence:issue", "licence:read", "licence:verify"],
+        scopes=["openid", "profile", "realname", "enterprise", "seal:sign", "licence:issue", "licence:read",
+                "licence:verify"],
         department="示范部门", actor="trustctl init --demo")
     return client.client_id, secret
 

@@ -276,7 +276,7 @@ class Provider(AuthorizationServer):
 IDENTIFIER_CLAIMS = {"person": "id_number", "legal_person": "uscc", "officer": "staff_number"}
 
 
-def user_claims(subject: "subjects.Subject", scopes: frozenset[str]) -> dict:
+def user_claims(session: Session, subject: "subjects.Subject", scopes: frozenset[str], *, clock=utc_now) -> dict:
     """The claims about a person that the scopes release (ID token and userinfo)."""
     claims = {}
     if "profile" in scopes:
@@ -287,6 +287,12 @@ def user_claims(subject: "subjects.Subject", scopes: frozenset[str]) -> dict:
         claims.update({IDENTIFIER_CLAIMS[subject.kind]: subject.identifier,
                        "assurance_level": subject.assurance_level,
                        "assurance_source": subject.assurance_source})
+    if "enterprise" in scopes and subject.kind == "person":
+        # The legal persons this natural person is authorised (经办人) to act for, now.
+        claims["represents"] = [
+            {"uscc": legal_person.identifier, "name": legal_person.display_name,
+             "scope": sorted(authorisation.scope), "until": int(authorisation.until.timestamp())}
+            for authorisation, legal_person in subjects.represented(session, subject.id, clock=clock)]
     return claims
 
 
@@ -391,7 +397,8 @@ class OpenIDCode(_OpenIDCode):
             provider.session, provider.keystore, issuer=provider.issuer, client_id=client.client_id,
             subject=code.subject_id, nonce=code.nonce, auth_time=code.auth_time, acr=code.acr,
             amr=list(code.amr), alg=client.token_alg, access_token=token.get("access_token"),
-            extra_claims=user_claims(request.user, frozenset(token["scope"].split())))
+            extra_claims=user_claims(provider.session, request.user, frozenset(token["scope"].split()),
+                                     clock=provider.clock))
 
 
 class ClientCredentialsGrant(_IssuingGrant, grants.ClientCredentialsGrant):
@@ -498,7 +505,7 @@ def userinfo(session: Session, keystore, access_token: str, *, issuer: str) -> d
     subject = active_subject(session, token.subject)
     if subject is None:
         raise InvalidToken("the token's subject is no longer active", "令牌所属用户已停用")
-    return {"sub": subject.id, **user_claims(subject, token.scopes)}
+    return {"sub": subject.id, **user_claims(session, subject, token.scopes)}
 
 
 def has_consent(session: Session, subject_id: str, client_id: str, scopes: frozenset[str]) -> bool:
@@ -542,7 +549,7 @@ def discovery(issuer: str) -> dict:
         "scopes_supported": list(SCOPES),
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "at_hash",
                              "name", "preferred_username", "subject_kind", "department",
-                             *IDENTIFIER_CLAIMS.values(), "assurance_level", "assurance_source"],
+                             *IDENTIFIER_CLAIMS.values(), "assurance_level", "assurance_source", "represents"],
         "acr_values_supported": [ACR_PASSWORD, ACR_MFA],
         "claims_parameter_supported": False,
         "request_parameter_supported": False,

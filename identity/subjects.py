@@ -264,6 +264,20 @@ def representatives(session: Session, legal_person_id: str, *,
     return [r for r in found if r.until > now]
 
 
+def represented(session: Session, person_id: str, *,
+                clock: Callable[[], datetime] = utc_now) -> list[tuple[Representative, Subject]]:
+    """The active legal persons the person may act for now, each with its authorisation
+    (ordered by credit code); expired authorisations are left out."""
+    table = identity_representative
+    now, found = clock(), []
+    for r in session.execute(select(table).where(table.c.person_id == person_id)).all():
+        authorisation = Representative(r.legal_person_id, r.person_id, frozenset(r.scope.split()), _as_utc(r.until))
+        legal_person = get_subject(session, r.legal_person_id)
+        if authorisation.until > now and legal_person.status == "active":
+            found.append((authorisation, legal_person))
+    return sorted(found, key=lambda pair: pair[1].identifier)
+
+
 def set_status(session: Session, subject_id: str, status: str, *, actor: str) -> Subject:
     """Disable a subject (no login, no new tokens) or enable it again."""
     if status not in ("active", "disabled"):

@@ -5,9 +5,12 @@ issued), open redirects, forged forms (CSRF), refresh token reuse, password brut
 Flask's test client drives the real views over a real database; the browser run is in
 test_oidc_flow.py."""
 
+import random
 import re
 import urllib.parse
+from datetime import datetime, timedelta, timezone
 
+import jwt
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -15,10 +18,12 @@ from sqlalchemy import select
 
 from tests.oidc_support import (PASSWORD, REDIRECT_URI, SQLITE_ONLY, add_client, add_person, authorize_query,
                                 basic, make_app, new_keystore, next_totp_code, pkce_pair, query_of)
+from identity import subjects
 from trust import audit
 from trust.config import load_settings
 from trust.db import session_factory
 from trust.errors import InvalidInput
+from trust.ids import generate_uscc
 
 
 @pytest.fixture
@@ -91,6 +96,56 @@ def test_code_flow_with_pkce(app, person, client):
     verifier, challenge = pkce_pair()
     again = http.get("/oauth/authorize?" + authorize_query(client.client_id, challenge, nonce="n-2"))
     assert again.status_code == 302 and "code" in query_of(again.location)
+
+
+@SQLITE_ONLY
+def test_enterprise_scope_releases_the_legal_persons_a_person_may_act_for(app, engine, person):
+    """经办人: what the person is authorised to do for which legal person, until when, reaches
+    the relying party in the ID token and userinfo; expired authorisations and disabled
+    legal persons are left out, and nothing is released without the scope."""
+    now = datetime.now(timezone.utc)
+    until = (now + timedelta(days=30)).replace(microsecond=0)
+    rng = random.Random(5)
+    other, _ = add_person(engine, None, username="someone-else", seed=9)
+    with session_factory(engine)() as session:
+        def company(username, name):
+            return subjects.create_legal_person(session, username=username, password=PASSWORD, name=name,
+                                                uscc=generate_uscc(rng))
+        acting, expired, disabled, elsewhere = (company("company-a", "甲公司"), company("company-b", "乙公司"),
+                                                company("company-c", "丙公司"), company("company-d", "丁公司"))
+        subjects.authorise_representative(session, legal_person_id=acting.id, person_id=person.id,
+                                          scope=["seal:sign", "licence:read"], until=until)
+        subjects.authorise_representative(session, legal_person_id=expired.id, person_id=person.id,
+                                          scope=["licence:read"], until=now - timedelta(days=1),
+                                          clock=lambda: now - timedelta(days=2))
+        subjects.authorise_representative(session, legal_person_id=disabled.id, person_id=person.id,
+                                          scope=["licence:read"], until=until)
+        subjects.set_status(session, disabled.id, "disabled", actor="test")
+        subjects.authorise_representative(session, legal_person_id=elsewhere.id, person_id=other.id,
+                                          scope=["licence:read"], until=until)
+        session.commit()
+    expected = [{"uscc": acting.identifier, "name": "甲公司", "scope": ["licence:read", "seal:sign"],
+                 "until": int(until.timestamp())}]
+    client, secret = add_client(engine, scopes=["openid", "profile", "enterprise"])
+    http = app.test_client()
+    meta = http.get("/.well-known/openid-configuration").get_json()
+    assert "enterprise" in meta["scopes_supported"] and "represents" in meta["claims_supported"]
+    assert log_in(http).status_code == 303
+    verifier, challenge = pkce_pair()
+    query = authorize_query(client.client_id, challenge, scope="openid enterprise")
+    assert "可代表办事的企业" in http.get("/oauth/authorize?" + query).get_data(as_text=True)  # consent says so
+    body = exchange(http, client, secret, consent_and_get_code(http, query)["code"], verifier).get_json()
+    id_token = jwt.decode(body["id_token"], options={"verify_signature": False})
+    assert id_token["represents"] == expected
+    info = http.get("/oauth/userinfo", headers={"Authorization": f"Bearer {body['access_token']}"})
+    assert info.status_code == 200 and info.get_json()["represents"] == expected
+    # Without the scope, nothing about enterprises.
+    verifier, challenge = pkce_pair()
+    query = authorize_query(client.client_id, challenge, scope="openid profile", nonce="n-2")
+    body = exchange(http, client, secret, consent_and_get_code(http, query)["code"], verifier).get_json()
+    assert "represents" not in jwt.decode(body["id_token"], options={"verify_signature": False})
+    info = http.get("/oauth/userinfo", headers={"Authorization": f"Bearer {body['access_token']}"}).get_json()
+    assert "represents" not in info and info["name"] == "张三"
 
 
 @SQLITE_ONLY
