@@ -1,5 +1,5 @@
 """The demo department's official seal (公章), which `trustctl init --demo` makes after the
-demo CA (ca/demo.py): drawn with seal.picture.round_seal, made with the demo seal-maker
+demo CA (ca/demo.py): drawn with seal.picture.seal_picture (name, star and seal code), made with the demo seal-maker
 key, signed with the demo organisation key, active, and authorised for the demo client
 application ``demo-department-app``.
 """
@@ -13,12 +13,19 @@ from ca.demo import ACTOR, DEMO_DEPARTMENT
 from hsm.keystore import KeyStore
 from seal import making, registry
 from seal.models import seal_registry
+from seal.picture import seal_picture
 
 DEMO_CLIENT_ID = "demo-department-app"
 DEMO_SEAL_NAME = "演示局"
 MAKER_LABEL, HOLDER_LABEL = "demo/seal-maker", "demo/department-seal"
 PICTURE_DPI = 200        # 42 mm at 200 dpi: a 331-pixel PNG of ~12 KB, embedded in every signature
 VALIDITY = timedelta(days=3 * 365)
+
+
+def demo_seal_code(uscc: str) -> str:
+    """A 13-digit seal code (印章编码) for the demo picture: the holder's region code (USCC
+    digits 3-8) and a serial. Real codes come from the public-security seal filing."""
+    return f"{uscc[2:8]}0000001"
 
 
 def make_demo_seal(session: Session, keystore: KeyStore, client_id: str = DEMO_CLIENT_ID) -> str:
@@ -35,7 +42,8 @@ def make_demo_seal(session: Session, keystore: KeyStore, client_id: str = DEMO_C
     now = registry.utc_now().replace(microsecond=0)
     record = making.make_and_register(
         session, keystore, holder_name=holder.name or DEMO_DEPARTMENT, holder_uscc=holder.uscc, seal_type="official",
-        name=DEMO_SEAL_NAME, picture=making.draw_picture(DEMO_SEAL_NAME, "official", dpi=PICTURE_DPI),
+        name=DEMO_SEAL_NAME,
+        picture=seal_picture("official", DEMO_SEAL_NAME, code=demo_seal_code(holder.uscc), dpi=PICTURE_DPI),
         holder_key=holder_key, holder_cert=holder_cert, maker_key=maker_key,
         maker_cert=making.certificate_for_key(session, maker_key), valid_from=now, valid_to=now + VALIDITY,
         actor=ACTOR, client_ids=[client_id])

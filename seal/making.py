@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 from ca.models import ca_certificate
 from hsm.keystore import KeyRef, KeyState, KeyStore, Usage
 from seal import registry
-from seal.picture import Picture, oval_seal, round_seal, square_personal_seal, validate_picture
-from seal.registry import SEAL_TYPE_ZH, SealRecord, SealStatus, SealType, ses_type, utc_now
+from seal.picture import Picture, validate_picture
+from seal.registry import SealRecord, SealStatus, SealType, ses_type, utc_now
 from seal.ses import CertDigest, build_seal_v4, parse_seal
 from seal.verify import verify_seal
 from trust.errors import InvalidInput, NotFound
@@ -54,20 +54,6 @@ def certificate_for_key(session: Session, ref: KeyRef) -> bytes:
         raise NotFound(f"our CA issued no certificate for key {ref.label} ({ref.id})",
                        f"本系统证书机构未给密钥 {ref.label} 签发证书")
     return bytes(der)
-
-
-def draw_picture(holder_name: str, seal_type, *, dpi: float = 300) -> Picture:
-    """The customary picture of a seal type: the oval finance seal, the square personal
-    seal, else the round seal with the purpose (合同专用章…) across the bottom."""
-    kind = SealType(seal_type)
-    if kind == SealType.FINANCE:
-        png = oval_seal(holder_name, dpi=dpi)
-    elif kind == SealType.PERSONAL:
-        png = square_personal_seal(holder_name, dpi=dpi)
-    else:
-        purpose = "" if kind in (SealType.OFFICIAL, SealType.OTHER) else SEAL_TYPE_ZH[kind]
-        png = round_seal(holder_name, purpose, dpi=dpi)
-    return validate_picture(png, "PNG")
 
 
 def _same_key(keystore: KeyStore, session: Session, ref: KeyRef, cert_der: bytes, whose: str, whose_zh: str) -> None:
@@ -200,7 +186,9 @@ def import_seal(session: Session, der: bytes, *, trusted_roots, holder_key_id: s
         raise InvalidInput("the holder certificate names no organisation and credit code: give them",
                            "持有者证书中没有单位名称和统一社会信用代码，请提供")
     kind = seal_type or (SealType.PERSONAL if info.type == 2 else SealType.OTHER)
-    picture = Picture(info.picture_type.upper()[:8], info.picture_data, info.picture_width, info.picture_height, 0, 0)
+    # the maker signed the picture, but a registered seal must have one a viewer can show
+    picture = validate_picture(info.picture_data, info.picture_type, width_mm=info.picture_width,
+                               height_mm=info.picture_height)
     return registry.register(
         session, es_id=info.es_id, holder_name=holder_name, holder_uscc=holder_uscc, seal_type=kind,
         name=info.name, picture=picture, holder_certificate=holder_certificate, holder_key_id=holder_key_id,

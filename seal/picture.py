@@ -28,6 +28,7 @@ from lxml import etree
 from PIL import Image, ImageDraw, ImageFont
 
 from ofd.package import Limits, Package, child, child_text, local
+from seal.ses import PICTURE_MAGIC
 from trust.errors import InvalidInput
 
 FONT_PATH = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")  # Debian fonts-wqy-zenhei
@@ -356,8 +357,6 @@ SVG_NS = "http://www.w3.org/2000/svg"
 SVG_MAX_ELEMENTS = 20_000
 SVG_MAX_DEPTH = 64
 _PIL_FORMATS = {"PNG": "PNG", "JPG": "JPEG", "GIF": "GIF", "BMP": "BMP"}
-_MAGIC = {"PNG": (b"\x89PNG\r\n\x1a\n",), "JPG": (b"\xff\xd8\xff",), "GIF": (b"GIF87a", b"GIF89a"),
-          "BMP": (b"BM",), "OFD": (b"PK\x03\x04",)}
 _EXTENSIONS = {"png": "PNG", "jpg": "JPG", "jpeg": "JPG", "gif": "GIF", "bmp": "BMP", "svg": "SVG", "ofd": "OFD"}
 _MM_PER_UNIT = {"mm": 1.0, "cm": 10.0, "in": MM_PER_INCH, "pt": MM_PER_INCH / 72, "pc": MM_PER_INCH / 6,
                 "px": MM_PER_INCH / 96, "": MM_PER_INCH / 96}  # CSS units; a user unit is a 1/96 in pixel
@@ -395,7 +394,7 @@ def validate_picture(data: bytes, picture_type: str, *, max_bytes: int = MAX_PIC
     if len(data) > max_bytes:
         raise _fail(f"the picture is {len(data)} bytes, more than the {max_bytes} allowed",
                     f"图像大小 {len(data)} 字节，超过上限 {max_bytes} 字节")
-    if kind in _MAGIC and not data.startswith(_MAGIC[kind]):
+    if kind in PICTURE_MAGIC and not data.startswith(PICTURE_MAGIC[kind]):
         raise _fail(f"the data is not a {kind} file (wrong signature bytes)", f"数据不是 {kind} 文件（文件头不符）")
     if kind == "SVG":
         size, pixels = _svg_size(data), (0, 0)
@@ -436,7 +435,7 @@ def picture_from_upload(filename: str, data: bytes, **options) -> Picture:
 def sniff_picture_type(data: bytes) -> str | None:
     """The picture type the leading bytes announce, or None."""
     head = bytes(data[:512]) if isinstance(data, (bytes, bytearray, memoryview)) else b""
-    for kind, magics in _MAGIC.items():
+    for kind, magics in PICTURE_MAGIC.items():
         if head.startswith(magics):
             return kind
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")

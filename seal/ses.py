@@ -29,6 +29,9 @@ SEQUENCE, CONTEXT_0 = 0x30, 0xA0
 _STRINGS = {UTF8_STRING, PRINTABLE_STRING, T61_STRING, IA5_STRING, VISIBLE_STRING, BMP_STRING}
 
 PICTURE_TYPES = {"PNG", "JPG", "JPEG", "GIF", "BMP", "SVG", "OFD", "TIF", "TIFF"}
+# The leading bytes of each binary picture type (SVG is text and has none).
+PICTURE_MAGIC = {"PNG": (b"\x89PNG\r\n\x1a\n",), "JPG": (b"\xff\xd8\xff",), "GIF": (b"GIF87a", b"GIF89a"),
+                 "BMP": (b"BM",), "OFD": (b"PK\x03\x04",)}
 
 
 class SealFormatError(InvalidInput):
@@ -526,6 +529,11 @@ def _seal_info(node: _Node, reader: _Reader, layout: int) -> SealInfo:
     picture_type = reader.string(pic[0], IA5_STRING, "picture type", "图像类型")
     if picture_type.upper() not in PICTURE_TYPES:
         reader.warn(f"未知的印章图像类型 {picture_type[:20]!r}", f"unknown seal picture type {picture_type[:20]!r}")
+    picture_data = reader.octets(pic[1], "picture data", "图像数据")
+    magic = PICTURE_MAGIC.get("JPG" if picture_type.upper() == "JPEG" else picture_type.upper())
+    if magic and not picture_data.startswith(magic):
+        # the maker signed it as it is; the picture is not what its type says, so a viewer may not show it
+        reader.warn(f"印章图像数据不是其类型 {picture_type[:20]} 的格式", f"the seal picture is not a {picture_type[:20]} file")
     ext_datas = _ext_datas(items[4], reader) if len(items) == 5 else ()
     return SealInfo(
         raw=node.raw, header_id=header_id,
@@ -537,7 +545,7 @@ def _seal_info(node: _Node, reader: _Reader, layout: int) -> SealInfo:
         cert_list_type=cert_list_type, cert_list=certs, cert_digest_list=digests,
         create_date=create_date, valid_start=valid_start, valid_end=valid_end,
         picture_type=picture_type,
-        picture_data=reader.octets(pic[1], "picture data", "图像数据"),
+        picture_data=picture_data,
         picture_width=reader.integer(pic[2], "picture width", "图像宽度"),
         picture_height=reader.integer(pic[3], "picture height", "图像高度"),
         ext_datas=ext_datas)

@@ -191,13 +191,15 @@ def test_dates_out_of_order_are_refused(world):
 
 # ---------------------------------------------------------------- import
 
-def _foreign_seal(root: Issued, holder: Issued, *, es_id="FOREIGN-0001", days=365, tamper=False) -> bytes:
+def _foreign_seal(root: Issued, holder: Issued, *, es_id="FOREIGN-0001", days=365, tamper=False,
+                  picture: bytes | None = None) -> bytes:
     maker = make_leaf(root, "Other seal maker")  # a seal carries no intermediates: makers chain to the root
     now = datetime.now(timezone.utc)
     der = build_seal_v4(maker_cert=maker.cert_der, sign=maker.sign, es_id=es_id, vid="OTHER", seal_type=1,
                         name="外省某局公章", cert_list=[holder.cert_der], create_date=now - timedelta(days=1),
                         valid_start=now - timedelta(days=1), valid_end=now + timedelta(days=days),
-                        picture_type="PNG", picture_data=small_png().data, picture_width=40, picture_height=40)
+                        picture_type="PNG", picture_data=picture or small_png().data, picture_width=40,
+                        picture_height=40)
     if tamper:
         der = der.replace("外省某局公章".encode(), "外省某局印章".encode())
     return der
@@ -233,6 +235,21 @@ def test_import_refuses_what_does_not_verify(world, case):
     assert registry.list_seals(world.session) == []
 
 
+def test_import_refuses_a_seal_whose_picture_cannot_be_shown(world):
+    """The maker signed it, so it verifies (with a warning); but the registry keeps only
+    seals whose picture is what its type says."""
+    root = make_root("Other Root")
+    holder = make_leaf(root, {"country_name": "CN", "organization_name": "外省某局",
+                              "organization_identifier": generate_uscc(random.Random(7)), "common_name": "签章"})
+    for picture in (b"GIF89a" + bytes(40), b"\x89PNG\r\n\x1a\n" + bytes(40)):  # another type; a broken PNG
+        der = _foreign_seal(root, holder, picture=picture)
+        assert verify_seal(der, trusted_roots=[root.cert_der]).status is Status.VALID
+        with pytest.raises(InvalidInput) as raised:
+            making.import_seal(world.session, der, trusted_roots=[root.cert_der])
+        assert "PNG" in raised.value.en
+    assert registry.list_seals(world.session) == []
+
+
 # ---------------------------------------------------------------- the demo seal
 
 def test_demo_seal(session, tmp_path):
@@ -260,3 +277,8 @@ def test_demo_seal(session, tmp_path):
     assert make_demo_seal(session, keystore) == es_id  # once only
     seal = parse_seal(record.seal)
     assert seal.seal_info.name == record.name
+    # the picture carries the seal code along the lower arc: it differs from one drawn without it
+    from seal.demo import DEMO_SEAL_NAME, PICTURE_DPI, demo_seal_code
+    from seal.picture import seal_picture
+    assert len(demo_seal_code(record.holder_uscc)) == 13
+    assert record.picture != seal_picture("official", DEMO_SEAL_NAME, dpi=PICTURE_DPI).data

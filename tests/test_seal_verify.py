@@ -13,12 +13,15 @@ import pytest
 from asn1crypto import core
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from seal.ses import CertDigest, ExtData, build_seal_v4, build_signature_v4, parse_signature
+from seal.ses import (BIT_STRING, GENERALIZED_TIME, IA5_STRING, INTEGER, OCTET_STRING, OID, SEQUENCE, UTF8_STRING,
+                      CertDigest, ExtData, build_seal_v4, build_signature_v4, encode_oid, parse_signature, tlv)
 from seal.verify import verify_seal, verify_ses_signature, verify_signed_value_for_ofd
 from tests.certs import make_intermediate, make_leaf, make_root
 from tests.oracles import shared_file
+from tests.test_path_validation import make_crl, responder, serial_of, with_services  # noqa: F401 (responder: fixture)
 from trust import oids
 from trust.hashes import sm3
+from trust.sm2 import decode_signature
 from trust.report import CheckName as C, CheckStatus as S, Status
 from trust.x509 import load_certificates
 
@@ -355,3 +358,136 @@ def test_signed_data_in_a_seal_signature_with_its_seal_file():
     assert report.check_status(C.SIGNATURE) is S.PASSED and report.check_status(C.INTEGRITY) is S.PASSED
     assert report.check_status(C.SEAL) is S.PASSED          # the seal file's maker signature
     assert report.check_status(C.SEAL_BINDING) is S.FAILED  # but this signer is not one it lists
+
+
+# ---------------------------------------------------------------- deviations and refusals, checked by name
+
+def _signed(body: bytes, cert: bytes, sign, *, raw_rs: bool = False, alg: str = oids.SM2_WITH_SM3) -> bytes:
+    """SEQUENCE{body, OCTET STRING cert, OID alg, BIT STRING signature over body}: the shape
+    of both SES_Seal v4 and SES_Signature v4, assembled by hand so a test can sign what our
+    builders refuse to write."""
+    signature = sign(body)
+    if raw_rs:
+        r, s = decode_signature(signature)
+        signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    return tlv(SEQUENCE, body + tlv(OCTET_STRING, cert) + tlv(OID, encode_oid(alg)) + tlv(BIT_STRING, b"\0" + signature))
+
+
+def _gtime(value: datetime, text: str = "%Y%m%d%H%M%SZ") -> bytes:
+    return tlv(GENERALIZED_TIME, value.strftime(text).encode())
+
+
+def _seal_info(signer_cert: bytes, *, create=None, start=None, end=None, time_format="%Y%m%d%H%M%SZ",
+               picture_type="PNG", picture=PICTURE) -> bytes:
+    """SES_SealInfo v4 (GB/T 38540 field order), its times written with ``time_format``."""
+    create, start, end = (create or NOW - timedelta(hours=2), start or NOW - timedelta(hours=2),
+                          end or NOW + timedelta(days=30))
+    header = tlv(SEQUENCE, tlv(IA5_STRING, b"ES") + tlv(INTEGER, b"\x04") + tlv(IA5_STRING, b"TEST"))
+    prop = tlv(SEQUENCE, tlv(INTEGER, b"\x01") + tlv(UTF8_STRING, "手工测试章".encode()) + tlv(INTEGER, b"\x01")
+               + tlv(SEQUENCE, tlv(OCTET_STRING, signer_cert))
+               + b"".join(_gtime(t, time_format) for t in (create, start, end)))
+    pic = tlv(SEQUENCE, tlv(IA5_STRING, picture_type.encode()) + tlv(OCTET_STRING, picture)
+              + tlv(INTEGER, b"\x28") + tlv(INTEGER, b"\x28"))
+    return tlv(SEQUENCE, header + tlv(IA5_STRING, b"H0001") + prop + pic)
+
+
+def _ses(pki, seal: bytes, *, version: int = 4, data: bytes = b"data", time_format="%Y%m%d%H%M%SZ",
+         raw_rs: bool = False, alg: str = oids.SM2_WITH_SM3, signer=None) -> bytes:
+    signer = signer or pki[3]
+    tbs = tlv(SEQUENCE, tlv(INTEGER, bytes([version])) + seal + _gtime(NOW - timedelta(hours=1), time_format)
+              + tlv(BIT_STRING, b"\0" + sm3(data)) + tlv(IA5_STRING, b"/Doc_0/Signs/Sign_0/Signature.xml"))
+    return _signed(tbs, signer.cert_der, signer.sign, raw_rs=raw_rs, alg=alg)
+
+
+def _hand_seal(pki, **options) -> bytes:
+    raw_rs = options.pop("raw_rs", False)
+    alg = options.pop("alg", oids.SM2_WITH_SM3)
+    return _signed(_seal_info(pki[3].cert_der, **options), pki[2].cert_der, pki[2].sign, raw_rs=raw_rs, alg=alg)
+
+
+def _warnings(report) -> str:
+    return " | ".join(c.reason.en for c in report.checks if c.check is C.FORMAT)
+
+
+def test_hand_assembled_seal_signature_is_valid(pki):
+    """The hand assembly is faithful: with nothing unusual it is VALID with no deviation."""
+    report = verify_ses_signature(_ses(pki, _hand_seal(pki)), data=b"data", trusted_roots=(pki[1].cert_der,))
+    assert report.status is Status.VALID and "deviations" not in _warnings(report)
+
+
+def test_unknown_algorithms_fail_the_check_that_names_them(pki):
+    unknown = "1.2.156.10197.1.599"
+    seal = verify_seal(_hand_seal(pki, alg=unknown), trusted_roots=(pki[1].cert_der,))
+    assert seal.status is Status.INVALID and seal.signatures[0].check_status(C.SEAL) is S.FAILED
+    assert unknown in next(c for c in seal.signatures[0].checks if c.check is C.SEAL).reason.en
+    signature = verify_ses_signature(_ses(pki, _hand_seal(pki), alg=oids.ECDSA_SHA256), data=b"data",
+                                     trusted_roots=(pki[1].cert_der,))
+    assert signature.status is Status.INVALID and signature.check_status(C.SIGNATURE) is S.FAILED
+    assert oids.ECDSA_SHA256 in next(c for c in signature.checks if c.check is C.SIGNATURE).reason.en
+    assert signature.check_status(C.SEAL) is S.PASSED  # the seal itself is fine
+
+
+@pytest.mark.parametrize("version", [3, 5, 99])
+def test_a_signature_version_other_than_the_seals_is_a_warning(pki, version):
+    report = verify_ses_signature(_ses(pki, _hand_seal(pki), version=version), data=b"data",
+                                  trusted_roots=(pki[1].cert_der,))
+    assert report.status is Status.VALID, report.checks
+    assert f"TBS_Sign version {version} differs from the seal header version 4" in _warnings(report)
+    assert parse_signature(_ses(pki, _hand_seal(pki), version=version)).version == version
+
+
+def test_dates_out_of_order_in_a_received_seal_fail_the_seal_check(pki):
+    backwards = _hand_seal(pki, start=NOW + timedelta(days=30), end=NOW - timedelta(hours=2))
+    report = verify_seal(backwards, trusted_roots=(pki[1].cert_der,))
+    seal_check = next(c for c in report.signatures[0].checks if c.check is C.SEAL)
+    assert report.status is Status.INVALID and seal_check.status is S.FAILED and "out of order" in seal_check.reason.en
+    made_after_expiry = _hand_seal(pki, create=NOW + timedelta(days=40))
+    assert verify_seal(made_after_expiry).signatures[0].check_status(C.SEAL) is S.FAILED
+
+
+def test_raw_r_s_signatures_verify_with_a_warning(pki):
+    report = verify_ses_signature(_ses(pki, _hand_seal(pki, raw_rs=True), raw_rs=True), data=b"data",
+                                  trusted_roots=(pki[1].cert_der,))
+    assert report.status is Status.VALID
+    for name in (C.SEAL, C.SIGNATURE):
+        found = next(c for c in report.checks if c.check is name)
+        assert "raw 64-byte r‖s" in found.reason.en, name
+
+
+@pytest.mark.parametrize("time_format,warning", [("%Y%m%d%H%M%S", "no time zone"), ("%y%m%d%H%M%SZ", "two-digit year")])
+def test_signed_time_deviations_stay_valid_with_a_warning(pki, time_format, warning):
+    seal = _hand_seal(pki, time_format=time_format)
+    report = verify_ses_signature(_ses(pki, seal, time_format=time_format), data=b"data",
+                                  trusted_roots=(pki[1].cert_der,))
+    assert report.status is Status.VALID, report.checks
+    assert warning in _warnings(report)
+
+
+def test_a_picture_that_is_not_its_type_is_a_warning(pki):
+    report = verify_seal(_hand_seal(pki, picture=b"GIF89a" + b"\0" * 20), trusted_roots=(pki[1].cert_der,))
+    assert report.status is Status.VALID
+    assert any("not a PNG file" in w.en for w in report.warnings)
+
+
+def test_ber_seal_verifies_after_re_encoding_with_a_warning():
+    report = verify_seal(shared_file("corpus", "seals", "ofdrw-hist-397ba770__UserV1_BER.esl").read_bytes())
+    seal_check = next(c for c in report.signatures[0].checks if c.check is C.SEAL)
+    assert seal_check.status is S.PASSED and "DER re-encoding" in seal_check.reason.en
+    assert any("BER" in w.en for w in report.warnings)
+
+
+def test_a_revoked_signer_certificate_makes_the_signature_invalid(pki, responder, monkeypatch):
+    """The signer's certificate names a CRL on a loopback server the verifier may ask."""
+    monkeypatch.setenv("TRUST_REVOCATION_HOSTS", "127.0.0.1")
+    _root, inter, _maker, _signer = pki
+    signer = with_services(make_leaf(inter, "Revoked Signer"), inter, crl_url=f"{responder.base}/inter.crl")
+    seal = _signed(_seal_info(signer.cert_der), pki[2].cert_der, pki[2].sign)
+    signature = _ses(pki, seal, signer=signer)
+    responder.files["/inter.crl"] = make_crl(inter)
+    good = verify_ses_signature(signature, data=b"data", trusted_roots=(inter.cert_der,))
+    assert good.check_status(C.REVOCATION) is S.PASSED and good.status is Status.VALID
+    responder.files["/revoked.crl"] = make_crl(inter, [(serial_of(signer), NOW - timedelta(hours=3), "key_compromise")])
+    revoked_signer = with_services(signer, inter, crl_url=f"{responder.base}/revoked.crl")
+    seal = _signed(_seal_info(revoked_signer.cert_der), pki[2].cert_der, pki[2].sign)
+    report = verify_ses_signature(_ses(pki, seal, signer=revoked_signer), data=b"data", trusted_roots=(inter.cert_der,))
+    assert report.check_status(C.REVOCATION) is S.FAILED and report.status is Status.INVALID
