@@ -404,6 +404,19 @@ def revoke_many(session: Session, *, holder_uscc: str | None = None, es_ids: Seq
     return revoked
 
 
+def expire_due(session: Session, *, actor: str, clock: Callable[[], datetime] = utc_now) -> list[str]:
+    """Mark expired every active or suspended seal whose validity period has ended (run from
+    cron; signing checks the period itself, so this only makes the registry say so).
+    Returns the esIDs expired. Does not commit."""
+    now = clock()
+    due = session.execute(select(seal_registry.c.es_id).where(
+        seal_registry.c.status.in_([SealStatus.ACTIVE.value, SealStatus.SUSPENDED.value])
+        & (seal_registry.c.valid_to < now)).order_by(seal_registry.c.es_id)).scalars().all()
+    for es_id in due:
+        transition(session, es_id, SealStatus.EXPIRED, actor=actor, reason="validity period ended", clock=clock)
+    return list(due)
+
+
 # ---------------------------------------------------------------- use authorisation
 
 def authorise(session: Session, es_id: str, *, client_ids: Iterable[str] | None = None,
@@ -427,9 +440,10 @@ def authorise(session: Session, es_id: str, *, client_ids: Iterable[str] | None 
 
 
 def check_use(session: Session, es_id: str, *, client_id: str, operator: str | None = None,
-              clock: Callable[[], datetime] = utc_now) -> SealRecord:
+              purpose: str | None = None, clock: Callable[[], datetime] = utc_now) -> SealRecord:
     """The seal, if ``client_id`` (and ``operator``) may sign with it now; else the refusal
-    is written to the audit log (in the caller's transaction: commit it) and raised."""
+    is written to the audit log with the purpose given (in the caller's transaction: commit
+    it) and raised."""
     record = get_seal(session, es_id)
     now = clock()
     error = None
@@ -450,7 +464,7 @@ def check_use(session: Session, es_id: str, *, client_id: str, operator: str | N
                               f"印章 {record.es_id} 在本系统没有签章密钥（仅供验证）")
     if error is not None:
         audit.append(session, f"client:{client_id}", "seal.refuse", record.es_id,
-                     {"operator": operator, "code": error.code, "reason": error.en})
+                     {"operator": operator, "purpose": purpose, "code": error.code, "reason": error.en})
         raise error
     return record
 

@@ -134,7 +134,7 @@ def prepare_batch(session: Session, keystore: KeyStore, es_id: str, *, client_id
     """Check the caller may use the seal (a refusal is audited) and settle everything but the
     digests. Reads only."""
     purpose = _purpose(purpose)
-    record = check_use(session, es_id, client_id=client_id, operator=operator, clock=clock)
+    record = check_use(session, es_id, client_id=client_id, operator=operator, purpose=purpose, clock=clock)
     ref = keystore.get(session, record.holder_key_id)
     keystore.check_usable(session, ref, usage=Usage.SEAL)  # so that signing soon after reads nothing
     template = _template(session, keystore, record, ref, property_info or property_info_for(purpose),
@@ -164,7 +164,7 @@ def sign(session: Session, keystore: KeyStore, es_id: str, *, data: bytes | None
     if data is not None and not isinstance(data, (bytes, bytearray)):
         raise InvalidInput("the data to seal must be bytes", "待签原文必须是字节串")
     data_hash = sm3(bytes(data)) if data is not None else _digest(digest)
-    record = check_use(session, es_id, client_id=client_id, operator=operator, clock=clock)
+    record = check_use(session, es_id, client_id=client_id, operator=operator, purpose=purpose, clock=clock)
     stamper = _time_stamper(session, keystore, timestamp)
     ref = keystore.get(session, record.holder_key_id)
     actor = _caller(client_id, operator)

@@ -113,6 +113,29 @@ def test_refusals_suspension_and_revocation(demo, tmp_path):
                                   .where(audit_log.c.action == "seal.refuse", audit_log.c.target == es_id)).all()
     assert [r.actor for r in refused] == ["client:intruder", "client:app-1", "client:app-2", "client:app-2"]
     assert json.loads(refused[-1].detail)["code"] == "seal_not_active"
+    assert all(json.loads(r.detail)["purpose"] == "p" for r in refused)
+    cli("destroy", es_id, "--reason", "销毁", "--credential", officer(home))
+    assert "destroyed" in cli("show", es_id)
+    assert "Expired 0" in cli("expire")
+
+
+def test_drawn_picture_options(demo, tmp_path):
+    home, _engine, uscc, _root = demo
+    plain = make(home, uscc, "--type", "approval", "--dpi", "150")
+    coded = make(home, uscc, "--type", "approval", "--dpi", "150", "--purpose", "行政审批专用章", "--code", "4403000000001")
+    cli("show", plain, "--picture", tmp_path / "plain.png")
+    cli("show", coded, "--picture", tmp_path / "coded.png")
+    assert (tmp_path / "plain.png").read_bytes() != (tmp_path / "coded.png").read_bytes()
+    (tmp_path / "up.png").write_bytes((tmp_path / "plain.png").read_bytes())
+    result = CliRunner().invoke(seal_command, ["make", "--holder-name", "演示局", "--uscc", uscc, "--holder-key",
+                                               "demo/department-seal", "--maker-key", "demo/seal-maker",
+                                               "--picture", str(tmp_path / "up.png"), "--code", "1",
+                                               "--credential", str(officer(home))])
+    assert result.exit_code == 2 and "--picture" in result.output
+    result = CliRunner().invoke(seal_command, ["make", "--holder-name", "演示局", "--uscc", uscc, "--holder-key",
+                                               "demo/department-seal", "--maker-key", "demo/seal-maker",
+                                               "--code", "x" * 30, "--credential", str(officer(home))])
+    assert result.exit_code == 1 and "Traceback" not in result.output and "seal code" in result.output
 
 
 def test_revoke_a_holder_and_import(demo, tmp_path):

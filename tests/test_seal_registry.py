@@ -85,6 +85,19 @@ def test_lifecycle_history_and_audit(world):
     assert verify_chain(world.session).ok
 
 
+def test_seals_past_their_period_are_marked_expired(world):
+    current, suspended, ended = new_seal(world), new_seal(world), new_seal(world)
+    registry.transition(world.session, suspended.es_id, "suspended", actor="o")
+    later = lambda: datetime.now(timezone.utc) + timedelta(days=400)  # past every seal's period
+    assert registry.expire_due(world.session, actor="cron", clock=lambda: datetime.now(timezone.utc)) == []
+    registry.transition(world.session, ended.es_id, "revoked", actor="o")
+    expired = registry.expire_due(world.session, actor="cron", clock=later)
+    assert sorted(expired) == sorted([current.es_id, suspended.es_id])  # a revoked seal stays revoked
+    assert registry.get_seal(world.session, current.es_id).status == SealStatus.EXPIRED
+    assert registry.history(world.session, suspended.es_id)[-1].reason == "validity period ended"
+    assert registry.expire_due(world.session, actor="cron", clock=later) == []
+
+
 def test_unknown_seal(world):
     with pytest.raises(NotFound):
         registry.get_seal(world.session, "44030001202600000")

@@ -14,9 +14,10 @@ from asn1crypto import pem
 
 from api.cli.approvals import credential_option, json_option, print_json, run, run_as
 from seal import making, registry, signing
-from seal.picture import MAX_PICTURE_BYTES, picture_from_upload
+from seal.picture import MAX_PICTURE_BYTES, picture_from_upload, seal_picture
 from seal.registry import SEAL_TYPE_ZH, STATUS_ZH, SealRecord, SealStatus, SealType
 from trust import truststore
+from trust.errors import TrustError
 
 MAX_CERT_BYTES = 64 * 1024
 MAX_SEAL_BYTES = 4 * 1024 * 1024
@@ -67,6 +68,10 @@ def seal() -> None:
 @click.option("--name", help="印章名称（默认为单位名称）/ Seal name (default: the holder's).")
 @click.option("--picture", "picture_path", type=click.Path(exists=True, dir_okay=False),
               help="印章图像 PNG/JPG/GIF/BMP/SVG/OFD（默认按类型绘制）/ Picture file (default: drawn by type).")
+@click.option("--purpose", help="绘制时印章下部的用途文字（默认按类型，如 合同专用章）/ Purpose text drawn below the star.")
+@click.option("--code", help="绘制时沿下弧的印章编码（如公安备案的 13 位编码）/ Seal code drawn along the lower arc.")
+@click.option("--dpi", type=click.IntRange(72, 600), default=300, show_default=True,
+              help="绘制图像的分辨率 / Resolution of the drawn picture.")
 @click.option("--holder-key", required=True, help="签章密钥的标识或标签 / Signing key id or label.")
 @click.option("--holder-cert", type=click.Path(exists=True, dir_okay=False),
               help="签章证书（默认为本系统为该密钥签发的）/ Signing certificate (default: ours for the key).")
@@ -81,12 +86,17 @@ def seal() -> None:
 @click.option("--operator", "operators", multiple=True, help="授权的操作员 / Authorised operator (repeat).")
 @click.option("--out", type=click.Path(dir_okay=False), help="写出印章（.esl）/ Write the seal here.")
 @credential_option
-def make(holder_name, uscc, seal_type, name, picture_path, holder_key, holder_cert, maker_key, maker_cert, days,
-         cert_list_type, client_ids, operators, out, credential_path) -> None:
+def make(holder_name, uscc, seal_type, name, picture_path, purpose, code, dpi, holder_key, holder_cert, maker_key,
+         maker_cert, days, cert_list_type, client_ids, operators, out, credential_path) -> None:
     """制作并启用一枚印章 / Make and activate a seal."""
     name = name or holder_name
-    picture = (picture_from_upload(picture_path, _read(picture_path, MAX_PICTURE_BYTES)) if picture_path
-               else making.draw_picture(holder_name, seal_type))
+    if picture_path and (purpose or code):
+        raise click.UsageError("--purpose and --code are drawn; not with --picture / 上传图像时不能再指定 --purpose、--code")
+    try:
+        picture = (picture_from_upload(picture_path, _read(picture_path, MAX_PICTURE_BYTES)) if picture_path
+                   else seal_picture(seal_type, holder_name, purpose=purpose, code=code or "", dpi=dpi))
+    except TrustError as error:
+        raise click.ClickException(f"{error.zh} / {error.en}") from error
     holder_certs = _certificates(holder_cert) if holder_cert else None
     maker_certs = _certificates(maker_cert) if maker_cert else None
 
@@ -216,6 +226,24 @@ def revoke(es_ids, holder_uscc, reason, credential_path) -> None:
                                           actor=acting.officer.id, reason=reason),
                      credential_paths=(credential_path,), keystore=False)
     click.echo(f"已撤销 {len(revoked)} 枚 / Revoked {len(revoked)}: {' '.join(revoked)}")
+
+
+@seal.command()
+@click.argument("es_id")
+@click.option("--reason", required=True, help="原因 / Reason.")
+@credential_option
+def destroy(es_id, reason, credential_path) -> None:
+    """销毁已撤销、已过期或未启用的印章（不可恢复）/ Destroy a revoked, expired or never-used seal (final)."""
+    _transition(es_id, SealStatus.DESTROYED, reason, credential_path)
+
+
+@seal.command()
+def expire() -> None:
+    """将有效期已过的印章标记为已过期（可由 cron 运行，无需凭据：只反映时间）/ Mark the seals past
+    their validity period expired (run it from cron; no credential: it only records the time)."""
+    expired = run(lambda session, _keystore: registry.expire_due(session, actor="trustctl seal expire"),
+                  keystore=False)
+    click.echo(f"已过期 {len(expired)} 枚 / Expired {len(expired)}: {' '.join(expired)}")
 
 
 @seal.command()
