@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable, Iterable
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -36,6 +36,7 @@ _ROLE = re.compile(r"[a-z][a-z0-9-]{1,31}")
 _SCOPE = re.compile(r"[a-z][a-z0-9_:.-]{0,63}")
 MAX_ROLES = 20
 MAX_SCOPES = 20
+MAX_REPRESENTED = 20  # legal persons one natural person may act for at once
 
 
 @dataclass(frozen=True)
@@ -245,6 +246,12 @@ def authorise_representative(session: Session, *, legal_person_id: str, person_i
     table = identity_representative
     key = (table.c.legal_person_id == legal_person_id) & (table.c.person_id == person_id)
     session.execute(delete(table).where(key))
+    current = session.execute(select(func.count()).select_from(table).where(
+        (table.c.person_id == person_id) & (table.c.until > clock()))).scalar()
+    if current >= MAX_REPRESENTED:
+        # every current authorisation travels in the person's ID token (claim "represents")
+        raise InvalidInput(f"a person may act for at most {MAX_REPRESENTED} legal persons at once",
+                           f"一名经办人同时最多代表 {MAX_REPRESENTED} 个法人")
     session.execute(insert(table).values(legal_person_id=legal_person_id, person_id=person_id,
                                          scope=" ".join(scope_list), until=until, created_at=clock()))
     audit.append(session, actor, "identity.representative", legal_person_id, {

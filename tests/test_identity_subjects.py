@@ -165,6 +165,26 @@ def test_representatives(session):
                                           scope=["licence:read"], until=now + timedelta(days=1))
 
 
+def test_a_person_represents_a_bounded_number_of_legal_persons(session):
+    """Every current authorisation goes into the person's ID token, so their number is bounded."""
+    now = datetime.now(timezone.utc)
+    person = subjects.create_person(session, username="agent", password=PASSWORD, name="代理人", resident_id=RID)
+    companies = [subjects.create_legal_person(session, username=f"company-{i}", password=PASSWORD, name=f"公司{i}",
+                                              uscc=generate_uscc(random.Random(100 + i)))
+                 for i in range(subjects.MAX_REPRESENTED + 1)]
+    for company in companies[:-1]:
+        subjects.authorise_representative(session, legal_person_id=company.id, person_id=person.id,
+                                          scope=["licence:read"], until=now + timedelta(days=1))
+    with pytest.raises(InvalidInput) as raised:
+        subjects.authorise_representative(session, legal_person_id=companies[-1].id, person_id=person.id,
+                                          scope=["licence:read"], until=now + timedelta(days=1))
+    assert str(subjects.MAX_REPRESENTED) in raised.value.en
+    # renewing one already held is not a new one
+    subjects.authorise_representative(session, legal_person_id=companies[0].id, person_id=person.id,
+                                      scope=["seal:sign"], until=now + timedelta(days=2))
+    assert len(subjects.represented(session, person.id)) == subjects.MAX_REPRESENTED
+
+
 def test_get_subject_unknown(lite):
     for value in ("0" * 32, "nope", None, 5):
         with pytest.raises(NotFound):
