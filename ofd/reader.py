@@ -11,7 +11,8 @@ import math
 import posixpath
 from dataclasses import dataclass, field
 
-from ofd.package import OFDFormatError, Package, child, child_text, children, local, resolve
+from ofd.package import OFDFormatError, Package
+from trust.archive import child, child_text, children, local, resolve
 
 Box = tuple[float, float, float, float]
 Matrix = tuple[float, float, float, float, float, float]

@@ -21,9 +21,10 @@ from datetime import datetime, timedelta, timezone
 
 from lxml import etree
 
-from ofd.package import NS, OFDFormatError, Package, child, child_text, children, local, parse_xml, to_loc, write_package
+from ofd.package import NS, OFDFormatError, Package, parse_xml, to_loc, write_package
 from ofd.reader import Box, box, read_package
 from trust import oids
+from trust.archive import child, child_text, children, local
 from trust.errors import InvalidInput
 from trust.hashes import HashAlgorithm, hash_algorithm, sm3
 

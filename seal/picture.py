@@ -27,8 +27,9 @@ from fontTools.ttLib import TTCollection
 from lxml import etree
 from PIL import Image, ImageDraw, ImageFont
 
-from ofd.package import Limits, Package, child, child_text, local
 from seal.ses import PICTURE_MAGIC
+from trust import archive
+from trust.archive import Limits, child, child_text, local
 from trust.errors import InvalidInput
 
 FONT_PATH = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")  # Debian fonts-wqy-zenhei
@@ -561,24 +562,34 @@ def _svg_dimensions(root) -> tuple[float, float] | None:
 
 
 def _ofd_size(data: bytes) -> tuple[float, float] | None:
-    """Size in mm of an OFD seal picture: its first page's PhysicalBox (OFD units are mm)."""
-    package = Package.from_bytes(data, OFD_PICTURE_LIMITS)
-    root = package.xml(package.locate("", "OFD.xml") or "OFD.xml")
-    if local(root.tag) != "OFD":
-        raise _fail("OFD.xml has no <OFD> root", "OFD.xml 的根元素不是 <OFD>")
-    body = child(root, "DocBody")
-    document_name = package.locate("OFD.xml", child_text(body, "DocRoot") or "") if body is not None else None
-    if document_name is None:
-        raise _fail("the OFD has no document (DocBody/DocRoot)", "OFD 中没有文档（DocBody/DocRoot）")
-    document = package.xml(document_name)
-    boxes = []
-    pages = child(document, "Pages")
-    page = child(pages, "Page") if pages is not None else None
-    page_name = package.locate(document_name, page.get("BaseLoc") or "") if page is not None else None
-    if page_name is not None:
-        boxes.append(child(package.xml(page_name), "Area"))
-    common = child(document, "CommonData")
-    boxes.append(child(common, "PageArea") if common is not None else None)
+    """Size in mm of an OFD seal picture: its first page's PhysicalBox, else the document's
+    (OFD units are mm). Read with trust.archive's bounds; paths per OFD's ST_Loc rule."""
+    try:
+        parts = archive.read_zip(data, OFD_PICTURE_LIMITS)
+
+        def xml(name: str | None):
+            if name not in parts:
+                raise _fail(f"the OFD lacks the part {str(name)[:80]!r}", f"OFD 缺少文件 {str(name)[:80]!r}")
+            return archive.parse_xml(parts[name], name, OFD_PICTURE_LIMITS)
+
+        root = xml("OFD.xml")
+        if local(root.tag) != "OFD":
+            raise _fail("OFD.xml has no <OFD> root", "OFD.xml 的根元素不是 <OFD>")
+        body = child(root, "DocBody")
+        document_loc = child_text(body, "DocRoot") if body is not None else None
+        if not document_loc:
+            raise _fail("the OFD has no document (DocBody/DocRoot)", "OFD 中没有文档（DocBody/DocRoot）")
+        document_name = archive.resolve("OFD.xml", document_loc)
+        document = xml(document_name)
+        boxes = []
+        pages = child(document, "Pages")
+        page = child(pages, "Page") if pages is not None else None
+        if page is not None and page.get("BaseLoc"):
+            boxes.append(child(xml(archive.resolve(document_name, page.get("BaseLoc"))), "Area"))
+        common = child(document, "CommonData")
+        boxes.append(child(common, "PageArea") if common is not None else None)
+    except archive.ArchiveError as e:
+        raise _fail(f"the OFD picture cannot be read: {e.en}", f"OFD 图像无法读取：{e.zh}") from None
     for area in boxes:
         numbers = (child_text(area, "PhysicalBox") or "").split() if area is not None else []
         if len(numbers) == 4:

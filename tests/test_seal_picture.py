@@ -376,6 +376,22 @@ def test_ofd_picture():
         validate_picture(b"PK\x03\x04" + b"\0" * 100, "OFD")
 
 
+def test_every_corpus_seal_picture_is_accepted():
+    """Pictures of real producers' seals (OFD, BMP, GIF, PNG) pass the checks an import makes."""
+    from seal.ses import SealFormatError, parse_seal
+    from tests.oracles import shared_file
+    seen = set()
+    for path in sorted(shared_file("corpus", "seals").iterdir()):
+        try:
+            info = parse_seal(path.read_bytes()).seal_info
+        except SealFormatError:
+            continue
+        picture = validate_picture(info.picture_data, info.picture_type, width_mm=info.picture_width,
+                                   height_mm=info.picture_height)
+        seen.add(picture.type)
+    assert {"OFD", "BMP", "GIF", "PNG"} <= seen
+
+
 def test_sniffing():
     assert sniff_picture_type(round_seal("某某公司")) == "PNG"
     assert sniff_picture_type(b"\xef\xbb\xbf<?xml version='1.0'?><svg xmlns='http://www.w3.org/2000/svg'/>") == "SVG"

@@ -1,0 +1,210 @@
+"""Bounded reading of untrusted zip archives and XML: the safety every container format
+here shares (OFD packages, and OFD seal pictures inside seals).
+
+Archives are read eagerly but never without limit: entry count, each entry's and the total
+uncompressed size, and the compression ratio are bounded while inflating (the declared
+sizes in the zip directory are not trusted). Entry names must be relative paths without
+traversal, backslashes or duplicates. XML is parsed by lxml with entities, DTDs and network
+off, and with bounds on depth and attribute size. Every refusal is an ArchiveError; a format
+module re-raises it as its own error.
+"""
+
+import io
+import posixpath
+import zipfile
+import zlib
+from dataclasses import dataclass
+
+from lxml import etree
+
+from trust.errors import InvalidInput
+
+
+class ArchiveError(InvalidInput):
+    """A zip archive or XML document we are not willing to read."""
+
+    code = "archive_format"
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_entries: int = 10_000
+    max_entry_size: int = 64 << 20
+    max_total_size: int = 256 << 20
+    max_ratio: int = 200            # uncompressed / compressed, checked once an entry exceeds ratio_floor
+    ratio_floor: int = 1 << 20
+    max_xml_size: int = 16 << 20
+    max_xml_depth: int = 128
+    max_attribute_size: int = 1 << 20
+
+
+DEFAULT_LIMITS = Limits()
+
+
+def _entry_name(info: zipfile.ZipInfo) -> str:
+    """The entry's name; names without the UTF-8 flag that are not ASCII are tried as UTF-8
+    then GBK (Windows zip tools in China write GBK without saying so)."""
+    name = info.filename
+    if not info.flag_bits & 0x800 and not name.isascii():
+        raw = name.encode("cp437")
+        for encoding in ("utf-8", "gbk"):
+            try:
+                return raw.decode(encoding)
+            except UnicodeDecodeError:
+                continue
+    return name
+
+
+def check_entry_name(name: str) -> str:
+    """A zip entry name as a clean relative path, or ArchiveError."""
+    if not name or "\\" in name or "\x00" in name:
+        raise ArchiveError(f"entry name {name!r} contains a backslash or NUL", f"压缩包条目名 {name!r} 含反斜杠或空字符")
+    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+        raise ArchiveError(f"entry name {name!r} is an absolute path", f"压缩包条目名 {name!r} 是绝对路径")
+    parts = name.rstrip("/").split("/")
+    if any(p in ("", ".", "..") for p in parts):
+        raise ArchiveError(f"entry name {name!r} is not a plain relative path", f"压缩包条目名 {name!r} 含非法路径成分")
+    return name
+
+
+def _inflate(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, budget: int, limits: Limits) -> bytes:
+    """Decompress one entry, stopping as soon as a limit is passed."""
+    cap = min(limits.max_entry_size, budget)
+    out = bytearray()
+    try:
+        with archive.open(info) as stream:
+            while chunk := stream.read(1 << 16):
+                out += chunk
+                if len(out) > cap:
+                    if cap == budget:
+                        raise ArchiveError(f"uncompressed size exceeds {limits.max_total_size} bytes in total",
+                                     f"解压后总大小超过 {limits.max_total_size} 字节")
+                    raise ArchiveError(f"entry {name!r} exceeds {limits.max_entry_size} bytes uncompressed",
+                                 f"条目 {name!r} 解压后超过 {limits.max_entry_size} 字节")
+                if len(out) > limits.ratio_floor and len(out) > limits.max_ratio * max(info.compress_size, 1):
+                    raise ArchiveError(f"entry {name!r} has a compression ratio above {limits.max_ratio} (zip bomb?)",
+                                 f"条目 {name!r} 压缩比超过 {limits.max_ratio}（疑似压缩炸弹）")
+    except ArchiveError:
+        raise
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError, ValueError) as e:
+        raise ArchiveError(f"entry {name!r} cannot be read: {e}", f"条目 {name!r} 无法读取：{e}") from None
+    return bytes(out)
+
+
+def read_zip(data: bytes, limits: Limits = DEFAULT_LIMITS) -> dict[str, bytes]:
+    """The entries of a zip archive by name, in archive order (directories left out)."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise ArchiveError("expected bytes", "需要字节串")
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(bytes(data)))
+        infos = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError, NotImplementedError) as e:
+        raise ArchiveError(f"not a zip archive ({e})", f"不是 ZIP 压缩包（{e}）") from None
+    if len(infos) > limits.max_entries:
+        raise ArchiveError(f"more than {limits.max_entries} entries", f"条目数超过 {limits.max_entries}")
+    parts: dict[str, bytes] = {}
+    total = 0
+    for info in infos:
+        name = check_entry_name(_entry_name(info))
+        if name.endswith("/"):
+            continue
+        if name in parts:
+            raise ArchiveError(f"duplicate entry {name!r}", f"重复的条目 {name!r}")
+        if info.flag_bits & 0x1:
+            raise ArchiveError(f"entry {name!r} is encrypted", f"条目 {name!r} 已加密")
+        content = _inflate(archive, info, name, limits.max_total_size - total, limits)
+        total += len(content)
+        parts[name] = content
+    return parts
+
+
+def resolve(base: str, loc: str) -> str | None:
+    """The entry a path `loc` written inside entry `base` names: from the root if it starts
+    with "/", else from `base`'s directory (as OFD's ST_Loc); None if it leaves the root."""
+    loc = loc.strip()
+    start = [] if loc.startswith("/") else posixpath.dirname(base).split("/")
+    out: list[str] = [p for p in start if p]
+    for component in loc.split("/"):
+        if component in ("", "."):
+            continue
+        if component == "..":
+            if not out:
+                return None
+            out.pop()
+        else:
+            out.append(component)
+    return "/".join(out)
+
+
+_PARSER_OPTIONS = dict(resolve_entities=False, no_network=True, huge_tree=False, load_dtd=False,
+                       dtd_validation=False, remove_blank_text=False, recover=False)
+
+
+def parse_xml(data: bytes, name: str = "XML", limits: Limits = DEFAULT_LIMITS) -> etree._Element:
+    """Parse one XML document safely; ArchiveError on anything we refuse."""
+    if len(data) > limits.max_xml_size:
+        raise ArchiveError(f"{name} is larger than {limits.max_xml_size} bytes", f"{name} 超过 {limits.max_xml_size} 字节")
+    parser = etree.XMLParser(**_PARSER_OPTIONS)
+    try:
+        root = etree.fromstring(data, parser)
+    except (etree.XMLSyntaxError, ValueError) as e:
+        raise ArchiveError(f"{name} is not well-formed XML: {e}", f"{name} 不是格式正确的 XML：{e}") from None
+    if root is None:
+        raise ArchiveError(f"{name} is empty", f"{name} 为空")
+    if root.getroottree().docinfo.doctype:
+        raise ArchiveError(f"{name} has a DOCTYPE (DTDs and entities are refused)", f"{name} 含 DOCTYPE（拒绝 DTD 与实体）")
+    _check_tree(root, name, limits)
+    return root
+
+
+def _check_tree(root: etree._Element, name: str, limits: Limits) -> None:
+    stack = [(root, 1)]
+    while stack:
+        element, depth = stack.pop()
+        if depth > limits.max_xml_depth:
+            raise ArchiveError(f"{name} is nested deeper than {limits.max_xml_depth} levels",
+                         f"{name} 嵌套层级超过 {limits.max_xml_depth}")
+        if not isinstance(element.tag, str):
+            if isinstance(element, etree._Entity):
+                raise ArchiveError(f"{name} uses an entity reference", f"{name} 使用了实体引用")
+            continue
+        for value in element.attrib.values():
+            if len(value) > limits.max_attribute_size:
+                raise ArchiveError(f"{name} has an attribute longer than {limits.max_attribute_size} characters",
+                             f"{name} 的属性值超过 {limits.max_attribute_size} 字符")
+        stack.extend((child, depth + 1) for child in element)
+
+
+def local(tag) -> str:
+    """An element's name without namespace: readers accept any (or no) namespace."""
+    return etree.QName(tag).localname if isinstance(tag, str) else ""
+
+
+def children(element, name: str) -> list:
+    return [c for c in element if local(c.tag) == name]
+
+
+def child(element, name: str):
+    for c in element:
+        if local(c.tag) == name:
+            return c
+    return None
+
+
+def child_text(element, name: str) -> str | None:
+    c = child(element, name) if element is not None else None
+    return c.text.strip() if c is not None and c.text is not None else None
+
+
+def write_zip(parts: dict[str, bytes]) -> bytes:
+    """Zip the parts in order (deflate, UTF-8 names). The stored content of every part is
+    exactly the bytes given, so digests over parts survive re-zipping."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in parts.items():
+            check_entry_name(name)
+            info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, content)
+    return buffer.getvalue()
