@@ -1,6 +1,7 @@
 """The demo department's official seal (公章), which `trustctl init --demo` makes after the
-demo CA (ca/demo.py): drawn with seal.picture.seal_picture (name, star and seal code), made with the demo seal-maker
-key, signed with the demo organisation key, active, and authorised for the demo client
+demo CA (ca/demo.py): drawn by seal.picture.seal_picture (name, star, seal code), applied
+for by one demo officer and approved by another, made with the demo seal-maker key,
+signed with the demo organisation key, active, and authorised for the demo client
 application ``demo-department-app``.
 """
 
@@ -9,7 +10,8 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ca.demo import ACTOR, DEMO_DEPARTMENT
+from ca.demo import DEMO_DEPARTMENT
+from hsm.demo import DEMO_OFFICERS
 from hsm.keystore import KeyStore
 from seal import making, registry
 from seal.models import seal_registry
@@ -20,6 +22,7 @@ DEMO_SEAL_NAME = "演示局"
 MAKER_LABEL, HOLDER_LABEL = "demo/seal-maker", "demo/department-seal"
 PICTURE_DPI = 200        # 42 mm at 200 dpi: a 331-pixel PNG of ~12 KB, embedded in every signature
 VALIDITY = timedelta(days=3 * 365)
+(APPLICANT, _), (APPROVER, _), _ = DEMO_OFFICERS  # one demo officer applies, another approves
 
 
 def demo_seal_code(uscc: str) -> str:
@@ -46,5 +49,5 @@ def make_demo_seal(session: Session, keystore: KeyStore, client_id: str = DEMO_C
         picture=seal_picture("official", DEMO_SEAL_NAME, code=demo_seal_code(holder.uscc), dpi=PICTURE_DPI),
         holder_key=holder_key, holder_cert=holder_cert, maker_key=maker_key,
         maker_cert=making.certificate_for_key(session, maker_key), valid_from=now, valid_to=now + VALIDITY,
-        actor=ACTOR, client_ids=[client_id])
+        actor=APPLICANT, approver=APPROVER, client_ids=[client_id])
     return record.es_id

@@ -18,7 +18,7 @@ from seal.picture import Picture, validate_picture
 from seal.registry import SealRecord, SealStatus, SealType, ses_type, utc_now
 from seal.ses import CertDigest, build_seal_v4, parse_seal
 from seal.verify import verify_seal
-from trust.errors import InvalidInput, NotFound
+from trust.errors import InvalidInput, NotFound, PermissionDenied
 from trust.hashes import sm3
 from trust.report import CheckStatus, Report, Status
 from trust.x509 import parse_certificate
@@ -119,15 +119,18 @@ def _picture(record: SealRecord) -> Picture:
 
 def make_and_register(session: Session, keystore: KeyStore, *, holder_name: str, holder_uscc: str, seal_type,
                       name: str, picture: Picture, holder_key: KeyRef, holder_cert: bytes, maker_key: KeyRef,
-                      maker_cert: bytes, valid_from: datetime, valid_to: datetime, actor: str,
+                      maker_cert: bytes, valid_from: datetime, valid_to: datetime, actor: str, approver: str,
                       client_ids: Sequence[str] = (), operators: Sequence[str] = (), cert_list_type: int = 1,
                       clock: Callable[[], datetime] = utc_now) -> SealRecord:
-    """Apply, approve, make and activate a seal in one go (an officer acting alone, or the
-    demo), and authorise the clients and operators given. Does not commit."""
+    """Apply (``actor``), approve (``approver``, someone else), make and activate a seal in
+    one go, and authorise the clients and operators given. Does not commit."""
+    if approver == actor:  # registry.approve would refuse it too, after the application was written
+        raise PermissionDenied(f"{actor} cannot both apply for a seal and approve it",
+                               f"{actor} 不能既申请又审批同一枚印章")
     record = registry.apply(session, holder_name=holder_name, holder_uscc=holder_uscc, seal_type=seal_type,
                             name=name, picture=picture, holder_certificate=holder_cert, holder_key_id=holder_key.id,
                             valid_from=valid_from, valid_to=valid_to, actor=actor, clock=clock)
-    registry.approve(session, record.es_id, actor=actor, clock=clock)
+    registry.approve(session, record.es_id, actor=approver, clock=clock)
     make(session, keystore, record.es_id, maker_key=maker_key, maker_cert=maker_cert, actor=actor,
          cert_list_type=cert_list_type, clock=clock)
     if client_ids or operators:

@@ -371,6 +371,15 @@ def transition(session: Session, es_id: str, to, *, actor: str, reason: str = ""
 
 def approve(session: Session, es_id: str, *, actor: str, reason: str = "",
             clock: Callable[[], datetime] = utc_now) -> SealRecord:
+    """Approve an application (审批); whoever applied for the seal may not approve it."""
+    applicant = session.execute(select(seal_status_history.c.actor).where(
+        (seal_status_history.c.es_id == check_es_id(es_id)) & (seal_status_history.c.to_status == SealStatus.APPLIED.value)
+    ).order_by(seal_status_history.c.id)).scalar()
+    if applicant is not None and applicant == actor:
+        error = PermissionDenied(f"{actor} applied for seal {es_id} and cannot also approve it",
+                                 f"{actor} 是印章 {es_id} 的申请人，不能同时审批")
+        audit.append(session, actor, "seal.refuse", es_id, {"code": error.code, "reason": error.en})
+        raise error
     return transition(session, es_id, SealStatus.APPROVED, actor=actor, reason=reason or "approved", clock=clock)
 
 

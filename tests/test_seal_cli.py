@@ -59,7 +59,8 @@ def officer(home, n=1):
 
 def make(home, uscc, *extra):
     output = cli("make", "--holder-name", "演示局 Demo Bureau", "--uscc", uscc, "--holder-key",
-                 "demo/department-seal", "--maker-key", "demo/seal-maker", "--credential", officer(home), *extra)
+                 "demo/department-seal", "--maker-key", "demo/seal-maker", "--credential", officer(home),
+                 "--credential", officer(home, 2), *extra)
     return output.split()[3]  # "印章 / Seal <esID> <name>"
 
 
@@ -119,6 +120,19 @@ def test_refusals_suspension_and_revocation(demo, tmp_path):
     assert "Expired 0" in cli("expire")
 
 
+def test_making_takes_two_officers(demo):
+    home, _engine, uscc, _root = demo
+    base = ("make", "--holder-name", "演示局", "--uscc", uscc, "--holder-key", "demo/department-seal",
+            "--maker-key", "demo/seal-maker")
+    before = cli("list", "--uscc", uscc)
+    cli(*base, "--credential", officer(home), expect=2)                               # one officer: usage error
+    cli(*base, "--credential", officer(home), "--credential", officer(home), expect=1)  # the same one twice
+    assert cli("list", "--uscc", uscc) == before
+    es_id = make(home, uscc)
+    history = json.loads(cli("show", es_id, "--json"))["history"]
+    assert [(h["to_status"], h["actor"]) for h in history[:2]] == [("applied", "officer-1"), ("approved", "officer-2")]
+
+
 def test_drawn_picture_options(demo, tmp_path):
     home, _engine, uscc, _root = demo
     plain = make(home, uscc, "--type", "approval", "--dpi", "150")
@@ -130,11 +144,12 @@ def test_drawn_picture_options(demo, tmp_path):
     result = CliRunner().invoke(seal_command, ["make", "--holder-name", "演示局", "--uscc", uscc, "--holder-key",
                                                "demo/department-seal", "--maker-key", "demo/seal-maker",
                                                "--picture", str(tmp_path / "up.png"), "--code", "1",
-                                               "--credential", str(officer(home))])
+                                               "--credential", str(officer(home)), "--credential", str(officer(home, 2))])
     assert result.exit_code == 2 and "--picture" in result.output
     result = CliRunner().invoke(seal_command, ["make", "--holder-name", "演示局", "--uscc", uscc, "--holder-key",
                                                "demo/department-seal", "--maker-key", "demo/seal-maker",
-                                               "--code", "x" * 30, "--credential", str(officer(home))])
+                                               "--code", "x" * 30, "--credential", str(officer(home)),
+                                               "--credential", str(officer(home, 2))])
     assert result.exit_code == 1 and "Traceback" not in result.output and "seal code" in result.output
 
 

@@ -22,7 +22,7 @@ from seal.ses import build_seal_v4, parse_seal
 from seal.verify import verify_seal
 from tests.certs import Issued, make_certificate, make_leaf, make_root
 from tests.oracles import openssl
-from trust.errors import InvalidInput
+from trust.errors import InvalidInput, PermissionDenied
 from trust.hashes import sm3
 from trust.ids import generate_uscc
 from trust.report import CheckName, CheckStatus, Status
@@ -87,7 +87,9 @@ def new_seal(world: World, *, clients=("app-1",), operators=(), **options) -> re
         seal_type=options.pop("seal_type", "contract"), name=options.pop("name", "深圳市测试局合同专用章"),
         picture=world.picture, holder_key=world.holder_key, holder_cert=world.holder_cert,
         maker_key=world.maker_key, maker_cert=world.maker_cert, valid_from=now - timedelta(days=1),
-        valid_to=now + timedelta(days=365), actor="officer-1", client_ids=clients, operators=operators, **options)
+        valid_to=now + timedelta(days=365), actor="officer-1", approver=options.pop("approver", "officer-2"),
+        client_ids=clients,
+        operators=operators, **options)
     world.session.commit()
     return record
 
@@ -171,11 +173,20 @@ def test_an_application_is_made_only_once_approved(world):
     with pytest.raises(registry.IllegalTransition):
         making.make(world.session, world.keystore, record.es_id, maker_key=world.maker_key,
                     maker_cert=world.maker_cert, actor="officer")
+    with pytest.raises(PermissionDenied):  # separation of duties: the applicant does not approve
+        registry.approve(world.session, record.es_id, actor="clerk")
+    assert registry.get_seal(world.session, record.es_id).status == SealStatus.APPLIED
     registry.approve(world.session, record.es_id, actor="officer")
     made = making.make(world.session, world.keystore, record.es_id, maker_key=world.maker_key,
                        maker_cert=world.maker_cert, actor="officer", activate=False)
     assert made.status == SealStatus.MADE and made.seal is not None
     assert [c.to_status for c in registry.history(world.session, record.es_id)] == ["applied", "approved", "made"]
+
+
+def test_one_officer_cannot_apply_and_approve_in_one_go(world):
+    with pytest.raises(PermissionDenied):
+        new_seal(world, approver="officer-1")
+    assert registry.list_seals(world.session) == []  # refused before anything was written
 
 
 def test_dates_out_of_order_are_refused(world):
@@ -185,7 +196,7 @@ def test_dates_out_of_order_are_refused(world):
             world.session, world.keystore, holder_name=HOLDER, holder_uscc=USCC, seal_type="official", name="n",
             picture=world.picture, holder_key=world.holder_key, holder_cert=world.holder_cert,
             maker_key=world.maker_key, maker_cert=world.maker_cert, valid_from=now, valid_to=now - timedelta(1),
-            actor="officer")
+            actor="officer", approver="officer-2")
     assert raised.value.code == "invalid_input" and "有效期" in raised.value.zh
 
 

@@ -1,8 +1,9 @@
 """`trustctl seal`: the seal registry from the command line.
 
-Making, importing, authorising, suspending, resuming and revoking seals are an officer's
-acts, signed with their credential (``--credential`` or ``TRUST_OFFICER_KEY``) and
-audited; listing and showing need none. `trustctl seal sign` uses a seal as one of its
+Importing, authorising, suspending, resuming, revoking and destroying seals are an
+officer's acts, signed with their credential (``--credential`` or ``TRUST_OFFICER_KEY``)
+and audited; making one takes two officers, one applying and another approving; listing,
+showing and marking expired seals need none. `trustctl seal sign` uses a seal as one of its
 authorised client applications would (``--client``), refused and audited otherwise.
 """
 
@@ -12,7 +13,8 @@ from pathlib import Path
 import click
 from asn1crypto import pem
 
-from api.cli.approvals import credential_option, json_option, print_json, run, run_as
+from api.cli.approvals import credential_option, credentials_option, json_option, print_json, run, run_as
+from hsm import officers
 from seal import making, registry, signing
 from seal.picture import MAX_PICTURE_BYTES, picture_from_upload, seal_picture
 from seal.registry import SEAL_TYPE_ZH, STATUS_ZH, SealRecord, SealStatus, SealType
@@ -85,10 +87,11 @@ def seal() -> None:
 @click.option("--client", "client_ids", multiple=True, help="授权的客户端 / Authorised client id (repeat).")
 @click.option("--operator", "operators", multiple=True, help="授权的操作员 / Authorised operator (repeat).")
 @click.option("--out", type=click.Path(dir_okay=False), help="写出印章（.esl）/ Write the seal here.")
-@credential_option
+@credentials_option
 def make(holder_name, uscc, seal_type, name, picture_path, purpose, code, dpi, holder_key, holder_cert, maker_key,
-         maker_cert, days, cert_list_type, client_ids, operators, out, credential_path) -> None:
-    """制作并启用一枚印章 / Make and activate a seal."""
+         maker_cert, days, cert_list_type, client_ids, operators, out, credential_paths) -> None:
+    """制作并启用一枚印章：第一名安全员申请，第二名审批 / Make and activate a seal: the first
+    officer applies, the second approves (``--credential A --credential B``)."""
     name = name or holder_name
     if picture_path and (purpose or code):
         raise click.UsageError("--purpose and --code are drawn; not with --picture / 上传图像时不能再指定 --purpose、--code")
@@ -100,7 +103,12 @@ def make(holder_name, uscc, seal_type, name, picture_path, purpose, code, dpi, h
     holder_certs = _certificates(holder_cert) if holder_cert else None
     maker_certs = _certificates(maker_cert) if maker_cert else None
 
+    if len(credential_paths) != 2:
+        raise click.UsageError("give two officers' credentials: the first applies, the second approves / "
+                               "请给出两名安全员的凭据：第一名申请，第二名审批")
+
     def work(session, keystore, acting):
+        approver = officers.identify(session, acting.credentials[1], "seal.approve", uscc)
         holder = making.find_key(session, keystore, holder_key)
         maker = making.find_key(session, keystore, maker_key)
         now = registry.utc_now().replace(microsecond=0)
@@ -109,10 +117,10 @@ def make(holder_name, uscc, seal_type, name, picture_path, purpose, code, dpi, h
             picture=picture, holder_key=holder,
             holder_cert=holder_certs[0] if holder_certs else making.certificate_for_key(session, holder),
             maker_key=maker, maker_cert=maker_certs[0] if maker_certs else making.certificate_for_key(session, maker),
-            valid_from=now, valid_to=now + timedelta(days=days), actor=acting.officer.id, client_ids=client_ids,
-            operators=operators, cert_list_type=int(cert_list_type))
+            valid_from=now, valid_to=now + timedelta(days=days), actor=acting.officer.id, approver=approver.id,
+            client_ids=client_ids, operators=operators, cert_list_type=int(cert_list_type))
 
-    record = run_as("seal.make", uscc, work, credential_paths=(credential_path,))
+    record = run_as("seal.make", uscc, work, credential_paths=credential_paths)
     if out:
         Path(out).write_bytes(record.seal)
     click.echo(_describe(record))
