@@ -2,7 +2,7 @@
 keep the registry. The rules live in seal/; this module parses, authorises, calls, serialises.
 
     POST /api/v1/seals/<esID>/sign          seal:sign    {"digest": hex or base64 SM3 | "data": base64,
-                                                          "purpose", "timestamp"?: "none" | "local"}
+                                                          "purpose", "timestamp"?: "none" | "local" | "external"}
     POST /api/v1/seals/<esID>/sign-batch    seal:sign    {"digests": [hex or base64, 1 to 1,000], "purpose"}
     POST /api/v1/verify/ses                 public       multipart: "signature" (DER file), and "data"
                                                           (file) or "digest" (hex or base64 field)
@@ -16,8 +16,9 @@ keep the registry. The rules live in seal/; this module parses, authorises, call
 
 Signing: the client is the token's ``client_id``, the operator its ``sub`` (none for the
 client credentials grant); seal.registry.check_use decides, and a refusal is audited.
-A time stamp comes from our own TSA only: an arbitrary TSA URL would make this server
-fetch what a caller names. Managing needs, besides the scope, an officer's token whose
+A time stamp comes from our own TSA ("local") or from the external TSA the operator
+configured (TRUST_TSA_URL, "external"), never from a URL the caller names: that would
+make this server fetch whatever it is told. Managing needs, besides the scope, an officer's token whose
 subject has the role ``seal-admin``. Verifying is public, like the verification page:
 it reveals nothing a signature's holder does not already have; roots come from the trust
 store (purpose "seal"), and a seal of our registry is checked for its status there.
@@ -101,9 +102,15 @@ def sign(es_id: str):
     if digest is not None:
         digest = _digest(digest)
     timestamp = body.get("timestamp", "none")
-    if timestamp not in ("none", "local"):
-        raise InvalidInput("'timestamp' is \"none\" or \"local\" (this service's time-stamp authority)",
-                           "“timestamp”须为 none 或 local（本服务的时间戳）")
+    external = current_app.extensions["trust.settings"].tsa_url
+    if timestamp not in ("none", "local", "external"):
+        raise InvalidInput("'timestamp' is \"none\", \"local\" (this service's time-stamp authority) or "
+                           "\"external\" (the one configured)", "“timestamp”须为 none、local（本服务的时间戳）或 external（配置的外部时间戳服务）")
+    if timestamp == "external":
+        if external is None:
+            raise InvalidInput("no external time-stamp authority is configured here (TRUST_TSA_URL)",
+                               "本服务未配置外部时间戳服务（TRUST_TSA_URL）")
+        timestamp = external
     client_id, operator = _caller()
     with _session() as session:
         try:

@@ -28,3 +28,79 @@ def shared_file(*parts: str) -> Path:
     if not path.exists():
         pytest.fail(f"{path} is missing: the tests expect ../shared beside the repository")
     return path
+
+
+class OpenSSLTimeStampAuthority:
+    """A time-stamp authority nobody here wrote: `openssl ts -reply` behind a loopback HTTP
+    server (RFC 3161 over HTTP), with an ECDSA P-256 root and TSA certificate made by
+    `openssl req`. ``url`` takes POSTed queries; ``root_pem`` is the root to trust."""
+
+    CONFIG = """[ tsa ]
+default_tsa = tsa_config
+[ tsa_config ]
+serial = {dir}/serial
+crypto_device = builtin
+signer_digest = sha256
+default_policy = 1.2.156.99999.3161.1
+digests = sm3, sha256, sha384, sha512
+accuracy = secs:1
+ordering = no
+tsa_name = no
+ess_cert_id_chain = no
+ess_cert_id_alg = sha256
+certs = {dir}/root.pem
+"""
+
+    def __init__(self, directory: Path):
+        import http.server
+        import threading
+
+        self.dir = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        d = directory
+        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+                d / "root.key", "-out", d / "root.pem", "-days", "30", "-subj", "/C=CN/O=Other Province/CN=TSA Root",
+                "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+        openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", d / "tsa.key",
+                "-out", d / "tsa.csr", "-subj", "/C=CN/O=Other Province/CN=Provincial TSA")
+        (d / "ext.cnf").write_text("extendedKeyUsage=critical,timeStamping\nkeyUsage=critical,digitalSignature\n"
+                                   "basicConstraints=critical,CA:FALSE\n")
+        openssl("x509", "-req", "-in", d / "tsa.csr", "-CA", d / "root.pem", "-CAkey", d / "root.key", "-days", "30",
+                "-set_serial", "7", "-extfile", d / "ext.cnf", "-out", d / "tsa.pem")
+        (d / "serial").write_text("01\n")
+        (d / "tsa.cnf").write_text(self.CONFIG.format(dir=d))
+        self.root_pem = (d / "root.pem").read_text()
+        self.requests = 0
+        oracle = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                query = self.rfile.read(min(int(self.headers.get("Content-Length", 0)), 1 << 16))
+                oracle.requests += 1
+                (d / "q.tsq").write_bytes(query)
+                reply = openssl("ts", "-reply", "-config", d / "tsa.cnf", "-queryfile", d / "q.tsq", "-signer",
+                                d / "tsa.pem", "-inkey", d / "tsa.key", "-out", d / "r.tsr", check=False)
+                body = (d / "r.tsr").read_bytes() if reply.returncode == 0 else b""
+                self.send_response(200 if body else 500)
+                self.send_header("Content-Type", "application/timestamp-reply")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/tsa"
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def openssl_tsa(tmp_path):
+    authority = OpenSSLTimeStampAuthority(tmp_path / "openssl-tsa")
+    yield authority
+    authority.close()

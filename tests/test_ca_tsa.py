@@ -14,7 +14,7 @@ from trust.report import CheckStatus
 from trust.x509 import parse_certificate
 
 from tests.ca_fixtures import creds, keystore, post, served, write_pem  # noqa: F401 (fixtures)
-from tests.oracles import STANDARD_ID, openssl
+from tests.oracles import STANDARD_ID, openssl, openssl_tsa  # noqa: F401 (fixture)
 
 TSA_SUBJECT = {"C": "CN", "O": "Trust", "CN": "Time Stamping"}
 
@@ -116,6 +116,21 @@ def test_rejections_are_timestamp_replies_never_500(engine, session, keystore, c
         assert status == 200 and tsa.TimeStampResp.load(answer)["status"]["status"].native == "rejection"
         with pytest.raises(InvalidInput, match="refused"):
             tsa.request_timestamp(f"{base}/tsa/nobody", b"x", hash="SHA-256")
+
+
+@pytest.mark.parametrize("hash_name", ["SM3", "SHA-256"])
+def test_client_gets_tokens_from_a_tsa_nobody_here_wrote(openssl_tsa, hash_name):
+    """The client against `openssl ts -reply` (a province's existing TSA stands in): the
+    token's imprint and nonce are checked by the client, its signature and chain by our
+    verifier under the TSA's root, and the data it covers cannot be swapped."""
+    data = "签章值 signature value".encode()
+    token = tsa.request_timestamp(openssl_tsa.url, data, hash_name)
+    root = parse_certificate(openssl_tsa.root_pem.encode()).der
+    result = verify_time_stamp(token, data, trusted_roots=[root])
+    assert result.status is CheckStatus.PASSED, result.reason
+    assert verify_time_stamp(token, data + b"!", trusted_roots=[root]).status is CheckStatus.FAILED
+    assert verify_time_stamp(token, data).status is CheckStatus.INDETERMINATE  # root not trusted
+    assert openssl_tsa.requests == 1
 
 
 def test_client_fails_fast_on_an_unreachable_tsa():

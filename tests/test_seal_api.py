@@ -9,6 +9,7 @@ import base64
 import io
 import json
 import secrets
+from dataclasses import replace
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -24,7 +25,7 @@ from identity import subjects, tokens
 from seal import registry, signing
 from seal.ses import parse_signature
 from tests.certs import make_root
-from tests.oracles import openssl
+from tests.oracles import openssl, openssl_tsa  # noqa: F401 (fixture)
 from tests.test_seal_making import HOLDER, USCC, World, certify, new_seal, small_png
 from trust import audit, db, truststore
 from trust.config import Settings
@@ -203,6 +204,23 @@ def test_a_local_time_stamp_from_our_tsa(app, client, world):
     assert response.status_code == 200, response.get_data(as_text=True)
     der = base64.b64decode(response.get_json()["signature"])
     assert parse_signature(der).time_stamp is not None
+    report = verify(client, der, data=DATA)
+    assert checks(report)["timestamp"] == "PASSED" and report["status"] == "VALID", report
+
+
+def test_an_external_time_stamp_from_the_configured_tsa(app, client, world, openssl_tsa):
+    """TRUST_TSA_URL names the province's TSA (here `openssl ts -reply`); "external" uses it,
+    and only it: without one configured the request is 400."""
+    record = new_seal(world, clients=[APP])
+    body = {"digest": sm3(DATA).hex(), "purpose": "p", "timestamp": "external"}
+    problem(client.post(f"/api/v1/seals/{record.es_id}/sign", json=body, headers=bearer(app)), 400, "invalid_input")
+    app.extensions["trust.settings"] = replace(app.extensions["trust.settings"], tsa_url=openssl_tsa.url)
+    response = client.post(f"/api/v1/seals/{record.es_id}/sign", json=body, headers=bearer(app))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    der = base64.b64decode(response.get_json()["signature"])
+    assert parse_signature(der).time_stamp is not None and openssl_tsa.requests == 1
+    truststore.import_roots(world.session, "seal", openssl_tsa.root_pem.encode(), actor="test")
+    world.session.commit()
     report = verify(client, der, data=DATA)
     assert checks(report)["timestamp"] == "PASSED" and report["status"] == "VALID", report
 

@@ -25,6 +25,8 @@ class Settings:
     public_url: str = DEFAULT_PUBLIC_URL  # where clients reach this service: OIDC issuer, CRL/OCSP/AIA URLs
     # Reverse proxies in front that append X-Forwarded-For/-Proto; 0: the header is not believed.
     proxy_hops: int = 0
+    # An RFC 3161 time-stamp authority of the province's, for seal signatures that ask for "external".
+    tsa_url: str | None = None
 
     @property
     def sqlite_default(self) -> bool:
@@ -43,6 +45,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         workers=int(env.get("TRUST_WORKERS", "2")),
         public_url=public_url(env),
         proxy_hops=proxy_hops(env),
+        tsa_url=tsa_url(env),
     )
 
 
@@ -59,3 +62,14 @@ def proxy_hops(env: dict[str, str]) -> int:
         raise InvalidInput(f"TRUST_PROXY_HOPS is a number of proxies from 0 to 10, not {value[:20]!r}",
                            f"TRUST_PROXY_HOPS 须为 0 至 10 的代理层数，而不是 {value[:20]!r}")
     return int(value)
+
+
+def tsa_url(env: dict[str, str]) -> str | None:
+    """``TRUST_TSA_URL``: the http(s) URL of an external RFC 3161 TSA, or None."""
+    value = env.get("TRUST_TSA_URL", "").strip()
+    if not value:
+        return None
+    if not value.startswith(("http://", "https://")) or len(value) > 2000 or any(c.isspace() for c in value):
+        raise InvalidInput(f"TRUST_TSA_URL is the http(s) URL of an RFC 3161 time-stamp authority, not {value[:60]!r}",
+                           f"TRUST_TSA_URL 须为 RFC 3161 时间戳服务的 http(s) 地址，而不是 {value[:60]!r}")
+    return value
