@@ -1,5 +1,5 @@
 """What the OIDC tests share: the app with the provider's blueprint (in Flask's test
-client or served on a loopback port), people and clients to log in with, and a plain
+client, served on a loopback port in this process, or by gunicorn as in production), people and clients to log in with, and a plain
 HTTP client (urllib) that speaks to the server as a department application would."""
 
 import base64
@@ -7,7 +7,6 @@ import hashlib
 import json
 import random
 import secrets
-import socket
 import threading
 import urllib.error
 import urllib.parse
@@ -27,6 +26,8 @@ from identity import authn, clients, subjects
 from trust.config import Settings
 from trust.db import session_factory
 from trust.ids import generate_resident_id
+
+from tests.serving import clean_env, free_port, trustctl_serve
 
 # For tests where the database makes no difference; the others run on SQLite and PostgreSQL.
 SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -51,12 +52,6 @@ def make_app(engine, keystore, tmp_path, public_url="http://127.0.0.1", proxy_ho
     return app
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def served(engine, keystore, tmp_path):
     """The app on a loopback port, its issuer the URL it is served at; yields (app, base URL)."""
@@ -71,6 +66,21 @@ def served(engine, keystore, tmp_path):
     finally:
         server.shutdown()
         thread.join(5)
+
+
+@contextmanager
+def served_by_gunicorn(engine, tmp_path, workers: int = 2):
+    """`trustctl serve` (gunicorn, ``workers`` processes) on the test's database and key
+    store (the master key file of new_keystore), its issuer the URL it is served at; yields
+    the base URL. The production server, for the acceptance tests."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    home = tmp_path / "served-home"
+    home.mkdir(mode=0o700, exist_ok=True)
+    env = clean_env(TRUST_HOME=str(home), TRUST_DATABASE_URL=engine.url.render_as_string(hide_password=False),
+                    TRUST_KEK_FILE=str(tmp_path / "master.key"), TRUST_PUBLIC_URL=base)
+    with trustctl_serve(env, port, tmp_path / "gunicorn.log", workers=workers):
+        yield base
 
 
 def sessions_of(engine):

@@ -2,11 +2,7 @@
 
 import http.client
 import json
-import os
-import socket
 import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from contextlib import contextmanager
@@ -20,15 +16,13 @@ from ca.models import ca_certificate
 from trust import audit, db
 
 from tests.oracles import openssl
+from tests.serving import TRUSTCTL, clean_env, free_port, get, trustctl_serve
 
-TRUSTCTL = str(Path(sys.executable).with_name("trustctl"))
 LIMIT = 1024
 
 
 def make_env(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRUST_")}
-    env.update(TRUST_HOME=str(tmp_path / "home"), TRUST_MAX_REQUEST_BYTES=str(LIMIT))
-    return env
+    return clean_env(TRUST_HOME=str(tmp_path / "home"), TRUST_MAX_REQUEST_BYTES=str(LIMIT))
 
 
 @pytest.fixture
@@ -39,17 +33,6 @@ def env(tmp_path):
 def trustctl(env, *args):
     return subprocess.run([TRUSTCTL, *args], env=env, capture_output=True, text=True,
                           timeout=60)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def get(url):
-    with urllib.request.urlopen(url, timeout=5) as response:
-        return response.status, json.load(response)
 
 
 def test_init_creates_a_private_home_and_is_idempotent(env):
@@ -93,20 +76,8 @@ def serving(env, tmp_path):
     env["TRUST_PUBLIC_URL"] = f"http://127.0.0.1:{port}"  # where the demo certificates point for CRL and OCSP
     assert trustctl(env, "init", "--demo").returncode == 0
     log_path = tmp_path / "serve.log"
-    with open(log_path, "w") as log:
-        process = subprocess.Popen([TRUSTCTL, "serve", "--port", str(port), "--workers", "1"],
-                                   env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}/"
-    try:
-        wait_until_healthy(process, base, log_path)
+    with trustctl_serve(env, port, log_path) as process:
         yield process, port, log_path
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
 
 
 @pytest.fixture
@@ -123,19 +94,6 @@ def demo(tmp_path_factory):
     env = make_env(tmp_path)
     with serving(env, tmp_path) as (_process, port, _log):
         yield env, port
-
-
-def wait_until_healthy(process, base, log_path, seconds=20):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"trustctl serve exited {process.returncode}:\n{log_path.read_text()}")
-        try:
-            if get(base + "healthz")[0] == 200:
-                return
-        except (urllib.error.URLError, ConnectionError):
-            time.sleep(0.2)
-    pytest.fail(f"no healthy answer within {seconds} s:\n{log_path.read_text()}")
 
 
 def test_serve_end_to_end(server):

@@ -1,4 +1,5 @@
-"""Acceptance: an independent client against the running server.
+"""Acceptance: an independent client against the running server, `trustctl serve`
+(gunicorn, two workers) on the test's database.
 
 - Authorization code + PKCE in Debian's headless Chromium driven by Playwright: login
   page, TOTP, consent, redirect to the client's callback; the client exchanges the code
@@ -23,7 +24,7 @@ import jwt
 import pytest
 
 from tests.oidc_support import (PASSWORD, SQLITE_ONLY, add_client, add_person, authorize_query, basic,
-                                http_get_json, http_post, new_keystore, next_totp_code, pkce_pair, served)
+                                http_get_json, http_post, new_keystore, next_totp_code, pkce_pair, served_by_gunicorn)
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -88,7 +89,7 @@ def test_code_flow_with_pkce_in_chromium(engine, keystore, tmp_path):
     from playwright.sync_api import sync_playwright
 
     subject, totp_secret = add_person(engine, keystore, username="citizen", totp=True)
-    with Callback() as callback, served(engine, keystore, tmp_path) as (_app, base):
+    with Callback() as callback, served_by_gunicorn(engine, tmp_path) as base:
         client, secret = add_client(engine, name="示范部门应用", redirect_uris=[callback.url],
                                     post_logout_redirect_uris=[callback.url + "?logged-out"])
         verifier, challenge = pkce_pair()
@@ -165,7 +166,7 @@ def _at_hash(access_token: str) -> str:
 def test_client_credentials_introspection_revocation_over_http(engine, keystore, tmp_path):
     client, secret = add_client(engine, grant_types=["client_credentials"], scopes=["licence:read", "licence:verify"])
     auth = {"Authorization": basic(client.client_id, secret)}
-    with served(engine, keystore, tmp_path) as (_app, base):
+    with served_by_gunicorn(engine, tmp_path) as base:
         status, token = http_post(f"{base}/oauth/token", {"grant_type": "client_credentials",
                                                           "scope": "licence:read"}, auth)
         assert status == 200, token

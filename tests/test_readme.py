@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cli_serve import TRUSTCTL, free_port, trustctl, wait_until_healthy
+from tests.serving import TRUSTCTL, clean_env, free_port, trustctl_serve
+from tests.test_cli_serve import trustctl
 
 REPO = Path(__file__).resolve().parent.parent
 BLOCK = re.compile(r"<!-- the commands between these markers run in tests/test_readme.py -->\n```sh\n(.*?)```",
@@ -19,23 +20,12 @@ BLOCK = re.compile(r"<!-- the commands between these markers run in tests/test_r
 @pytest.fixture
 def demo_server(tmp_path):
     """`trustctl init --demo` (its output kept) and `trustctl serve` on a free port."""
-    import os
     port = free_port()
-    home = tmp_path / "var"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRUST_")}
-    env.update(TRUST_HOME=str(home), TRUST_PUBLIC_URL=f"http://127.0.0.1:{port}")
+    env = clean_env(TRUST_HOME=str(tmp_path / "var"), TRUST_PUBLIC_URL=f"http://127.0.0.1:{port}")
     init = trustctl(env, "init", "--demo")
     assert init.returncode == 0, init.stderr
-    log_path = tmp_path / "serve.log"
-    with open(log_path, "w") as log:
-        process = subprocess.Popen([TRUSTCTL, "serve", "--port", str(port), "--workers", "1"],
-                                   env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_until_healthy(process, f"http://127.0.0.1:{port}/", log_path)
+    with trustctl_serve(env, port, tmp_path / "serve.log"):
         yield env, port, init.stdout
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="the README's commands use curl")
