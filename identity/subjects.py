@@ -285,6 +285,22 @@ def represented(session: Session, person_id: str, *,
     return sorted(found, key=lambda pair: pair[1].identifier)
 
 
+def set_assurance(session: Session, subject_id: str, level: str, *, source: str, actor: str,
+                  clock: Callable[[], datetime] = utc_now) -> Subject:
+    """Record a new real-name check: L3 after a face-to-face check at a service counter or
+    with a certificate, or a lower level when a check is withdrawn. ``source`` says who
+    checked and how (e.g. "counter:某某区政务服务中心"); tokens issued later carry it."""
+    level = _level(level)
+    if not isinstance(source, str) or not 0 < len(source.strip()) <= 200:
+        raise InvalidInput("the source of a real-name check is 1 to 200 characters", "实名核验来源须为 1 至 200 个字符")
+    before = get_subject(session, subject_id)
+    session.execute(update(identity_subject).where(identity_subject.c.id == subject_id).values(
+        assurance_level=level, assurance_source=source.strip(), assurance_checked_at=clock()))
+    audit.append(session, actor, "identity.assurance", subject_id, {
+        "from": before.assurance_level, "to": level, "source": source.strip()})
+    return get_subject(session, subject_id)
+
+
 def set_status(session: Session, subject_id: str, status: str, *, actor: str) -> Subject:
     """Disable a subject (no login, no new tokens) or enable it again."""
     if status not in ("active", "disabled"):

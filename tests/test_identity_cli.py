@@ -80,6 +80,9 @@ def test_add_list_show_authorise(home, db):
     assert shown["roles"] == ["ca-officer", "seal-admin"] and shown["subject"]["kind"] == "officer"
     with db() as session:
         assert authn.authenticate_password(session, "zhangsan", PASSWORD, address="127.0.0.1")
+    done = cli("set-level", "zhangsan", "L3", "--source", "counter:某某区政务服务中心")
+    assert done.exit_code == 0 and "L3" in done.output, done.output
+    assert cli("set-level", "zhangsan", "L3", "--source", "").exit_code == 2
 
 
 def test_refusals_exit_2(home):

@@ -57,6 +57,24 @@ def test_person_l1_self_asserted(session):
     assert audit.verify_chain(session).ok
 
 
+def test_a_face_to_face_check_raises_the_level_to_l3(session):
+    from identity.oidc import user_claims
+    person = subjects.create_person(session, username="lisi", password=PASSWORD, name="李四", resident_id=RID)
+    raised = subjects.set_assurance(session, person.id, "L3", source="counter:某某区政务服务中心", actor="officer-7")
+    assert (raised.assurance_level, raised.assurance_source) == ("L3", "counter:某某区政务服务中心")
+    claims = user_claims(session, raised, frozenset({"realname"}))
+    assert claims["assurance_level"] == "L3" and claims["assurance_source"] == "counter:某某区政务服务中心"
+    record = session.execute(select(audit.audit_log.c.actor, audit.audit_log.c.detail).where(
+        audit.audit_log.c.action == "identity.assurance")).one()
+    assert record.actor == "officer-7" and json.loads(record.detail) == {
+        "from": "L1", "to": "L3", "source": "counter:某某区政务服务中心"}
+    for level, source in (("L4", "counter:x"), ("L3", ""), ("L3", "x" * 201)):
+        with pytest.raises(InvalidInput):
+            subjects.set_assurance(session, person.id, level, source=source, actor="officer-7")
+    with pytest.raises(NotFound):
+        subjects.set_assurance(session, "0" * 32, "L3", source="counter:x", actor="officer-7")
+
+
 def test_registry_confirms_l2(lite, registry):
     person = subjects.create_person(lite, username="zhangsan", password=PASSWORD, name="张三",
                                     resident_id=RID, source=registry)

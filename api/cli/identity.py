@@ -198,6 +198,18 @@ def unlock(username: str | None, address: str | None) -> None:
     click.echo(f"已解除锁定 / Unlocked: {username or address}")
 
 
+@identity.command("set-level")
+@click.argument("username")
+@click.argument("level", type=click.Choice(["L1", "L2", "L3"]))
+@click.option("--source", required=True,
+              help="谁以何种方式核验，如 counter:某某区政务服务中心 / Who checked and how, e.g. counter:<office>.")
+def set_level(username: str, level: str, source: str) -> None:
+    """记录实名核验结果（如现场核验后升为 L3）/ Record a real-name check (e.g. L3 after a face-to-face check)."""
+    subject = run(lambda session, _: subjects.set_assurance(session, _by_username(session, username).id, level,
+                                                            source=source, actor=ACTOR), keystore=False)
+    click.echo(_describe(subject))
+
+
 @identity.command()
 @click.argument("username")
 def disable(username: str) -> None:
