@@ -1,6 +1,9 @@
 """JSON endpoints of the CA: check a CSR, issue from a CSR, revoke, query issued certificates.
 
-Issuing and revoking are authorised in one of two ways; refusals are audited.
+Listing the CAs, checking a CSR and querying an issued certificate are open, like
+``/ca/{name}/cert`` and OCSP: they reveal nothing that the certificates themselves do not
+publish, and a check issues nothing. Issuing and revoking are authorised in one of two
+ways; refusals are audited.
 
 - A bearer access token (identity/) with the scope ``ca:issue`` whose subject is an officer
   with the role ``ca-officer``: for the officers' own tools after an OIDC login. A client

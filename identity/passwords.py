@@ -1,6 +1,7 @@
 """Secrets kept only as argon2id hashes (RFC 9106), in the PHC string format.
 
-Used for the passwords of people and the secrets of OAuth clients. The parameters are
+Used for the passwords people choose (client secrets are random 256-bit values, kept as
+an SM3 digest by identity.clients: nothing to brute-force there). The parameters are
 OWASP's minimum for argon2id (19 MiB, 2 passes, 1 lane); a stored hash made with weaker
 parameters still verifies and ``needs_rehash`` says so, so it can be upgraded at the
 next successful login.
