@@ -27,7 +27,8 @@ from trust.config import Settings
 from trust.db import session_factory
 from trust.ids import generate_resident_id
 
-from tests.serving import clean_env, free_port, trustctl_serve
+from bench.server import free_port
+from tests.serving import clean_env, trustctl_serve
 
 # For tests where the database makes no difference; the others run on SQLite and PostgreSQL.
 SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)

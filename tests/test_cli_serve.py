@@ -15,8 +15,9 @@ from sqlalchemy import select
 from ca.models import ca_certificate
 from trust import audit, db
 
+from bench.server import TRUSTCTL, free_port
 from tests.oracles import openssl
-from tests.serving import TRUSTCTL, clean_env, free_port, get, trustctl_serve
+from tests.serving import clean_env, get, trustctl_serve
 
 LIMIT = 1024
 

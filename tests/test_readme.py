@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.serving import TRUSTCTL, clean_env, free_port, trustctl_serve
+from bench.server import TRUSTCTL, free_port
+from tests.serving import clean_env, trustctl_serve
 from tests.test_cli_serve import trustctl
 
 REPO = Path(__file__).resolve().parent.parent
