@@ -372,9 +372,10 @@ def transition(session: Session, es_id: str, to, *, actor: str, reason: str = ""
 def approve(session: Session, es_id: str, *, actor: str, reason: str = "",
             clock: Callable[[], datetime] = utc_now) -> SealRecord:
     """Approve an application (审批); whoever applied for the seal may not approve it."""
-    applicant = session.execute(select(seal_status_history.c.actor).where(
-        (seal_status_history.c.es_id == check_es_id(es_id)) & (seal_status_history.c.to_status == SealStatus.APPLIED.value)
-    ).order_by(seal_status_history.c.id)).scalar()
+    history_of = seal_status_history.c
+    applicant = session.execute(select(history_of.actor).where(
+        (history_of.es_id == check_es_id(es_id)) & (history_of.to_status == SealStatus.APPLIED.value))
+        .order_by(history_of.id)).scalar()
     if applicant is not None and applicant == actor:
         error = PermissionDenied(f"{actor} applied for seal {es_id} and cannot also approve it",
                                  f"{actor} 是印章 {es_id} 的申请人，不能同时审批")
