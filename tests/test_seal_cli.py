@@ -78,7 +78,7 @@ def test_make_list_show_sign(demo, tmp_path):
     assert (tmp_path / "seal.png").read_bytes().startswith(b"\x89PNG")
 
     (tmp_path / "data.txt").write_bytes("审批决定书".encode())
-    cli("sign", es_id, "--data", tmp_path / "data.txt", "--client", "app-1", "--purpose", "审批",
+    cli("sign", es_id, "--credential", officer(home), "--data", tmp_path / "data.txt", "--client", "app-1", "--purpose", "审批",
         "--timestamp", "local", "--out", tmp_path / "a.ses")
     der = (tmp_path / "a.ses").read_bytes()
     openssl("asn1parse", "-inform", "DER", "-in", tmp_path / "a.ses")
@@ -87,16 +87,16 @@ def test_make_list_show_sign(demo, tmp_path):
                  CheckName.SEAL_VALIDITY, CheckName.CHAIN, CheckName.TIMESTAMP):
         assert report.check_status(name) == CheckStatus.PASSED, (name, report.to_dict())
 
-    cli("sign", es_id, "--digest", sm3(b"x").hex(), "--client", "app-1", "--purpose", "p", "--out", tmp_path / "b.ses")
+    cli("sign", es_id, "--credential", officer(home), "--digest", sm3(b"x").hex(), "--client", "app-1", "--purpose", "p", "--out", tmp_path / "b.ses")
     assert parse_signature((tmp_path / "b.ses").read_bytes()).data_hash == sm3(b"x")
-    cli("sign", es_id, "--digest", "abcd", "--client", "app-1", "--purpose", "p", "--out", tmp_path / "c", expect=2)
-    cli("sign", es_id, "--client", "app-1", "--purpose", "p", "--out", tmp_path / "c", expect=2)
+    cli("sign", es_id, "--credential", officer(home), "--digest", "abcd", "--client", "app-1", "--purpose", "p", "--out", tmp_path / "c", expect=2)
+    cli("sign", es_id, "--credential", officer(home), "--client", "app-1", "--purpose", "p", "--out", tmp_path / "c", expect=2)
 
 
 def test_refusals_suspension_and_revocation(demo, tmp_path):
     home, engine, uscc, _root = demo
     es_id = make(home, uscc, "--client", "app-1")
-    sign = ("sign", es_id, "--digest", "00" * 32, "--purpose", "p", "--out", tmp_path / "s.ses")
+    sign = ("sign", es_id, "--credential", officer(home), "--digest", "00" * 32, "--purpose", "p", "--out", tmp_path / "s.ses")
     cli(*sign, "--client", "intruder", expect=1)
     cli("suspend", es_id, "--reason", "调查", "--credential", officer(home))
     cli(*sign, "--client", "app-1", expect=1)
@@ -115,6 +115,11 @@ def test_refusals_suspension_and_revocation(demo, tmp_path):
     assert [r.actor for r in refused] == ["client:intruder", "client:app-1", "client:app-2", "client:app-2"]
     assert json.loads(refused[-1].detail)["code"] == "seal_not_active"
     assert all(json.loads(r.detail)["purpose"] == "p" for r in refused)
+    with session_factory(engine)() as session:
+        by_cli = session.execute(select(audit_log.c.actor, audit_log.c.detail)
+                                 .where(audit_log.c.action == "seal.sign-cli", audit_log.c.target == es_id)).all()
+    assert {r.actor for r in by_cli} == {"officer:officer-1"} and len(by_cli) == 6  # every use, refused or not
+    cli("sign", es_id, "--digest", "00" * 32, "--purpose", "p", "--client", "app-1", "--out", tmp_path / "x", expect=2)
     cli("destroy", es_id, "--reason", "销毁", "--credential", officer(home))
     assert "destroyed" in cli("show", es_id)
     assert "Expired 0" in cli("expire")
@@ -183,9 +188,9 @@ def test_sign_with_an_external_tsa(demo, tmp_path):
     tsa_engine = make_engine(f"sqlite:///{copy}")
     try:
         with served(tsa_engine, open_keystore(load_settings()), tmp_path) as base:
-            cli("sign", es_id, "--digest", "11" * 32, "--client", "app-1", "--purpose", "p", "--timestamp",
+            cli("sign", es_id, "--credential", officer(home), "--digest", "11" * 32, "--client", "app-1", "--purpose", "p", "--timestamp",
                 f"{base}/tsa", "--out", tmp_path / "t.ses")
-            cli("sign", es_id, "--digest", "11" * 32, "--client", "app-1", "--purpose", "p", "--timestamp",
+            cli("sign", es_id, "--credential", officer(home), "--digest", "11" * 32, "--client", "app-1", "--purpose", "p", "--timestamp",
                 "ftp://example/tsa", "--out", tmp_path / "u.ses", expect=2)
     finally:
         tsa_engine.dispose()
@@ -201,7 +206,7 @@ def test_trustctl_verify_reports_the_registry_status(demo, tmp_path):
     home, engine, uscc, root = demo
     es_id = make(home, uscc, "--client", "app-1")
     (tmp_path / "data").write_bytes(b"decision")
-    cli("sign", es_id, "--data", tmp_path / "data", "--client", "app-1", "--purpose", "p", "--out", tmp_path / "s.ses")
+    cli("sign", es_id, "--credential", officer(home), "--data", tmp_path / "data", "--client", "app-1", "--purpose", "p", "--out", tmp_path / "s.ses")
     (tmp_path / "root.pem").write_bytes(pem.armor("CERTIFICATE", root))
 
     def registry_checks():

@@ -4,7 +4,8 @@ Importing, authorising, suspending, resuming, revoking and destroying seals are 
 officer's acts, signed with their credential (``--credential`` or ``TRUST_OFFICER_KEY``)
 and audited; making one takes two officers, one applying and another approving; listing,
 showing and marking expired seals need none. `trustctl seal sign` uses a seal as one of its
-authorised client applications would (``--client``), refused and audited otherwise.
+authorised client applications would (``--client``), refused and audited otherwise, with
+the officer who ran it named in the audit log.
 """
 
 from datetime import timedelta
@@ -18,7 +19,7 @@ from hsm import officers
 from seal import making, registry, signing
 from seal.picture import MAX_PICTURE_BYTES, picture_from_upload, seal_picture
 from seal.registry import SEAL_TYPE_ZH, STATUS_ZH, SealRecord, SealStatus, SealType
-from trust import truststore
+from trust import audit, truststore
 from trust.errors import TrustError
 
 MAX_CERT_BYTES = 64 * 1024
@@ -277,8 +278,12 @@ def authorise(es_id, client_ids, operators, any_operator, credential_path) -> No
 @click.option("--purpose", required=True, help="用章事由 / Purpose of the use.")
 @click.option("--timestamp", default="none", show_default=True, help="none, local, 或 TSA 地址 / or a TSA URL.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="写出 SES_Signature（DER）/ Output file.")
-def sign(es_id, data_path, digest_hex, client_id, operator, purpose, timestamp, out) -> None:
-    """用章：对原文或其 SM3 杂凑签章 / Seal data or its SM3 digest (SES_Signature v4)."""
+@credential_option
+def sign(es_id, data_path, digest_hex, client_id, operator, purpose, timestamp, out, credential_path) -> None:
+    """用章：对原文或其 SM3 杂凑签章 / Seal data or its SM3 digest (SES_Signature v4).
+
+    Whoever can run trustctl here could sign as any client, so the security officer who
+    does it signs in with their credential and is named in the audit log beside the use."""
     if bool(data_path) == bool(digest_hex):
         raise click.UsageError("give --data or --digest, not both / 请给出 --data 或 --digest，二选一")
     try:
@@ -286,8 +291,12 @@ def sign(es_id, data_path, digest_hex, client_id, operator, purpose, timestamp, 
     except ValueError:
         raise click.UsageError("--digest is hexadecimal / --digest 须为十六进制") from None
     data = _read(data_path, MAX_DATA_BYTES) if data_path else None
-    der = run(lambda session, keystore: signing.sign(
-        session, keystore, es_id, data=data, digest=digest, client_id=client_id, operator=operator,
-        purpose=purpose, timestamp=timestamp), keep_refusals=True)
+    def work(session, keystore, acting):
+        audit.append(session, f"officer:{acting.officer.id}", "seal.sign-cli", es_id,
+                     {"client_id": client_id, "operator": operator, "purpose": purpose})
+        return signing.sign(session, keystore, es_id, data=data, digest=digest, client_id=client_id,
+                            operator=operator, purpose=purpose, timestamp=timestamp)
+
+    der = run_as("seal.sign", es_id, work, credential_paths=(credential_path,), keep_refusals=True)
     Path(out).write_bytes(der)
     click.echo(f"已签章 / Sealed: {out} ({len(der)} bytes)")
