@@ -93,6 +93,9 @@ def make(holder_name, uscc, seal_type, name, picture_path, purpose, code, dpi, h
          maker_cert, days, cert_list_type, client_ids, operators, out, credential_paths) -> None:
     """制作并启用一枚印章：第一名安全员申请，第二名审批 / Make and activate a seal: the first
     officer applies, the second approves (``--credential A --credential B``)."""
+    if len(credential_paths) != 2:
+        raise click.UsageError("give two officers' credentials: the first applies, the second approves / "
+                               "请给出两名安全员的凭据：第一名申请，第二名审批")
     name = name or holder_name
     if picture_path and (purpose or code):
         raise click.UsageError("--purpose and --code are drawn; not with --picture / 上传图像时不能再指定 --purpose、--code")
@@ -103,10 +106,6 @@ def make(holder_name, uscc, seal_type, name, picture_path, purpose, code, dpi, h
         raise click.ClickException(f"{error.zh} / {error.en}") from error
     holder_certs = _certificates(holder_cert) if holder_cert else None
     maker_certs = _certificates(maker_cert) if maker_cert else None
-
-    if len(credential_paths) != 2:
-        raise click.UsageError("give two officers' credentials: the first applies, the second approves / "
-                               "请给出两名安全员的凭据：第一名申请，第二名审批")
 
     def work(session, keystore, acting):
         approver = officers.identify(session, acting.credentials[1], "seal.approve", uscc)
@@ -280,10 +279,8 @@ def authorise(es_id, client_ids, operators, any_operator, credential_path) -> No
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="写出 SES_Signature（DER）/ Output file.")
 @credential_option
 def sign(es_id, data_path, digest_hex, client_id, operator, purpose, timestamp, out, credential_path) -> None:
-    """用章：对原文或其 SM3 杂凑签章 / Seal data or its SM3 digest (SES_Signature v4).
-
-    Whoever can run trustctl here could sign as any client, so the security officer who
-    does it signs in with their credential and is named in the audit log beside the use."""
+    """用章：对原文或其 SM3 杂凑签章（操作的安全员记入审计日志）/ Seal data or its SM3 digest
+    (SES_Signature v4); the officer who does it is named in the audit log."""
     if bool(data_path) == bool(digest_hex):
         raise click.UsageError("give --data or --digest, not both / 请给出 --data 或 --digest，二选一")
     try:
@@ -291,7 +288,9 @@ def sign(es_id, data_path, digest_hex, client_id, operator, purpose, timestamp, 
     except ValueError:
         raise click.UsageError("--digest is hexadecimal / --digest 须为十六进制") from None
     data = _read(data_path, MAX_DATA_BYTES) if data_path else None
+
     def work(session, keystore, acting):
+        # whoever can run trustctl here could sign as any client: the officer is on record
         audit.append(session, f"officer:{acting.officer.id}", "seal.sign-cli", es_id,
                      {"client_id": client_id, "operator": operator, "purpose": purpose})
         return signing.sign(session, keystore, es_id, data=data, digest=digest, client_id=client_id,
