@@ -48,6 +48,7 @@ STATUS_BY_CODE = {
     "invalid_signature": 422,
     "decryption_failed": 422,
     "key_unavailable": 503,
+    "tsa_unavailable": 503,
     "storage_error": 503,
     "audit_chain_broken": 500,
     "internal_error": 500,

@@ -58,9 +58,9 @@ class TimeStampRejected(InvalidInput):
 
 
 class TimeStampUnavailable(TrustError):
-    """The external TSA cannot be reached (mapped to 503 like other unavailable services)."""
+    """The external TSA cannot be reached (503, like other services that are unavailable)."""
 
-    code = "key_unavailable"
+    code = "tsa_unavailable"
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from asn1crypto import pem
 from sqlalchemy import select
 
 from api.app import create_app
+from bench.server import free_port
 from ca import authority
 from hsm import officers
 from hsm.kek import create_master_key_file
@@ -214,7 +215,10 @@ def test_an_external_time_stamp_from_the_configured_tsa(app, client, world, open
     record = new_seal(world, clients=[APP])
     body = {"digest": sm3(DATA).hex(), "purpose": "p", "timestamp": "external"}
     problem(client.post(f"/api/v1/seals/{record.es_id}/sign", json=body, headers=bearer(app)), 400, "invalid_input")
-    app.extensions["trust.settings"] = replace(app.extensions["trust.settings"], tsa_url=openssl_tsa.url)
+    settings = app.extensions["trust.settings"]
+    app.extensions["trust.settings"] = replace(settings, tsa_url=f"http://127.0.0.1:{free_port()}/tsa")  # nobody there
+    problem(client.post(f"/api/v1/seals/{record.es_id}/sign", json=body, headers=bearer(app)), 503, "tsa_unavailable")
+    app.extensions["trust.settings"] = replace(settings, tsa_url=openssl_tsa.url)
     response = client.post(f"/api/v1/seals/{record.es_id}/sign", json=body, headers=bearer(app))
     assert response.status_code == 200, response.get_data(as_text=True)
     der = base64.b64decode(response.get_json()["signature"])
