@@ -148,9 +148,19 @@ class _Font:
         self.file = parsed.subset(chars)
 
     def advance(self, char: str) -> float:
-        if char in self._advances:
-            return self._advances[char]
-        return 1.0 if unicodedata.east_asian_width(char) in ("W", "F") else 0.5
+        return self._advances[char] if char in self._advances else _fallback_advance(char)
+
+
+def _fallback_advance(char: str) -> float:
+    """An em for a wide character, half for the others: for a font we do not embed."""
+    return 1.0 if unicodedata.east_asian_width(char) in ("W", "F") else 0.5
+
+
+def text_width(text: str, size: float, *, font_file: str = CJK_FONT) -> float:
+    """The width in mm of ``text`` at ``size`` as ``write_ofd`` places it with the embedded
+    font, so that a layout can wrap or shrink text before it is written."""
+    advances = _parsed_font(font_file).advances(set(text))
+    return sum(advances.get(c) or _fallback_advance(c) for c in text) * size
 
 
 def _items(page: layout.Page) -> list:

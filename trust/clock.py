@@ -1,0 +1,22 @@
+"""The service's one notion of now, and of a time read back from the database.
+
+Every time the service keeps is UTC. SQLite stores no zone, so a time read back from it is
+naive; ``as_utc`` makes it aware again (PostgreSQL's are aware already). Services take a
+``clock`` argument defaulting to ``utc_now`` so that tests can pass their own.
+"""
+
+from datetime import datetime, timezone
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """``value`` with its zone; a naive value (from SQLite) was written as UTC."""
+    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
+
+
+def iso_z(value: datetime) -> str:
+    """ISO 8601 in UTC to the second, with ``Z``, as reports and the API show times."""
+    return as_utc(value).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
