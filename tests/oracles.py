@@ -104,3 +104,18 @@ def openssl_tsa(tmp_path):
     authority = OpenSSLTimeStampAuthority(tmp_path / "openssl-tsa")
     yield authority
     authority.close()
+
+
+def ofdrw_verify(path: Path) -> list[dict]:
+    """The verdict of ofdrw (the reference Java OFD library) on each signature of an OFD file:
+    digests, Seal.esl against the seal inside SignedValue.dat, and the signed value."""
+    import json
+    java = shutil.which("java")
+    if java is None:
+        pytest.fail("a Java runtime is required for ofdrw-verify (apt-get install default-jre-headless)")
+    jar = shared_file("tools", "ofdrw-verify", "ofdrw-verify.jar")
+    result = subprocess.run([java, "-jar", str(jar), str(path)], capture_output=True, timeout=120)
+    lines = [json.loads(line) for line in result.stdout.decode().splitlines() if line.startswith("{")]
+    if not lines:
+        raise AssertionError(f"ofdrw-verify printed no verdict: {result.stderr.decode(errors='replace')[:2000]}")
+    return lines

@@ -13,6 +13,7 @@ import hsm.models  # noqa: F401
 import identity.client_models  # noqa: F401
 import identity.models  # noqa: F401
 import identity.token_models  # noqa: F401
+import licence.models  # noqa: F401
 import seal.models  # noqa: F401
 import trust.truststore  # noqa: F401
 from trust import audit

@@ -1,0 +1,278 @@
+"""Issuing a licence (签发): from a request to a sealed OFD, its record and its audit entry.
+
+    {"type_code": "11100000MB0143028R001", "issuer_code": "<USCC>",
+     "holder": {"name": "...", "code": "...", "code_type": "001" | "111"},
+     "face": {"<key>": "<value>", ...},
+     "validity": {"from": "YYYY-MM-DD", "to": "YYYY-MM-DD" | "长期"}}     (validity optional)
+
+Everything is checked first (the type, the client's right to issue for that issuer, the
+holder, every face field, the validity, that each value fits its box on the face); then,
+in the caller's transaction, the serial is taken, the face laid out with the GB/T 36903
+metadata, the issuer's seal applied through seal.signing (its use audited with the licence
+identifier as purpose), and the record, the file, its SM3, the history entry and the audit
+record written. Nothing is committed here: a failure at any step leaves nothing behind
+once the caller rolls back, not even a consumed serial.
+
+Idempotency: a client's ``Idempotency-Key`` with the same request returns the licence
+issued the first time; with another request it is refused (409).
+"""
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Callable
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from hsm.keystore import KeyStore
+from licence import face, identifier, layout, registry
+from licence.catalogue import LicenceType, Source, ValidityRule, canonical_json
+from licence.metadata import LONG_TERM, HolderCodeType
+from licence.models import licence_idempotency, licence_serial, licences
+from licence.registry import LICENCE_SERVICE, LicenceRecord, LicenceStatus, Operation
+from licence.types import get as get_type
+from ofd.signature import Provider, Stamp, sign_ofd
+from ofd.writer import write_ofd
+from seal import registry as seals, signing
+from trust import audit
+from trust.clock import utc_now
+from trust.errors import InvalidInput, TrustError
+from trust.hashes import sm3
+from trust.ids import validate_resident_id, validate_uscc
+
+CHINA = timezone(timedelta(hours=8))        # dates on a licence are Beijing dates
+MAX_NAME = 100
+MAX_IDEMPOTENCY_KEY = 255
+_REQUEST_MEMBERS = {"type_code", "issuer_code", "holder", "face", "validity"}
+
+
+class IdempotencyConflict(TrustError):
+    """The Idempotency-Key was used before with another request (HTTP 409)."""
+
+    code = "idempotency_conflict"
+
+
+@dataclass(frozen=True)
+class Holder:
+    name: str
+    code: str
+    code_type: HolderCodeType
+
+
+def _member(body: dict, name: str, kind, en: str, zh: str):
+    value = body.get(name)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise InvalidInput(f"'{name}' ({en}) is missing or not {kind.__name__}",
+                           f"“{name}”（{zh}）缺失或类型不对")
+    return value
+
+
+def parse_holder(value, licence_type: LicenceType) -> Holder:
+    if not isinstance(value, dict):
+        raise InvalidInput("'holder' is an object with name, code and code_type", "“holder”须为含 name、code、code_type 的对象")
+    name = face.normalise_text(_member(value, "name", str, "the holder's name", "持证主体名称"))
+    if not 0 < len(name) <= MAX_NAME or face._CONTROL.search(name):
+        raise InvalidInput(f"the holder's name is 1 to {MAX_NAME} characters of text",
+                           f"持证主体名称须为 1 至 {MAX_NAME} 个字符")
+    try:
+        code_type = HolderCodeType(_member(value, "code_type", str, "the holder code type", "持证主体代码类型代码"))
+    except ValueError:
+        code_type = None
+    if code_type not in licence_type.holder_code_types:
+        allowed = ", ".join(f"{t.value} ({t.zh})" for t in licence_type.holder_code_types)
+        raise InvalidInput(f"the holder code type of a {licence_type.name_en} is {allowed}",
+                           f"{licence_type.name}的持证主体代码类型须为 {allowed}")
+    code = _member(value, "code", str, "the holder's code", "持证主体代码")
+    code = validate_uscc(code) if code_type == HolderCodeType.CREDIT_CODE else validate_resident_id(code).number
+    return Holder(name, code, code_type)
+
+
+def licence_date(when: datetime) -> date:
+    return when.astimezone(CHINA).date()
+
+
+def _validity(value, licence_type: LicenceType, issue_date: date) -> tuple[date, date | None]:
+    if value is None:
+        value = {}
+    if not isinstance(value, dict) or set(value) - {"from", "to"}:
+        raise InvalidInput("'validity' is an object with from and to", "“validity”须为含 from、to 的对象")
+    try:
+        start = face.parse_date(value["from"]) if value.get("from") else issue_date
+        given = value.get("to")
+        end = None if given in (None, LONG_TERM) else face.parse_date(given)
+    except InvalidInput as e:
+        raise InvalidInput(f"the validity {e.en}", f"有效期{e.zh}") from None
+    if licence_type.validity == ValidityRule.LONG_TERM and end is not None:
+        raise InvalidInput(f"a {licence_type.name_en} is valid without end (长期): give no end date",
+                           f"{licence_type.name}长期有效，不应给出截止日期")
+    if licence_type.validity == ValidityRule.YEARS and end is None:
+        end = _add_years(start, licence_type.validity_years) - timedelta(days=1)
+    if licence_type.validity == ValidityRule.GIVEN and end is None:
+        raise InvalidInput(f"a {licence_type.name_en} needs the end of its validity", f"{licence_type.name}须给出有效期截止日期")
+    if end is not None and end < start:
+        raise InvalidInput(f"the validity ends ({end}) before it starts ({start})", f"有效期截止（{end}）早于起始（{start}）")
+    return start, end
+
+
+def _add_years(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A licence checked and ready to be numbered, laid out and sealed."""
+
+    licence_type: LicenceType
+    type_version: int
+    issuer: registry.Issuer
+    holder: Holder
+    values: dict[str, str]
+    issue_date: date
+    valid_from: date
+    valid_to: date | None
+
+    def printed(self) -> dict[str, str]:
+        return face.printed(self.licence_type, self.values, {
+            Source.HOLDER_NAME: self.holder.name, Source.HOLDER_CODE: self.holder.code,
+            Source.ISSUER_NAME: self.issuer.issuer_name, Source.ISSUE_DATE: self.issue_date.isoformat(),
+            Source.VALID_FROM: self.valid_from.isoformat(),
+            Source.VALID_TO: self.valid_to.isoformat() if self.valid_to else None})
+
+    def record(self, licence_id: identifier.LicenceId, supersedes: str | None) -> dict:
+        printed = self.printed()
+        return {
+            "licence_id": str(licence_id), "version": licence_id.version,
+            "type_code": self.licence_type.type_code, "type_version": self.type_version,
+            "type_name": self.licence_type.name,
+            "issuer": {"code": self.issuer.issuer_code, "name": self.issuer.issuer_name},
+            "holder": {"name": self.holder.name, "code": self.holder.code, "code_type": self.holder.code_type.value},
+            "licence_no": printed[self.licence_type.licence_no],
+            "issue_date": self.issue_date.isoformat(), "valid_from": self.valid_from.isoformat(),
+            "valid_to": self.valid_to.isoformat() if self.valid_to else None,
+            "area_code": self.issuer.area_code, "face": self.values,
+            "printed": [[f.key, f.label, printed[f.key]] for f in self.licence_type.fields if printed[f.key]],
+            "supersedes": supersedes,
+        }
+
+
+def draft(session: Session, body, *, client_id: str, clock: Callable[[], datetime] = utc_now) -> Draft:
+    """Check a request completely; the client's right to issue is checked (and a refusal
+    audited) before anything about the holder is looked at. Writes nothing else."""
+    if not isinstance(body, dict):
+        raise InvalidInput("the request is a JSON object", "请求须为 JSON 对象")
+    unknown = sorted(set(body) - _REQUEST_MEMBERS)
+    if unknown:
+        raise InvalidInput(f"'{unknown[0][:40]}' is not a member of a licence request", f"“{unknown[0][:40]}”不是签发请求的成员")
+    type_code = _member(body, "type_code", str, "the licence type code", "证照类型代码")
+    issuer_code = _member(body, "issuer_code", str, "the issuing organisation's credit code", "颁证单位代码")
+    version = get_type(session, type_code)
+    issuer = registry.check_issuer(session, version.licence_type.type_code, issuer_code, client_id)
+    return _draft(version.licence_type, version.version, issuer, body, clock)
+
+
+def _draft(licence_type: LicenceType, type_version: int, issuer: registry.Issuer, body: dict,
+           clock: Callable[[], datetime]) -> Draft:
+    holder = parse_holder(body.get("holder"), licence_type)
+    values = face.validate(licence_type, body.get("face"), holder_code=holder.code, holder_code_type=holder.code_type)
+    issue_date = licence_date(clock())
+    valid_from, valid_to = _validity(body.get("validity"), licence_type, issue_date)
+    result = Draft(licence_type, type_version, issuer, holder, values, issue_date, valid_from, valid_to)
+    layout.page(layout.Face(licence_type, result.printed()))  # a value that does not fit fails here, named
+    return result
+
+
+def _next_serial(session: Session, type_code: str, issuer_code: str, year: int) -> str:
+    """The issuer's next serial for the type: the year and a counter, taken in the caller's
+    transaction (so a failed issue gives its number back)."""
+    key = (licence_serial.c.type_code == type_code) & (licence_serial.c.issuer_code == issuer_code)
+    last = session.execute(select(licence_serial.c.last).where(key).with_for_update()).scalar()
+    if last is None:
+        last = 0
+        session.execute(insert(licence_serial).values(type_code=type_code, issuer_code=issuer_code, last=1))
+    else:
+        session.execute(update(licence_serial).where(key).values(last=last + 1))
+    return f"{year:04d}{last + 1:07d}"
+
+
+def seal_and_store(session: Session, keystore: KeyStore, d: Draft, licence_id: identifier.LicenceId, *,
+                   operation: Operation, supersedes: str | None, client_id: str, actor: str, verify_url: str,
+                   clock: Callable[[], datetime] = utc_now) -> LicenceRecord:
+    """Lay out, seal and store one licence version with its history and audit entries."""
+    record = d.record(licence_id, supersedes)
+    now = clock().replace(microsecond=0)
+    meta = registry.metadata_of(record)
+    document = layout.document(layout.Face(d.licence_type, d.printed(), qr_text=verify_url_for(verify_url, licence_id)),
+                               meta)
+    seal = seals.get_seal(session, d.issuer.es_id)
+    centre_x, centre_y = d.licence_type.template.seal
+    stamp = Stamp(0, (centre_x - seal.picture_width_mm / 2, centre_y - seal.picture_height_mm / 2,
+                      seal.picture_width_mm, seal.picture_height_mm))
+
+    def signed_value(signature_xml: bytes, signature_loc: str) -> bytes:
+        return signing.sign(session, keystore, seal.es_id, data=signature_xml, client_id=LICENCE_SERVICE,
+                            operator=None, purpose=f"证照签发 licence {licence_id}", property_info=signature_loc,
+                            clock=lambda: now)
+
+    sealed = sign_ofd(write_ofd(document), signed_value, seal=seal.seal, stamps=[stamp], signing_time=now,
+                      provider=Provider(name="trust-service licence", version="1.0"))
+    digest = sm3(sealed).hex()
+    session.execute(insert(licences).values(
+        licence_id=str(licence_id), base=licence_id.base, version=licence_id.version,
+        type_code=d.licence_type.type_code, type_version=d.type_version, issuer_code=d.issuer.issuer_code,
+        holder_code=d.holder.code, licence_no=record["licence_no"], issue_date=d.issue_date,
+        valid_from=d.valid_from, valid_to=d.valid_to, record=canonical_json(record), status=LicenceStatus.VALID.value,
+        supersedes=supersedes, superseded_by=None, es_id=seal.es_id, ofd=sealed, ofd_sm3=digest,
+        client_id=client_id, created_at=now, status_changed_at=now))
+    registry.add_history(session, str(licence_id), operation, None, LicenceStatus.VALID, now, actor,
+                         {Operation.ISSUE: "新发", Operation.CHANGE: "变更", Operation.RENEW: "延续"}.get(operation, ""))
+    audit.append(session, actor, "licence.issue", str(licence_id), {
+        "operation": operation.value, "type_code": d.licence_type.type_code, "type_version": d.type_version,
+        "issuer_code": d.issuer.issuer_code, "es_id": seal.es_id, "ofd_sm3": digest, "supersedes": supersedes})
+    return registry.get(session, str(licence_id))
+
+
+def verify_url_for(base: str, licence_id: identifier.LicenceId | str) -> str:
+    """The public verification page of a licence, which its QR code opens."""
+    return f"{base.rstrip('/')}/v/{licence_id}"
+
+
+def request_digest(body) -> str:
+    return sm3(canonical_json(body).encode()).hex()
+
+
+def _replay(session: Session, client_id: str, key: str | None, body) -> LicenceRecord | None:
+    if key is None:
+        return None
+    if not isinstance(key, str) or not 0 < len(key) <= MAX_IDEMPOTENCY_KEY or not key.isascii() or not key.isprintable():
+        raise InvalidInput(f"the Idempotency-Key is 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters",
+                           f"Idempotency-Key 须为 1 至 {MAX_IDEMPOTENCY_KEY} 个可打印 ASCII 字符")
+    row = session.execute(select(licence_idempotency).where(
+        (licence_idempotency.c.client_id == client_id) & (licence_idempotency.c.key == key))).one_or_none()
+    if row is None:
+        return None
+    if row.request_sm3 != request_digest(body):
+        raise IdempotencyConflict("this Idempotency-Key was used before with another request",
+                                  "此 Idempotency-Key 已用于另一个不同的请求")
+    return registry.get(session, row.licence_id)
+
+
+def issue(session: Session, keystore: KeyStore, body, *, client_id: str, verify_url: str,
+          idempotency_key: str | None = None, clock: Callable[[], datetime] = utc_now) -> tuple[LicenceRecord, bool]:
+    """Issue a licence (version 001) for ``client_id``; returns it and whether it is new
+    (False: the same Idempotency-Key and request came before). Does not commit."""
+    earlier = _replay(session, client_id, idempotency_key, body)
+    if earlier is not None:
+        return earlier, False
+    d = draft(session, body, client_id=client_id, clock=clock)
+    serial = _next_serial(session, d.licence_type.type_code, d.issuer.issuer_code, d.issue_date.year)
+    licence_id = identifier.build(d.licence_type.type_code, d.issuer.issuer_code, serial, 1)
+    result = seal_and_store(session, keystore, d, licence_id, operation=Operation.ISSUE, supersedes=None,
+                            client_id=client_id, actor=f"client:{client_id}", verify_url=verify_url, clock=clock)
+    if idempotency_key is not None:
+        session.execute(insert(licence_idempotency).values(client_id=client_id, key=idempotency_key,
+                                                           request_sm3=request_digest(body),
+                                                           licence_id=result.licence_id, created_at=clock()))
+    return result, True

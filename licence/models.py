@@ -1,0 +1,99 @@
+"""The tables of the licence authority: type versions, issuers, licences, their history,
+the serial counters and the idempotency keys of issuing clients.
+
+A licence row keeps the canonical record (what was decided) and the sealed OFD with its
+SM3, so a later PDF, QR or sharing view is made from the row without touching the OFD.
+"""
+
+from sqlalchemy import (CheckConstraint, Column, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, String,
+                        Table, Text)
+
+from trust.db import Base
+
+STATUSES = ("01", "02", "03", "04", "05", "06", "07", "99")
+_STATUS_LIST = ", ".join(f"'{s}'" for s in STATUSES)
+
+licence_type = Table(
+    "licence_type", Base.metadata,
+    Column("type_code", String(21), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("definition", Text, nullable=False),          # canonical JSON (licence.catalogue.canonical_json)
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("actor", Text, nullable=False),
+)
+
+# Who issues a type: the issuing organisation, the seal it seals with, the clients it issues through.
+licence_issuer = Table(
+    "licence_issuer", Base.metadata,
+    Column("type_code", String(21), primary_key=True),
+    Column("issuer_code", String(18), primary_key=True),
+    Column("issuer_name", Text, nullable=False),
+    Column("area_code", String(6)),
+    Column("es_id", String(32), ForeignKey("seal_registry.es_id"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+licence_issuer_client = Table(
+    "licence_issuer_client", Base.metadata,
+    Column("type_code", String(21), primary_key=True),
+    Column("issuer_code", String(18), primary_key=True),
+    Column("client_id", String(255), primary_key=True),
+)
+
+licence_serial = Table(
+    "licence_serial", Base.metadata,
+    Column("type_code", String(21), primary_key=True),
+    Column("issuer_code", String(18), primary_key=True),
+    Column("last", Integer, nullable=False),
+)
+
+licences = Table(
+    "licence", Base.metadata,
+    Column("licence_id", String(128), primary_key=True),
+    Column("base", String(120), nullable=False),          # type.issuer.serial: shared by every version
+    Column("version", Integer, nullable=False),
+    Column("type_code", String(21), nullable=False),
+    Column("type_version", Integer, nullable=False),
+    Column("issuer_code", String(18), nullable=False),
+    Column("holder_code", String(18), nullable=False),
+    Column("licence_no", Text, nullable=False),
+    Column("issue_date", Date, nullable=False),
+    Column("valid_from", Date, nullable=False),
+    Column("valid_to", Date),                             # NULL: 长期
+    Column("record", Text, nullable=False),               # the canonical licence record (JSON)
+    Column("status", String(2), nullable=False),
+    Column("supersedes", String(128)),
+    Column("superseded_by", String(128)),
+    Column("es_id", String(32), nullable=False),
+    Column("ofd", LargeBinary, nullable=False),
+    Column("ofd_sm3", String(64), nullable=False),
+    Column("client_id", String(255), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("status_changed_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint(f"status IN ({_STATUS_LIST})", name="ck_licence_status"),
+    Index("ix_licence_base", "base", "version", unique=True),
+    Index("ix_licence_issuer", "issuer_code", "created_at"),
+    Index("ix_licence_holder", "holder_code"),
+)
+
+licence_history = Table(
+    "licence_history", Base.metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("licence_id", String(128), ForeignKey("licence.licence_id"), nullable=False),
+    Column("operation", String(2), nullable=False),       # national operation code (spec §8)
+    Column("from_status", String(2)),
+    Column("to_status", String(2), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Index("ix_licence_history_licence", "licence_id"),
+)
+
+licence_idempotency = Table(
+    "licence_idempotency", Base.metadata,
+    Column("client_id", String(255), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("request_sm3", String(64), nullable=False),
+    Column("licence_id", String(128), ForeignKey("licence.licence_id"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)

@@ -1,0 +1,275 @@
+"""The licence registry (证照库): issuers, licence records, their status and history.
+
+Status and operation codes are those the national systems use (spec elicence-gbt369xx.md
+§8). A change (变更) or renewal (延续) issues a new version that names the one it
+supersedes; the old version keeps its status and gains ``superseded_by``, which is how
+"superseded" is reported (the tables have no code for it, spec §8 [I]).
+
+Issuers: for each licence type, the organisations that issue it, the seal each one seals
+with (a seal of the seal registry, authorised there for the licence service's client
+``LICENCE_SERVICE``) and the client applications that may ask it to issue.
+"""
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Callable, Iterable
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session
+
+from licence import identifier
+from licence.metadata import HolderCodeType, LicenceMetadata
+from licence.models import licence_history, licence_issuer, licence_issuer_client, licences
+from licence.types import get as get_type
+from seal import registry as seals
+from trust import audit
+from trust.clock import as_utc, iso_z, utc_now
+from trust.errors import InvalidInput, NotFound, PermissionDenied
+from trust.ids import validate_uscc
+
+LICENCE_SERVICE = "licence-service"     # the client id under which the licence authority uses seals
+MAX_LIST = 500
+MAX_CLIENTS = 100
+
+
+class LicenceStatus(StrEnum):
+    VALID = "01"          # 有效
+    SUSPENDED = "02"      # 暂扣
+    WITHDRAWN = "03"      # 撤销 (issued in error: annulled)
+    CANCELLED = "04"      # 注销 (the holder ceased)
+    EXPIRED = "05"        # 失效
+    TRANSFERRED = "06"    # 转出
+    REVOKED = "07"        # 吊销 (a penalty)
+    OTHER = "99"
+
+    @property
+    def zh(self) -> str:
+        return _STATUS_ZH[self]
+
+    @property
+    def en(self) -> str:
+        return _STATUS_EN[self]
+
+
+_STATUS_ZH = {"01": "有效", "02": "暂扣", "03": "撤销", "04": "注销", "05": "失效", "06": "转出", "07": "吊销", "99": "其他"}
+_STATUS_EN = {"01": "valid", "02": "suspended", "03": "annulled", "04": "cancelled", "05": "expired",
+              "06": "transferred out", "07": "revoked", "99": "other"}
+
+
+class Operation(StrEnum):
+    ISSUE = "01"          # 新发
+    RENEW = "02"          # 延续
+    SUSPEND = "03"        # 暂扣
+    EXPIRE = "04"         # 过期失效
+    CANCEL = "05"         # 注销
+    RESUME = "06"         # 暂扣发还
+    OTHER = "07"          # 其他 (撤销 and 吊销 have no code of their own)
+    TRANSFER_IN = "08"    # 转入
+    CHANGE = "09"         # 变更
+    CANCEL_TRANSFER = "10"  # 取消转出
+
+
+@dataclass(frozen=True)
+class Issuer:
+    type_code: str
+    issuer_code: str
+    issuer_name: str
+    area_code: str | None
+    es_id: str
+    client_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    operation: Operation
+    from_status: LicenceStatus | None
+    to_status: LicenceStatus
+    at: datetime
+    actor: str
+    reason: str
+
+    def to_dict(self) -> dict:
+        return {"operation": self.operation.value, "from": self.from_status and self.from_status.value,
+                "to": self.to_status.value, "to_zh": self.to_status.zh, "at": iso_z(self.at), "actor": self.actor,
+                "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class LicenceRecord:
+    """A licence as decided (``record``: the canonical JSON stored with it) and its state now."""
+
+    licence_id: str
+    record: dict
+    status: LicenceStatus
+    supersedes: str | None
+    superseded_by: str | None
+    es_id: str
+    ofd_sm3: str
+    client_id: str
+    created_at: datetime
+    status_changed_at: datetime
+
+    @property
+    def id(self) -> identifier.LicenceId:
+        return identifier.parse(self.licence_id)
+
+    @property
+    def valid_to(self) -> date | None:
+        return date.fromisoformat(self.record["valid_to"]) if self.record["valid_to"] else None
+
+    def metadata(self) -> LicenceMetadata:
+        return metadata_of(self.record)
+
+    def to_dict(self) -> dict:
+        return {"licence_id": self.licence_id, "version": self.record["version"], "status": self.status.value,
+                "status_zh": self.status.zh, "status_en": self.status.en, "supersedes": self.supersedes,
+                "superseded_by": self.superseded_by, "record": self.record, "es_id": self.es_id,
+                "ofd_sm3": self.ofd_sm3, "created_at": iso_z(self.created_at),
+                "status_changed_at": iso_z(self.status_changed_at)}
+
+
+def metadata_of(record: dict) -> LicenceMetadata:
+    """The GB/T 36903 metadata of a canonical licence record."""
+    r = record
+    return LicenceMetadata(
+        licence_id=r["licence_id"], type_name=r["type_name"], type_code=r["type_code"], licence_no=r["licence_no"],
+        issuer_name=r["issuer"]["name"], issuer_code=r["issuer"]["code"], issue_date=date.fromisoformat(r["issue_date"]),
+        holder_name=r["holder"]["name"], holder_code=r["holder"]["code"],
+        holder_code_type=HolderCodeType(r["holder"]["code_type"]), valid_from=date.fromisoformat(r["valid_from"]),
+        valid_to=date.fromisoformat(r["valid_to"]) if r["valid_to"] else None, area_code=r.get("area_code"),
+        face=tuple((key, label, text) for key, label, text in r["printed"]))
+
+
+def _record(row) -> LicenceRecord:
+    return LicenceRecord(
+        licence_id=row.licence_id, record=json.loads(row.record), status=LicenceStatus(row.status),
+        supersedes=row.supersedes, superseded_by=row.superseded_by, es_id=row.es_id, ofd_sm3=row.ofd_sm3,
+        client_id=row.client_id, created_at=as_utc(row.created_at), status_changed_at=as_utc(row.status_changed_at))
+
+
+_COLUMNS = [c for c in licences.c if c.name != "ofd"]
+
+
+def _row(session: Session, licence_id: str, *, for_update: bool = False):
+    text = str(identifier.parse(licence_id))
+    query = select(*_COLUMNS).where(licences.c.licence_id == text)
+    row = session.execute(query.with_for_update() if for_update else query).one_or_none()
+    if row is None:
+        raise NotFound(f"no licence {text}", f"没有证照 {text}")
+    return row
+
+
+def get(session: Session, licence_id: str) -> LicenceRecord:
+    return _record(_row(session, licence_id))
+
+
+def ofd_file(session: Session, licence_id: str) -> bytes:
+    text = str(identifier.parse(licence_id))
+    data = session.execute(select(licences.c.ofd).where(licences.c.licence_id == text)).scalar()
+    if data is None:
+        raise NotFound(f"no licence {text}", f"没有证照 {text}")
+    return bytes(data)
+
+
+def versions(session: Session, licence_id: str) -> list[str]:
+    """Every version's identifier of the licence, oldest first."""
+    base = identifier.parse(licence_id).base
+    return list(session.execute(select(licences.c.licence_id).where(licences.c.base == base)
+                                .order_by(licences.c.version)).scalars())
+
+
+def history(session: Session, licence_id: str) -> list[HistoryEntry]:
+    row = _row(session, licence_id)
+    rows = session.execute(select(licence_history).where(licence_history.c.licence_id == row.licence_id)
+                           .order_by(licence_history.c.id))
+    return [HistoryEntry(Operation(r.operation), r.from_status and LicenceStatus(r.from_status),
+                         LicenceStatus(r.to_status), as_utc(r.at), r.actor, r.reason) for r in rows]
+
+
+def list_by_issuer(session: Session, issuer_code: str, *, limit: int = 100, offset: int = 0) -> list[LicenceRecord]:
+    if not (isinstance(limit, int) and 0 < limit <= MAX_LIST and isinstance(offset, int) and offset >= 0):
+        raise InvalidInput(f"limit is 1 to {MAX_LIST}, offset at least 0", f"每页 1 至 {MAX_LIST} 条，偏移不小于 0")
+    rows = session.execute(select(*_COLUMNS).where(licences.c.issuer_code == validate_uscc(issuer_code))
+                           .order_by(licences.c.created_at, licences.c.licence_id).limit(limit).offset(offset))
+    return [_record(r) for r in rows]
+
+
+def add_history(session: Session, licence_id: str, operation: Operation, from_status: LicenceStatus | None,
+                to_status: LicenceStatus, at: datetime, actor: str, reason: str) -> None:
+    session.execute(insert(licence_history).values(
+        licence_id=licence_id, operation=operation.value, from_status=from_status and from_status.value,
+        to_status=to_status.value, at=at, actor=actor, reason=reason))
+
+
+# ---------------------------------------------------------------- issuers
+
+def _clients(values: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(values, str):
+        values = [values]
+    clients = tuple(dict.fromkeys(values))
+    if len(clients) > MAX_CLIENTS or not all(isinstance(c, str) and 0 < len(c) <= 255 for c in clients):
+        raise InvalidInput(f"up to {MAX_CLIENTS} client ids of 1 to 255 characters",
+                           f"至多 {MAX_CLIENTS} 个客户端标识，每个 1 至 255 个字符")
+    return clients
+
+
+def register_issuer(session: Session, *, type_code: str, issuer_code: str, issuer_name: str, es_id: str,
+                    client_ids: Iterable[str], area_code: str | None = None, actor: str,
+                    clock: Callable[[], datetime] = utc_now) -> Issuer:
+    """Let an organisation issue a type, sealing with its seal ``es_id``, through the clients
+    given (replacing any earlier setting). The seal must be the organisation's, of the type
+    the licence type names. Audited. Does not commit."""
+    licence_type = get_type(session, type_code).licence_type
+    issuer_code = validate_uscc(issuer_code)
+    if not isinstance(issuer_name, str) or not 0 < len(issuer_name.strip()) <= 100:
+        raise InvalidInput("the issuer's name is 1 to 100 characters", "颁证单位名称须为 1 至 100 个字符")
+    if area_code is not None and not (isinstance(area_code, str) and len(area_code) == 6 and area_code.isdigit()):
+        raise InvalidInput("the area code is 6 digits (GB/T 2260)", "属地编码须为 6 位数字（GB/T 2260）")
+    seal = seals.get_seal(session, es_id)
+    if seal.holder_uscc != issuer_code or seal.seal_type != licence_type.seal_type:
+        raise InvalidInput(f"seal {es_id} is not a {licence_type.seal_type} seal of {issuer_code}",
+                           f"印章 {es_id} 不是 {issuer_code} 的{seals.SEAL_TYPE_ZH[licence_type.seal_type]}")
+    clients = _clients(client_ids)
+    key = (licence_issuer.c.type_code == type_code) & (licence_issuer.c.issuer_code == issuer_code)
+    session.execute(delete(licence_issuer).where(key))
+    session.execute(insert(licence_issuer).values(type_code=type_code, issuer_code=issuer_code,
+                                                  issuer_name=issuer_name.strip(), area_code=area_code,
+                                                  es_id=seal.es_id, created_at=clock()))
+    session.execute(delete(licence_issuer_client).where(
+        (licence_issuer_client.c.type_code == type_code) & (licence_issuer_client.c.issuer_code == issuer_code)))
+    if clients:
+        session.execute(insert(licence_issuer_client), [
+            {"type_code": type_code, "issuer_code": issuer_code, "client_id": c} for c in clients])
+    audit.append(session, actor, "licence.issuer", f"{type_code}/{issuer_code}",
+                 {"es_id": seal.es_id, "clients": list(clients), "name": issuer_name.strip()})
+    return get_issuer(session, type_code, issuer_code)
+
+
+def get_issuer(session: Session, type_code: str, issuer_code: str) -> Issuer:
+    row = session.execute(select(licence_issuer).where(
+        (licence_issuer.c.type_code == type_code) & (licence_issuer.c.issuer_code == issuer_code))).one_or_none()
+    if row is None:
+        raise NotFound(f"{issuer_code} does not issue licence type {type_code}",
+                       f"{issuer_code} 不是证照类型 {type_code} 的颁证单位")
+    clients = session.execute(select(licence_issuer_client.c.client_id).where(
+        (licence_issuer_client.c.type_code == type_code) & (licence_issuer_client.c.issuer_code == issuer_code))
+        .order_by(licence_issuer_client.c.client_id)).scalars()
+    return Issuer(row.type_code, row.issuer_code, row.issuer_name, row.area_code, row.es_id, tuple(clients))
+
+
+def check_issuer(session: Session, type_code: str, issuer_code: str, client_id: str) -> Issuer:
+    """The issuer, if ``client_id`` may issue this type for it; a refusal is audited (in
+    the caller's transaction: commit it) and raised."""
+    try:
+        issuer = get_issuer(session, type_code, issuer_code)
+        if client_id in issuer.client_ids:
+            return issuer
+        error = PermissionDenied(f"client {client_id!r} may not issue licence type {type_code} for {issuer_code}",
+                                 f"客户端 {client_id!r} 无权为 {issuer_code} 签发证照类型 {type_code}")
+    except NotFound as e:
+        error = PermissionDenied(e.en, e.zh)
+    audit.append(session, f"client:{client_id}", "licence.refuse", f"{type_code}/{issuer_code}",
+                 {"code": error.code, "reason": error.en})
+    raise error
