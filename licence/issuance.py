@@ -18,7 +18,7 @@ issued the first time; with another request it is refused (409).
 """
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Callable
 
 from sqlalchemy import insert, select, update
@@ -35,12 +35,11 @@ from ofd.signature import Provider, Stamp, sign_ofd
 from ofd.writer import write_ofd
 from seal import registry as seals, signing
 from trust import audit
-from trust.clock import utc_now
+from trust.clock import beijing_date, utc_now
 from trust.errors import InvalidInput, TrustError
 from trust.hashes import sm3
 from trust.ids import validate_resident_id, validate_uscc
 
-CHINA = timezone(timedelta(hours=8))        # dates on a licence are Beijing dates
 MAX_NAME = 100
 MAX_IDEMPOTENCY_KEY = 255
 _REQUEST_MEMBERS = {"type_code", "issuer_code", "holder", "face", "validity"}
@@ -85,10 +84,6 @@ def parse_holder(value, licence_type: LicenceType) -> Holder:
     code = _member(value, "code", str, "the holder's code", "持证主体代码")
     code = validate_uscc(code) if code_type == HolderCodeType.CREDIT_CODE else validate_resident_id(code).number
     return Holder(name, code, code_type)
-
-
-def licence_date(when: datetime) -> date:
-    return when.astimezone(CHINA).date()
 
 
 def _validity(value, licence_type: LicenceType, issue_date: date) -> tuple[date, date | None]:
@@ -177,7 +172,7 @@ def _draft(licence_type: LicenceType, type_version: int, issuer: registry.Issuer
            clock: Callable[[], datetime]) -> Draft:
     holder = parse_holder(body.get("holder"), licence_type)
     values = face.validate(licence_type, body.get("face"), holder_code=holder.code, holder_code_type=holder.code_type)
-    issue_date = licence_date(clock())
+    issue_date = beijing_date(clock())
     valid_from, valid_to = _validity(body.get("validity"), licence_type, issue_date)
     result = Draft(licence_type, type_version, issuer, holder, values, issue_date, valid_from, valid_to)
     layout.page(layout.Face(licence_type, result.printed()))  # a value that does not fit fails here, named
@@ -276,3 +271,55 @@ def issue(session: Session, keystore: KeyStore, body, *, client_id: str, verify_
                                                            request_sm3=request_digest(body),
                                                            licence_id=result.licence_id, created_at=clock()))
     return result, True
+
+
+_CHANGE_MEMBERS = {"holder", "face", "validity"}
+
+
+def change(session: Session, keystore: KeyStore, licence_id: str, body, *, client_id: str, verify_url: str,
+           reason: str, renew: bool = False, clock: Callable[[], datetime] = utc_now) -> LicenceRecord:
+    """A change (变更) or renewal (延续): the next version of the licence, issued under the
+    type's current version, naming the one it supersedes, which then ends. ``body`` gives
+    what changes: face fields (null removes an optional one), the holder's name (never the
+    holder's code: another holder is another licence), the validity. A renewal gives the
+    validity a new start (by default the day after the old end, or today if that is past).
+    Does not commit."""
+    act = "renew" if renew else "change"
+    if not isinstance(body, dict) or set(body) - _CHANGE_MEMBERS:
+        raise InvalidInput("a change gives holder (name), face and validity only", "变更只能给出持证主体名称、照面信息和有效期")
+    reason = registry.check_reason(reason)
+    old = registry.current_for_update(session, licence_id, act)
+    if old.status != LicenceStatus.VALID:
+        raise registry.IllegalTransition(f"licence {old.licence_id} is {old.status.en}: only a valid licence changes",
+                                         f"证照 {old.licence_id} 处于“{old.status.zh}”状态，只有有效的证照可以{registry.ACT_ZH[act]}")
+    r = old.record
+    version = get_type(session, r["type_code"])
+    issuer = registry.check_issuer(session, r["type_code"], r["issuer"]["code"], client_id)
+    holder = body.get("holder") or {}
+    if not isinstance(holder, dict) or set(holder) - {"name"}:
+        raise InvalidInput("a change may give the holder's new name only", "变更只能更改持证主体名称")
+    face_changes = body.get("face") or {}
+    if not isinstance(face_changes, dict):
+        raise InvalidInput("'face' is an object", "“face”须为对象")
+    merged = {k: v for k, v in {**r["face"], **face_changes}.items() if v is not None}
+    validity = body.get("validity")
+    if validity is None:
+        validity = _renewed(version.licence_type, old, beijing_date(clock())) if renew else \
+            {"from": r["valid_from"], "to": r["valid_to"] or LONG_TERM}
+    request = {"holder": {**r["holder"], **holder}, "face": merged, "validity": validity}
+    d = _draft(version.licence_type, version.version, issuer, request, clock)
+    new_id = old.id.with_version(old.id.version + 1)
+    operation = Operation.RENEW if renew else Operation.CHANGE
+    actor = f"client:{client_id}"
+    result = seal_and_store(session, keystore, d, new_id, operation=operation, supersedes=old.licence_id,
+                            client_id=client_id, actor=actor, verify_url=verify_url, clock=clock)
+    registry.supersede(session, old, result.licence_id, operation, actor=actor, reason=reason, at=result.created_at)
+    return result
+
+
+def _renewed(licence_type: LicenceType, old: LicenceRecord, today: date) -> dict:
+    if licence_type.validity == ValidityRule.LONG_TERM:
+        raise InvalidInput(f"a {licence_type.name_en} is valid without end: it is changed, never renewed",
+                           f"{licence_type.name}长期有效，只能变更，无需延续")
+    start = max(today, old.valid_to + timedelta(days=1)) if old.valid_to else today
+    return {"from": start.isoformat()}

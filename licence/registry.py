@@ -16,7 +16,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Callable, Iterable
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from licence import identifier
@@ -25,7 +25,7 @@ from licence.models import licence_history, licence_issuer, licence_issuer_clien
 from licence.types import get as get_type
 from seal import registry as seals
 from trust import audit
-from trust.clock import as_utc, iso_z, utc_now
+from trust.clock import as_utc, beijing_date, iso_z, utc_now
 from trust.errors import InvalidInput, NotFound, PermissionDenied
 from trust.ids import validate_uscc
 
@@ -273,3 +273,89 @@ def check_issuer(session: Session, type_code: str, issuer_code: str, client_id: 
     audit.append(session, f"client:{client_id}", "licence.refuse", f"{type_code}/{issuer_code}",
                  {"code": error.code, "reason": error.en})
     raise error
+
+
+# ---------------------------------------------------------------- lifecycle
+
+class IllegalTransition(InvalidInput):
+    code = "illegal_transition"
+
+
+_S = LicenceStatus
+_ENDED = frozenset({_S.WITHDRAWN, _S.CANCELLED, _S.REVOKED, _S.EXPIRED})
+# operation → (the statuses it applies to, the status it leads to)
+TRANSITIONS: dict[str, tuple[frozenset[LicenceStatus], LicenceStatus, Operation]] = {
+    "suspend": (frozenset({_S.VALID}), _S.SUSPENDED, Operation.SUSPEND),
+    "resume": (frozenset({_S.SUSPENDED}), _S.VALID, Operation.RESUME),
+    "revoke": (frozenset({_S.VALID, _S.SUSPENDED}), _S.REVOKED, Operation.OTHER),       # 吊销
+    "annul": (frozenset({_S.VALID, _S.SUSPENDED}), _S.WITHDRAWN, Operation.OTHER),      # 撤销
+    "cancel": (frozenset({_S.VALID, _S.SUSPENDED}), _S.CANCELLED, Operation.CANCEL),    # 注销
+    "expire": (frozenset({_S.VALID, _S.SUSPENDED}), _S.EXPIRED, Operation.EXPIRE),      # 过期失效
+}
+ACT_ZH = {"suspend": "暂扣", "resume": "发还", "revoke": "吊销", "annul": "撤销", "cancel": "注销", "expire": "失效",
+          "change": "变更", "renew": "延续"}
+_ACT_EN = {"suspend": "suspended", "resume": "resumed", "revoke": "revoked", "annul": "annulled",
+           "cancel": "cancelled", "expire": "expired"}
+MAX_REASON = 500
+
+
+def check_reason(reason) -> str:
+    if not isinstance(reason, str) or not reason.strip() or len(reason) > MAX_REASON:
+        raise InvalidInput(f"give a reason of 1 to {MAX_REASON} characters", f"请给出 1 至 {MAX_REASON} 个字符的理由")
+    return reason.strip()
+
+
+def current_for_update(session: Session, licence_id: str, act: str) -> LicenceRecord:
+    """The licence, locked, if it is the latest version (only that one changes)."""
+    record = _record(_row(session, licence_id, for_update=True))
+    if record.superseded_by:
+        raise IllegalTransition(f"licence {record.licence_id} is superseded by {record.superseded_by}: "
+                                f"{act} that one", f"证照 {record.licence_id} 已被 {record.superseded_by} 取代，"
+                                                   f"不能{ACT_ZH.get(act, act)}，请对新版本操作")
+    return record
+
+
+def transition(session: Session, licence_id: str, act: str, *, actor: str, reason: str,
+               clock: Callable[[], datetime] = utc_now) -> LicenceRecord:
+    """Suspend, resume, revoke, annul, cancel or expire a licence; an illegal move raises
+    IllegalTransition. Written to its history and the audit log. Does not commit."""
+    if act not in TRANSITIONS:
+        raise InvalidInput(f"unknown licence operation {str(act)[:20]!r}", f"未知的证照操作 {str(act)[:20]!r}")
+    reason = check_reason(reason)
+    allowed, to, operation = TRANSITIONS[act]
+    record = current_for_update(session, licence_id, act)
+    if record.status not in allowed:
+        raise IllegalTransition(f"licence {record.licence_id} is {record.status.en}: it cannot be {_ACT_EN[act]}",
+                                f"证照 {record.licence_id} 处于“{record.status.zh}”状态，不能{ACT_ZH[act]}")
+    now = clock()
+    session.execute(update(licences).where(licences.c.licence_id == record.licence_id)
+                    .values(status=to.value, status_changed_at=now))
+    add_history(session, record.licence_id, operation, record.status, to, now, actor, reason)
+    audit.append(session, actor, "licence.status", record.licence_id,
+                 {"act": act, "operation": operation.value, "from": record.status.value, "to": to.value,
+                  "reason": reason})
+    return get(session, record.licence_id)
+
+
+def supersede(session: Session, old: LicenceRecord, new_id: str, operation: Operation, *, actor: str, reason: str,
+              at: datetime) -> None:
+    """Mark ``old`` superseded by ``new_id`` (a change or renewal): it ends (失效) and names its successor."""
+    session.execute(update(licences).where(licences.c.licence_id == old.licence_id)
+                    .values(status=LicenceStatus.EXPIRED.value, superseded_by=new_id, status_changed_at=at))
+    add_history(session, old.licence_id, operation, old.status, LicenceStatus.EXPIRED, at, actor,
+                f"{reason}（由 {new_id} 取代）")
+
+
+def expire_due(session: Session, *, actor: str = "system", clock: Callable[[], datetime] = utc_now,
+               today: date | None = None) -> list[str]:
+    """Mark expired every valid or suspended licence whose validity ended before ``today``
+    (a Beijing date; default now). Run from cron. Returns the identifiers. Does not commit."""
+    day = today or beijing_date(clock())
+    due = session.execute(select(licences.c.licence_id).where(
+        licences.c.status.in_([LicenceStatus.VALID.value, LicenceStatus.SUSPENDED.value])
+        & licences.c.superseded_by.is_(None) & (licences.c.valid_to < day)).order_by(licences.c.licence_id)).scalars()
+    expired = list(due)
+    for licence_id in expired:
+        transition(session, licence_id, "expire", actor=actor, reason=f"有效期届满 validity ended before {day}",
+                   clock=clock)
+    return expired

@@ -5,7 +5,9 @@ naive; ``as_utc`` makes it aware again (PostgreSQL's are aware already). Service
 ``clock`` argument defaulting to ``utc_now`` so that tests can pass their own.
 """
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
+
+BEIJING = timezone(timedelta(hours=8))
 
 
 def utc_now() -> datetime:
@@ -20,3 +22,8 @@ def as_utc(value: datetime | None) -> datetime | None:
 def iso_z(value: datetime) -> str:
     """ISO 8601 in UTC to the second, with ``Z``, as reports and the API show times."""
     return as_utc(value).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def beijing_date(value: datetime) -> date:
+    """The calendar date in China (UTC+8) at ``value``: the dates printed on licences and seals."""
+    return value.astimezone(BEIJING).date()
