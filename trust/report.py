@@ -23,6 +23,7 @@ class CheckName(StrEnum):
     REVOCATION = "revocation"
     TIMESTAMP = "timestamp"
     SCOPE = "scope"                # what the signature covers and what it leaves out
+    LICENCE_STATUS = "licence_status"  # the licence's status in its issuer's registry (licence/verify.py)
 
 
 class CheckStatus(StrEnum):
@@ -106,6 +107,7 @@ class Report:
     format: str                    # "ofd" | "pdf" | "ses" | "seal" | "cert" | "qr"
     signatures: tuple[SignatureReport, ...]
     warnings: tuple[Message, ...] = field(default=())
+    licence: dict | None = None    # a licence's report: what it is and its status (licence/verify.py)
 
     @property
     def status(self) -> Status:
@@ -115,8 +117,10 @@ class Report:
 
     def to_dict(self) -> dict:
         warnings = self.warnings if self.signatures else (NO_SIGNATURE, *self.warnings)
-        return {"status": self.status.value, "format": self.format,
-                "signatures": [s.to_dict() for s in self.signatures],
+        out = {"status": self.status.value, "format": self.format}
+        if self.licence is not None:
+            out["licence"] = self.licence
+        return {**out, "signatures": [s.to_dict() for s in self.signatures],
                 "warnings": [w.to_dict() for w in warnings]}
 
 
