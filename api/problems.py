@@ -10,7 +10,8 @@ The one shape, for every status::
       "detail": "No seal with this id.",   # what went wrong, English
       "detail_zh": "没有此编号的印章。",      # the same, Chinese
       "code": "not_found",             # stable machine-readable code (trust.errors codes)
-      "request_id": "9f1c…"            # also sent as the X-Request-ID header
+      "request_id": "9f1c…",           # also sent as the X-Request-ID header
+      "errors": [{"field", "zh", "en"}]   # only for a request with wrong fields (licence issuance)
     }
 
 ``type`` stays ``about:blank``, so ``title`` is the status phrase (RFC 9457 §4.2.1) and
@@ -40,6 +41,7 @@ STATUS_BY_CODE = {
     "unauthenticated": 401,
     "invalid_token": 401,
     "request_closed": 409,
+    "idempotency_conflict": 409,
     "already_revoked": 409,
     "usage_not_permitted": 403,
     "key_not_active": 409,
@@ -93,7 +95,7 @@ def status_for(error: TrustError) -> int:
 
 
 def problem(status: int, code: str, detail: str, detail_zh: str,
-            headers: list[tuple[str, str]] | None = None) -> Response:
+            headers: list[tuple[str, str]] | None = None, errors: list[dict] | None = None) -> Response:
     phrase = HTTPStatus(status).phrase
     body = {
         "type": "about:blank",
@@ -105,6 +107,8 @@ def problem(status: int, code: str, detail: str, detail_zh: str,
         "code": code,
         "request_id": request_id(),
     }
+    if errors:
+        body["errors"] = errors   # each wrong field of a request: {"field", "zh", "en"}
     return Response(json.dumps(body), status=status, headers=headers, mimetype=PROBLEM_JSON)
 
 
@@ -119,7 +123,8 @@ def from_trust_error(error: TrustError) -> Response:
         headers = [("WWW-Authenticate", f'Bearer error="{error.code}"' if error.code == "invalid_token" else "Bearer")]
     elif error.code == "permission_denied" and "insufficient_scope" in error.en:
         headers = [("WWW-Authenticate", 'Bearer error="insufficient_scope"')]
-    return problem(status, error.code, error.en, error.zh, headers)
+    errors = [e.to_dict() for e in getattr(error, "errors", ())]
+    return problem(status, error.code, error.en, error.zh, headers, errors)
 
 
 def from_http_exception(error: HTTPException) -> Response:

@@ -64,29 +64,31 @@ def read_metadata(data: bytes) -> LicenceMetadata | None:
     return None
 
 
+def standing(record: LicenceRecord, today: date) -> tuple[bool, Message]:
+    """Whether the licence stands today, and why not: what the public page shows."""
+    if record.superseded_by:
+        return False, Message(zh=f"证照已变更，被新版本 {record.superseded_by} 取代",
+                              en=f"the licence was superseded by version {record.superseded_by}")
+    if record.status != LicenceStatus.VALID:
+        return False, Message(zh=f"证照状态为“{record.status.zh}”（{record.status.value}），自 "
+                                 f"{iso_z(record.status_changed_at)}",
+                              en=f"the licence is {record.status.en} ({record.status.value}) since "
+                                 f"{iso_z(record.status_changed_at)}")
+    if record.valid_to is not None and record.valid_to < today:
+        return False, Message(zh=f"证照有效期已于 {record.valid_to} 届满", en=f"the licence's validity ended on {record.valid_to}")
+    if date.fromisoformat(record.record["valid_from"]) > today:
+        return False, Message(zh=f"证照自 {record.record['valid_from']} 起才有效",
+                              en=f"the licence is valid only from {record.record['valid_from']}")
+    return True, Message(zh="证照在颁证单位登记为有效", en="the issuer's registry holds this licence as valid")
+
+
 def _status_check(record: LicenceRecord, data: bytes, today: date) -> Check:
     if record.ofd_sm3 != sm3(data).hex():
         return check(CheckName.LICENCE_STATUS, CheckStatus.FAILED,
                      zh=f"登记的证照 {record.licence_id} 不是这份文件", en=f"this file is not the one registered as "
                                                                   f"licence {record.licence_id}")
-    if record.superseded_by:
-        return check(CheckName.LICENCE_STATUS, CheckStatus.FAILED,
-                     zh=f"证照已变更，被新版本 {record.superseded_by} 取代",
-                     en=f"the licence was superseded by version {record.superseded_by}")
-    if record.status != LicenceStatus.VALID:
-        return check(CheckName.LICENCE_STATUS, CheckStatus.FAILED,
-                     zh=f"证照状态为“{record.status.zh}”（{record.status.value}），自 {iso_z(record.status_changed_at)}",
-                     en=f"the licence is {record.status.en} ({record.status.value}) since "
-                        f"{iso_z(record.status_changed_at)}")
-    if record.valid_to is not None and record.valid_to < today:
-        return check(CheckName.LICENCE_STATUS, CheckStatus.FAILED, zh=f"证照有效期已于 {record.valid_to} 届满",
-                     en=f"the licence's validity ended on {record.valid_to}")
-    if date.fromisoformat(record.record["valid_from"]) > today:
-        return check(CheckName.LICENCE_STATUS, CheckStatus.FAILED,
-                     zh=f"证照自 {record.record['valid_from']} 起才有效",
-                     en=f"the licence is valid only from {record.record['valid_from']}")
-    return check(CheckName.LICENCE_STATUS, CheckStatus.PASSED, zh="证照在颁证单位登记为有效",
-                 en="the issuer's registry holds this licence as valid")
+    ok, why = standing(record, today)
+    return Check(CheckName.LICENCE_STATUS, CheckStatus.PASSED if ok else CheckStatus.FAILED, why)
 
 
 def _status_at(history: list[HistoryEntry], when: datetime | None) -> str | None:

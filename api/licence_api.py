@@ -1,0 +1,209 @@
+"""JSON API of the e-licence authority: departments issue and keep their licences, anyone
+verifies. The rules live in licence/; this module parses, authorises, calls, serialises.
+
+    POST /api/v1/licences                       licence:issue   the request of licence.issuance; header
+                                                                Idempotency-Key (recommended): 201, or 200
+                                                                with the first answer when repeated
+    GET  /api/v1/licences/<id>                  licence:issue | licence:manage   record, status, history, versions
+    GET  /api/v1/licences/<id>/ofd              licence:issue | licence:manage   the sealed OFD
+    POST /api/v1/licences/<id>/change|renew     licence:issue   {"reason", "face"?, "holder"?: {"name"}, "validity"?}
+    POST /api/v1/licences/<id>/suspend|resume|revoke|annul|cancel
+                                                licence:issue | licence:manage   {"reason"}
+    GET  /api/v1/licences?issuer=USCC&limit=&offset=   licence:manage   listing by issuer
+    POST /api/v1/verify                         public          multipart "file" (an OFD licence), or JSON
+                                                                {"licence_id"}: the verification report
+
+Departments act through their client application: the token's client must be one the
+issuing organisation registered for that licence type (licence.registry.check_issuer), and
+sees and changes only those licences. Officers act with scope ``licence:manage`` and the
+role ``licence-admin``. Verifying is public, like the page /v/<id>: a natural person's
+name and number appear only masked; roots come from the trust store (purpose "licence").
+"""
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from sqlalchemy.exc import IntegrityError
+
+from api.auth import acting_officer, current_token
+from api.json_body import json_object, text
+from licence import issuance, registry
+from licence.verify import verify_licence
+from ofd.package import OFDFormatError
+from seal import registry as seals
+from trust import truststore
+from trust.errors import InvalidInput, NotFound, PermissionDenied
+
+blueprint = Blueprint("licence_api", __name__, url_prefix="/api/v1")
+
+OFFICER_ROLE = "licence-admin"
+MAX_LICENCE_FILE = 8 * 1024 * 1024       # a one-page licence is ~100 KB; ten times a large one
+STATUS_ACTS = ("suspend", "resume", "revoke", "annul", "cancel")
+
+
+def _session():
+    return current_app.extensions["trust.sessions"]()
+
+
+def _settings():
+    return current_app.extensions["trust.settings"]
+
+
+def _actor(record: registry.LicenceRecord | None = None) -> str:
+    """Who acts on a licence: an officer (licence:manage and the role), or a client
+    registered to issue the licence's type for its issuer (licence:issue)."""
+    token = current_token()
+    if "licence:manage" in token.scopes:
+        return acting_officer(OFFICER_ROLE)
+    if "licence:issue" not in token.scopes:
+        current_token("licence:issue")  # refused, audited, as insufficient_scope
+    if record is not None:
+        with _session() as session:
+            try:
+                registry.check_issuer(session, record.record["type_code"], record.record["issuer"]["code"],
+                                      token.client_id)
+            except PermissionDenied:
+                session.commit()  # keep the audit record of the refusal
+                raise
+    return f"client:{token.client_id}"
+
+
+def _record(licence_id: str) -> registry.LicenceRecord:
+    with _session() as session:
+        return registry.get(session, licence_id)
+
+
+def _full(session, record: registry.LicenceRecord) -> dict:
+    return {**record.to_dict(), "history": [h.to_dict() for h in registry.history(session, record.licence_id)],
+            "versions": registry.versions(session, record.licence_id)}
+
+
+@blueprint.post("/licences")
+def issue():
+    token = current_token("licence:issue")
+    body = json_object()
+    key = request.headers.get("Idempotency-Key")
+    for attempt in (1, 2):
+        with _session() as session:
+            try:
+                record, new = issuance.issue(session, current_app.extensions["trust.keystore"], body,
+                                             client_id=token.client_id, idempotency_key=key,
+                                             verify_url=_settings().public_url)
+                session.commit()
+            except PermissionDenied:
+                session.commit()  # keep the audit record of the refusal
+                raise
+            except IntegrityError:
+                # PostgreSQL: a concurrent request took the same idempotency key or a new
+                # serial counter first; the second attempt finds its answer or the next serial.
+                session.rollback()
+                if attempt == 2:
+                    raise
+                continue
+            response = jsonify(_full(session, record))
+            break
+    response.status_code = 201 if new else 200
+    response.headers["Location"] = f"/api/v1/licences/{record.licence_id}"
+    return response
+
+
+@blueprint.get("/licences")
+def list_licences():
+    current_token("licence:manage")
+    acting_officer(OFFICER_ROLE)
+    try:
+        limit, offset = int(request.args.get("limit", "100")), int(request.args.get("offset", "0"))
+    except ValueError:
+        raise InvalidInput("limit and offset are whole numbers", "limit 与 offset 须为整数") from None
+    issuer = request.args.get("issuer")
+    if not issuer:
+        raise InvalidInput("give the issuer's credit code: ?issuer=USCC", "请给出颁证单位代码：?issuer=统一社会信用代码")
+    with _session() as session:
+        found = registry.list_by_issuer(session, issuer, limit=limit, offset=offset)
+    return jsonify({"licences": [r.to_dict() for r in found]})
+
+
+@blueprint.get("/licences/<licence_id>/ofd")
+def licence_file(licence_id: str):
+    _actor(_record(licence_id))
+    with _session() as session:
+        data = registry.ofd_file(session, licence_id)
+    name = licence_id.replace(".", "_") + ".ofd"
+    return Response(data, mimetype="application/ofd",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
+
+
+@blueprint.get("/licences/<licence_id>")
+def licence_record(licence_id: str):
+    _actor(_record(licence_id))
+    with _session() as session:
+        return jsonify(_full(session, registry.get(session, licence_id)))
+
+
+@blueprint.post("/licences/<licence_id>/<act>")
+def licence_act(licence_id: str, act: str):
+    if act not in (*STATUS_ACTS, "change", "renew"):
+        raise NotFound(f"no licence operation {act[:20]!r}", f"没有证照操作 {act[:20]!r}")
+    record = _record(licence_id)
+    actor = _actor(record)
+    body = json_object()
+    reason = text(body, "reason")
+    with _session() as session:
+        if act in STATUS_ACTS:
+            result = registry.transition(session, licence_id, act, actor=actor, reason=reason)
+        else:
+            if not actor.startswith("client:"):
+                raise PermissionDenied("a change or renewal is issued by the department's application (licence:issue)",
+                                       "变更和延续须由颁证部门的应用（licence:issue）签发")
+            result = issuance.change(session, current_app.extensions["trust.keystore"], licence_id,
+                                     {k: v for k, v in body.items() if k != "reason"}, client_id=g.access_token.client_id,
+                                     verify_url=_settings().public_url, reason=reason, renew=act == "renew")
+        session.commit()
+        return jsonify(_full(session, result)), 201 if act in ("change", "renew") else 200
+
+
+# ---------------------------------------------------------------- verification (public)
+
+def registry_lookup(licence_id: str):
+    """Our registry for verify_licence, each question in its own short transaction: the
+    verifier may fetch OCSP answers from this very service meanwhile."""
+    with _session() as session:
+        try:
+            return registry.get(session, licence_id), registry.history(session, licence_id)
+        except NotFound:
+            return None
+
+
+def seal_status(es_id: str, seal_der: bytes):
+    with _session() as session:
+        return seals.status_lookup(session)(es_id, seal_der)
+
+
+def verify_report(data: bytes):
+    with _session() as session:
+        roots = tuple(cert.der for cert in truststore.trusted_roots(session, "licence"))
+    try:
+        return verify_licence(data, lookup=registry_lookup, trusted_roots=roots, seal_status=seal_status)
+    except OFDFormatError as e:
+        raise InvalidInput(f"not a readable OFD licence: {e.en}", f"不是可读取的 OFD 证照文件：{e.zh}") from None
+
+
+@blueprint.post("/verify")
+def verify():
+    if request.mimetype == "multipart/form-data":
+        upload = request.files.get("file")
+        if upload is None:
+            raise InvalidInput("send the licence as the multipart field 'file'", "请以 multipart 字段“file”上传证照文件")
+        data = upload.read(MAX_LICENCE_FILE + 1)
+        if len(data) > MAX_LICENCE_FILE:
+            raise InvalidInput(f"the file is larger than {MAX_LICENCE_FILE // (1024 * 1024)} MB",
+                               f"文件超过 {MAX_LICENCE_FILE // (1024 * 1024)} MB")
+        if data[:4] != b"PK\x03\x04":
+            if data[:5] == b"%PDF-":
+                raise InvalidInput("PDF licences are not verified here yet; send the OFD",
+                                   "暂不支持验证 PDF 证照，请上传 OFD 文件")
+            raise InvalidInput("the file is not an OFD licence", "文件不是 OFD 证照")
+    else:
+        body = json_object()
+        licence_id = text(body, "licence_id")
+        with _session() as session:
+            data = registry.ofd_file(session, licence_id)
+    return jsonify(verify_report(data).to_dict())

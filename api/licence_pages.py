@@ -1,0 +1,84 @@
+"""The public verification page of a licence, ``/v/<licence id>``: what a citizen's phone
+opens when it scans the licence's QR code.
+
+No login, phone first, in Chinese with English beside it: valid or not in one glance, then
+the type, issuer, masked holder, validity, status, the seal picture and the time of the
+check. The page reads the registry (licence.verify.standing decides); it shows no personal
+data beyond the masked fields, loads nothing from elsewhere, and is never cached. An
+identifier that is malformed or unknown gets a 404 page.
+"""
+
+from flask import Blueprint, Response, current_app, render_template
+
+from licence import registry
+from licence.registry import LicenceStatus
+from licence.verify import holder_view, mask_id_number, standing
+from licence.metadata import HolderCodeType, LONG_TERM
+from seal import registry as seals
+from trust.clock import BEIJING, beijing_date, utc_now
+from trust.errors import InvalidInput, NotFound
+
+blueprint = Blueprint("licence_pages", __name__, template_folder="templates", static_folder="static",
+                      static_url_path="/licence-static")
+
+PAGE_CSP = "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; " \
+           "frame-ancestors 'none'"
+# What the page says in large type, by status (superseded has no code: spec §8).
+HEADLINE = {
+    LicenceStatus.VALID: ("有效", "Valid"), LicenceStatus.SUSPENDED: ("已暂扣", "Suspended"),
+    LicenceStatus.WITHDRAWN: ("已撤销", "Annulled"), LicenceStatus.CANCELLED: ("已注销", "Cancelled"),
+    LicenceStatus.EXPIRED: ("已失效", "Expired"), LicenceStatus.TRANSFERRED: ("已转出", "Transferred out"),
+    LicenceStatus.REVOKED: ("已吊销", "Revoked"), LicenceStatus.OTHER: ("无效", "Not valid"),
+}
+PICTURE_TYPES = {"PNG": "image/png", "JPG": "image/jpeg", "JPEG": "image/jpeg"}
+
+
+def _page(template: str, status: int, **context) -> Response:
+    response = Response(render_template(template, **context), status=status, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = PAGE_CSP
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _find(licence_id: str) -> registry.LicenceRecord | None:
+    with current_app.extensions["trust.sessions"]() as session:
+        try:
+            return registry.get(session, licence_id)
+        except (NotFound, InvalidInput):
+            return None
+
+
+@blueprint.get("/v/<licence_id>")
+def verification_page(licence_id: str):
+    record = _find(licence_id)
+    if record is None:
+        return _page("licence/not_found.html", 404, licence_id=licence_id[:140])
+    now = utc_now()
+    ok, why = standing(record, beijing_date(now))
+    if ok:
+        headline = HEADLINE[LicenceStatus.VALID]
+    elif record.superseded_by:
+        headline = ("已变更", "Superseded")
+    elif record.status == LicenceStatus.VALID:  # out of its validity period, not yet marked by cron
+        headline = HEADLINE[LicenceStatus.EXPIRED]
+    else:
+        headline = HEADLINE[record.status]
+    r = record.record
+    code_type = HolderCodeType(r["holder"]["code_type"])
+    return _page("licence/verify.html", 200, ok=ok, headline=headline, why=why, record=record, r=r,
+                 holder=holder_view(r["holder"]["name"], r["holder"]["code"], code_type),
+                 licence_no=r["licence_no"] if code_type == HolderCodeType.CREDIT_CODE else mask_id_number(r["licence_no"]),
+                 valid_to=r["valid_to"] or LONG_TERM, checked_at=now.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S"))
+
+
+@blueprint.get("/v/<licence_id>/seal")
+def seal_picture(licence_id: str):
+    record = _find(licence_id)
+    if record is None:
+        raise NotFound("no such licence", "没有此证照")
+    with current_app.extensions["trust.sessions"]() as session:
+        seal = seals.get_seal(session, record.es_id)
+    mimetype = PICTURE_TYPES.get(seal.picture_type.upper())
+    if mimetype is None:
+        raise NotFound("the seal's picture is not an image a browser shows", "印章图像不是浏览器可显示的格式")
+    return Response(seal.picture, mimetype=mimetype, headers={"Cache-Control": "public, max-age=3600"})

@@ -1,0 +1,166 @@
+"""The licence HTTP API and the public page over Flask's test client, with real access
+tokens, a real KeyStore, a seal made by seal.making and the trust store trusting its root
+for licences."""
+
+import io
+import secrets
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from sqlalchemy import func, select
+
+from identity import subjects
+from licence import registry, types
+from licence.models import licences
+from licence.registry import LICENCE_SERVICE
+from tests.licence_support import PERSON_ID, business_request, physician_request
+from tests.test_seal_api import APP, app, bearer, client, problem, world  # noqa: F401 (fixtures)
+from tests.test_seal_making import HOLDER, USCC, new_seal
+from trust import truststore
+from trust.hashes import sm3
+
+
+@pytest.fixture
+def issuer(app, world):
+    seal = new_seal(world, seal_type="official", name="深圳市测试局公章", clients=(LICENCE_SERVICE,))
+    session = world.session
+    truststore.import_roots(session, "licence", world.root.cert_der, actor="test")
+    types.sync_shipped(session)
+    for type_code in types.catalogue.shipped():
+        registry.register_issuer(session, type_code=type_code, issuer_code=USCC, issuer_name=HOLDER, es_id=seal.es_id,
+                                 client_ids=[APP], actor="officer-1")
+    session.commit()
+    return seal
+
+
+def _issue(app, client, body=None, key=None, **token):
+    headers = bearer(app, scopes=("licence:issue",), **token)
+    if key:
+        headers["Idempotency-Key"] = key
+    return client.post("/api/v1/licences", json=body or business_request(), headers=headers)
+
+
+def _verify_file(client, data):
+    return client.post("/api/v1/verify", data={"file": (io.BytesIO(data), "licence.ofd")},
+                       content_type="multipart/form-data")
+
+
+def test_issue_fetch_verify_revoke_and_the_page_says_so(app, client, issuer):
+    issued = _issue(app, client, key="k-1")
+    assert issued.status_code == 201, issued.get_data(as_text=True)
+    body = issued.get_json()
+    licence_id = body["licence_id"]
+    assert issued.headers["Location"] == f"/api/v1/licences/{licence_id}"
+    assert body["status"] == "01" and body["versions"] == [licence_id] and body["history"][0]["operation"] == "01"
+
+    fetched = client.get(f"/api/v1/licences/{licence_id}/ofd", headers=bearer(app, scopes=("licence:issue",)))
+    assert fetched.status_code == 200 and sm3(fetched.data).hex() == body["ofd_sm3"]
+    report = _verify_file(client, fetched.data).get_json()
+    assert report["status"] == "VALID", report
+    assert report["licence"]["licence_id"] == licence_id
+    assert [c["check"] for c in report["signatures"][0]["checks"]][-1] == "licence_status"
+
+    page = client.get(f"/v/{licence_id}")
+    assert page.status_code == 200 and "有效" in page.get_data(as_text=True)
+    assert "default-src 'none'" in page.headers["Content-Security-Policy"]
+    seal = client.get(f"/v/{licence_id}/seal")
+    assert seal.status_code == 200 and seal.mimetype == "image/png"
+
+    revoked = client.post(f"/api/v1/licences/{licence_id}/revoke", json={"reason": "严重违法"},
+                          headers=bearer(app, scopes=("licence:issue",)))
+    assert revoked.status_code == 200 and revoked.get_json()["status"] == "07"
+    again = _verify_file(client, fetched.data).get_json()
+    assert again["status"] == "INVALID" and again["licence"]["status"] == "07"
+    by_id = client.post("/api/v1/verify", json={"licence_id": licence_id}).get_json()
+    assert by_id["status"] == "INVALID"
+    assert "已吊销" in client.get(f"/v/{licence_id}").get_data(as_text=True)
+
+
+def test_idempotency_over_http(app, client, issuer):
+    first = _issue(app, client, key="same")
+    repeat = _issue(app, client, key="same")
+    assert (first.status_code, repeat.status_code) == (201, 200)
+    assert repeat.get_json()["licence_id"] == first.get_json()["licence_id"]
+    other = business_request(face={**business_request()["face"], "legal_representative": "李四"})
+    problem(_issue(app, client, other, key="same"), 409, "idempotency_conflict")
+
+
+def test_twenty_concurrent_identical_requests_yield_one_licence(app, issuer):
+    def one(_):
+        with app.test_client() as c:
+            return _issue(app, c, key="burst")
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(one, range(20)))
+    assert sorted(a.status_code for a in answers) == [200] * 19 + [201]
+    assert len({a.get_json()["licence_id"] for a in answers}) == 1
+    with app.extensions["trust.sessions"]() as session:
+        assert session.execute(select(func.count()).select_from(licences)).scalar() == 1
+
+
+def test_bad_requests_are_problems_naming_the_fields(app, client, issuer):
+    bad = problem(_issue(app, client, business_request(face={"entity_type": "黑帮"})), 400, "invalid_face")
+    fields = {e["field"] for e in bad["errors"]}
+    assert {"entity_type", "established_on", "business_scope"} <= fields
+    assert all(e["zh"] and e["en"] for e in bad["errors"])
+    problem(_issue(app, client, business_request(type_code="11100000MB0143028R999")), 404, "not_found")
+    problem(_issue(app, client, client_id="other-app"), 403, "permission_denied")
+    problem(client.post("/api/v1/licences", json=business_request(), headers=bearer(app, scopes=("seal:sign",))),
+            403, "permission_denied")
+    problem(client.post("/api/v1/licences", json=business_request()), 401, "unauthenticated")
+    problem(_verify_file(client, b"%PDF-1.7 not yet"), 400, "invalid_input")
+    problem(_verify_file(client, b"hello"), 400, "invalid_input")
+    problem(_verify_file(client, b"PK\x03\x04broken"), 400, "invalid_input")
+    problem(client.post("/api/v1/verify", json={"licence_id": "1.2.156.3005.2.A.B.C.001.X"}), 400,
+            "invalid_licence_id")
+    with app.extensions["trust.sessions"]() as session:
+        assert session.execute(select(func.count()).select_from(licences)).scalar() == 0
+
+
+def test_who_sees_and_acts_on_a_licence(app, client, issuer):
+    licence_id = _issue(app, client).get_json()["licence_id"]
+    other = bearer(app, client_id="other-app", scopes=("licence:issue",))
+    problem(client.get(f"/api/v1/licences/{licence_id}", headers=other), 403, "permission_denied")
+    problem(client.post(f"/api/v1/licences/{licence_id}/suspend", json={"reason": "x"}, headers=other), 403,
+            "permission_denied")
+    listed = client.get(f"/api/v1/licences?issuer={USCC}",
+                        headers=_officer_with(app, "licence:manage"))
+    assert listed.status_code == 200 and [r["licence_id"] for r in listed.get_json()["licences"]] == [licence_id]
+    suspended = client.post(f"/api/v1/licences/{licence_id}/suspend", json={"reason": "核查中"},
+                            headers=_officer_with(app, "licence:manage"))
+    assert suspended.status_code == 200 and suspended.get_json()["status"] == "02"
+    assert "已暂扣" in client.get(f"/v/{licence_id}").get_data(as_text=True)
+    problem(client.post(f"/api/v1/licences/{licence_id}/suspend", json={"reason": "again"},
+                        headers=bearer(app, scopes=("licence:issue",))), 400, "illegal_transition")
+
+
+def _officer_with(app, scope):
+    with app.extensions["trust.sessions"]() as session:
+        number = secrets.token_hex(4)
+        person = subjects.create_officer(session, username=f"lic-{number}", password="Correct-Horse-42!",
+                                         name="李科长", staff_number=f"L-{number}", department="市场监管局",
+                                         roles=["licence-admin"])
+        session.commit()
+    return bearer(app, client_id="officer-console", subject=person.id, scopes=(scope,))
+
+
+def test_a_change_over_http_supersedes(app, client, issuer):
+    first = _issue(app, client).get_json()["licence_id"]
+    changed = client.post(f"/api/v1/licences/{first}/change", json={"reason": "住所变更", "face": {"domicile": "新址1号"}},
+                          headers=bearer(app, scopes=("licence:issue",)))
+    assert changed.status_code == 201, changed.get_data(as_text=True)
+    second = changed.get_json()
+    assert second["versions"] == [first, second["licence_id"]] and second["supersedes"] == first
+    old = client.post("/api/v1/verify", json={"licence_id": first}).get_json()
+    assert old["status"] == "INVALID" and old["licence"]["superseded_by"] == second["licence_id"]
+    page = client.get(f"/v/{first}").get_data(as_text=True)
+    assert "已变更" in page and second["licence_id"] in page
+
+
+def test_the_page_masks_a_person_and_404s_the_unknown(app, client, issuer):
+    licence_id = _issue(app, client, physician_request()).get_json()["licence_id"]
+    page = client.get(f"/v/{licence_id}").get_data(as_text=True)
+    assert "王*" in page and "王芳" not in page and PERSON_ID not in page and "1101**********002X" not in page
+    assert "110110000012345" not in page
+    for unknown in ("1.2.156.3005.2.11100000MB0143028R001.X.Y.001.0", "not-an-id", "1.2.156.3005.2.A.B.C.001.X"):
+        missing = client.get(f"/v/{unknown}")
+        assert missing.status_code == 404 and "查无此证" in missing.get_data(as_text=True)
