@@ -5,6 +5,7 @@ import click
 from api.cli import approvals, audit, init, kek, key, ofd, serve, trust, verify
 from api.cli import ca as ca_cli
 from api.cli import identity as identity_cli
+from api.cli import licence as licence_cli
 from api.cli import seal as seal_cli
 
 
@@ -26,3 +27,4 @@ main.add_command(verify.verify)
 main.add_command(ofd.ofd)
 main.add_command(identity_cli.identity)
 main.add_command(seal_cli.seal)
+main.add_command(licence_cli.licence)

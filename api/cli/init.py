@@ -11,6 +11,8 @@ from hsm import officers
 from hsm.demo import set_up_demo_custody
 from hsm.keystore import initialise_keystore, open_keystore
 from identity import clients, demo as identity_demo, signing_keys
+from licence import issuance, types as licence_types
+from licence.demo import set_up_demo_licences
 from seal.demo import make_demo_seal
 from trust import audit, db
 from trust.config import Settings, load_settings
@@ -35,7 +37,8 @@ def init(demo: bool) -> None:
             keystore = open_keystore(settings)
             # Token keys exist before the first worker starts, so two workers never race to make one.
             signing_keys.ensure_signing_keys(session, keystore)
-            custody = demo_ca = sample = identities = demo_client = demo_seal = None
+            licence_types.sync_shipped(session, actor="trustctl init")
+            custody = demo_ca = sample = identities = demo_client = demo_seal = demo_licence = None
             if demo:
                 custody = set_up_demo_custody(session, settings)
                 approvers = [officers.load_credential(path) for _, path in custody.credentials[:2]]
@@ -44,6 +47,9 @@ def init(demo: bool) -> None:
                 demo_client = clients.register_demo_client(session)
                 demo_seal = make_demo_seal(session, keystore, client_id=demo_client[0])
                 sample = write_sealed_sample(session, keystore, settings.home, demo_seal, demo_client[0])
+                demo_licence = set_up_demo_licences(session, keystore, es_id=demo_seal, client_id=demo_client[0],
+                                                    enterprise=identity_demo.ENTERPRISE,
+                                                    public_url=settings.public_url)
             session.commit()
     except TrustError as error:
         raise click.ClickException(f"{error.zh} / {error.en}") from error
@@ -63,6 +69,11 @@ def init(demo: bool) -> None:
         click.echo(f"示范部门应用 / Demo department application: client_id={client_id}  "
                    f"client_secret={client_secret}（仅显示这一次 / shown this once）")
         click.echo(f"演示印章 / Demo seal: esID {demo_seal}, usable by {client_id}")
+        click.echo(f"演示营业执照 / Demo business licence: {demo_licence.licence_id}\n"
+                   f"  核验页面 / Verification page: "
+                   f"{issuance.verify_url_for(settings.public_url, demo_licence.licence_id)}\n"
+                   f"  .venv/bin/trustctl licence file {demo_licence.licence_id} --out licence.ofd && "
+                   f".venv/bin/trustctl verify licence.ofd")
 
 
 def create_home(settings: Settings) -> None:

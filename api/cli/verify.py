@@ -1,6 +1,9 @@
-"""`trustctl verify FILE`: verify a sealed OFD, an electronic seal or a SES_Signature.
+"""`trustctl verify FILE`: verify a sealed OFD, an electronic licence, an electronic seal or a
+SES_Signature.
 
-What FILE is comes from its bytes: a zip is an OFD document; DER that parses as a SESeal
+What FILE is comes from its bytes: a zip is an OFD document, and a licence when it carries
+GB/T 36903 metadata (then the licence registry of this machine's service, when there is
+one, decides its status too: licence/verify.py); DER that parses as a SESeal
 is a seal (.esl); DER that parses as a SES_Signature is verified against `--data`. Exit
 codes (trust.report.EXIT_CODES): 0 VALID, 1 INVALID, 2 INDETERMINATE, 3 the input cannot
 be read (not an OFD, seal or SES_Signature at all).
@@ -9,21 +12,25 @@ be read (not an OFD, seal or SES_Signature at all).
 import json
 import sys
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Callable
 
 import click
 from asn1crypto import pem
 
+from licence import registry as licences
+from licence.verify import read_metadata, verify_licence
 from ofd.verify import verify_ofd
 from seal import registry, ses, verify as seal_verify
 from trust import db, truststore
 from trust.config import load_settings
-from trust.errors import InvalidInput, StorageError, TrustError
+from trust.errors import InvalidInput, NotFound, StorageError, TrustError
 from trust.report import EXIT_CODES, EXIT_UNREADABLE, Report
 
 CHECK_LABELS = {
     "format": "格式", "integrity": "完整性", "signature": "签名值", "seal": "印章", "seal_binding": "印章绑定",
     "seal_validity": "印章有效期", "certificate": "证书", "chain": "证书链", "revocation": "吊销状态",
-    "timestamp": "时间戳", "scope": "保护范围",
+    "timestamp": "时间戳", "scope": "保护范围", "licence_status": "证照状态",
 }
 STATUS_LABELS = {
     "VALID": "有效", "INVALID": "无效", "INDETERMINATE": "无法确定", "PASSED": "通过", "FAILED": "失败",
@@ -39,14 +46,36 @@ def _certificate(path: str) -> bytes:
     return data
 
 
-def verify_bytes(data: bytes, detached: bytes | None, trusted_roots: tuple[bytes, ...], seal_status=None) -> Report:
+@dataclass(frozen=True)
+class ServiceState:
+    """What this machine's service adds to a verification, when it runs here: the roots its
+    trust store trusts per purpose, and its seal and licence registries."""
+
+    seal_roots: tuple[bytes, ...] = ()
+    licence_roots: tuple[bytes, ...] = ()
+    seal_status: Callable | None = None
+    licence_lookup: Callable = field(default=lambda licence_id: None)
+
+
+def verify_bytes(data: bytes, detached: bytes | None, trusted_roots: tuple[bytes, ...],
+                 state: ServiceState = ServiceState()) -> Report:
     """The report for FILE's bytes; InvalidInput if they are none of the formats we verify.
-    ``seal_status``: our seal registry's lookup, so a seal suspended or revoked here is reported."""
+    ``state``: the service's trust store and registries, so a seal suspended or a licence
+    revoked here is reported."""
     if data[:4] == b"PK\x03\x04":
-        return verify_ofd(data, trusted_roots=trusted_roots, seal_status=seal_status)
+        roots = trusted_roots + state.seal_roots
+        try:
+            is_licence = read_metadata(data) is not None
+        except TrustError:
+            is_licence = False
+        if is_licence:
+            return verify_licence(data, lookup=state.licence_lookup, trusted_roots=roots + state.licence_roots,
+                                  seal_status=state.seal_status)
+        return verify_ofd(data, trusted_roots=roots, seal_status=state.seal_status)
+    roots = trusted_roots + state.seal_roots
     try:
         ses.parse_seal(data)
-        return seal_verify.verify_seal(data, trusted_roots=trusted_roots, seal_status=seal_status)
+        return seal_verify.verify_seal(data, trusted_roots=roots, seal_status=state.seal_status)
     except InvalidInput:
         pass
     try:
@@ -54,20 +83,20 @@ def verify_bytes(data: bytes, detached: bytes | None, trusted_roots: tuple[bytes
     except InvalidInput:
         raise InvalidInput("not an OFD file, an electronic seal or a SES_Signature",
                            "不是 OFD 文件、电子印章或电子签章数据") from None
-    return Report("ses", (seal_verify.verify_ses_signature(data, data=detached, trusted_roots=trusted_roots,
-                                                            seal_status=seal_status),))
+    return Report("ses", (seal_verify.verify_ses_signature(data, data=detached, trusted_roots=roots,
+                                                            seal_status=state.seal_status),))
 
 
 @contextmanager
 def _service_state():
     """When this machine runs the service (TRUST_HOME initialised), its trust store's seal
-    roots and its seal registry take part: (roots, seal status lookup). Otherwise neither.
+    and licence roots and its registries take part. Otherwise none of them.
 
     No transaction stays open while verifying: the verifier may fetch OCSP answers from this
     very service, whose SQLite writer lock an open transaction here would hold."""
     settings = load_settings()
     if settings.sqlite_default and not (settings.home / "trust.db").exists():
-        yield (), None
+        yield ServiceState()
         return
     engine = db.make_engine(settings.database_url)
     sessions = db.session_factory(engine)
@@ -76,12 +105,21 @@ def _service_state():
         with sessions() as session:
             return registry.status_lookup(session)(es_id, seal_der)
 
-    state = ((), None)
+    def licence_lookup(licence_id: str):
+        with sessions() as session:
+            try:
+                return licences.get(session, licence_id), licences.history(session, licence_id)
+            except NotFound:
+                return None
+
+    state = ServiceState()
     try:
         if db.is_initialised(engine):
             with sessions() as session:
-                state = (tuple(cert.der for cert in truststore.trusted_roots(session, "seal")), seal_status)
-    except StorageError:  # a database that cannot be reached only leaves the registry out
+                state = ServiceState(tuple(cert.der for cert in truststore.trusted_roots(session, "seal")),
+                                     tuple(cert.der for cert in truststore.trusted_roots(session, "licence")),
+                                     seal_status, licence_lookup)
+    except StorageError:  # a database that cannot be reached only leaves the registries out
         pass
     try:
         yield state
@@ -92,6 +130,8 @@ def _service_state():
 def render(report: Report) -> str:
     status = report.status.value
     lines = [f"结果 Result: {STATUS_LABELS[status]} {status}    格式 format: {report.format}"]
+    if report.licence:
+        lines += _licence_lines(report.licence)
     if not report.signatures:
         lines.append("  文件中没有签名或签章 / the file carries no signature")
     for signature in report.signatures:
@@ -113,6 +153,19 @@ def render(report: Report) -> str:
     return "\n".join(lines)
 
 
+def _licence_lines(section: dict) -> list[str]:
+    lines = [f"证照 Licence: {section['type_name']}  {section['licence_id']}",
+             f"  颁证单位 issuer: {section['issuer']['name']} ({section['issuer']['code']})",
+             f"  持证主体 holder: {section['holder']['name']} ({section['holder']['code']})",
+             f"  有效期 validity: {section['valid_from']} 至 {section['valid_to']}"]
+    if section.get("status"):
+        lines.append(f"  登记状态 registered status: {section['status_zh']} {section['status']} ({section['status_en']})"
+                     + (f"，被 {section['superseded_by']} 取代 / superseded" if section.get("superseded_by") else ""))
+    else:
+        lines.append("  未在本平台登记 / not registered here: 请向颁证单位核实状态 / ask its issuer")
+    return lines
+
+
 @click.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--data", "data_file", type=click.Path(exists=True, dir_okay=False),
@@ -121,7 +174,7 @@ def render(report: Report) -> str:
               help="信任的根证书 (PEM/DER)，可重复 / a trusted root certificate, repeatable.")
 @click.option("--json", "as_json", is_flag=True, help="机器可读输出 / Machine-readable output.")
 def verify(file: str, data_file: str | None, trust_roots: tuple[str, ...], as_json: bool) -> None:
-    """验证签章文件 / Verify a sealed OFD, a seal (.esl) or a SES_Signature."""
+    """验证签章文件 / Verify a sealed OFD or licence, a seal (.esl) or a SES_Signature."""
     try:
         with open(file, "rb") as f:
             data = f.read()
@@ -130,8 +183,8 @@ def verify(file: str, data_file: str | None, trust_roots: tuple[str, ...], as_js
             with open(data_file, "rb") as f:
                 detached = f.read()
         roots = tuple(_certificate(path) for path in trust_roots)
-        with _service_state() as (stored_roots, seal_status):
-            report = verify_bytes(data, detached, roots + stored_roots, seal_status)
+        with _service_state() as state:
+            report = verify_bytes(data, detached, roots, state)
     except (TrustError, OSError, ValueError) as e:
         zh = getattr(e, "zh", str(e))
         if as_json:

@@ -1,0 +1,193 @@
+"""`trustctl licence`: the licence catalogue, issuers and licences from the command line.
+
+Listing, showing and exporting need no credential, nor does ``expire`` (run from cron; it
+only records what the dates already say). Importing a type, registering an issuer,
+issuing (as one of the issuer's client applications, like ``trustctl seal sign``) and
+changing a licence's status are an officer's acts, signed with their credential
+(``--credential`` or ``TRUST_OFFICER_KEY``) and audited with the officer named.
+"""
+
+import json
+from pathlib import Path
+
+import click
+
+from api.cli.approvals import credential_option, json_option, print_json, run, run_as
+from licence import issuance, registry, types
+from licence.catalogue import MAX_DEFINITION_BYTES
+from licence.registry import TRANSITIONS
+from trust import audit
+from trust.config import load_settings
+
+MAX_REQUEST_BYTES = 1024 * 1024
+
+
+def _read(path: str, limit: int) -> bytes:
+    with open(path, "rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise click.UsageError(f"{path}: larger than {limit} bytes / 文件过大")
+    return data
+
+
+@click.group()
+def licence() -> None:
+    """电子证照：目录、颁证单位、签发与状态 / Electronic licences: catalogue, issuers, issuance, status."""
+
+
+@licence.group("types")
+def types_() -> None:
+    """证照目录（证照类型）/ The catalogue of licence types."""
+
+
+@types_.command("list")
+@json_option
+def types_list(as_json: bool) -> None:
+    """列出证照类型（最新版本）/ List licence types (latest versions)."""
+    found = run(lambda session, _k: [(v.licence_type, v.version) for v in types.list_latest(session)], keystore=False)
+    if as_json:
+        print_json([{"type_code": t.type_code, "version": v, "name": t.name, "name_en": t.name_en} for t, v in found])
+        return
+    for licence_type, version in found:
+        click.echo(f"{licence_type.type_code}  v{version}  {licence_type.name} / {licence_type.name_en}  "
+                   f"({licence_type.defining_authority})")
+
+
+@types_.command("show")
+@click.argument("type_code")
+@click.option("--version", type=click.IntRange(1), help="某一版本（默认最新）/ A version (default: the latest).")
+def types_show(type_code: str, version: int | None) -> None:
+    """显示证照类型定义（JSON）/ Show a licence type's definition (JSON)."""
+    found = run(lambda session, _k: types.get(session, type_code, version), keystore=False)
+    click.echo(json.dumps({"version": found.version, "definition": found.licence_type.definition},
+                          ensure_ascii=False, indent=2))
+
+
+@types_.command("export")
+@click.option("--out", type=click.Path(dir_okay=False), help="写入文件（默认标准输出）/ Write to a file.")
+def types_export(out: str | None) -> None:
+    """导出证照目录，供向国家平台报送 / Export the catalogue (JSON) for the national platform."""
+    text = json.dumps(run(lambda session, _k: types.export(session), keystore=False), ensure_ascii=False, indent=2)
+    if out:
+        Path(out).write_text(text + "\n", encoding="utf-8")
+        click.echo(f"已导出 / Exported: {out}")
+    else:
+        click.echo(text)
+
+
+@types_.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@credential_option
+def types_import(file: str, credential_path: str) -> None:
+    """导入证照类型定义（JSON），变化则成为新版本 / Import a type definition; a changed one becomes a new version."""
+    data = _read(file, MAX_DEFINITION_BYTES)
+    version, new = run_as("licence.type.import", file,
+                          lambda session, _k, acting: types.import_type(session, data, actor=acting.officer.id),
+                          credential_paths=(credential_path,), keystore=False)
+    t = version.licence_type
+    click.echo(f"{'已导入新版本 / Imported as a new version' if new else '与最新版本相同，未改动 / Same as the latest, unchanged'}: "
+               f"{t.type_code} v{version.version} {t.name}")
+
+
+@licence.command("issuer")
+@click.argument("type_code")
+@click.option("--issuer", "issuer_code", required=True, help="颁证单位统一社会信用代码 / Issuer's credit code.")
+@click.option("--name", "issuer_name", required=True, help="颁证单位名称 / Issuer's name.")
+@click.option("--seal", "es_id", required=True, help="盖章所用印章的标识 / esID of the seal it seals with.")
+@click.option("--client", "client_ids", multiple=True, help="可签发的客户端，可重复 / Client allowed to issue; repeat.")
+@click.option("--area", "area_code", help="属地编码（6 位）/ Region code (6 digits).")
+@credential_option
+def issuer(type_code, issuer_code, issuer_name, es_id, client_ids, area_code, credential_path) -> None:
+    """登记颁证单位：所用印章与可签发的客户端 / Register an issuer: its seal and its clients."""
+    found = run_as("licence.issuer", f"{type_code}/{issuer_code}", lambda session, _k, acting: registry.register_issuer(
+        session, type_code=type_code, issuer_code=issuer_code, issuer_name=issuer_name, es_id=es_id,
+        client_ids=client_ids, area_code=area_code, actor=f"officer:{acting.officer.id}"),
+        credential_paths=(credential_path,), keystore=False)
+    click.echo(f"已登记 / Registered: {found.issuer_name} ({found.issuer_code}) issues {found.type_code} "
+               f"with seal {found.es_id}; clients: {', '.join(found.client_ids) or '-'}")
+
+
+@licence.command("issue")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--client", "client_id", required=True, help="代表的颁证部门客户端 / The issuing client application.")
+@click.option("--idempotency-key", help="幂等键：重复执行不会重复签发 / Repeating with it never issues twice.")
+@click.option("--out", type=click.Path(dir_okay=False), help="写出已签章的 OFD / Write the sealed OFD.")
+@credential_option
+def issue(file: str, client_id: str, idempotency_key: str | None, out: str | None, credential_path: str) -> None:
+    """按 JSON 请求签发证照（与 POST /api/v1/licences 相同）/ Issue a licence from a JSON request (as the API)."""
+    try:
+        body = json.loads(_read(file, MAX_REQUEST_BYTES))
+    except ValueError as e:
+        raise click.UsageError(f"{file}: not JSON / 不是 JSON: {e}") from None
+    public_url = load_settings().public_url
+
+    def work(session, keystore, acting):
+        audit.append(session, f"officer:{acting.officer.id}", "licence.issue-cli", client_id,
+                     {"idempotency_key": idempotency_key})
+        record, new = issuance.issue(session, keystore, body, client_id=client_id, verify_url=public_url,
+                                     idempotency_key=idempotency_key)
+        return record, new, registry.ofd_file(session, record.licence_id)
+
+    record, new, data = run_as("licence.issue", client_id, work, credential_paths=(credential_path,),
+                               keep_refusals=True)
+    if out:
+        Path(out).write_bytes(data)
+    click.echo(f"{'已签发 / Issued' if new else '此前已签发 / Issued before'}: {record.licence_id}")
+    click.echo(f"  核验页面 / Verification page: {issuance.verify_url_for(public_url, record.licence_id)}")
+    if out:
+        click.echo(f"  文件 / File: {out}")
+
+
+@licence.command("show")
+@click.argument("licence_id")
+@json_option
+def show(licence_id: str, as_json: bool) -> None:
+    """显示证照记录、状态与历史 / Show a licence's record, status and history."""
+    record, history = run(lambda session, _k: (registry.get(session, licence_id),
+                                               registry.history(session, licence_id)), keystore=False)
+    if as_json:
+        print_json({**record.to_dict(), "history": [h.to_dict() for h in history]})
+        return
+    r = record.record
+    click.echo(f"证照 / Licence {record.licence_id}\n  {r['type_name']}  {r['holder']['name']}\n"
+               f"  状态 / status: {record.status.zh} {record.status.value}"
+               + (f"，被 {record.superseded_by} 取代 / superseded" if record.superseded_by else ""))
+    for h in history:
+        click.echo(f"  {h.at:%Y-%m-%d %H:%M:%S} {h.operation.value} → {h.to_status.value} {h.actor} {h.reason}")
+
+
+@licence.command("file")
+@click.argument("licence_id")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="写出 OFD / Output file.")
+def file_(licence_id: str, out: str) -> None:
+    """导出已签章的证照 OFD / Write a licence's sealed OFD."""
+    data = run(lambda session, _k: registry.ofd_file(session, licence_id), keystore=False)
+    Path(out).write_bytes(data)
+    click.echo(f"已写出 / Written: {out} ({len(data)} bytes)")
+
+
+def _status_command(act: str):
+    @click.argument("licence_id")
+    @click.option("--reason", required=True, help="理由 / Reason.")
+    @credential_option
+    def command(licence_id: str, reason: str, credential_path: str) -> None:
+        found = run_as(f"licence.{act}", licence_id, lambda session, _k, acting: registry.transition(
+            session, licence_id, act, actor=f"officer:{acting.officer.id}", reason=reason),
+            credential_paths=(credential_path,), keystore=False)
+        click.echo(f"{found.licence_id}: {found.status.zh} {found.status.value}")
+    command.__doc__ = f"{registry.ACT_ZH[act]}证照 / {act.capitalize()} a licence."
+    return licence.command(act)(command)
+
+
+for _act in TRANSITIONS:
+    if _act != "expire":
+        _status_command(_act)
+
+
+@licence.command("expire")
+def expire() -> None:
+    """将有效期届满的证照标记为失效（供定时任务）/ Mark licences past their validity expired (for cron)."""
+    expired = run(lambda session, _k: registry.expire_due(session, actor="cron"), keystore=False)
+    click.echo(f"已标记失效 / Marked expired: {len(expired)}")
+    for licence_id in expired:
+        click.echo(f"  {licence_id}")

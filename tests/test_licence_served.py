@@ -1,0 +1,140 @@
+"""The licence core end to end, as its users reach it: `trustctl init --demo`, then `trustctl
+serve` with two gunicorn workers; a department issues a 营业执照 through the API with a
+client-credentials token; `trustctl verify` says VALID (chain to the demo root, revocation
+by our OCSP responder); easyofd reads every face field back; after revocation the same
+file is INVALID and the page /v/<id>, opened in headless Chromium at 390×844, says 已吊销."""
+
+import base64
+import json
+import re
+import subprocess
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from bench.server import TRUSTCTL, free_port
+from licence.identifier import parse
+from tests.licence_support import BUSINESS, business_request
+from tests.oidc_support import basic, http_post
+from tests.serving import clean_env, trustctl_serve
+from tests.test_oidc_flow import CHROMIUM, CHROMIUM_ARGS, require_chromium
+
+VIEWPORT = {"width": 390, "height": 844}
+
+
+def trustctl(env, *args):
+    return subprocess.run([TRUSTCTL, *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("licence-demo")
+    port = free_port()
+    env = clean_env(TRUST_HOME=str(tmp_path / "home"), TRUST_PUBLIC_URL=f"http://127.0.0.1:{port}")
+    init = trustctl(env, "init", "--demo")
+    assert init.returncode == 0, init.stderr
+    secret = re.search(r"client_id=(\S+)\s+client_secret=(\S+?)（", init.stdout)
+    demo_licence = re.search(r"Demo business licence: (\S+)", init.stdout).group(1)
+    assert f"http://127.0.0.1:{port}/v/{demo_licence}" in init.stdout
+    with trustctl_serve(env, port, tmp_path / "serve.log", workers=2):
+        yield {"env": env, "base": f"http://127.0.0.1:{port}", "port": port, "client": secret.groups(),
+               "demo_licence": demo_licence, "dir": tmp_path}
+
+
+def _token(served, scope="licence:issue") -> str:
+    client_id, secret = served["client"]
+    status, body = http_post(f"{served['base']}/oauth/token", {"grant_type": "client_credentials", "scope": scope},
+                             headers={"Authorization": basic(client_id, secret)})
+    assert status == 200, body
+    return body["access_token"]
+
+
+def _call(served, method, path, body=None, token=None, headers=None):
+    request = urllib.request.Request(served["base"] + path, method=method,
+                                     data=None if body is None else json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json", **(headers or {}),
+                                              **({"Authorization": f"Bearer {token}"} if token else {})})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def _verify(served, path):
+    online = {**served["env"], "TRUST_REVOCATION_HOSTS": f"127.0.0.1:{served['port']}"}
+    done = trustctl(online, "verify", str(path), "--json")
+    return done.returncode, json.loads(done.stdout)
+
+
+def _page_text(served, licence_id, screenshot: Path) -> str:
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True,
+                                             timeout=60_000)
+        try:
+            page = browser.new_page(viewport=VIEWPORT, device_scale_factor=2, is_mobile=True)
+            answer = page.goto(f"{served['base']}/v/{licence_id}", timeout=20_000)
+            assert answer.status == 200
+            page.screenshot(path=str(screenshot), full_page=True)
+            verdict = page.locator("#verdict")
+            box = verdict.bounding_box()
+            assert box["y"] + box["height"] <= VIEWPORT["height"]  # the verdict is seen without scrolling
+            assert page.evaluate("document.documentElement.scrollWidth") <= VIEWPORT["width"]  # no sideways scroll
+            assert page.evaluate("document.querySelector('.seal img').naturalWidth") > 0
+            return page.inner_text("body")
+        finally:
+            browser.close()
+
+
+def test_issue_verify_read_back_revoke_over_http(served):
+    from easyofd.parser_ofd.ofd_parser import OFDParser  # independent parser; imports are slow and noisy
+    demo_issuer = parse(served["demo_licence"]).issuer_code
+    token = _token(served)
+    body = business_request(issuer_code=demo_issuer)
+    status, answer = _call(served, "POST", "/api/v1/licences", body, token, {"Idempotency-Key": "served-1"})
+    assert status == 201, answer
+    record = json.loads(answer)
+    licence_id = record["licence_id"]
+    assert parse(licence_id).type_code == BUSINESS
+
+    status, data = _call(served, "GET", f"/api/v1/licences/{licence_id}/ofd", token=token)
+    assert status == 200
+    path = served["dir"] / "licence.ofd"
+    path.write_bytes(data)
+    code, report = _verify(served, path)
+    assert code == 0 and report["status"] == "VALID", json.dumps(report, ensure_ascii=False)[:3000]
+    checks = {c["check"]: c["status"] for c in report["signatures"][0]["checks"]}
+    assert checks["chain"] == checks["revocation"] == checks["licence_status"] == "PASSED"
+
+    (doc,) = OFDParser(base64.b64encode(data).decode())()
+    face = "".join(t["text"] for t in doc["page_info"][0]["text_list"])
+    for _key, _label, printed in record["record"]["printed"]:
+        assert printed in face, printed
+
+    status, _ = _call(served, "POST", f"/api/v1/licences/{licence_id}/revoke", {"reason": "严重违法 serious violation"},
+                      token)
+    assert status == 200
+    code, report = _verify(served, path)
+    assert code == 1 and report["status"] == "INVALID"
+    assert {c["check"]: c["status"] for c in report["signatures"][0]["checks"]}["licence_status"] == "FAILED"
+    revoked = _page_text(served, licence_id, served["dir"] / "revoked-390x844.png")
+    assert "已吊销" in revoked and "Revoked" in revoked and "营业执照" in revoked
+
+
+def test_the_demo_licence_page_shows_it_valid_on_a_phone(served):
+    text = _page_text(served, served["demo_licence"], served["dir"] / "valid-390x844.png")
+    assert "有效" in text and "Valid" in text and "示例数字科技有限公司" in text and "核验时间" in text
+
+
+def test_twenty_concurrent_identical_requests_over_two_workers_yield_one_licence(served):
+    token = _token(served)
+    body = business_request(issuer_code=parse(served["demo_licence"]).issuer_code)
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(lambda _: _call(served, "POST", "/api/v1/licences", body, token,
+                                                {"Idempotency-Key": "burst-20"}), range(20)))
+    assert sorted(status for status, _ in answers) == [200] * 19 + [201], answers[:2]
+    assert len({json.loads(answer)["licence_id"] for _, answer in answers}) == 1
