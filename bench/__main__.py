@@ -3,9 +3,10 @@
 import json
 import sys
 
-from bench import crypto, hsm, identity, ofd, seal
+from bench import crypto, hsm, identity, licence, ofd, seal
 
-SUITES = {"crypto": crypto.run, "hsm": hsm.run, "ofd": ofd.run, "identity": identity.run, "seal": seal.run}
+SUITES = {"crypto": crypto.run, "hsm": hsm.run, "ofd": ofd.run, "identity": identity.run, "seal": seal.run,
+          "licence": licence.run}
 
 
 def main() -> None:

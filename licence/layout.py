@@ -126,7 +126,7 @@ def _box_items(box: Box, face: Face) -> list:
 
 def _qr(text: str, x: float, y: float, side: float) -> layout.Image:
     out = io.BytesIO()
-    segno.make(text, error="m", micro=False).save(out, kind="png", scale=8, border=0)
+    segno.make(text, error="m", micro=False).save(out, kind="png", scale=4, border=0)
     return layout.Image(x, y, side, side, out.getvalue(), "PNG")
 
 

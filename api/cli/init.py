@@ -69,6 +69,8 @@ def init(demo: bool) -> None:
         click.echo(f"示范部门应用 / Demo department application: client_id={client_id}  "
                    f"client_secret={client_secret}（仅显示这一次 / shown this once）")
         click.echo(f"演示印章 / Demo seal: esID {demo_seal}, usable by {client_id}")
+        issuer = demo_licence.record["issuer"]
+        click.echo(f"演示颁证单位 / Demo issuer: {issuer['name']}  issuer_code={issuer['code']}")
         click.echo(f"演示营业执照 / Demo business licence: {demo_licence.licence_id}\n"
                    f"  核验页面 / Verification page: "
                    f"{issuance.verify_url_for(settings.public_url, demo_licence.licence_id)}\n"

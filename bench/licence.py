@@ -1,0 +1,156 @@
+"""Licences issued and verified per second, and how much of that is SM2.
+
+A temporary TRUST_HOME is initialised with `trustctl init --demo` (the demo department
+issues 营业执照 with its official seal through ``demo-department-app``), both demo SM2 CAs
+are trusted for licences, and a ``licence:issue`` token is issued to the demo client.
+
+"Issue" is the whole of POST /api/v1/licences: checking the request, the serial, the face
+laid out with a CJK font subset and a QR code, the seal applied through the KeyStore (one
+SM2 signature), the record, the file and the audit entries committed. "Verify" is POST
+/api/v1/verify with the sealed file: the OFD's digests, two SM2 verifications (signer and
+seal maker), the chain, and the registry's status. Both run in this process (one core)
+and through `trustctl serve` with two workers (clients in this process's threads). No
+revocation answers are fetched (revocation stays INDETERMINATE); every other check passes.
+
+The SM2 share is the time the SM2 operations alone would take, from `openssl speed sm2`
+in the same run (one core; two for the HTTP figures), over the time the whole takes: one
+signature per issue, two verifications per verify.
+"""
+
+import http.client
+import json
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from sqlalchemy import select
+
+from bench.server import TRUSTCTL, environment, free_port, served
+from bench.timing import openssl_sm2, rate
+from ca import authority
+from hsm.keystore import open_keystore
+from identity import tokens
+from licence import issuance, registry
+from licence.models import licences
+from licence.verify import registry_lookup, verify_licence
+from seal.demo import DEMO_CLIENT_ID
+from trust import db, truststore
+from trust.config import load_settings
+
+SECONDS = 5
+WORKERS = 2
+CLIENTS = 4
+FACE = {"entity_type": "有限责任公司（自然人投资或控股）", "legal_representative": "张三", "registered_capital": "10000000",
+        "established_on": "2019-03-01", "term_from": "2019-03-01", "term_to": "长期", "domicile": "福州市鼓楼区测试路1号",
+        "business_scope": "软件开发；信息技术咨询服务；数据处理和存储支持服务；信息系统集成服务。（依法须经批准的项目，"
+                          "经相关部门批准后方可开展经营活动）"}
+
+
+def _request(issuer: str) -> dict:
+    return {"type_code": "11100000MB0143028R001", "issuer_code": issuer,
+            "holder": {"name": "福州测试科技有限公司", "code": "91350100M000100Y43", "code_type": "001"}, "face": FACE}
+
+
+def run() -> dict[str, float]:
+    sm2_sign, sm2_verify = openssl_sm2(SECONDS)
+    with tempfile.TemporaryDirectory(prefix="bench-licence-") as home:
+        port = free_port()
+        env = environment(Path(home), port)
+        subprocess.run([TRUSTCTL, "init", "--demo"], env=env, check=True, capture_output=True, timeout=300)
+        issuer, token, sample, local = _in_process(env)
+        with served(env, port, WORKERS, Path(home) / "serve.log"):
+            issue_http = _http(port, "/api/v1/licences", json.dumps(_request(issuer)).encode(),
+                               {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}, 201)
+            boundary = uuid.uuid4().hex
+            body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"l.ofd\"\r\n"
+                    f"Content-Type: application/ofd\r\n\r\n").encode() + sample + f"\r\n--{boundary}--\r\n".encode()
+            verify_http = _http(port, "/api/v1/verify", body,
+                                {"Content-Type": f"multipart/form-data; boundary={boundary}"}, 200)
+    issue_local, verify_local = local
+    return {
+        "licence_issue_per_s": round(issue_local, 1),
+        "licence_issue_sm2_share": round(issue_local / sm2_sign, 3),
+        "licence_verify_per_s": round(verify_local, 1),
+        "licence_verify_sm2_share": round(verify_local / (sm2_verify / 2), 3),
+        "licence_issue_http_per_s": round(issue_http, 1),
+        "licence_issue_http_sm2_share": round(issue_http / (WORKERS * sm2_sign), 3),
+        "licence_verify_http_per_s": round(verify_http, 1),
+        "licence_verify_http_sm2_share": round(verify_http / (WORKERS * sm2_verify / 2), 3),
+    }
+
+
+def _in_process(env: dict[str, str]) -> tuple[str, str, bytes, tuple[float, float]]:
+    """The demo issuer, a licence:issue token, a sealed sample, and the in-process rates."""
+    settings = load_settings(env)
+    engine = db.make_engine(settings.database_url)
+    try:
+        sessions = db.session_factory(engine)
+        keystore = open_keystore(settings, sessions)
+        with sessions() as session:
+            for ca in authority.list_authorities(session):
+                if ca.family == "sm2":
+                    truststore.import_roots(session, "licence", ca.certificate, actor="bench")
+            demo = session.execute(select(licences.c.licence_id)).scalar()
+            issuer = registry.get(session, demo).record["issuer"]["code"]
+            token, _ = tokens.issue_access_token(session, keystore, issuer=settings.public_url,
+                                                 client_id=DEMO_CLIENT_ID, subject=None, scopes=["licence:issue"],
+                                                 lifetime=3600)
+            session.commit()
+            roots = tuple(c.der for c in truststore.trusted_roots(session, "licence"))
+            sample = registry.ofd_file(session, demo)
+            report = verify_licence(sample, lookup=registry_lookup(session), trusted_roots=roots)
+            failed = [c.check.value for c in report.signatures[0].checks
+                      if c.status.value != "PASSED" and c.check.value not in ("revocation", "timestamp")]
+            if failed:  # revocation is not fetched here: INDETERMINATE, like the seal bench's
+                raise SystemExit(f"bench: the demo licence does not verify: {failed}")
+
+        def issue_one() -> None:
+            with sessions() as session:
+                issuance.issue(session, keystore, _request(issuer), client_id=DEMO_CLIENT_ID,
+                               verify_url=settings.public_url)
+                session.commit()
+
+        def verify_one() -> None:
+            with sessions() as session:
+                verify_licence(sample, lookup=registry_lookup(session), trusted_roots=roots)
+
+        return issuer, token, sample, (rate(issue_one, SECONDS), rate(verify_one, SECONDS))
+    finally:
+        engine.dispose()
+
+
+def _http(port: int, path: str, body: bytes, headers: dict, expected: int) -> float:
+    """Requests per second from CLIENTS threads, each on its own connection."""
+    count = [0] * CLIENTS
+    failures: list[str] = []
+    deadline = time.perf_counter() + SECONDS
+
+    def client(index: int) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        try:
+            while time.perf_counter() < deadline and not failures:
+                connection.request("POST", path, body=body, headers=headers)
+                response = connection.getresponse()
+                answer = response.read()
+                if response.status != expected:
+                    failures.append(f"{response.status} {answer[:300]!r}")
+                count[index] += 1
+        finally:
+            connection.close()
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(CLIENTS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise SystemExit(f"bench: {path} failed: {failures[0]}")
+    return sum(count) / (time.perf_counter() - start)
+
+
+if __name__ == "__main__":
+    print(json.dumps(run()))
