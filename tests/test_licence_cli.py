@@ -1,0 +1,92 @@
+"""`trustctl licence` and `trustctl verify` on licences, as an operator runs them."""
+
+import json
+import re
+import subprocess
+
+import pytest
+
+from bench.server import TRUSTCTL
+from licence.identifier import parse
+from tests.licence_support import business_request
+from tests.serving import clean_env
+from tests.test_cli_serve import audit_records
+
+
+def trustctl(env, *args):
+    return subprocess.run([TRUSTCTL, *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("licence-cli")
+    env = clean_env(TRUST_HOME=str(tmp_path / "home"))
+    init = trustctl(env, "init", "--demo")
+    assert init.returncode == 0, init.stderr
+    officer = str(tmp_path / "home" / "officers" / "officer-1.pem")
+    return {"env": env, "dir": tmp_path, "officer": officer,
+            "licence": re.search(r"Demo business licence: (\S+)", init.stdout).group(1)}
+
+
+def test_types_list_show_export(demo):
+    listed = trustctl(demo["env"], "licence", "types", "list", "--json")
+    assert listed.returncode == 0
+    assert {t["name"] for t in json.loads(listed.stdout)} == {"营业执照", "食品经营许可证", "医师执业证书"}
+    shown = json.loads(trustctl(demo["env"], "licence", "types", "show", "11100000MB0143028R001").stdout)
+    assert shown["version"] == 1 and shown["definition"]["name"] == "营业执照"
+    out = demo["dir"] / "catalogue.json"
+    assert trustctl(demo["env"], "licence", "types", "export", "--out", str(out)).returncode == 0
+    assert len(json.loads(out.read_text(encoding="utf-8"))) == 3
+
+
+def test_an_officer_imports_a_new_version_and_a_broken_one_is_refused(demo, tmp_path):
+    env, officer = demo["env"], demo["officer"]
+    definition = json.loads(trustctl(env, "licence", "types", "show", "11100000MB0143028R002").stdout)["definition"]
+    definition["fields"][3]["max_length"] = 120
+    (path := tmp_path / "food.json").write_text(json.dumps(definition, ensure_ascii=False), encoding="utf-8")
+    imported = trustctl(env, "licence", "types", "import", str(path), "--credential", officer)
+    assert imported.returncode == 0 and "v2" in imported.stdout, imported.stderr
+    again = trustctl(env, "licence", "types", "import", str(path), "--credential", officer)
+    assert again.returncode == 0 and "unchanged" in again.stdout
+    definition["fields"][3]["kind"] = "colour"
+    path.write_text(json.dumps(definition, ensure_ascii=False), encoding="utf-8")
+    broken = trustctl(env, "licence", "types", "import", str(path), "--credential", officer)
+    assert broken.returncode == 2 and "$.fields[3].kind" in broken.stderr
+    unsigned = trustctl(env, "licence", "types", "import", str(path))
+    assert unsigned.returncode == 2 and "credential" in unsigned.stderr.lower()
+    records = audit_records(demo["dir"] / "home" / "trust.db")
+    assert records.count(("officer-1", "licence.type")) == 1  # the officer's import; the shipped ones are "trustctl init"
+
+
+def test_issue_show_suspend_and_verify_from_the_command_line(demo, tmp_path):
+    env, officer = demo["env"], demo["officer"]
+    body = business_request(issuer_code=parse(demo["licence"]).issuer_code)
+    (request := tmp_path / "request.json").write_text(json.dumps(body, ensure_ascii=False), encoding="utf-8")
+    out = tmp_path / "licence.ofd"
+    issued = trustctl(env, "licence", "issue", str(request), "--client", "demo-department-app", "--idempotency-key",
+                      "cli-1", "--out", str(out), "--credential", officer)
+    assert issued.returncode == 0, issued.stderr
+    licence_id = re.search(r"Issued: (\S+)", issued.stdout).group(1)
+    assert "/v/" + licence_id in issued.stdout and out.stat().st_size > 10_000
+    repeated = trustctl(env, "licence", "issue", str(request), "--client", "demo-department-app",
+                        "--idempotency-key", "cli-1", "--credential", officer)
+    assert f"Issued before: {licence_id}" in repeated.stdout
+    refused = trustctl(env, "licence", "issue", str(request), "--client", "someone-else", "--credential", officer)
+    assert refused.returncode == 1 and "someone-else" in refused.stderr
+
+    verified = trustctl(env, "verify", str(out))  # offline: the chain's intermediate and OCSP cannot be fetched
+    assert verified.returncode == 2 and "证照 Licence: 营业执照" in verified.stdout
+    assert "licence_status 通过 PASSED" in re.sub(r"\s+", " ", verified.stdout)
+
+    suspended = trustctl(env, "licence", "suspend", licence_id, "--reason", "核查", "--credential", officer)
+    assert suspended.returncode == 0 and "暂扣 02" in suspended.stdout
+    report = json.loads(trustctl(env, "verify", str(out), "--json").stdout)
+    assert report["status"] == "INVALID" and report["licence"]["status"] == "02"
+    assert trustctl(env, "verify", str(out)).returncode == 1
+    shown = json.loads(trustctl(env, "licence", "show", licence_id, "--json").stdout)
+    assert [h["operation"] for h in shown["history"]] == ["01", "03"]
+    assert shown["history"][1]["actor"].startswith("officer:")
+    assert trustctl(env, "licence", "resume", licence_id, "--reason", "核查完毕", "--credential", officer).returncode == 0
+    assert trustctl(env, "licence", "resume", licence_id, "--reason", "again", "--credential", officer).returncode == 2
+    expired = trustctl(env, "licence", "expire")
+    assert expired.returncode == 0 and "Marked expired: 0" in expired.stdout
