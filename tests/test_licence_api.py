@@ -13,10 +13,11 @@ from identity import subjects
 from licence import registry, types
 from licence.models import licences
 from licence.registry import LICENCE_SERVICE
-from tests.licence_support import PERSON_ID, business_request, physician_request
+from tests.licence_support import PERSON_ID, business_request, issue as issue_elsewhere, make_authority, \
+    physician_request
 from tests.test_seal_api import APP, app, bearer, client, problem, world  # noqa: F401 (fixtures)
 from tests.test_seal_making import HOLDER, USCC, new_seal
-from trust import truststore
+from trust import db, truststore
 from trust.hashes import sm3
 
 
@@ -164,3 +165,31 @@ def test_the_page_masks_a_person_and_404s_the_unknown(app, client, issuer):
     for unknown in ("1.2.156.3005.2.11100000MB0143028R001.X.Y.001.0", "not-an-id", "1.2.156.3005.2.A.B.C.001.X"):
         missing = client.get(f"/v/{unknown}")
         assert missing.status_code == 404 and "查无此证" in missing.get_data(as_text=True)
+
+
+def test_another_provinces_licence_verifies_once_its_root_is_trusted_for_licences(app, client, issuer, tmp_path):
+    """Another province: its own hierarchy, seal and registry in a database of its own."""
+    (tmp_path / "other").mkdir()
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'other-province.db'}")
+    db.upgrade(engine)
+    try:
+        with db.session_factory(engine)() as session:
+            other = make_authority(session, tmp_path / "other")
+            record, _ = issue_elsewhere(other, business_request())
+            session.commit()
+            data = registry.ofd_file(session, record.licence_id)
+            other_root = other.world.root
+    finally:
+        engine.dispose()
+    before = _verify_file(client, data).get_json()
+    assert before["status"] == "INDETERMINATE" and not before["licence"]["registered"]
+    chain = next(c for c in before["signatures"][0]["checks"] if c["check"] == "chain")
+    assert chain["status"] == "INDETERMINATE" and "Seal Test Root" in chain["reason"]["en"]
+    with app.extensions["trust.sessions"]() as session:
+        truststore.import_roots(session, "licence", other_root.cert_der, actor="test")
+        session.commit()
+    after = _verify_file(client, data).get_json()
+    assert after["status"] == "VALID", after
+    assert any("ask the issuer" in w["en"] for w in after["warnings"])
+    statuses = {c["check"]: c["status"] for c in after["signatures"][0]["checks"]}
+    assert statuses["licence_status"] == "NOT_APPLICABLE" and statuses["chain"] == "PASSED"

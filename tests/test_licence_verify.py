@@ -4,6 +4,7 @@ and the licence_status check; another province's licence verifies under its trus
 import dataclasses
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from licence import issuance, registry
 from licence.verify import mask_id_number, mask_name, registry_lookup, verify_licence
@@ -11,7 +12,7 @@ from ofd.writer import write_ofd
 from ofd import layout
 from tests.licence_support import (CLIENT, PERSON_ID, VERIFY_URL, business_request, issue, make_authority,
                                    physician_request)
-from trust.errors import StorageError
+from trust.errors import StorageError, TrustError
 from trust.report import CheckName as C, CheckStatus as S, Status
 
 
@@ -115,3 +116,45 @@ def test_an_ofd_without_licence_metadata_is_verified_as_a_document(authority):
     data = write_ofd(layout.Document(pages=(layout.Page(items=(layout.Text(20, 20, "不是证照"),)),)))
     report = _verify(authority, data)
     assert report.licence is None and any("no licence metadata" in w.en for w in report.warnings)
+
+
+@pytest.fixture(scope="module")
+def sealed_licence(tmp_path_factory):
+    """One sealed licence and its root, for the fuzzing below (made once: hypothesis reruns)."""
+    from trust import db
+    tmp_path = tmp_path_factory.mktemp("fuzz")
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'trust.db'}")
+    db.upgrade(engine)
+    with db.session_factory(engine)() as session:
+        authority = make_authority(session, tmp_path)
+        record, _ = issue(authority, business_request())
+        session.commit()
+        yield registry.ofd_file(session, record.licence_id), authority.world.root.cert_der
+    engine.dispose()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_a_mangled_licence_never_verifies_and_fails_only_with_our_errors(sealed_licence, data):
+    original, root = sealed_licence
+    blob = bytearray(original)
+    for _ in range(data.draw(st.integers(1, 4))):
+        blob[data.draw(st.integers(0, len(blob) - 1))] = data.draw(st.integers(0, 255))
+    if data.draw(st.booleans()):
+        blob = blob[:data.draw(st.integers(0, len(blob)))]
+    blob = bytes(blob)
+    try:
+        report = verify_licence(blob, lookup=lambda licence_id: None, trusted_roots=[root])
+    except TrustError:
+        return
+    if blob != original:
+        assert report.status != Status.VALID or _same_content(original, blob)
+
+
+def _same_content(original: bytes, changed: bytes) -> bool:
+    """A change only to the zip's own framing (a timestamp, a comment) leaves every part the same."""
+    from ofd.package import Package
+    try:
+        return dict(Package.from_bytes(original).parts) == dict(Package.from_bytes(changed).parts)
+    except TrustError:
+        return False
