@@ -154,7 +154,8 @@ def licence_act(licence_id: str, act: str):
                 raise PermissionDenied("a change or renewal is issued by the department's application (licence:issue)",
                                        "变更和延续须由颁证部门的应用（licence:issue）签发")
             result = issuance.change(session, current_app.extensions["trust.keystore"], licence_id,
-                                     {k: v for k, v in body.items() if k != "reason"}, client_id=g.access_token.client_id,
+                                     {k: v for k, v in body.items() if k != "reason"},
+                                     client_id=g.access_token.client_id,
                                      verify_url=_settings().public_url, reason=reason, renew=act == "renew")
         session.commit()
         return jsonify(_full(session, result)), 201 if act in ("change", "renew") else 200

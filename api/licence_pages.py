@@ -67,7 +67,8 @@ def verification_page(licence_id: str):
     code_type = HolderCodeType(r["holder"]["code_type"])
     return _page("licence/verify.html", 200, ok=ok, headline=headline, why=why, record=record, r=r,
                  holder=holder_view(r["holder"]["name"], r["holder"]["code"], code_type),
-                 licence_no=r["licence_no"] if code_type == HolderCodeType.CREDIT_CODE else mask_id_number(r["licence_no"]),
+                 licence_no=r["licence_no"] if code_type == HolderCodeType.CREDIT_CODE
+                 else mask_id_number(r["licence_no"]),
                  valid_to=r["valid_to"] or LONG_TERM, checked_at=now.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S"))
 
 

@@ -21,7 +21,7 @@ from trust.ids import validate_resident_id, validate_uscc
 MAX_TEXT = 200                   # a text field without its own max_length
 MAX_LONG_TEXT = 4000
 MAX_YUAN = Decimal(10) ** 16     # up to 9,999 万亿: what the capital numerals below can write
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029]")
+CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029]")   # never printed on a face
 _REGION = re.compile(r"[1-8][0-9]{5}")
 
 
@@ -60,7 +60,7 @@ def _text(field: FaceField, value) -> str:
         raise InvalidInput("is empty", "为空")
     if len(value) > limit:
         raise InvalidInput(f"is {len(value)} characters, at most {limit} allowed", f"共 {len(value)} 字，最多 {limit} 字")
-    if _CONTROL.search(value) or (field.kind != FieldKind.LONG_TEXT and "\n" in value):
+    if CONTROL_CHARS.search(value) or (field.kind != FieldKind.LONG_TEXT and "\n" in value):
         raise InvalidInput("holds a control character or a line break", "含有控制字符或换行")
     return value
 
@@ -100,7 +100,8 @@ def _one(field: FaceField, value, holder_code_type: HolderCodeType) -> str:
     if kind == FieldKind.MONEY:
         return _money(value)
     text = _text(field, value)
-    if kind == FieldKind.CREDIT_CODE or kind == FieldKind.HOLDER_CODE and holder_code_type == HolderCodeType.CREDIT_CODE:
+    credit_code = holder_code_type == HolderCodeType.CREDIT_CODE
+    if kind == FieldKind.CREDIT_CODE or kind == FieldKind.HOLDER_CODE and credit_code:
         return validate_uscc(text)
     if kind in (FieldKind.ID_NUMBER, FieldKind.HOLDER_CODE):
         return validate_resident_id(text).number
@@ -134,7 +135,8 @@ def validate(licence_type: LicenceType, face, *, holder_code: str, holder_code_t
             continue
         if given is None or given == "":
             if field.required:
-                errors.append(FieldError(field.key, f"缺少“{field.label}”", f"'{field.key}' ({field.label_en}) is missing"))
+                errors.append(FieldError(field.key, f"缺少“{field.label}”",
+                                         f"'{field.key}' ({field.label_en}) is missing"))
             continue
         try:
             values[field.key] = _one(field, given, holder_code_type)

@@ -70,7 +70,7 @@ def parse_holder(value, licence_type: LicenceType) -> Holder:
     if not isinstance(value, dict):
         raise InvalidInput("'holder' is an object with name, code and code_type", "“holder”须为含 name、code、code_type 的对象")
     name = face.normalise_text(_member(value, "name", str, "the holder's name", "持证主体名称"))
-    if not 0 < len(name) <= MAX_NAME or face._CONTROL.search(name):
+    if not 0 < len(name) <= MAX_NAME or face.CONTROL_CHARS.search(name):
         raise InvalidInput(f"the holder's name is 1 to {MAX_NAME} characters of text",
                            f"持证主体名称须为 1 至 {MAX_NAME} 个字符")
     try:
@@ -192,17 +192,16 @@ def _next_serial(session: Session, type_code: str, issuer_code: str, year: int) 
     return f"{year:04d}{last + 1:07d}"
 
 
-def seal_and_store(session: Session, keystore: KeyStore, d: Draft, licence_id: identifier.LicenceId, *,
+def seal_and_store(session: Session, keystore: KeyStore, ready: Draft, licence_id: identifier.LicenceId, *,
                    operation: Operation, supersedes: str | None, client_id: str, actor: str, verify_url: str,
                    clock: Callable[[], datetime] = utc_now) -> LicenceRecord:
     """Lay out, seal and store one licence version with its history and audit entries."""
-    record = d.record(licence_id, supersedes)
+    record = ready.record(licence_id, supersedes)
     now = clock().replace(microsecond=0)
-    meta = registry.metadata_of(record)
-    document = layout.document(layout.Face(d.licence_type, d.printed(), qr_text=verify_url_for(verify_url, licence_id)),
-                               meta)
-    seal = seals.get_seal(session, d.issuer.es_id)
-    centre_x, centre_y = d.licence_type.template.seal
+    face_ = layout.Face(ready.licence_type, ready.printed(), qr_text=verify_url_for(verify_url, licence_id))
+    document = layout.document(face_, registry.metadata_of(record))
+    seal = seals.get_seal(session, ready.issuer.es_id)
+    centre_x, centre_y = ready.licence_type.template.seal
     stamp = Stamp(0, (centre_x - seal.picture_width_mm / 2, centre_y - seal.picture_height_mm / 2,
                       seal.picture_width_mm, seal.picture_height_mm))
 
@@ -216,16 +215,17 @@ def seal_and_store(session: Session, keystore: KeyStore, d: Draft, licence_id: i
     digest = sm3(sealed).hex()
     session.execute(insert(licences).values(
         licence_id=str(licence_id), base=licence_id.base, version=licence_id.version,
-        type_code=d.licence_type.type_code, type_version=d.type_version, issuer_code=d.issuer.issuer_code,
-        holder_code=d.holder.code, licence_no=record["licence_no"], issue_date=d.issue_date,
-        valid_from=d.valid_from, valid_to=d.valid_to, record=canonical_json(record), status=LicenceStatus.VALID.value,
+        type_code=ready.licence_type.type_code, type_version=ready.type_version, issuer_code=ready.issuer.issuer_code,
+        holder_code=ready.holder.code, licence_no=record["licence_no"], issue_date=ready.issue_date,
+        valid_from=ready.valid_from, valid_to=ready.valid_to, record=canonical_json(record),
+        status=LicenceStatus.VALID.value,
         supersedes=supersedes, superseded_by=None, es_id=seal.es_id, ofd=sealed, ofd_sm3=digest,
         client_id=client_id, created_at=now, status_changed_at=now))
     registry.add_history(session, str(licence_id), operation, None, LicenceStatus.VALID, now, actor,
                          {Operation.ISSUE: "新发", Operation.CHANGE: "变更", Operation.RENEW: "延续"}.get(operation, ""))
     audit.append(session, actor, "licence.issue", str(licence_id), {
-        "operation": operation.value, "type_code": d.licence_type.type_code, "type_version": d.type_version,
-        "issuer_code": d.issuer.issuer_code, "es_id": seal.es_id, "ofd_sm3": digest, "supersedes": supersedes})
+        "operation": operation.value, "type_code": ready.licence_type.type_code, "type_version": ready.type_version,
+        "issuer_code": ready.issuer.issuer_code, "es_id": seal.es_id, "ofd_sm3": digest, "supersedes": supersedes})
     return registry.get(session, str(licence_id))
 
 
@@ -241,7 +241,7 @@ def request_digest(body) -> str:
 def _replay(session: Session, client_id: str, key: str | None, body) -> LicenceRecord | None:
     if key is None:
         return None
-    if not isinstance(key, str) or not 0 < len(key) <= MAX_IDEMPOTENCY_KEY or not key.isascii() or not key.isprintable():
+    if not (isinstance(key, str) and 0 < len(key) <= MAX_IDEMPOTENCY_KEY and key.isascii() and key.isprintable()):
         raise InvalidInput(f"the Idempotency-Key is 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters",
                            f"Idempotency-Key 须为 1 至 {MAX_IDEMPOTENCY_KEY} 个可打印 ASCII 字符")
     row = session.execute(select(licence_idempotency).where(
@@ -261,10 +261,10 @@ def issue(session: Session, keystore: KeyStore, body, *, client_id: str, verify_
     earlier = _replay(session, client_id, idempotency_key, body)
     if earlier is not None:
         return earlier, False
-    d = draft(session, body, client_id=client_id, clock=clock)
-    serial = _next_serial(session, d.licence_type.type_code, d.issuer.issuer_code, d.issue_date.year)
-    licence_id = identifier.build(d.licence_type.type_code, d.issuer.issuer_code, serial, 1)
-    result = seal_and_store(session, keystore, d, licence_id, operation=Operation.ISSUE, supersedes=None,
+    ready = draft(session, body, client_id=client_id, clock=clock)
+    serial = _next_serial(session, ready.licence_type.type_code, ready.issuer.issuer_code, ready.issue_date.year)
+    licence_id = identifier.build(ready.licence_type.type_code, ready.issuer.issuer_code, serial, 1)
+    result = seal_and_store(session, keystore, ready, licence_id, operation=Operation.ISSUE, supersedes=None,
                             client_id=client_id, actor=f"client:{client_id}", verify_url=verify_url, clock=clock)
     if idempotency_key is not None:
         session.execute(insert(licence_idempotency).values(client_id=client_id, key=idempotency_key,
@@ -307,11 +307,11 @@ def change(session: Session, keystore: KeyStore, licence_id: str, body, *, clien
         validity = _renewed(version.licence_type, old, beijing_date(clock())) if renew else \
             {"from": r["valid_from"], "to": r["valid_to"] or LONG_TERM}
     request = {"holder": {**r["holder"], **holder}, "face": merged, "validity": validity}
-    d = _draft(version.licence_type, version.version, issuer, request, clock)
+    ready = _draft(version.licence_type, version.version, issuer, request, clock)
     new_id = old.id.with_version(old.id.version + 1)
     operation = Operation.RENEW if renew else Operation.CHANGE
     actor = f"client:{client_id}"
-    result = seal_and_store(session, keystore, d, new_id, operation=operation, supersedes=old.licence_id,
+    result = seal_and_store(session, keystore, ready, new_id, operation=operation, supersedes=old.licence_id,
                             client_id=client_id, actor=actor, verify_url=verify_url, clock=clock)
     registry.supersede(session, old, result.licence_id, operation, actor=actor, reason=reason, at=result.created_at)
     return result

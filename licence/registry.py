@@ -135,7 +135,8 @@ def metadata_of(record: dict) -> LicenceMetadata:
     r = record
     return LicenceMetadata(
         licence_id=r["licence_id"], type_name=r["type_name"], type_code=r["type_code"], licence_no=r["licence_no"],
-        issuer_name=r["issuer"]["name"], issuer_code=r["issuer"]["code"], issue_date=date.fromisoformat(r["issue_date"]),
+        issuer_name=r["issuer"]["name"], issuer_code=r["issuer"]["code"],
+        issue_date=date.fromisoformat(r["issue_date"]),
         holder_name=r["holder"]["name"], holder_code=r["holder"]["code"],
         holder_code_type=HolderCodeType(r["holder"]["code_type"]), valid_from=date.fromisoformat(r["valid_from"]),
         valid_to=date.fromisoformat(r["valid_to"]) if r["valid_to"] else None, area_code=r.get("area_code"),

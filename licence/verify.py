@@ -75,7 +75,8 @@ def standing(record: LicenceRecord, today: date) -> tuple[bool, Message]:
                               en=f"the licence is {record.status.en} ({record.status.value}) since "
                                  f"{iso_z(record.status_changed_at)}")
     if record.valid_to is not None and record.valid_to < today:
-        return False, Message(zh=f"证照有效期已于 {record.valid_to} 届满", en=f"the licence's validity ended on {record.valid_to}")
+        return False, Message(zh=f"证照有效期已于 {record.valid_to} 届满",
+                              en=f"the licence's validity ended on {record.valid_to}")
     if date.fromisoformat(record.record["valid_from"]) > today:
         return False, Message(zh=f"证照自 {record.record['valid_from']} 起才有效",
                               en=f"the licence is valid only from {record.record['valid_from']}")

@@ -11,18 +11,14 @@ from licence import catalogue, face
 from licence.catalogue import CatalogueError, FieldKind, Source
 from licence.face import FaceInvalid
 from licence.metadata import HolderCodeType
+from tests.licence_support import BUSINESS_FACE, ENTERPRISE_USCC, FOOD_FACE, PERSON_ID, PHYSICIAN_FACE
 
 TYPES = catalogue.shipped()
 BUSINESS = TYPES["11100000MB0143028R001"]
 FOOD = TYPES["11100000MB0143028R002"]
 PHYSICIAN = TYPES["11100000MB0015237P001"]
-USCC = "91350100M000100Y43"
-ID_NUMBER = "11010519491231002X"   # GB 11643's own example: born 1949-12-31, female
-
-BUSINESS_FACE = {
-    "entity_type": "有限责任公司（自然人投资或控股）", "legal_representative": "张三", "registered_capital": "10000000",
-    "established_on": "2019-03-01", "term_from": "2019-03-01", "term_to": "长期", "domicile": "福州市鼓楼区测试路1号",
-    "business_scope": "软件开发；信息技术咨询服务。（依法须经批准的项目，经相关部门批准后方可开展经营活动）"}
+USCC = ENTERPRISE_USCC
+ID_NUMBER = PERSON_ID   # GB 11643's own example: born 1949-12-31, female
 
 
 def test_three_types_ship_with_their_real_faces():
@@ -110,9 +106,7 @@ def test_every_bad_field_is_named_at_once_in_both_languages():
 
 
 def test_lengths_patterns_and_check_characters_are_enforced():
-    food = {"legal_representative": "李四", "domicile": "某地", "premises": "某地", "business_form": "单位食堂",
-            "items": "热食类食品制售", "licence_no": "JY13501020000123", "supervising_body": "某所",
-            "supervisors": "王五", "complaint_phone": "12315", "signed_by": "赵六"}
+    food = dict(FOOD_FACE)
     assert face.validate(FOOD, food, holder_code=USCC, holder_code_type=HolderCodeType.CREDIT_CODE)
     for key, value in (("licence_no", "JY1350102000012"), ("complaint_phone", "call us"), ("items", "长" * 1001)):
         with pytest.raises(FaceInvalid) as caught:
@@ -121,8 +115,7 @@ def test_lengths_patterns_and_check_characters_are_enforced():
 
 
 def test_a_physician_face_must_agree_with_the_id_number():
-    good = {"sex": "女", "born_on": "1949-12-31", "level": "执业医师", "category": "临床", "scope": "内科专业",
-            "practice_region": "北京市", "institution": "北京测试医院", "licence_no": "110110000012345"}
+    good = dict(PHYSICIAN_FACE)
     assert face.validate(PHYSICIAN, good, holder_code=ID_NUMBER, holder_code_type=HolderCodeType.ID_NUMBER)
     with pytest.raises(FaceInvalid) as caught:
         face.validate(PHYSICIAN, {**good, "sex": "男", "born_on": "1950-01-01"}, holder_code=ID_NUMBER,

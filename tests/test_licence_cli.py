@@ -55,7 +55,7 @@ def test_an_officer_imports_a_new_version_and_a_broken_one_is_refused(demo, tmp_
     unsigned = trustctl(env, "licence", "types", "import", str(path))
     assert unsigned.returncode == 2 and "credential" in unsigned.stderr.lower()
     records = audit_records(demo["dir"] / "home" / "trust.db")
-    assert records.count(("officer-1", "licence.type")) == 1  # the officer's import; the shipped ones are "trustctl init"
+    assert records.count(("officer-1", "licence.type")) == 1  # the officer's; the shipped ones are "trustctl init"
 
 
 def test_issue_show_suspend_and_verify_from_the_command_line(demo, tmp_path):

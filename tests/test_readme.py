@@ -31,34 +31,33 @@ def demo_server(tmp_path):
         yield env, port, init.stdout
 
 
-@pytest.mark.skipif(shutil.which("curl") is None, reason="the README's commands use curl")
-def test_sealing_a_digest_through_the_api_as_the_readme_shows(demo_server, tmp_path):
+def run_block(block: re.Pattern, demo_server, tmp_path, **variables: str) -> subprocess.CompletedProcess:
+    """A README shell block as a new user runs it beside the served demo: in a fresh folder
+    with `.venv/bin/trustctl`, the client secret init printed in $SECRET, and ``variables``."""
     env, port, printed = demo_server
     secret = re.search(r"client_secret=(\S+?)（", printed).group(1)
-    es_id = re.search(r"esID (\d+)", printed).group(1)
-    script = BLOCK.search((REPO / "README.md").read_text(encoding="utf-8")).group(1)
+    script = block.search((REPO / "README.md").read_text(encoding="utf-8")).group(1)
     script = script.replace("127.0.0.1:8000", f"127.0.0.1:{port}")
     (tmp_path / ".venv" / "bin").mkdir(parents=True)
     (tmp_path / ".venv" / "bin" / "trustctl").symlink_to(TRUSTCTL)
     done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, capture_output=True, text=True,
-                          env={**env, "SECRET": secret, "ESID": es_id}, timeout=120)
+                          env={**env, "SECRET": secret, **variables}, timeout=120)
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
+    return done
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="the README's commands use curl")
+def test_sealing_a_digest_through_the_api_as_the_readme_shows(demo_server, tmp_path):
+    es_id = re.search(r"esID (\d+)", demo_server[2]).group(1)
+    done = run_block(BLOCK, demo_server, tmp_path, ESID=es_id)
     assert "VALID" in done.stdout and "INVALID" not in done.stdout
     assert (tmp_path / "decision.ses").stat().st_size > 1000
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="the README's commands use curl")
 def test_issuing_and_checking_a_licence_as_the_readme_shows(demo_server, tmp_path):
-    env, port, printed = demo_server
-    secret = re.search(r"client_secret=(\S+?)（", printed).group(1)
-    issuer = re.search(r"issuer_code=(\S+)", printed).group(1)
-    script = LICENCE_BLOCK.search((REPO / "README.md").read_text(encoding="utf-8")).group(1)
-    script = script.replace("127.0.0.1:8000", f"127.0.0.1:{port}")
-    (tmp_path / ".venv" / "bin").mkdir(parents=True)
-    (tmp_path / ".venv" / "bin" / "trustctl").symlink_to(TRUSTCTL)
-    done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, capture_output=True, text=True,
-                          env={**env, "SECRET": secret, "ISSUER": issuer}, timeout=120)
-    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
+    issuer = re.search(r"issuer_code=(\S+)", demo_server[2]).group(1)
+    done = run_block(LICENCE_BLOCK, demo_server, tmp_path, ISSUER=issuer)
     lines = done.stdout.splitlines()
     assert lines[0].startswith("结果 Result: 有效 VALID") and lines[-2] == "有效", done.stdout
-    assert lines[-1].startswith(f"http://127.0.0.1:{port}/v/1.2.156.3005.2.11100000MB0143028R001.{issuer}.")
+    assert lines[-1].startswith(f"http://127.0.0.1:{demo_server[1]}/v/1.2.156.3005.2.11100000MB0143028R001.{issuer}.")

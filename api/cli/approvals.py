@@ -39,6 +39,15 @@ credentials_option = click.option(
 json_option = click.option("--json", "as_json", is_flag=True, help="机器可读输出 / Machine-readable output.")
 
 
+def read_file(path: str, limit: int) -> bytes:
+    """A file given on the command line, refused (usage error) when larger than ``limit`` bytes."""
+    with open(path, "rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise click.UsageError(f"{path}: larger than {limit} bytes / 文件过大")
+    return data
+
+
 def run(work: Callable[..., T], *, credential_path: str | None = None, keystore: bool = True,
         keep_refusals: bool = False) -> T:
     """Call ``work(session, keystore[, credential])`` in one transaction and commit it.

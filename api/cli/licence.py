@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from api.cli.approvals import credential_option, json_option, print_json, run, run_as
+from api.cli.approvals import credential_option, json_option, print_json, read_file, run, run_as
 from licence import issuance, registry, types
 from licence.catalogue import MAX_DEFINITION_BYTES
 from licence.registry import TRANSITIONS
@@ -20,14 +20,6 @@ from trust import audit
 from trust.config import load_settings
 
 MAX_REQUEST_BYTES = 1024 * 1024
-
-
-def _read(path: str, limit: int) -> bytes:
-    with open(path, "rb") as f:
-        data = f.read(limit + 1)
-    if len(data) > limit:
-        raise click.UsageError(f"{path}: larger than {limit} bytes / 文件过大")
-    return data
 
 
 @click.group()
@@ -80,7 +72,7 @@ def types_export(out: str | None) -> None:
 @credential_option
 def types_import(file: str, credential_path: str) -> None:
     """导入证照类型定义（JSON），变化则成为新版本 / Import a type definition; a changed one becomes a new version."""
-    data = _read(file, MAX_DEFINITION_BYTES)
+    data = read_file(file, MAX_DEFINITION_BYTES)
     version, new = run_as("licence.type.import", file,
                           lambda session, _k, acting: types.import_type(session, data, actor=acting.officer.id),
                           credential_paths=(credential_path,), keystore=False)
@@ -116,7 +108,7 @@ def issuer(type_code, issuer_code, issuer_name, es_id, client_ids, area_code, cr
 def issue(file: str, client_id: str, idempotency_key: str | None, out: str | None, credential_path: str) -> None:
     """按 JSON 请求签发证照（与 POST /api/v1/licences 相同）/ Issue a licence from a JSON request (as the API)."""
     try:
-        body = json.loads(_read(file, MAX_REQUEST_BYTES))
+        body = json.loads(read_file(file, MAX_REQUEST_BYTES))
     except ValueError as e:
         raise click.UsageError(f"{file}: not JSON / 不是 JSON: {e}") from None
     public_url = load_settings().public_url

@@ -14,7 +14,8 @@ from pathlib import Path
 import click
 from asn1crypto import pem
 
-from api.cli.approvals import credential_option, credentials_option, json_option, print_json, run, run_as
+from api.cli.approvals import (credential_option, credentials_option, json_option, print_json, read_file, run,
+                               run_as)
 from hsm import officers
 from seal import making, registry, signing
 from seal.picture import MAX_PICTURE_BYTES, picture_from_upload, seal_picture
@@ -30,16 +31,8 @@ _TYPES = click.Choice([t.value for t in SealType])
 _STATUSES = click.Choice([s.value for s in SealStatus])
 
 
-def _read(path: str, limit: int) -> bytes:
-    with open(path, "rb") as f:
-        data = f.read(limit + 1)
-    if len(data) > limit:
-        raise click.UsageError(f"{path}: larger than {limit} bytes / 文件过大")
-    return data
-
-
 def _certificates(path: str) -> list[bytes]:
-    data = _read(path, MAX_CERT_BYTES)
+    data = read_file(path, MAX_CERT_BYTES)
     if pem.detect(data):
         return [der for _type, _headers, der in pem.unarmor(data, multiple=True)]
     return [data]
@@ -100,7 +93,7 @@ def make(holder_name, uscc, seal_type, name, picture_path, purpose, code, dpi, h
     if picture_path and (purpose or code):
         raise click.UsageError("--purpose and --code are drawn; not with --picture / 上传图像时不能再指定 --purpose、--code")
     try:
-        picture = (picture_from_upload(picture_path, _read(picture_path, MAX_PICTURE_BYTES)) if picture_path
+        picture = (picture_from_upload(picture_path, read_file(picture_path, MAX_PICTURE_BYTES)) if picture_path
                    else seal_picture(seal_type, holder_name, purpose=purpose, code=code or "", dpi=dpi))
     except TrustError as error:
         raise click.ClickException(f"{error.zh} / {error.en}") from error
@@ -139,7 +132,7 @@ def make(holder_name, uscc, seal_type, name, picture_path, purpose, code, dpi, h
 @credential_option
 def import_(file, root_paths, holder_key, holder_cert, holder_name, uscc, seal_type, credential_path) -> None:
     """验证并登记外部制作的印章 / Verify and register a seal made elsewhere."""
-    der = _read(file, MAX_SEAL_BYTES)
+    der = read_file(file, MAX_SEAL_BYTES)
     roots = [c for path in root_paths for c in _certificates(path)]
     certificate = _certificates(holder_cert)[0] if holder_cert else None
 
@@ -287,7 +280,7 @@ def sign(es_id, data_path, digest_hex, client_id, operator, purpose, timestamp, 
         digest = bytes.fromhex(digest_hex) if digest_hex else None
     except ValueError:
         raise click.UsageError("--digest is hexadecimal / --digest 须为十六进制") from None
-    data = _read(data_path, MAX_DATA_BYTES) if data_path else None
+    data = read_file(data_path, MAX_DATA_BYTES) if data_path else None
 
     def work(session, keystore, acting):
         # whoever can run trustctl here could sign as any client: the officer is on record
