@@ -37,6 +37,7 @@ from trust.errors import InvalidInput, TrustError
 from trust.hashes import sm3
 
 blueprint = Blueprint("ca_api", __name__, url_prefix="/api/ca")
+MAX_VALIDITY_DAYS = 36_525     # a hundred years: longer than any profile allows
 MAX_SKEW = timedelta(minutes=5)
 OFFICER_ROLE = "ca-officer"
 
@@ -84,8 +85,9 @@ def issue(name: str):
             actor = _authorised_actor(session, "ca.issue", name, raw)
             body = json_object()
             days = body.get("validity_days")
-            if days is not None and (type(days) is not int or days < 1):
-                raise InvalidInput("'validity_days' is a positive integer", "“validity_days”须为正整数")
+            if days is not None and (type(days) is not int or not 1 <= days <= MAX_VALIDITY_DAYS):
+                raise InvalidInput(f"'validity_days' is a whole number from 1 to {MAX_VALIDITY_DAYS}",
+                                   f"“validity_days”须为 1 至 {MAX_VALIDITY_DAYS} 的整数")
             dns_names = body.get("dns_names", [])
             if not isinstance(dns_names, list) or not all(isinstance(d, str) for d in dns_names):
                 raise InvalidInput("'dns_names' is a list of text", "“dns_names”须为文本列表")

@@ -24,7 +24,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy.exc import IntegrityError
 
 from api.auth import acting_officer, current_token
-from api.json_body import json_object, text
+from api.json_body import json_object, query_int, query_text, text
 from licence import issuance, registry
 from licence.verify import verify_licence
 from ofd.package import OFDFormatError
@@ -109,11 +109,8 @@ def issue():
 def list_licences():
     current_token("licence:manage")
     acting_officer(OFFICER_ROLE)
-    try:
-        limit, offset = int(request.args.get("limit", "100")), int(request.args.get("offset", "0"))
-    except ValueError:
-        raise InvalidInput("limit and offset are whole numbers", "limit 与 offset 须为整数") from None
-    issuer = request.args.get("issuer")
+    limit, offset = query_int("limit", 100, low=1, high=registry.MAX_LIST), query_int("offset", 0)
+    issuer = query_text("issuer")
     if not issuer:
         raise InvalidInput("give the issuer's credit code: ?issuer=USCC", "请给出颁证单位代码：?issuer=统一社会信用代码")
     with _session() as session:

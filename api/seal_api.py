@@ -32,7 +32,7 @@ from asn1crypto import pem
 from flask import Blueprint, current_app, g, jsonify, request
 
 from api.auth import acting_officer, require_scopes
-from api.json_body import json_object, text, text_list
+from api.json_body import json_object, query_int, query_text, text, text_list
 from seal import registry, signing
 from seal.registry import SealStatus
 from seal.verify import verify_ses_signature
@@ -192,23 +192,14 @@ def _seal_json(record: registry.SealRecord, history=None) -> dict:
     return found
 
 
-def _int_arg(name: str, default: int) -> int:
-    value = request.args.get(name)
-    if value is None:
-        return default
-    if not value.isdigit() or len(value) > 9:
-        raise InvalidInput(f"'{name}' is a whole number", f"“{name}”须为整数")
-    return int(value)
-
-
 @blueprint.get("/seals")
 @require_scopes("seal:manage")
 def list_seals():
     acting_officer(OFFICER_ROLE)
     with _session() as session:
-        found = registry.list_seals(session, holder_uscc=request.args.get("holder"),
-                                    status=request.args.get("status"), seal_type=request.args.get("type"),
-                                    limit=_int_arg("limit", 100), offset=_int_arg("offset", 0))
+        found = registry.list_seals(session, holder_uscc=query_text("holder"), status=query_text("status"),
+                                    seal_type=query_text("type"), limit=query_int("limit", 100, low=1, high=1000),
+                                    offset=query_int("offset", 0))
         return jsonify({"seals": [record.summary() for record in found]})
 
 

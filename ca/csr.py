@@ -60,8 +60,9 @@ def parse_csr(data: bytes | str) -> CertificationRequest:
         spki = info["subject_pk_info"].dump()
         version = info["version"].native
         dns_names = _dns_names(info["attributes"])
-    except (ValueError, TypeError, KeyError, OverflowError) as e:
-        raise _invalid(f"malformed: {e}", "格式错误") from None
+    except (ValueError, TypeError, KeyError, OverflowError):
+        raise _invalid("malformed: not a PKCS#10 CertificationRequest in DER or PEM",
+                       "格式错误：不是 DER 或 PEM 格式的 PKCS#10 证书签名请求") from None
     if version != "v1":
         raise _invalid(f"version {version}, expected v1 (0)", f"版本 {version}，应为 v1（0）")
     if algorithm not in CSR_SIGNATURE_ALGORITHMS:

@@ -101,8 +101,8 @@ def parse_request(der: bytes) -> TimeStampRequest:
         cert_req = bool(request["cert_req"].native)
         extensions = request["extensions"].native
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError) as exc:
-        raise TimeStampRejected("bad_data_format", f"not a readable TimeStampReq: {str(exc)[:200]}",
-                                "无法读取的时间戳请求") from None
+        raise TimeStampRejected("bad_data_format", "not a readable TimeStampReq (RFC 3161 DER)",
+                                "无法读取的时间戳请求（RFC 3161 DER）") from None
     if version != "v1":
         raise TimeStampRejected("bad_request", "only TimeStampReq version 1 is known", "仅支持第 1 版时间戳请求")
     if algorithm not in IMPRINTS:
