@@ -33,7 +33,7 @@ from api.json_body import json_object, text
 from ca import authority, csr, revocation
 from hsm import officers
 from hsm.officers import PermissionDenied, Proof
-from trust.errors import InvalidInput, TrustError
+from trust.errors import InvalidInput, TrustError, Unauthenticated
 from trust.hashes import sm3
 
 blueprint = Blueprint("ca_api", __name__, url_prefix="/api/ca")
@@ -150,6 +150,11 @@ def _authorised_officer(session, action: str, target: str, raw: bytes) -> office
         proof = Proof(fingerprint, bytes.fromhex(signature))
     except ValueError:
         proof = None
+    if not fingerprint and not signature:  # no credential of any kind: 401 saying how (RFC 6750 §3)
+        raise officers.deny(session, "anonymous", f"{action}:{target}", Unauthenticated(
+            "a bearer access token (scope ca:issue) or a security officer's signature (X-Officer-Fingerprint, "
+            "X-Officer-Signature) is required",
+            "需要访问令牌（ca:issue）或安全员签名（X-Officer-Fingerprint、X-Officer-Signature）"))
     if not fingerprint or not proof:
         raise officers.deny(session, "anonymous", f"{action}:{target}", PermissionDenied(
             "this request needs a security officer's signature (X-Officer-Fingerprint, X-Officer-Signature)",

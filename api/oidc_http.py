@@ -370,6 +370,12 @@ def _form_endpoint(run) -> Response:
     """Token, introspection and revocation: the form is the protocol's parameters.
     The session is committed whatever the answer: a refused replay has revoked tokens."""
     form = request.form.to_dict(flat=False)
+    repeated = sorted(name for name, values in form.items() if len(values) > 1)
+    if repeated:  # RFC 6749 §3.1, §3.2: parameters must not be included more than once
+        return _no_store(Response(json.dumps({
+            "error": "invalid_request",
+            "error_description": f"the parameter {repeated[0][:40]} is given more than once"}),
+            status=400, mimetype="application/json"))
     with _session() as session:
         provider = _provider(session)
         oauth_request = _oauth_request(form, form)

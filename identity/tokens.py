@@ -306,9 +306,11 @@ def revoke_grant(session: Session, grant_id: str, *, actor: str = "identity", cl
 
 def introspect(session: Session, keystore: KeyStore, token: str, *, issuer: str, client_id: str,
                clock=utc_now) -> dict:
-    """RFC 7662 for an authenticated client: an access token of any client (the caller is a
-    resource server; it checks aud itself), a refresh token only of the asking client.
-    Anything invalid, revoked, expired or unknown is just {"active": false}."""
+    """RFC 7662 for an authenticated client: an access token issued to it or for it (its
+    client id among the token's audiences: it is the resource server the token is for), a
+    refresh token only of the asking client. Anything invalid, revoked, expired, unknown or
+    none of the caller's business is just {"active": false}, so a client learns nothing
+    about another's tokens."""
     inactive = {"active": False}
     if _is_refresh_token(token):
         table = oauth_refresh_token
@@ -316,12 +318,15 @@ def introspect(session: Session, keystore: KeyStore, token: str, *, issuer: str,
         if (row is None or row.client_id != client_id or row.used_at is not None or row.revoked_at is not None
                 or _utc(row.expires_at) <= clock()):
             return inactive
-        return {"active": True, "token_type": "refresh_token", "scope": row.scopes, "client_id": row.client_id,
+        # token_type is for OAuth token types (RFC 7662 §2.2); a refresh token has none
+        return {"active": True, "scope": row.scopes, "client_id": row.client_id,
                 "sub": row.subject_id, "iss": issuer, "iat": _epoch(_utc(row.issued_at)),
                 "exp": _epoch(_utc(row.expires_at))}
     try:
         access = _verified_access_token(session, keystore, token, issuer=issuer, now=clock())
     except InvalidToken:
+        return inactive
+    if client_id != access.client_id and client_id not in access.audience:
         return inactive
     claims = access.claims
     return {"active": True, "token_type": "Bearer", "scope": " ".join(sorted(access.scopes)),

@@ -259,21 +259,27 @@ def test_revoke_grant_after_code_replay(session, keystore):
 # ---------------------------------------------------------------- introspection
 
 def test_introspection_of_access_tokens(session, keystore):
-    token, issued = issue(session, keystore, alg="SM2", audience="https://dept.example")
+    token, issued = issue(session, keystore, alg="SM2", audience=["https://dept.example", "resource-server"])
     body = tokens.introspect(session, keystore, token, issuer=ISSUER, client_id="resource-server")
     assert body == {"active": True, "token_type": "Bearer", "scope": "licence:read openid", "client_id": "dept-app",
-                    "sub": PERSON, "iss": ISSUER, "aud": "https://dept.example",
+                    "sub": PERSON, "iss": ISSUER, "aud": ["https://dept.example", "resource-server"],
                     "iat": int(issued.issued_at.timestamp()), "exp": int(issued.expires_at.timestamp()),
                     "jti": issued.jti}
     tokens.revoke_token(session, token, client_id="dept-app")
     assert tokens.introspect(session, keystore, token, issuer=ISSUER, client_id="resource-server") == {"active": False}
 
 
+def test_introspection_tells_a_client_nothing_of_tokens_neither_for_it_nor_its_own(session, keystore):
+    token, _ = issue(session, keystore)  # dept-app's, for this service's own API
+    assert tokens.introspect(session, keystore, token, issuer=ISSUER, client_id="dept-app")["active"] is True
+    assert tokens.introspect(session, keystore, token, issuer=ISSUER, client_id="stranger") == {"active": False}
+
+
 @sqlite_only
 def test_introspection_of_refresh_tokens_only_for_their_client(session, keystore):
     refresh = tokens.issue_refresh_token(session, client_id="dept-app", subject=PERSON, scopes=["openid"])
     body = tokens.introspect(session, keystore, refresh, issuer=ISSUER, client_id="dept-app")
-    assert body["active"] and body["token_type"] == "refresh_token" and body["sub"] == PERSON
+    assert body["active"] and "token_type" not in body and body["sub"] == PERSON
     assert tokens.introspect(session, keystore, refresh, issuer=ISSUER, client_id="other") == {"active": False}
     tokens.use_refresh_token(session, refresh, client_id="dept-app")
     assert tokens.introspect(session, keystore, refresh, issuer=ISSUER, client_id="dept-app") == {"active": False}
