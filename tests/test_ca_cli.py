@@ -112,7 +112,7 @@ def test_demo_ca_and_the_issuing_endpoint(home, tmp_path):
     body = json.dumps({"profile": "server", "csr": csr_pem,
                        "at": datetime.now(timezone.utc).isoformat()}).encode()
     unsigned = client.post("/api/ca/ecdsa-issuing/certificates", data=body, content_type="application/json")
-    assert unsigned.status_code == 403 and unsigned.get_json()["code"] == "permission_denied"
+    assert unsigned.status_code == 401 and unsigned.get_json()["code"] == "unauthenticated"  # no credential at all
     wrong_ca = client.post("/api/ca/ecdsa-issuing/certificates", data=body, content_type="application/json",
                            headers=officer_headers(creds[0], "sm2-issuing", body))
     assert wrong_ca.status_code == 403

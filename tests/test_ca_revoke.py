@@ -68,7 +68,7 @@ def test_revoke_through_the_cli_and_the_api(home, service, tmp_path):
     credential = officers.load_credential(officer(home, 2))
     url = f"{service}/api/ca/ec-issuing/certificates/{api_serial}/revoke"
     body = json.dumps({"reason": "superseded", "at": datetime.now(timezone.utc).isoformat()}).encode()
-    assert post(url, body, {})[0] == 403  # unsigned
+    assert post(url, body, {})[0] == 401  # unsigned: no credential at all
     issuing_signature = officer_headers(credential, "ec-issuing", body)  # an issuing authorisation
     assert post(url, body, issuing_signature)[0] == 403
     other = officer_headers(credential, f"ec-issuing/{cli_serial}", body, action="ca.revoke")

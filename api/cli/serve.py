@@ -6,6 +6,7 @@ import click
 from gunicorn.app.base import BaseApplication
 
 from api.app import create_app
+from api.asgi import BufferedWSGI
 from trust.config import Settings, load_settings
 
 LOG_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s"
@@ -30,7 +31,7 @@ class TrustServer(BaseApplication):
     def load(self):
         # Called in each worker after the fork (no preload), so no database
         # connection is ever shared between processes.
-        return create_app(self.settings)
+        return BufferedWSGI(create_app(self.settings), max_body=self.settings.max_request_bytes)
 
 
 def gunicorn_options(host: str, port: int, workers: int) -> dict:
@@ -47,9 +48,10 @@ def gunicorn_options(host: str, port: int, workers: int) -> dict:
     return {
         "bind": address,
         "workers": workers,
-        "worker_class": "sync",
+        "worker_class": "api.asgi.Worker",  # slow clients cost a coroutine, not a worker
+        "asgi_loop": "asyncio",
         "proc_name": "trustctl",
-        "timeout": 30,           # a worker stuck longer than this is restarted
+        "timeout": 30,           # a worker whose event loop is stuck longer than this is restarted
         "graceful_timeout": 10,  # time to finish requests on SIGTERM
         "accesslog": "-",        # stdout
         "errorlog": "-",         # stderr

@@ -1,0 +1,110 @@
+"""`trustctl serve` with its defaults survives slow clients (issue 23, point 1): fifty
+connections that send their headers or their body a byte a second for a minute, while a
+normal client checks /healthz and verifies a SES_Signature every second. Every check
+answers within a second, no worker is killed, and the slow clients get 408 or are closed."""
+
+import http.client
+import json
+import os
+import re
+import socket
+import threading
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from bench.server import TRUSTCTL, free_port
+from tests.serving import clean_env, trustctl_serve
+from tests.test_cli_serve import trustctl
+
+SLOW_CLIENTS = 50
+SECONDS = float(os.environ.get("TRUST_SLOW_CLIENT_SECONDS", "60"))
+
+
+def _slow_client(port: int, index: int, stop: threading.Event, outcomes: list) -> None:
+    """Half send their headers a byte a second, half a complete header block and then a
+    declared 100,000-byte body a byte a second; each records how the server ended it."""
+    try:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    except OSError as error:
+        outcomes.append(f"refused: {error}")
+        return
+    if index % 2:
+        head, trickle = b"", b"POST /api/v1/verify/ses HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 10_000
+    else:
+        head = (b"POST /api/v1/verify/ses HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
+                b"Content-Length: 100000\r\n\r\n")
+        trickle = b"x" * 100_000
+    try:
+        sock.sendall(head)
+        for byte in trickle:
+            if stop.is_set():
+                outcomes.append("still open")
+                return
+            sock.sendall(bytes([byte]))
+            sock.settimeout(1.0)
+            try:
+                answer = sock.recv(4096)
+            except socket.timeout:
+                continue
+            outcomes.append("408" if b" 408 " in answer[:20] else "closed" if not answer else answer[:12].decode())
+            return
+        outcomes.append("sent everything")
+    except OSError:
+        outcomes.append("closed")
+    finally:
+        sock.close()
+
+
+def _ses_body(home: Path) -> tuple[bytes, str]:
+    """A multipart request verifying the demo sample's SES_Signature against its data."""
+    from ofd.package import Package
+    package = Package.from_bytes((home / "samples" / "demo-sealed.ofd").read_bytes())
+    signed_value = package.read("Doc_0/Signs/Sign_0/SignedValue.dat")
+    data = package.read("Doc_0/Signs/Sign_0/Signature.xml")
+    boundary = uuid.uuid4().hex
+    body = b"".join([
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"signature\"; filename=\"s.ses\"\r\n\r\n".encode(),
+        signed_value, f"\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"data\"; filename=\"d\"\r\n\r\n"
+        .encode(), data, f"\r\n--{boundary}--\r\n".encode()])
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def test_fifty_slow_clients_do_not_take_the_service_down(tmp_path):
+    port = free_port()
+    env = clean_env(TRUST_HOME=str(tmp_path / "home"), TRUST_PUBLIC_URL=f"http://127.0.0.1:{port}")
+    assert trustctl(env, "init", "--demo").returncode == 0
+    body, content_type = _ses_body(tmp_path / "home")
+    log = tmp_path / "serve.log"
+    with trustctl_serve(env, port, log):
+        stop, outcomes = threading.Event(), []
+        slow = [threading.Thread(target=_slow_client, args=(port, i, stop, outcomes), daemon=True)
+                for i in range(SLOW_CLIENTS)]
+        for thread in slow:
+            thread.start()
+        time.sleep(2)  # let them all get in
+        worst, checks, deadline = 0.0, 0, time.monotonic() + SECONDS
+        while time.monotonic() < deadline:
+            started = time.monotonic()
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            connection.request("GET", "/healthz")
+            health = connection.getresponse()
+            assert health.status == 200 and health.read()
+            connection.request("POST", "/api/v1/verify/ses", body=body, headers={"Content-Type": content_type})
+            answer = connection.getresponse()
+            assert answer.status == 200 and json.loads(answer.read())["signatures"][0]["checks"]
+            connection.close()
+            took = time.monotonic() - started
+            worst, checks = max(worst, took), checks + 1
+            time.sleep(max(0.0, 1.0 - took))
+        stop.set()
+        for thread in slow:
+            thread.join(timeout=10)
+    assert worst < 1.0, f"the slowest check took {worst:.2f} s"
+    assert checks >= SECONDS * 0.8
+    text = log.read_text()
+    assert "WORKER TIMEOUT" not in text and "SIGKILL" not in text, text[-2000:]
+    assert len(outcomes) == SLOW_CLIENTS and set(outcomes) <= {"408", "closed"}, Counter(outcomes)
