@@ -366,23 +366,68 @@ def jwks():
     return response
 
 
+def _oauth_error(status: int, error: str, description: str, headers: dict | None = None) -> Response:
+    body = json.dumps({"error": error, "error_description": description})
+    return _no_store(Response(body, status=status, mimetype="application/json", headers=headers))
+
+
+def _claimed_client(form: dict) -> tuple[str, str] | None:
+    """(client id, authentication method) a token-endpoint request claims, before checking it."""
+    try:
+        basic = oidc.basic_credentials(request.headers.get("Authorization"))
+    except OAuth2Error:
+        return None
+    if basic is not None:
+        return basic[0], "client_secret_basic"
+    if form.get("client_assertion"):
+        return None  # private_key_jwt: Authlib's descriptions say what is wrong already
+    client_id = (form.get("client_id") or [""])[0]
+    return (client_id, "client_secret_post" if form.get("client_secret") else "none") if client_id else None
+
+
+def _client_failure(session, claimed: tuple[str, str] | None) -> str:
+    """What to tell a client whose authentication failed: Authlib names every method it
+    tried ("cannot authenticate with methods: …") whatever went wrong."""
+    if claimed is None:
+        return ("no client authentication: send the client id and secret (HTTP Basic, client_secret_basic) "
+                "or a client assertion (private_key_jwt)")
+    client = find_client(session, claimed[0])
+    if client is None or client.status != "active":
+        return "the client does not exist here or is disabled"
+    if client.auth_method != claimed[1]:
+        return f"this client authenticates with {client.auth_method}, not {claimed[1]}"
+    return "the client secret is wrong"
+
+
 def _form_endpoint(run) -> Response:
     """Token, introspection and revocation: the form is the protocol's parameters.
-    The session is committed whatever the answer: a refused replay has revoked tokens."""
+    The session is committed whatever the answer: a refused replay has revoked tokens.
+    Failed client authentications are counted per client and address (identity.authn)."""
     form = request.form.to_dict(flat=False)
     repeated = sorted(name for name, values in form.items() if len(values) > 1)
     if repeated:  # RFC 6749 §3.1, §3.2: parameters must not be included more than once
-        return _no_store(Response(json.dumps({
-            "error": "invalid_request",
-            "error_description": f"the parameter {repeated[0][:40]} is given more than once"}),
-            status=400, mimetype="application/json"))
+        return _oauth_error(400, "invalid_request", f"the parameter {repeated[0][:40]} is given more than once")
+    claimed, address = _claimed_client(form), request.remote_addr or ""
     with _session() as session:
+        if claimed is not None:
+            retry = authn.client_auth_retry_after(session, claimed[0], address)
+            if retry is not None:
+                return _oauth_error(429, "temporarily_unavailable", "too many failed client authentications from "
+                                    f"this address; retry after {retry} seconds", {"Retry-After": str(retry)})
         provider = _provider(session)
         oauth_request = _oauth_request(form, form)
         try:
             result = run(provider, oauth_request)
         except OAuth2Error as error:  # raised before Authlib's own handling: malformed parameters
             result = provider.handle_error_response(oauth_request, error)
+        status, body, headers = result
+        if status == 401 and isinstance(body, dict) and body.get("error") == "invalid_client":
+            body = {**body, "error_description": _client_failure(session, claimed)}
+            headers = [(k, v) for k, v in headers if k.lower() != "www-authenticate"] + \
+                [("WWW-Authenticate", 'Basic error="invalid_client"')]
+            if claimed is not None and find_client(session, claimed[0]) is not None:
+                authn.count_client_auth_failure(session, claimed[0], address)
+            result = (status, body, headers)
         session.commit()
     return _respond(result)
 

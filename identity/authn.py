@@ -255,3 +255,39 @@ def _check_totp(session: Session, keystore: KeyStore, subject_id: str, code, clo
         audit.append(session, "identity", "identity.lockout", key, {"username": subject.username,
                                                                   "until": (now + LOCKOUT).isoformat()})
     raise _totp_refused()
+
+
+# ---------------------------------------------------------------- client authentication
+
+CLIENT_LIMIT = 10                 # failed client authentications from one address for one client
+CLIENT_LOCKOUT = timedelta(minutes=1)
+
+
+def _client_key(client_id: str, address: str) -> str:
+    """Per client *and* address: a stranger's failures never lock the department's own
+    server out (its client id is no secret), and client secrets are 256-bit random values,
+    so the throttle is about noise and load, not guessing."""
+    return f"client:{client_id[:MAX_ADDRESS_CHARS]}@{address[:MAX_ADDRESS_CHARS]}"
+
+
+def client_auth_retry_after(session: Session, client_id: str, address: str, *,
+                            clock: Callable[[], datetime] = utc_now) -> int | None:
+    """Seconds until ``client_id`` may try to authenticate again from ``address``, or None."""
+    row = session.execute(select(identity_throttle.c.locked_until).where(
+        identity_throttle.c.key == _client_key(client_id, address))).first()
+    until = _as_utc(row.locked_until) if row is not None else None
+    now = clock()
+    return max(1, int((until - now).total_seconds()) + 1) if until is not None and until > now else None
+
+
+def count_client_auth_failure(session: Session, client_id: str, address: str, *,
+                              clock: Callable[[], datetime] = utc_now) -> None:
+    """One failed client authentication; the CLIENT_LIMIT-th within WINDOW locks that client
+    from that address for CLIENT_LOCKOUT (audited once, when it locks). Does not commit."""
+    now = clock()
+    key = _client_key(client_id, address)
+    if _count_failure(session, key, CLIENT_LIMIT, now):
+        session.execute(update(identity_throttle).where(identity_throttle.c.key == key)
+                        .values(locked_until=now + CLIENT_LOCKOUT))
+        audit.append(session, f"client:{client_id[:MAX_ADDRESS_CHARS]}", "client.throttled",
+                     address[:MAX_ADDRESS_CHARS], {"failures": CLIENT_LIMIT, "seconds": CLIENT_LOCKOUT.seconds})

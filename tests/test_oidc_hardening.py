@@ -2,8 +2,11 @@
 point 5), each now refused as the RFCs say."""
 
 import pytest
+from sqlalchemy import select
 
+from identity.authn import CLIENT_LIMIT
 from tests.oidc_support import add_client, basic, make_app, new_keystore
+from trust import audit
 
 
 @pytest.fixture
@@ -52,3 +55,40 @@ def test_no_credentials_at_all_is_401_with_www_authenticate(app):
     signed_badly = http.post("/api/ca/sm2-issuing/certificates", json={},
                              headers={"X-Officer-Fingerprint": "ab", "X-Officer-Signature": "zz"})
     assert signed_badly.status_code == 403  # a credential was offered and is wrong: forbidden
+
+
+def test_client_authentication_errors_say_what_is_wrong(app, engine):
+    client, secret = add_client(engine)
+    http = app.test_client()
+    form = {"grant_type": "client_credentials", "scope": "licence:read"}
+
+    def description(**options):
+        answer = http.post("/oauth/token", data={**form, **options.pop("data", {})}, **options)
+        assert answer.status_code == 401 and answer.get_json()["error"] == "invalid_client"
+        assert answer.headers["WWW-Authenticate"] == 'Basic error="invalid_client"'
+        return answer.get_json()["error_description"]
+    assert description().startswith("no client authentication")
+    assert description(headers={"Authorization": basic(client.client_id, "wrong")}) == "the client secret is wrong"
+    assert description(headers={"Authorization": basic("nobody", "x")}).startswith("the client does not exist")
+    assert description(data={"client_id": client.client_id, "client_secret": secret}) == \
+        "this client authenticates with client_secret_basic, not client_secret_post"
+
+
+def test_failed_client_authentications_are_throttled_per_client_and_address(app, engine):
+    client, secret = add_client(engine)
+    http = app.test_client()
+    form = {"grant_type": "client_credentials", "scope": "licence:read"}
+    attacker = {"REMOTE_ADDR": "203.0.113.9"}
+    for _ in range(CLIENT_LIMIT):
+        assert http.post("/oauth/token", data=form, environ_base=attacker,
+                         headers={"Authorization": basic(client.client_id, "guess")}).status_code == 401
+    refused = http.post("/oauth/token", data=form, environ_base=attacker,
+                        headers={"Authorization": basic(client.client_id, secret)})
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    assert refused.get_json()["error"] == "temporarily_unavailable"
+    own_server = http.post("/oauth/token", data=form, environ_base={"REMOTE_ADDR": "198.51.100.1"},
+                           headers={"Authorization": basic(client.client_id, secret)})
+    assert own_server.status_code == 200  # a stranger's failures never lock the department out
+    with engine.connect() as connection:
+        actions = connection.execute(select(audit.audit_log.c.action)).scalars().all()
+    assert actions.count("client.throttled") == 1
