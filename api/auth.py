@@ -33,11 +33,18 @@ def bearer_token() -> str:
 
 
 def _refuse(error, target: str) -> None:
-    """Write the refusal to the audit log in its own transaction, then raise it."""
+    """Write the refusal to the audit log in its own transaction, then raise it. A refusal
+    of someone without a valid token (anyone can cause those) is coalesced: one record per
+    address, kind and minute, with the count of repeats (trust.audit.append_coalesced)."""
+    client = getattr(g, "access_token", None) and g.access_token.client_id
+    detail = {"path": request.path, "method": request.method, "code": error.code}
     with current_app.extensions["trust.sessions"]() as session, session.begin():
-        audit.append(session, actor=getattr(g, "access_token", None) and g.access_token.client_id or "anonymous",
-                     action="api.refused", target=target,
-                     detail={"path": request.path, "method": request.method, "code": error.code})
+        if client:
+            audit.append(session, actor=client, action="api.refused", target=target, detail=detail)
+        else:
+            address = request.remote_addr or ""
+            audit.append_coalesced(session, "anonymous", "api.refused", target, {**detail, "address": address},
+                                   key=f"api.refused:{address}:{error.code}")
     raise error
 
 

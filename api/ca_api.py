@@ -33,6 +33,7 @@ from api.json_body import json_object, text
 from ca import authority, csr, revocation
 from hsm import officers
 from hsm.officers import PermissionDenied, Proof
+from trust import audit
 from trust.errors import InvalidInput, TrustError, Unauthenticated
 from trust.hashes import sm3
 
@@ -151,10 +152,14 @@ def _authorised_officer(session, action: str, target: str, raw: bytes) -> office
     except ValueError:
         proof = None
     if not fingerprint and not signature:  # no credential of any kind: 401 saying how (RFC 6750 §3)
-        raise officers.deny(session, "anonymous", f"{action}:{target}", Unauthenticated(
+        error = Unauthenticated(
             "a bearer access token (scope ca:issue) or a security officer's signature (X-Officer-Fingerprint, "
             "X-Officer-Signature) is required",
-            "需要访问令牌（ca:issue）或安全员签名（X-Officer-Fingerprint、X-Officer-Signature）"))
+            "需要访问令牌（ca:issue）或安全员签名（X-Officer-Fingerprint、X-Officer-Signature）")
+        address = request.remote_addr or ""
+        audit.append_coalesced(session, "anonymous", "officer.denied", f"{action}:{target}",
+                               {"reason": error.en, "address": address}, key=f"officer.denied:{address}:{action}")
+        raise error
     if not fingerprint or not proof:
         raise officers.deny(session, "anonymous", f"{action}:{target}", PermissionDenied(
             "this request needs a security officer's signature (X-Officer-Fingerprint, X-Officer-Signature)",

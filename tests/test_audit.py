@@ -210,3 +210,23 @@ def test_canonical_record_is_deterministic_and_round_trips(detail, seq, actor):
         "seq": seq, "at": "2026-01-01T19:04:05.000006Z", "actor": actor, "action": "act",
         "target": "tgt", "detail": detail}
     assert audit.canonical_json(json.loads(encoded)).encode("utf-8") == encoded
+
+
+def test_refusals_anyone_can_cause_are_coalesced_per_key_and_minute(session):
+    """The first of a minute is recorded, the repeats counted, and the count recorded when
+    the key comes back in a later minute; the chain stays whole."""
+    minute = datetime(2026, 12, 7, 4, 0, 5, tzinfo=timezone.utc)
+    times = iter([minute, minute + timedelta(seconds=10), minute + timedelta(seconds=50),
+                  minute + timedelta(minutes=3), minute + timedelta(minutes=3, seconds=1)])
+    for when in times:
+        audit.append_coalesced(session, "anonymous", "api.refused", "/x", {"address": "203.0.113.9"},
+                               key="api.refused:203.0.113.9:unauthenticated", clock=lambda when=when: when)
+        audit.append_coalesced(session, "anonymous", "api.refused", "/x", {"address": "198.51.100.1"},
+                               key="api.refused:198.51.100.1:unauthenticated", clock=lambda when=when: when)
+    session.commit()
+    rows = session.execute(select(audit.audit_log).order_by(audit.audit_log.c.seq)).all()
+    mine = [(r.action, json.loads(r.detail)) for r in rows if "203.0.113.9" in r.detail]
+    assert [action for action, _ in mine] == ["api.refused", "api.refused.repeated", "api.refused"]
+    assert mine[1][1] == {"key": "api.refused:203.0.113.9:unauthenticated", "minute": "2026-12-07T04:00Z",
+                          "repeats": 2}
+    assert len(rows) == 6 and audit.verify_chain(session).ok

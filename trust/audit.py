@@ -49,6 +49,15 @@ audit_head = Table(
 )
 
 
+# The minute and count of refusals being coalesced, per key (append_coalesced).
+audit_coalesce = Table(
+    "audit_coalesce", Base.metadata,
+    Column("key", String(200), primary_key=True),
+    Column("minute", DateTime(timezone=True), nullable=False),
+    Column("count", Integer, nullable=False),
+)
+
+
 @dataclass(frozen=True)
 class AuditRecord:
     seq: int
@@ -135,6 +144,32 @@ def append(session: Session, actor: str, action: str, target: str = "",
         detail=detail_json, prev_hash=head.last_hash, hash=digest))
     session.execute(update(audit_head).where(audit_head.c.id == 1).values(last_seq=seq, last_hash=digest))
     return AuditRecord(seq, at, actor, action, target, detail, head.last_hash, digest)
+
+
+def append_coalesced(session: Session, actor: str, action: str, target: str, detail: dict, *, key: str,
+                     clock: Callable[[], datetime] = utc_now) -> None:
+    """For refusals anyone can cause without logging in: one record per ``key`` (kind,
+    address, …) and minute, so nobody can grow the audit log at will. The first refusal of
+    a minute is recorded as it is; the repeats are only counted, and the count is recorded
+    (``<action>.repeated``, with the minute and how many) when the key next comes back in a
+    later minute. Records are never changed: the count lives in ``audit_coalesce`` until
+    then. Does not commit."""
+    at = clock().astimezone(timezone.utc)
+    minute = at.replace(second=0, microsecond=0)
+    key = key[:200]
+    row = session.execute(select(audit_coalesce).where(audit_coalesce.c.key == key).with_for_update()).one_or_none()
+    if row is not None and _as_utc(row.minute) == minute:
+        session.execute(update(audit_coalesce).where(audit_coalesce.c.key == key).values(count=row.count + 1))
+        return
+    if row is not None and row.count > 1:
+        append(session, actor, f"{action}.repeated", target,
+               {"key": key, "minute": _as_utc(row.minute).strftime("%Y-%m-%dT%H:%MZ"), "repeats": row.count - 1},
+               clock=clock)
+    if row is None:
+        session.execute(insert(audit_coalesce).values(key=key, minute=minute, count=1))
+    else:
+        session.execute(update(audit_coalesce).where(audit_coalesce.c.key == key).values(minute=minute, count=1))
+    append(session, actor, action, target, detail, clock=clock)
 
 
 def head(session: Session) -> ChainHead:
