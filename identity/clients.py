@@ -38,6 +38,9 @@ SCOPES = {
                  "read your real-name record (ID number and assurance level)"),
     "enterprise": ("读取您可代表办事的企业（统一社会信用代码、名称、授权范围与期限）",
                    "read the enterprises you may act for (credit code, name, scope and end of the authorisation)"),
+    "email": ("读取您的电子邮箱（如有登记）", "read your e-mail address (where one is registered)"),
+    "phone": ("读取您的手机号码（如有登记）", "read your phone number (where one is registered)"),
+    "offline_access": ("在您离开后继续访问（刷新令牌）", "keep access while you are away (a refresh token)"),
     "seal:sign": ("使用电子印章签章", "sign with electronic seals"),
     "seal:manage": ("管理电子印章", "manage electronic seals"),
     "licence:issue": ("签发电子证照", "issue electronic licences"),
@@ -46,7 +49,7 @@ SCOPES = {
     "licence:verify": ("核验电子证照", "verify electronic licences"),
     "ca:issue": ("签发数字证书", "issue certificates"),
 }
-USER_SCOPES = frozenset({"openid", "profile", "realname", "enterprise"})
+USER_SCOPES = frozenset({"openid", "profile", "realname", "enterprise", "email", "phone", "offline_access"})
 
 MAX_NAME_CHARS = 200
 MAX_URIS = 10
@@ -108,7 +111,7 @@ class Client(ClientMixin):
 
 
 def register_client(session: Session, *, name: str, redirect_uris: Iterable[str] = (),
-                    grant_types: Iterable[str], scopes: Iterable[str], token_alg: str = "ES256",
+                    grant_types: Iterable[str], scopes: Iterable[str], token_alg: str = "RS256",
                     auth_method: str = "client_secret_basic", jwks: dict | None = None,
                     department: str | None = None, post_logout_redirect_uris: Iterable[str] = (),
                     actor: str = "system", clock=audit.utc_now,
@@ -215,8 +218,8 @@ def register_demo_client(session: Session) -> tuple[str, str | None]:
         session, name=DEMO_CLIENT_NAME, client_id=DEMO_CLIENT_ID, redirect_uris=[DEMO_REDIRECT_URI],
         post_logout_redirect_uris=["http://127.0.0.1:8080/"],
         grant_types=["authorization_code", "refresh_token", "client_credentials"],
-        scopes=["openid", "profile", "realname", "enterprise", "seal:sign", "licence:issue", "licence:read",
-                "licence:verify"],
+        scopes=["openid", "profile", "realname", "enterprise", "offline_access", "seal:sign", "licence:issue",
+                "licence:read", "licence:verify"],
         department="示范部门", actor="trustctl init --demo")
     return client.client_id, secret
 

@@ -108,6 +108,16 @@ class _Payload(OAuth2Payload):
         return self._datalist
 
 
+def _known_openid_scopes(params: Mapping[str, list[str]]) -> Mapping[str, list[str]]:
+    """An OpenID request's scope without the values this provider does not know: OIDC Core
+    §3.1.2.1 says to ignore them (plain OAuth requests still get invalid_scope)."""
+    values = params.get("scope")
+    if not values or "openid" not in values[0].split():
+        return params
+    known = [scope for scope in values[0].split() if scope in SCOPES]
+    return {**params, "scope": [" ".join(known), *values[1:]]}
+
+
 class OAuthRequest(OAuth2Request):
     """An HTTP request as Authlib reads it.
 
@@ -120,7 +130,7 @@ class OAuthRequest(OAuth2Request):
     def __init__(self, method: str, uri: str, headers: Mapping[str, str], params: Mapping[str, list[str]],
                  form: Mapping[str, list[str]] | None = None, login_cookie: str | None = None):
         super().__init__(method, uri, headers=headers)
-        self.payload = _Payload(params)
+        self.payload = _Payload(_known_openid_scopes(params))
         self._form = _Payload(form or {}).data
         self.login_cookie = login_cookie
 
@@ -306,6 +316,13 @@ class _IssuingGrant:
 
 class AuthorizationCodeGrant(_IssuingGrant, grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = ALL_METHODS
+
+    def generate_token(self, user=None, scope=None, grant_type=None, expires_in=None,
+                       include_refresh_token=True) -> dict:
+        """A refresh token only when ``offline_access`` was asked for and granted (OIDC Core
+        §11), to a client that may use the refresh_token grant."""
+        offline = "offline_access" in (scope or "").split()
+        return super().generate_token(user, scope, grant_type, expires_in, include_refresh_token and offline)
 
     def validate_authorization_request(self) -> str:
         data = self.request.payload.data
@@ -547,7 +564,7 @@ def discovery(issuer: str) -> dict:
         "revocation_endpoint_auth_methods_supported": ALL_METHODS,
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": list(SCOPES),
-        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "at_hash",
+        "claims_supported": ["sub", "iss", "aud", "azp", "exp", "iat", "auth_time", "nonce", "acr", "amr", "at_hash",
                              "name", "preferred_username", "subject_kind", "department",
                              *IDENTIFIER_CLAIMS.values(), "assurance_level", "assurance_source", "represents"],
         "acr_values_supported": [ACR_PASSWORD, ACR_MFA],

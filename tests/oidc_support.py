@@ -117,7 +117,8 @@ def next_totp_code(secret: bytes) -> str:
 def add_client(engine, **overrides):
     arguments = dict(name=f"client-{secrets.token_hex(4)}", redirect_uris=[REDIRECT_URI],
                      grant_types=["authorization_code", "refresh_token", "client_credentials"],
-                     scopes=["openid", "profile", "realname", "licence:read", "licence:verify", "seal:sign"])
+                     scopes=["openid", "profile", "realname", "offline_access", "licence:read", "licence:verify",
+                             "seal:sign"])
     arguments.update(overrides)
     with sessions_of(engine)() as session:
         client, secret = clients.register_client(session, **arguments)
@@ -131,7 +132,7 @@ def pkce_pair() -> tuple[str, str]:
     return verifier, challenge
 
 
-def authorize_query(client_id, challenge, *, scope="openid profile", state="xyz", nonce="n-0S6",
+def authorize_query(client_id, challenge, *, scope="openid profile offline_access", state="xyz", nonce="n-0S6",
                     redirect_uri=REDIRECT_URI, **extra) -> str:
     params = dict(response_type="code", client_id=client_id, redirect_uri=redirect_uri, scope=scope,
                   state=state, nonce=nonce, code_challenge=challenge, code_challenge_method="S256")

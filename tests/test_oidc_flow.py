@@ -127,7 +127,7 @@ def test_code_flow_with_pkce_in_chromium(engine, keystore, tmp_path):
 
                 # PyJWT (not ours) validates the ID token from our JWKS.
                 signing_key = jwt.PyJWKClient(f"{base}/oauth/jwks").get_signing_key_from_jwt(tokens["id_token"])
-                claims = jwt.decode(tokens["id_token"], signing_key.key, algorithms=["ES256"],
+                claims = jwt.decode(tokens["id_token"], signing_key.key, algorithms=["RS256"],
                                     audience=client.client_id, issuer=base)
                 assert claims["sub"] == subject.id and claims["nonce"] == "n-42"
                 assert "otp" in claims["amr"] and claims["auth_time"] <= claims["iat"]
@@ -158,7 +158,7 @@ def test_code_flow_with_pkce_in_chromium(engine, keystore, tmp_path):
 
 
 def _at_hash(access_token: str) -> str:
-    """OIDC Core §3.1.3.6, computed here for ES256 (SHA-256)."""
+    """OIDC Core §3.1.3.6, computed here for RS256 (SHA-256), the default."""
     digest = hashlib.sha256(access_token.encode()).digest()
     return base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
 
@@ -183,7 +183,7 @@ def test_client_credentials_introspection_revocation_over_http(engine, keystore,
         assert status == 401 and refused["error"] == "invalid_client"
         # PyJWT reads the access token (RFC 9068) with our JWKS.
         key = jwt.PyJWKClient(f"{base}/oauth/jwks").get_signing_key_from_jwt(token["access_token"])
-        claims = jwt.decode(token["access_token"], key.key, algorithms=["ES256"], issuer=base,
+        claims = jwt.decode(token["access_token"], key.key, algorithms=["RS256"], issuer=base,
                             options={"verify_aud": False})
         assert claims["client_id"] == client.client_id and jwt.get_unverified_header(token["access_token"])["typ"] \
             == "at+jwt"

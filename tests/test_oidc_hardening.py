@@ -1,11 +1,13 @@
 """What a hostile or careless client found at the token endpoints and the CA API (issue 23,
 point 5), each now refused as the RFCs say."""
 
+import jwt
 import pytest
 from sqlalchemy import select
 
 from identity.authn import CLIENT_LIMIT
-from tests.oidc_support import add_client, basic, make_app, new_keystore
+from tests.oidc_support import add_client, add_person, authorize_query, basic, make_app, new_keystore, pkce_pair
+from tests.test_oidc_attacks import consent_and_get_code, exchange, log_in
 from trust import audit
 
 
@@ -92,3 +94,42 @@ def test_failed_client_authentications_are_throttled_per_client_and_address(app,
     with engine.connect() as connection:
         actions = connection.execute(select(audit.audit_log.c.action)).scalars().all()
     assert actions.count("client.throttled") == 1
+
+
+def _code_flow(app, engine, scope):
+    client, secret = add_client(engine)
+    http = app.test_client()
+    assert log_in(http).status_code == 303
+    verifier, challenge = pkce_pair()
+    redirect = consent_and_get_code(http, authorize_query(client.client_id, challenge, scope=scope))
+    answer = exchange(http, client, secret, redirect["code"], verifier)
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    return answer.get_json()
+
+
+@pytest.fixture
+def keystore_and_app(engine, tmp_path):
+    keystore = new_keystore(tmp_path)
+    return keystore, make_app(engine, keystore, tmp_path)
+
+
+def test_relying_party_defaults_unknown_scopes_ignored_offline_access_rs256(keystore_and_app, engine):
+    keystore, app = keystore_and_app
+    add_person(engine, keystore)
+    body = _code_flow(app, engine, "openid profile email phone offline_access weird:thing")
+    assert body["refresh_token"] and set(body["scope"].split()) == {"openid", "profile", "offline_access"}
+    assert jwt.get_unverified_header(body["id_token"])["alg"] == "RS256"  # what relying parties assume
+    without = _code_flow(app, engine, "openid profile")
+    assert "refresh_token" not in without
+    discovery = app.test_client().get("/.well-known/openid-configuration").get_json()
+    assert {"email", "phone", "offline_access"} <= set(discovery["scopes_supported"])
+    assert "azp" in discovery["claims_supported"]
+    plain_oauth = app.test_client().post("/oauth/token", data={"grant_type": "client_credentials",
+                                                               "scope": "weird:thing"},
+                                         headers={"Authorization": basic(*_new_client(engine))})
+    assert plain_oauth.status_code == 400 and plain_oauth.get_json()["error"] == "invalid_scope"
+
+
+def _new_client(engine):
+    client, secret = add_client(engine)
+    return client.client_id, secret

@@ -286,7 +286,7 @@ def client() -> None:
               help="允许的授权类型，可重复 / Allowed grant; repeat.")
 @click.option("--scope", "scopes", multiple=True, required=True, type=click.Choice(sorted(clients.SCOPES)),
               help="允许的权限范围，可重复 / Allowed scope; repeat.")
-@click.option("--alg", default="ES256", show_default=True, type=click.Choice(list(clients.TOKEN_ALGS)),
+@click.option("--alg", default="RS256", show_default=True, type=click.Choice(list(clients.TOKEN_ALGS)),
               help="令牌签名算法 / Token signature algorithm.")
 @click.option("--auth-method", default="client_secret_basic", show_default=True, type=click.Choice(list(AUTH_METHODS)),
               help="客户端认证方式 / How the client authenticates.")
