@@ -181,8 +181,24 @@ async def _send(send, status: int, headers: list, content: bytes) -> None:
     await send({"type": "http.response.body", "body": content})
 
 
+# Refusals gunicorn makes before the application sees a request: (code, title, title_zh, detail, detail_zh).
+FRAMING_ERRORS = {
+    400: ("bad_request", "Bad Request", "请求无效", "The request is malformed.", "请求格式不正确。"),
+    414: ("uri_too_long", "URI Too Long", "地址过长", "The request URI is longer than allowed.", "请求地址超过了允许的长度。"),
+    431: ("header_fields_too_large", "Request Header Fields Too Large", "请求头过大",
+          "The request's header fields are larger than allowed.", "请求头超过了允许的大小。"),
+    426: ("upgrade_required", "Upgrade Required", "需要升级协议", "This request needs another protocol.",
+          "此请求需要使用其他协议。"),
+    500: ("internal_error", "Internal Server Error", "内部错误", "Internal error; give the request id to the operator.",
+          "服务内部出错，请将请求编号提供给管理员。"),
+    501: ("not_implemented", "Not Implemented", "不支持", "The request uses something this server does not "
+          "implement.", "请求使用了本服务器不支持的功能。"),
+}
+
+
 class _Protocol(ASGIProtocol):
-    """gunicorn's HTTP/1 protocol with a deadline on a connection's first request headers."""
+    """gunicorn's HTTP/1 protocol with a deadline on a connection's first request headers,
+    and its own refusals written as problem+json."""
 
     _header_timer = None
 
@@ -207,12 +223,25 @@ class _Protocol(ASGIProtocol):
         self._header_timer = None
         if self._current_request is not None or self._closed or self.transport is None:
             return
-        status, headers, body = too_slow(HEADER_TIMEOUT_S, "headers", "请求头")
-        head = "".join(f"{k.decode()}: {v.decode()}\r\n" for k, v in headers)
-        self.transport.write(f"HTTP/1.1 {status} Request Timeout\r\n{head}\r\n".encode() + body)
+        self._write_problem(too_slow(HEADER_TIMEOUT_S, "headers", "请求头"))
         self._close_transport()
         if self._request_ready is not None:
             self._request_ready.set()  # wake the connection's loop so that it ends
+
+    def _send_error_response(self, status, message, extra_headers=()):
+        """gunicorn's own refusals (a malformed request line, a URI or header block too long)
+        as problem+json like every other answer; its message, which may quote the request,
+        is left out."""
+        code, title, title_zh, detail, detail_zh = FRAMING_ERRORS.get(status, FRAMING_ERRORS[400])
+        status_, headers, body = _problem(status, code, title, title_zh, detail, detail_zh)
+        extra = [(name.lower().encode("latin-1"), str(value).encode("latin-1")) for name, value in extra_headers]
+        self._write_problem((status_, headers + extra, body))
+
+    def _write_problem(self, problem: tuple) -> None:
+        status, headers, body = problem
+        head = "".join(f"{k.decode('latin-1')}: {v.decode('latin-1')}\r\n" for k, v in headers)
+        reason = FRAMING_ERRORS.get(status, (None, "Request Timeout" if status == 408 else "Error"))[1]
+        self._safe_write(f"HTTP/1.1 {status} {reason}\r\n{head}\r\n".encode("latin-1") + body)
 
 
 class Worker(gasgi.ASGIWorker):
