@@ -62,6 +62,10 @@ def _login_cookie() -> str | None:
     return request.cookies.get(sessions.cookie_name(_secure()))
 
 
+def _device_cookie_name() -> str:
+    return "__Host-trust_device" if _secure() else "trust_device"
+
+
 def _csrf_cookie_name() -> str:
     return "__Host-trust_csrf" if _secure() else "trust_csrf"
 
@@ -188,7 +192,8 @@ def login_submit():
     with _session() as session:
         origin = _client_origin(next_url, session)
         try:
-            subject = authn.authenticate_password(session, username, password, address=request.remote_addr or "")
+            subject = authn.authenticate_password(session, username, password, address=request.remote_addr or "",
+                                                  device=request.cookies.get(_device_cookie_name()))
         except Unauthenticated as error:
             session.commit()  # keep the failure count: throttling and lockout
             return _page("identity/login.html", 401, next=next_url or "", username=username, error=error.zh,
@@ -203,10 +208,14 @@ def login_submit():
         factor_done = not _needs_totp(subject)
         cookie, _ = sessions.start_session(session, subject.id, amr=["pwd"],
                                            acr=oidc.ACR_PASSWORD, address=request.remote_addr or "")
+        device = authn.remember_device(session, subject.id)
         session.commit()
     target = next_url if factor_done else "/login/totp" + (f"?{urlencode({'next': next_url})}" if next_url else "")
     response = redirect(target or "/login/done", 303)
     _set_login_cookie(response, cookie)
+    # OWASP's device cookie: this browser is not locked out by strangers' failures on the account
+    response.set_cookie(_device_cookie_name(), device, max_age=int(authn.DEVICE_LIFETIME.total_seconds()),
+                        httponly=True, secure=_secure(), samesite="Lax", path="/")
     return _no_store(response)
 
 

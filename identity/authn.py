@@ -15,6 +15,7 @@ Services here do not commit; the caller commits failures too (their counts must 
 """
 
 import functools
+import secrets
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
@@ -24,10 +25,11 @@ from sqlalchemy.orm import Session
 
 from hsm.keystore import KeyRef, KeyState, KeyStore, Usage
 from identity import passwords, totp
-from identity.models import identity_subject, identity_throttle
+from identity.models import identity_device, identity_subject, identity_throttle
 from identity.subjects import Subject, get_subject, normalise_username
 from trust import audit
 from trust.errors import InvalidInput, KeyUnavailable, Unauthenticated
+from trust.hashes import sm3
 
 ACCOUNT_LIMIT = 5
 ADDRESS_LIMIT = 30
@@ -37,6 +39,8 @@ LOCKOUT = timedelta(minutes=15)
 TOTP_KEY_LABEL = "identity/totp"
 TOTP_ISSUER = "统一身份认证"
 MAX_ADDRESS_CHARS = 64
+MAX_DEVICE_CHARS = 64
+DEVICE_LIFETIME = timedelta(days=180)
 PURGE_BATCH = 100
 
 
@@ -49,8 +53,10 @@ def _as_utc(value: datetime | None) -> datetime | None:
 
 
 def _refused() -> Unauthenticated:
-    return Unauthenticated("wrong username or password; after repeated failures logins are refused for a while",
-                           "用户名或密码错误；多次错误后将暂时无法登录，请稍后再试")
+    minutes = int(LOCKOUT.total_seconds() // 60)
+    return Unauthenticated(f"wrong username or password; after repeated failures logins are refused for up to "
+                           f"{minutes} minutes, except from a browser that has logged in to the account before",
+                           f"用户名或密码错误；多次错误后将暂停登录，最长 {minutes} 分钟（曾在本浏览器登录过此账号的除外）")
 
 
 def _totp_refused() -> Unauthenticated:
@@ -119,10 +125,44 @@ def _address_key(address: str) -> str | None:
 
 # ---------------------------------------------------------------- password
 
+def _device_key(session: Session, device: str | None, subject_id: str, now: datetime) -> str | None:
+    """The throttle key of a browser that has logged in to ``subject_id`` before, or None."""
+    if not isinstance(device, str) or not 0 < len(device) <= MAX_DEVICE_CHARS or not device.isascii():
+        return None
+    token_hash = sm3(device.encode("ascii")).hex()
+    row = session.execute(select(identity_device.c.subject_id, identity_device.c.expires_at).where(
+        identity_device.c.token_hash == token_hash)).one_or_none()
+    if row is None or row.subject_id != subject_id or _as_utc(row.expires_at) <= now:
+        return None
+    return f"device:{token_hash[:40]}"
+
+
+def _has_failures(session: Session, key: str | None) -> bool:
+    return key is not None and session.execute(select(identity_throttle.c.key).where(
+        identity_throttle.c.key == key)).first() is not None
+
+
+def remember_device(session: Session, subject_id: str, *, clock: Callable[[], datetime] = utc_now) -> str:
+    """A device cookie value for the browser that just logged in to ``subject_id`` (shown
+    once; the database keeps its SM3 hash). Does not commit."""
+    token = secrets.token_urlsafe(32)
+    now = clock()
+    session.execute(delete(identity_device).where(identity_device.c.expires_at < now))
+    session.execute(insert(identity_device).values(token_hash=sm3(token.encode("ascii")).hex(), subject_id=subject_id,
+                                                   created_at=now, expires_at=now + DEVICE_LIFETIME))
+    return token
+
+
 def authenticate_password(session: Session, username: str, password: str, *, address: str,
-                          clock: Callable[[], datetime] = utc_now) -> Subject:
+                          device: str | None = None, clock: Callable[[], datetime] = utc_now) -> Subject:
     """The active subject whose password this is, or Unauthenticated with one message for
-    every cause (unknown user, wrong password, disabled, locked account or address)."""
+    every cause (unknown user, wrong password, disabled, locked account, device or address).
+
+    Throttling after OWASP's device cookie: a browser that has logged in to the account
+    before (``device``, from remember_device) is throttled on its own failures only, never
+    by strangers' failures on the account or from its address; from other browsers, failures
+    lock the account and the address, but a locked address still lets through an account
+    with no failures of its own from anywhere (its neighbours behind one NAT do not lock it)."""
     now = clock()
     address = address if isinstance(address, str) else ""
     try:
@@ -134,19 +174,32 @@ def authenticate_password(session: Session, username: str, password: str, *, add
     if username is not None:
         row = session.execute(select(identity_subject).where(identity_subject.c.username == username)).one_or_none()
     account_key = f"account:{username}" if row is not None else None
+    device_key = _device_key(session, device, row.id, now) if row is not None else None
 
-    blocked = ((address_key is not None and _locked(session, address_key, now))
-               or (account_key is not None and _locked(session, account_key, now)))
+    if device_key is not None:
+        blocked = _locked(session, device_key, now)
+    else:
+        blocked = ((account_key is not None and _locked(session, account_key, now))
+                   or (address_key is not None and _locked(session, address_key, now)
+                       and (row is None or _has_failures(session, account_key))))
     if blocked or row is None:
         passwords.verify_secret(_dummy_hash(), password if isinstance(password, str) else "")
         ok = False
     else:
         ok = passwords.verify_secret(row.password_hash, password) and row.status == "active"
     if not ok:
-        _fail(session, account_key, address_key, username, address, now, count_account=not blocked)
+        if device_key is not None:
+            if not blocked and _count_failure(session, device_key, ACCOUNT_LIMIT, now):
+                audit.append(session, "identity", "identity.lockout", device_key,
+                             {"username": username, "until": (now + LOCKOUT).isoformat()})
+            _fail(session, None, address_key, username, address, now, count_account=False)
+        else:
+            _fail(session, account_key, address_key, username, address, now, count_account=not blocked)
         raise _refused()
 
     _clear(session, account_key)
+    if device_key is not None:
+        _clear(session, device_key)
     if passwords.needs_rehash(row.password_hash):
         session.execute(update(identity_subject).where(identity_subject.c.id == row.id)
                         .values(password_hash=passwords.hash_secret(password)))

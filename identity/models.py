@@ -66,6 +66,18 @@ identity_throttle = Table(
     Column("locked_until", DateTime(timezone=True)),
 )
 
+# Browsers that have logged in to an account before (OWASP's device cookie): a stranger's
+# failures on the account or from the address never lock them out. The browser holds a
+# random token; the database keeps its SM3 hash.
+identity_device = Table(
+    "identity_device", Base.metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("subject_id", String(32), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("ix_identity_device_subject", "subject_id"),
+)
+
 identity_login_session = Table(
     "identity_login_session", Base.metadata,
     Column("id", String(32), primary_key=True),

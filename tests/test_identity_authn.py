@@ -146,13 +146,57 @@ def test_address_lockout(lite):
     # Guessing across many (unknown) accounts from one address: no account row grows.
     for i in range(authn.ADDRESS_LIMIT):
         _refused(lite, f"user{i:03d}", "guess", address="203.0.113.7", clock=clock)
-    _refused(lite, "zhangsan", PASSWORD, address="203.0.113.7", clock=clock)
-    assert authn.authenticate_password(lite, "zhangsan", PASSWORD, address="198.51.100.1", clock=clock) == person
-    keys = set(lite.scalars(select(identity_throttle.c.key)))
-    assert keys == {"address:203.0.113.7"}  # the good login cleared zhangsan's one failure
     assert [r.target for r in _actions(lite, "identity.lockout")] == ["address:203.0.113.7"]
+    _refused(lite, "user999", "guess", address="203.0.113.7", clock=clock)  # still locked for guessing
+    _refused(lite, "zhangsan", "wrong", address="198.51.100.1", clock=clock)  # zhangsan now has a failure ...
+    _refused(lite, "zhangsan", PASSWORD, address="203.0.113.7", clock=clock)  # ... so the locked address stops it
+    assert authn.authenticate_password(lite, "zhangsan", PASSWORD, address="198.51.100.1", clock=clock) == person
+    lite.commit()
+    keys = set(lite.scalars(select(identity_throttle.c.key)))
+    assert keys == {"address:203.0.113.7", "address:198.51.100.1"}  # the success cleared zhangsan's own count
     authn.unlock_address(lite, "203.0.113.7", actor="test")
     assert authn.authenticate_password(lite, "zhangsan", PASSWORD, address="203.0.113.7", clock=clock) == person
+
+
+def test_neighbours_behind_one_address_cannot_lock_each_other_out(lite):
+    """Issue 23, point 4: 100 failures from one address (60 on one account, 40 on unknown
+    names). An account with no failures of its own still logs in from that address; the
+    attacked account is locked for new browsers, but not for one it has logged in from."""
+    victim, neighbour = _person(lite), _person(lite, username="lisi", seed=2)
+    lite.commit()
+    clock = Clock()
+    device = authn.remember_device(lite, victim.id, clock=clock)  # the victim's own phone, logged in before
+    lite.commit()
+    nat = "100.64.0.1"
+    for i in range(60):
+        _refused(lite, "zhangsan", f"guess {i}", address=nat, clock=clock)
+    for i in range(40):
+        _refused(lite, f"nobody{i}", "guess", address=nat, clock=clock)
+    assert authn.authenticate_password(lite, "lisi", PASSWORD, address=nat, clock=clock) == neighbour
+    _refused(lite, "zhangsan", PASSWORD, address="198.51.100.9", clock=clock)  # a new browser: locked
+    assert authn.authenticate_password(lite, "zhangsan", PASSWORD, address=nat, device=device,
+                                       clock=clock) == victim
+    lite.commit()
+
+
+def test_a_trusted_device_is_throttled_on_its_own_failures(lite):
+    person = _person(lite)
+    lite.commit()
+    clock = Clock()
+    device = authn.remember_device(lite, person.id, clock=clock)
+    other_person = _person(lite, username="lisi", seed=2)
+    lite.commit()
+    for i in range(authn.ACCOUNT_LIMIT):
+        with pytest.raises(Unauthenticated):
+            authn.authenticate_password(lite, "zhangsan", f"wrong {i}", address="10.0.0.1", device=device,
+                                        clock=clock)
+        lite.commit()
+    with pytest.raises(Unauthenticated):
+        authn.authenticate_password(lite, "zhangsan", PASSWORD, address="10.0.0.1", device=device, clock=clock)
+    assert authn.authenticate_password(lite, "zhangsan", PASSWORD, address="10.0.0.2", clock=clock) == person
+    with pytest.raises(Unauthenticated):  # the device cookie is for zhangsan only
+        authn.authenticate_password(lite, "lisi", "wrong", address="10.0.0.3", device=device, clock=clock)
+    assert other_person
 
 
 def test_concurrent_failures_from_several_workers_lock_once(engine):

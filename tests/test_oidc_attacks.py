@@ -347,7 +347,8 @@ def test_behind_a_trusted_proxy_each_forwarded_address_is_throttled_alone(engine
     http = make_app(engine, keystore, tmp_path, proxy_hops=1).test_client()
     for n in range(3):  # guessing across accounts from one address behind the proxy
         assert log_in_from(http, "203.0.113.7", username=f"nobody-{n}").status_code == 401
-    assert log_in_from(http, "203.0.113.7").status_code == 401  # that address is locked out
+    assert log_in_from(http, "198.51.100.9", password="wrong").status_code == 401  # a failure of the account's own
+    assert log_in_from(http, "203.0.113.7").status_code == 401  # that address is locked out for it
     assert log_in_from(http, "198.51.100.2").status_code == 303  # another user behind the same proxy is not
     with session_factory(engine)() as session:
         locked = session.execute(select(audit.audit_log.c.target).where(
@@ -362,7 +363,9 @@ def test_without_trusted_proxies_x_forwarded_for_is_ignored(engine, keystore, tm
     http = make_app(engine, keystore, tmp_path).test_client()  # TRUST_PROXY_HOPS=0, the default
     for n in range(3):  # a new spoofed address on every attempt
         assert log_in_from(http, f"203.0.113.{n}", username=f"nobody-{n}").status_code == 401
-    # The real address is locked out, whatever the header claims.
+    # The real address is locked out, whatever the header claims: once the account has a
+    # failure of its own (an account without one is not locked by its neighbours' failures).
+    assert log_in_from(http, "198.51.100.3", password="wrong").status_code == 401
     assert log_in_from(http, "198.51.100.2").status_code == 401
 
 

@@ -133,3 +133,17 @@ def test_relying_party_defaults_unknown_scopes_ignored_offline_access_rs256(keys
 def _new_client(engine):
     client, secret = add_client(engine)
     return client.client_id, secret
+
+
+def test_a_browser_that_logged_in_before_is_not_locked_out_by_strangers(keystore_and_app, engine):
+    keystore, app = keystore_and_app
+    add_person(engine, keystore)
+    own_phone = app.test_client()
+    assert log_in(own_phone).status_code == 303
+    cookie = own_phone.get_cookie("trust_device")
+    assert cookie is not None and cookie.http_only and cookie.max_age > 86400 * 100
+    stranger = app.test_client()
+    for _ in range(20):
+        assert log_in(stranger, password="guess").status_code == 401
+    assert log_in(app.test_client()).status_code == 401  # the account is locked for new browsers ...
+    assert log_in(own_phone).status_code == 303  # ... not for the one that logged in before
