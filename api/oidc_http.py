@@ -10,6 +10,8 @@ of this service (``next`` is checked), never to an address given in the request:
 only way out to a client is its registered redirect URI, matched exactly.
 """
 
+import base64
+import hashlib
 import hmac
 import re
 import secrets
@@ -113,18 +115,34 @@ def _factors_done(subject, login) -> bool:
 
 # Pages ---------------------------------------------------------------------------------
 
+def _form_token(csrf_cookie: str) -> str:
+    """What a form must carry. Once the browser has a login session, an HMAC of the CSRF
+    cookie keyed with the session cookie (HttpOnly, never shown): whoever can plant a CSRF
+    cookie (a sibling subdomain, plain http) still cannot make the token for the victim's
+    session, so cannot obtain a consent or end a session in their name. Before login there is
+    no session to bind to: the token is the cookie itself (double submit), and over https the
+    cookie's __Host- prefix keeps other hosts from planting it."""
+    login_cookie = _login_cookie()
+    if not login_cookie:
+        return csrf_cookie
+    mac = hmac.new(login_cookie.encode("utf-8", "replace"), b"csrf:" + csrf_cookie.encode("utf-8", "replace"),
+                   hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+
 def _page(template: str, status: int = 200, form_action: str = "", **context) -> Response:
-    """Render a page with the CSRF token of this browser (made on first need)."""
-    token = request.cookies.get(_csrf_cookie_name())
-    fresh = not token or len(token) != 43
+    """Render a page with the CSRF token of this browser (its cookie made on first need)."""
+    cookie = request.cookies.get(_csrf_cookie_name())
+    fresh = not cookie or len(cookie) != 43
     if fresh:
-        token = secrets.token_urlsafe(32)
+        cookie = secrets.token_urlsafe(32)
+    token = _form_token(cookie)
     response = Response(render_template(template, csrf_token=token, csrf_field=CSRF_FIELD, **context),
                         status=status, mimetype="text/html")
     response.headers["Content-Security-Policy"] = PAGE_CSP.format(extra=f" {form_action}" if form_action else "")
     response.headers["Cache-Control"] = "no-store"
     if fresh:
-        response.set_cookie(_csrf_cookie_name(), token, httponly=True, secure=_secure(), samesite="Lax", path="/")
+        response.set_cookie(_csrf_cookie_name(), cookie, httponly=True, secure=_secure(), samesite="Lax", path="/")
     return response
 
 
@@ -132,7 +150,8 @@ def _csrf_refused() -> Response | None:
     """None when the form carries this browser's CSRF token; else the page that says so."""
     cookie = request.cookies.get(_csrf_cookie_name(), "")
     field = request.form.get(CSRF_FIELD, "")
-    if cookie and hmac.compare_digest(cookie.encode("utf-8", "replace"), field.encode("utf-8", "replace")):
+    if cookie and hmac.compare_digest(_form_token(cookie).encode("utf-8", "replace"),
+                                      field.encode("utf-8", "replace")):
         return None
     return _error_page("页面已过期", "表单校验码缺失或不正确，请返回上一页刷新后重试。",
                        "The form's CSRF token is missing or wrong; reload the page.", 401)

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from identity.authn import CLIENT_LIMIT
 from tests.oidc_support import add_client, add_person, authorize_query, basic, make_app, new_keystore, pkce_pair
-from tests.test_oidc_attacks import consent_and_get_code, exchange, log_in
+from tests.test_oidc_attacks import consent_and_get_code, csrf, exchange, log_in
 from trust import audit
 
 
@@ -147,3 +147,21 @@ def test_a_browser_that_logged_in_before_is_not_locked_out_by_strangers(keystore
         assert log_in(stranger, password="guess").status_code == 401
     assert log_in(app.test_client()).status_code == 401  # the account is locked for new browsers ...
     assert log_in(own_phone).status_code == 303  # ... not for the one that logged in before
+
+
+def test_a_planted_csrf_cookie_does_not_make_a_valid_form_once_logged_in(keystore_and_app, engine):
+    """Issue 23, point 3: the double submit let whoever could plant the CSRF cookie forge a
+    consent. Once there is a login session, the form token is bound to it."""
+    keystore, app = keystore_and_app
+    add_person(engine, keystore)
+    client, _secret = add_client(engine)
+    victim = app.test_client()
+    assert log_in(victim).status_code == 303
+    query = authorize_query(client.client_id, pkce_pair()[1])
+    assert victim.get("/oauth/authorize?" + query).status_code == 200  # the consent page
+    planted = "A" * 43
+    victim.set_cookie("trust_csrf", planted)  # a sibling subdomain or plain http sets it
+    forged = victim.post("/consent", data={"csrf_token": planted, "request": query, "decision": "allow"})
+    assert forged.status_code == 401 and "表单校验码" in forged.get_data(as_text=True)
+    genuine = victim.post("/consent", data={"csrf_token": csrf(victim), "request": query, "decision": "allow"})
+    assert genuine.status_code == 302 and "code=" in genuine.location
