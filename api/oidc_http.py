@@ -22,10 +22,10 @@ from authlib.oauth2.rfc6749 import OAuth2Error
 from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
 from flask import Blueprint, Response, current_app, json, redirect, render_template, request
 
-from api.auth import bearer_token
+from api.auth import MAX_TOKEN_CHARS, bearer_token
 from identity import authn, oidc, sessions, signing_keys
 from identity.clients import SCOPES, find_client
-from trust.errors import Unauthenticated
+from trust.errors import InvalidToken, Unauthenticated
 
 blueprint = Blueprint("oidc_http", __name__, template_folder="templates", static_folder="static",
                       static_url_path="/identity-static")
@@ -422,7 +422,7 @@ def _client_failure(session, claimed: tuple[str, str] | None) -> str:
     client = find_client(session, claimed[0])
     if client is None or client.status != "active":
         return "the client does not exist here or is disabled"
-    if client.auth_method != claimed[1]:
+    if not client.check_endpoint_auth_method(claimed[1], "token"):
         return f"this client authenticates with {client.auth_method}, not {claimed[1]}"
     return "the client secret is wrong"
 
@@ -479,7 +479,16 @@ def revoke():
 
 @blueprint.route(oidc.PATHS["userinfo"], methods=["GET", "POST"])
 def userinfo():
-    access_token = bearer_token()
+    # OIDC Core §5.3.1: the token in the Authorization header, or in a form-encoded POST body
+    # (RFC 6750 §2.2), as some certified relying parties (pyoidc) send it by default.
+    form_tokens = request.form.getlist("access_token") if request.method == "POST" else []
+    if len(form_tokens) == 1 and not request.headers.get("Authorization") and \
+            request.mimetype == "application/x-www-form-urlencoded":
+        access_token = form_tokens[0]
+        if len(access_token) > MAX_TOKEN_CHARS:
+            raise InvalidToken("the access token is too large", "访问令牌过长")
+    else:
+        access_token = bearer_token()
     with _session() as session:
         claims = oidc.userinfo(session, _keystore(), access_token, issuer=_issuer())
     return _no_store(Response(json.dumps(claims), mimetype="application/json"))

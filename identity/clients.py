@@ -29,6 +29,7 @@ from trust.hashes import sm3
 GRANT_TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", GRANT_TOKEN_EXCHANGE)
 TOKEN_ALGS = ("ES256", "RS256", "SM2")
+SECRET_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 
 # Every scope this provider knows, with what the consent page tells the person (zh, en).
 SCOPES = {
@@ -96,6 +97,11 @@ class Client(ClientMixin):
         return self.secret_hash is not None and hmac.compare_digest(self.secret_hash, _secret_hash(client_secret))
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        """The registered method; a client with a secret may send it either way (RFC 6749
+        §2.3.1: in the Basic header or the body), as certified relying parties mix them (pyoidc
+        refreshes with client_secret_post whatever the code exchange used)."""
+        if self.auth_method in SECRET_AUTH_METHODS:
+            return method in SECRET_AUTH_METHODS
         return method == self.auth_method
 
     def check_response_type(self, response_type: str) -> bool:

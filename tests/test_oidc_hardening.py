@@ -72,8 +72,11 @@ def test_client_authentication_errors_say_what_is_wrong(app, engine):
     assert description().startswith("no client authentication")
     assert description(headers={"Authorization": basic(client.client_id, "wrong")}) == "the client secret is wrong"
     assert description(headers={"Authorization": basic("nobody", "x")}).startswith("the client does not exist")
-    assert description(data={"client_id": client.client_id, "client_secret": secret}) == \
-        "this client authenticates with client_secret_basic, not client_secret_post"
+    assert description(data={"client_id": client.client_id}) == \
+        "this client authenticates with client_secret_basic, not none"
+    assert description(data={"client_id": client.client_id, "client_secret": "wrong"}) == "the client secret is wrong"
+    by_post = http.post("/oauth/token", data={**form, "client_id": client.client_id, "client_secret": secret})
+    assert by_post.status_code == 200  # a secret in the body is as good as in the header (RFC 6749 §2.3.1)
 
 
 def test_failed_client_authentications_are_throttled_per_client_and_address(app, engine):
