@@ -17,18 +17,15 @@ in the same run (one core; two for the HTTP figures), over the time the whole ta
 signature per issue, two verifications per verify.
 """
 
-import http.client
 import json
 import subprocess
 import tempfile
-import threading
-import time
 import uuid
 from pathlib import Path
 
 from sqlalchemy import select
 
-from bench.server import TRUSTCTL, environment, free_port, served
+from bench.server import TRUSTCTL, environment, free_port, posts_per_second, served
 from bench.timing import openssl_sm2, rate
 from ca import authority
 from hsm.keystore import open_keystore
@@ -62,13 +59,15 @@ def run() -> dict[str, float]:
         subprocess.run([TRUSTCTL, "init", "--demo"], env=env, check=True, capture_output=True, timeout=300)
         issuer, token, sample, local = _in_process(env)
         with served(env, port, WORKERS, Path(home) / "serve.log"):
-            issue_http = _http(port, "/api/v1/licences", json.dumps(_request(issuer)).encode(),
-                               {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}, 201)
+            issue_http = posts_per_second(port, "/api/v1/licences", json.dumps(_request(issuer)).encode(),
+                                          {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+                                          seconds=SECONDS, clients=CLIENTS, expected=201)
             boundary = uuid.uuid4().hex
             body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"l.ofd\"\r\n"
                     f"Content-Type: application/ofd\r\n\r\n").encode() + sample + f"\r\n--{boundary}--\r\n".encode()
-            verify_http = _http(port, "/api/v1/verify", body,
-                                {"Content-Type": f"multipart/form-data; boundary={boundary}"}, 200)
+            verify_http = posts_per_second(port, "/api/v1/verify", body,
+                                           {"Content-Type": f"multipart/form-data; boundary={boundary}"},
+                                           seconds=SECONDS, clients=CLIENTS)
     issue_local, verify_local = local
     return {
         "licence_issue_per_s": round(issue_local, 1),
@@ -120,36 +119,6 @@ def _in_process(env: dict[str, str]) -> tuple[str, str, bytes, tuple[float, floa
         return issuer, token, sample, (rate(issue_one, SECONDS), rate(verify_one, SECONDS))
     finally:
         engine.dispose()
-
-
-def _http(port: int, path: str, body: bytes, headers: dict, expected: int) -> float:
-    """Requests per second from CLIENTS threads, each on its own connection."""
-    count = [0] * CLIENTS
-    failures: list[str] = []
-    deadline = time.perf_counter() + SECONDS
-
-    def client(index: int) -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        try:
-            while time.perf_counter() < deadline and not failures:
-                connection.request("POST", path, body=body, headers=headers)
-                response = connection.getresponse()
-                answer = response.read()
-                if response.status != expected:
-                    failures.append(f"{response.status} {answer[:300]!r}")
-                count[index] += 1
-        finally:
-            connection.close()
-
-    start = time.perf_counter()
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(CLIENTS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if failures:
-        raise SystemExit(f"bench: {path} failed: {failures[0]}")
-    return sum(count) / (time.perf_counter() - start)
 
 
 if __name__ == "__main__":

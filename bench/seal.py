@@ -34,7 +34,7 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.server import TRUSTCTL, environment, free_port, served, worker_pids
+from bench.server import TRUSTCTL, environment, free_port, posts_per_second, served, worker_pids
 from bench.timing import rate
 from ca import authority
 from hsm.keystore import open_keystore
@@ -240,25 +240,7 @@ def _verify_http(port: int, signature: bytes, digest: bytes, seconds: float) -> 
     if statuses["signature"] != "PASSED" or statuses["integrity"] != "PASSED" or statuses["chain"] != "PASSED":
         raise SystemExit(f"bench: the demo signature does not verify: {statuses}")
 
-    count = [0] * CLIENTS
-    deadline = time.perf_counter() + seconds
-
-    def client(index: int) -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        try:
-            while time.perf_counter() < deadline:
-                _post(connection, "/api/v1/verify/ses", body, headers)
-                count[index] += 1
-        finally:
-            connection.close()
-
-    start = time.perf_counter()
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(CLIENTS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return sum(count) / (time.perf_counter() - start)
+    return posts_per_second(port, "/api/v1/verify/ses", body, headers, seconds=seconds, clients=CLIENTS)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -67,3 +68,34 @@ def _wait_until_ready(server: subprocess.Popen, port: int, workers: int, log: Pa
             pass
         time.sleep(0.2)
     raise SystemExit(f"bench: trustctl serve was not ready within {START_TIMEOUT_S} s:\n{log.read_text()}")
+
+
+def posts_per_second(port: int, path: str, body: bytes, headers: dict, *, seconds: float, clients: int,
+                     expected: int = 200) -> float:
+    """POSTs of ``body`` to ``path`` per second from ``clients`` threads, each on its own
+    keep-alive connection, for about ``seconds``; an answer other than ``expected`` ends the bench."""
+    count, failures = [0] * clients, []
+    deadline = time.perf_counter() + seconds
+
+    def client(index: int) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        try:
+            while time.perf_counter() < deadline and not failures:
+                connection.request("POST", path, body=body, headers=headers)
+                response = connection.getresponse()
+                answer = response.read()
+                if response.status != expected:
+                    failures.append(f"{response.status} {answer[:300]!r}")
+                count[index] += 1
+        finally:
+            connection.close()
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise SystemExit(f"bench: {path} answered {failures[0]}")
+    return sum(count) / (time.perf_counter() - start)

@@ -4,13 +4,14 @@ it (bench/server.py)."""
 
 import json
 import os
+import subprocess
 import urllib.request
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
 
-from bench.server import served
+from bench.server import TRUSTCTL, served
 
 
 def clean_env(**settings: str) -> dict[str, str]:
@@ -18,6 +19,11 @@ def clean_env(**settings: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRUST_")}
     env.update(settings)
     return env
+
+
+def trustctl(env, *args) -> subprocess.CompletedProcess:
+    """`trustctl` as an operator runs it, with ``env``."""
+    return subprocess.run([TRUSTCTL, *args], env=env, capture_output=True, text=True, timeout=120)
 
 
 def get(url):

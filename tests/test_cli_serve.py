@@ -2,7 +2,6 @@
 
 import http.client
 import json
-import subprocess
 import urllib.error
 import urllib.request
 from contextlib import contextmanager
@@ -15,9 +14,9 @@ from sqlalchemy import select
 from ca.models import ca_certificate
 from trust import audit, db
 
-from bench.server import TRUSTCTL, free_port
+from bench.server import free_port
 from tests.oracles import openssl
-from tests.serving import clean_env, get, trustctl_serve
+from tests.serving import clean_env, get, trustctl, trustctl_serve
 
 LIMIT = 1024
 
@@ -29,11 +28,6 @@ def make_env(tmp_path):
 @pytest.fixture
 def env(tmp_path):
     return make_env(tmp_path)
-
-
-def trustctl(env, *args):
-    return subprocess.run([TRUSTCTL, *args], env=env, capture_output=True, text=True,
-                          timeout=60)
 
 
 def test_init_creates_a_private_home_and_is_idempotent(env):

@@ -2,19 +2,13 @@
 
 import json
 import re
-import subprocess
 
 import pytest
 
-from bench.server import TRUSTCTL
 from licence.identifier import parse
 from tests.licence_support import business_request
-from tests.serving import clean_env
+from tests.serving import clean_env, trustctl
 from tests.test_cli_serve import audit_records
-
-
-def trustctl(env, *args):
-    return subprocess.run([TRUSTCTL, *args], env=env, capture_output=True, text=True, timeout=120)
 
 
 @pytest.fixture(scope="module")

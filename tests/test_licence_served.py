@@ -7,25 +7,20 @@ file is INVALID and the page /v/<id>, opened in headless Chromium at 390×844, s
 import base64
 import json
 import re
-import subprocess
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from bench.server import TRUSTCTL, free_port
+from bench.server import free_port
 from licence.identifier import parse
 from tests.licence_support import BUSINESS, business_request
 from tests.oidc_support import basic, http_post
-from tests.serving import clean_env, trustctl_serve
+from tests.serving import clean_env, trustctl, trustctl_serve
 from tests.test_oidc_flow import CHROMIUM, CHROMIUM_ARGS, require_chromium
 
 VIEWPORT = {"width": 390, "height": 844}
-
-
-def trustctl(env, *args):
-    return subprocess.run([TRUSTCTL, *args], env=env, capture_output=True, text=True, timeout=120)
 
 
 @pytest.fixture(scope="module")

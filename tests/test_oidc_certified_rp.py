@@ -7,19 +7,14 @@ browser would (issue 23, point 6)."""
 
 import html
 import re
-import subprocess
 import urllib.parse
 
 import pytest
 
-from bench.server import TRUSTCTL, free_port
-from tests.serving import clean_env, trustctl_serve
+from bench.server import free_port
+from tests.serving import clean_env, trustctl, trustctl_serve
 
 REDIRECT = "http://127.0.0.1:9/callback"   # nothing listens: the code is read from the redirect
-
-
-def trustctl(env, *args):
-    return subprocess.run([TRUSTCTL, *args], env=env, capture_output=True, text=True, timeout=120)
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from bench.server import TRUSTCTL, free_port
-from tests.serving import clean_env, trustctl_serve
-from tests.test_cli_serve import trustctl
+from tests.serving import clean_env, trustctl, trustctl_serve
 
 REPO = Path(__file__).resolve().parent.parent
 BLOCK = re.compile(r"<!-- the commands between these markers run in tests/test_readme.py -->\n```sh\n(.*?)```",

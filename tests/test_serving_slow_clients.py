@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 
 from bench.server import free_port
-from tests.serving import clean_env, trustctl_serve
-from tests.test_cli_serve import trustctl
+from tests.serving import clean_env, trustctl, trustctl_serve
 
 SLOW_CLIENTS = 50
 SECONDS = float(os.environ.get("TRUST_SLOW_CLIENT_SECONDS", "60"))
