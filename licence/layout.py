@@ -151,4 +151,5 @@ def document(face: Face, meta: LicenceMetadata) -> layout.Document:
                           creation_date=meta.issue_date, custom_datas=tuple(meta.items()),
                           doc_id=sm3(meta.licence_id.encode()).hex()[:32], keywords=(meta.type_name, meta.licence_id))
     return layout.Document(pages=(page(face),), info=info,
-                           custom_tags=(layout.CustomTag(NAMESPACE, meta.to_xml()),))
+                           custom_tags=(layout.CustomTag(NAMESPACE, meta.to_xml(), file_name="LicenceMeta.xml",
+                                                         type_id="LicenceMeta"),))

@@ -132,6 +132,8 @@ class Attachment:
 class CustomTag:
     namespace: str
     data: bytes                   # an XML document
+    file_name: str | None = None  # under Doc_0/Tags/; Tag_<n>.xml if None
+    type_id: str | None = None    # CustomTag@TypeID, which some viewers read instead of NameSpace
 
 
 @dataclass(frozen=True)

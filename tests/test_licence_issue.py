@@ -65,7 +65,7 @@ def test_a_business_licence_is_sealed_read_back_and_verified_by_ofdrw(authority,
     assert document.info["CustomDatas"]["证照标识"] == record.licence_id
     assert document.info["CustomDatas"]["有效期截止日期"] == "长期"
     (tag,) = document.custom_tags
-    assert tag.namespace == metadata.NAMESPACE
+    assert tag.namespace == metadata.NAMESPACE and tag.part == "Doc_0/Tags/LicenceMeta.xml"  # spec §4
     assert metadata.from_xml(Package.from_bytes(data).read(tag.part)) == record.metadata()
 
     report = verify_ofd(data, trusted_roots=[authority.world.root.cert_der])

@@ -15,6 +15,7 @@ from ofd.package import Package
 from ofd.reader import read_ofd
 from ofd.text import document_text
 from ofd.writer import write_ofd
+from trust.errors import InvalidInput
 
 
 def _png(color) -> bytes:
@@ -178,3 +179,16 @@ def test_writing_is_deterministic_and_safe_from_several_threads():
     with ThreadPoolExecutor(4) as pool:
         together = list(pool.map(lambda t: write_ofd(_one_line(t)), texts))
     assert together == alone
+
+
+def test_custom_tags_take_the_file_names_given_and_refuse_clashes():
+    page = L.Page(items=(L.Text(10, 10, "标引"),))
+    named = L.CustomTag("urn:x", b"<a/>", file_name="Meta.xml", type_id="Meta")
+    data = write_ofd(L.Document(pages=(page,), custom_tags=(named,), embed_fonts=False))
+    (tag,) = read_ofd(data).custom_tags
+    assert tag.part == "Doc_0/Tags/Meta.xml" and tag.namespace == "urn:x"
+    assert b'TypeID="Meta"' in Package.from_bytes(data).read("Doc_0/Tags/CustomTags.xml")
+    for clash in ((named, named), (L.CustomTag("urn:y", b"<b/>", file_name="CustomTags.xml"),),
+                  (L.CustomTag("urn:y", b"<b/>", file_name="../x.xml"),)):
+        with pytest.raises(InvalidInput):
+            write_ofd(L.Document(pages=(page,), custom_tags=clash, embed_fonts=False))
