@@ -151,9 +151,13 @@ class _Reader:
     def __init__(self, ber: set):
         self.ber = ber
         self.warnings: list[Message] = []
+        self.errors: list[Message] = []   # readable, but wrong: the verifier fails the format check
+
+    def fault(self, *, zh: str, en: str) -> None:
+        self.errors.append(Message(zh=zh, en=en))
 
     def warn(self, zh: str, en: str) -> None:
-        message = Message(zh, en)
+        message = Message(zh=zh, en=en)
         if message not in self.warnings:
             self.warnings.append(message)
 
@@ -209,11 +213,27 @@ class _Reader:
             return node.content()
         if base != BIT_STRING:
             raise _fail(f"{what} is not a BIT STRING (tag 0x{node.tag:02X})", f"{what_zh}不是 BIT STRING")
-        body = node.content()
-        # every BIT STRING here holds bytes (a signature, a digest, a token): unused bits change the value
-        if not body or body[0] != 0:
-            raise _fail(f"{what} is not a BIT STRING of whole bytes", f"{what_zh}不是整字节的 BIT STRING")
-        return body[1:]
+        return self._whole_bytes(node.content(), what, what_zh)
+
+    def _whole_bytes(self, body: bytes, what: str, what_zh: str) -> bytes:
+        """Every BIT STRING here holds bytes (a signature, a digest, a token). Some producers
+        write a non-zero unused-bits count over whole bytes (the trailing zero bits of the last
+        byte, counted as for a named-bit list): the value is the same, so it is read as whole
+        bytes with a warning. Unused bits that are not zero mean the value is not what the count
+        says: an error of the format check (the bytes are kept, so the other checks still run)."""
+        if len(body) < 2 or body[0] > 7:
+            raise _fail(f"{what} is not a BIT STRING of whole bytes (unused-bits count {body[:1].hex() or 'missing'})",
+                        f"{what_zh}不是整字节的 BIT STRING（未用位数 {body[:1].hex() or '缺失'}）")
+        unused, value = body[0], body[1:]
+        if unused:
+            mask = (1 << unused) - 1
+            if value[-1] & mask:
+                self.fault(zh=f"{what_zh}声明末尾 {unused} 位未用，但这些位不为零",
+                           en=f"{what} declares {unused} unused bits that are not zero")
+            else:
+                self.warn(zh=f"{what_zh}声明末尾 {unused} 位未用，但内容是整字节，按整字节读取",
+                          en=f"{what} declares {unused} unused bits but holds whole bytes; read as whole bytes")
+        return value
 
     def oid(self, node: _Node, what: str, what_zh: str) -> str:
         self.expect(node, OID, what, what_zh)
@@ -367,6 +387,7 @@ class Seal:
     time_stamp: bytes | None
     warnings: tuple[Message, ...]
     der_fallback: bytes | None = None   # DER re-encoding of the v1 signed SEQUENCE when received as BER
+    errors: tuple[Message, ...] = ()    # encoding faults that make it invalid, though readable
 
     @property
     def version(self) -> int:
@@ -410,6 +431,7 @@ class SesSignature:
     time_stamp: bytes | None        # RFC 3161 token over the signature value
     ext_datas: tuple[ExtData, ...]
     warnings: tuple[Message, ...]
+    errors: tuple[Message, ...] = ()    # encoding faults that make it invalid, though readable
 
 
 # ---------------------------------------------------------------- parsing
@@ -446,7 +468,7 @@ def _with_ber_warning(value, reader: _Reader):
     if reader.ber:
         reader.warn("数据使用了 BER 编码而非 DER（" + "、".join(sorted(reader.ber)) + "）",
                     "the data is BER, not DER (" + ", ".join(sorted(reader.ber)) + ")")
-    return replace(value, warnings=tuple(reader.warnings))
+    return replace(value, warnings=tuple(reader.warnings), errors=tuple(reader.errors))
 
 
 def _seal(node: _Node, reader: _Reader, what: str, what_zh: str) -> Seal:

@@ -64,7 +64,7 @@ def verify_seal(seal_der: bytes, *, trusted_roots=(), at: datetime | None = None
     except SealFormatError as exc:
         return Report("seal", (SignatureReport("s001", "Seal", (check(C.FORMAT, S.FAILED, exc.zh, exc.en),)),))
     when = at or _now()
-    checks = [_format_check(seal.warnings, _layout_name(seal.layout, seal.version)),
+    checks = [_format_check(seal.warnings, _layout_name(seal.layout, seal.version), seal.errors),
               *_seal_checks(seal), _seal_validity(seal, when),
               *_registry_status(seal, when, seal_status, trusted_time=True)]
     maker = _certificate(seal.cert)
@@ -84,7 +84,10 @@ def _layout_name(layout: int, version: int) -> str:
     return "GM/T 0031 (v1)" if layout == 1 else f"GB/T 38540 (v{version})"
 
 
-def _format_check(warnings, what: str) -> Check:
+def _format_check(warnings, what: str, errors=()) -> Check:
+    if errors:
+        return check(C.FORMAT, S.FAILED, f"结构（{what}）编码错误：" + "；".join(e.zh for e in errors),
+                     f"the structure ({what}) is wrongly encoded: " + "; ".join(e.en for e in errors))
     if not warnings:
         return check(C.FORMAT, S.PASSED, f"结构符合 {what}", f"the structure is {what}")
     return check(C.FORMAT, S.PASSED, f"结构可解析（{what}），存在不规范之处：" + "；".join(w.zh for w in warnings),
@@ -204,7 +207,7 @@ def _ses_report(ses: SesSignature, *, data, data_hash, trusted_roots, at, signat
     signer = _certificate(ses.cert)
     timestamp, stamped_at = _timestamp_check(ses, trusted_roots)
     when = at or stamped_at or ses.time_info or _now()
-    checks = [_format_check(ses.warnings, _layout_name(ses.layout, ses.version)),
+    checks = [_format_check(ses.warnings, _layout_name(ses.layout, ses.version), ses.errors),
               _integrity(ses.data_hash, data, data_hash),
               _signer_signature(ses, signer),
               *_seal_checks(ses.seal),
@@ -425,6 +428,9 @@ def _seal_for_plain_signature(seal_esl, signer: Certificate | None, sign_type: s
         seal = parse_seal(seal_esl)
     except SealFormatError as exc:
         return [check(C.SEAL, S.FAILED, f"Seal.esl 无法解析：{exc.zh}", f"Seal.esl cannot be read: {exc.en}")]
+    if seal.errors:
+        return [check(C.SEAL, S.FAILED, "Seal.esl 编码错误：" + "；".join(e.zh for e in seal.errors),
+                      "Seal.esl is wrongly encoded: " + "; ".join(e.en for e in seal.errors))]
     binding = (_seal_binding(seal, signer.der) if signer is not None else
                check(C.SEAL_BINDING, S.INDETERMINATE, "签名者证书未知", "the signer's certificate is unknown"))
     return [*_seal_checks(seal), binding, _seal_validity(seal, when),

@@ -155,10 +155,10 @@ def _build(leaf: Certificate, roots: list[Certificate], pool: list[Certificate],
             signature_checks[0] -= 1
             try:
                 verify_issued_by(current, candidate)
-            except (InvalidSignature, UnsupportedAlgorithm):
+            except (InvalidSignature, UnsupportedAlgorithm) as exc:
                 failures.append((tuple(path), _Outcome(S.FAILED, Message(
-                    f"证书“{current.subject}”的签名无法用其颁发者公钥验证",
-                    f"the signature on '{current.subject}' does not verify with its issuer's key"))))
+                    f"证书“{current.subject}”的签名无法用其颁发者公钥验证：{exc.zh}",
+                    f"the signature on '{current.subject}' does not verify with its issuer's key: {exc.en}"))))
                 continue
             found = walk(path + [candidate])
             if found:

@@ -51,6 +51,7 @@ class Certificate:
     subject_key_id: bytes | None
     authority_key_id: bytes | None
     names_revocation_service: bool   # a CRL distribution point or an OCSP responder (AIA)
+    signature_unused_bits: int = 0   # the signatureValue BIT STRING's count: anything but 0 is refused
 
     def __repr__(self) -> str:
         return f"Certificate(subject={self.subject!r}, issuer={self.issuer!r}, serial={self.serial_number:#x})"
@@ -198,7 +199,8 @@ def _parse_certificate(data: bytes) -> Certificate:
             path_length=basic["path_len_constraint"].native if basic is not None else None,
             subject_key_id=ski.native if ski is not None else None,
             authority_key_id=aki["key_identifier"].native if aki is not None else None,
-            names_revocation_service=_names_revocation_service(extensions))
+            names_revocation_service=_names_revocation_service(extensions),
+            signature_unused_bits=cert["signature_value"].contents[0])
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError) as exc:
         raise _invalid(str(exc)[:200], "结构不合法") from None
     if result.is_sm2:
@@ -262,6 +264,11 @@ def verify_issued_by(cert: Certificate, issuer: Certificate) -> None:
     if cert.issuer_der != issuer.subject_der:
         raise InvalidSignature(f"certificate issuer '{cert.issuer}' is not '{issuer.subject}'",
                                f"证书颁发者“{cert.issuer}”不是“{issuer.subject}”")
+    if cert.signature_unused_bits:
+        # Seal structures tolerate this (seal/ses.py); for certificates OpenSSL and BouncyCastle
+        # refuse it, and a certificate that common verifiers reject is not one to trust here.
+        raise InvalidSignature(f"the certificate's signatureValue declares {cert.signature_unused_bits} unused bits",
+                               f"证书签名值声明了 {cert.signature_unused_bits} 个未用位")
     if cert.signature_algorithm in SM2_SIGNATURE_OIDS:
         if not issuer.is_sm2:
             raise InvalidSignature("an SM2 signature from a non-SM2 issuer key", "签发者密钥不是 SM2，却使用了 SM2 签名")
