@@ -4,8 +4,11 @@ keep the registry. The rules live in seal/; this module parses, authorises, call
     POST /api/v1/seals/<esID>/sign          seal:sign    {"digest": hex or base64 SM3 | "data": base64,
                                                           "purpose", "timestamp"?: "none" | "local" | "external"}
     POST /api/v1/seals/<esID>/sign-batch    seal:sign    {"digests": [hex or base64, 1 to 1,000], "purpose"}
-    POST /api/v1/verify/ses                 public       multipart: "signature" (DER file), and "data"
-                                                          (file) or "digest" (hex or base64 field)
+    POST /api/v1/verify/ses                 public       multipart: "signature" (DER file: a SES_Signature,
+                                                          a GB/T 35275 SignedData or a bare SM2 signature),
+                                                          "data" (file) or "digest" (hex or base64 field;
+                                                          SES_Signature only), "signer_cert" (PEM/DER file,
+                                                          repeatable) for values that carry no certificate
     GET  /api/v1/seals                      seal:manage  ?holder=USCC&status=&type=&limit=&offset=
     GET  /api/v1/seals/<esID>               seal:manage  the seal, its picture, certificates and history
     POST /api/v1/seals/<esID>/suspend       seal:manage  {"reason"}
@@ -35,10 +38,12 @@ from api.auth import acting_officer, require_scopes
 from api.json_body import json_object, query_int, query_text, text, text_list
 from seal import registry, signing
 from seal.registry import SealStatus
-from seal.verify import verify_ses_signature
+from seal.ses import parse_signature
+from seal.verify import verify_ses_signature, verify_signed_value
 from trust import truststore
 from trust.errors import InvalidInput, PermissionDenied
 from trust.report import Report
+from trust.x509 import load_certificates
 
 blueprint = Blueprint("seal_api", __name__, url_prefix="/api/v1")
 
@@ -168,11 +173,45 @@ def verify_ses():
         raise InvalidInput("give either the data or its SM3 digest", "请给出原文或其 SM3 杂凑值，二选一")
     data = data_part.read() if data_part is not None else None
     data_hash = _digest(digest) if digest is not None else None
+    signer_certs = tuple(cert for part in request.files.getlist("signer_cert")
+                         for cert in _certificates(part.read(MAX_SIGNATURE_BYTES + 1)))
     with _session() as session:
-        report = verify_ses_signature(signature, data=data, data_hash=data_hash,
-                                      trusted_roots=truststore.trusted_roots(session, "seal"),
-                                      seal_status=registry.status_lookup(session))
-    return jsonify(Report("ses", (report,)).to_dict())
+        roots = truststore.trusted_roots(session, "seal")
+        other = None if _is_ses_signature(signature) else _signed_value_report(signature, data, signer_certs, roots)
+        if other is not None:
+            if data_hash is not None:
+                raise InvalidInput("a SignedData or bare signature is checked against the data itself: send 'data'",
+                                   "签名数据或裸签名值须以原文核验，请提交“data”")
+            return jsonify(other.to_dict())
+        # a SES_Signature, or nothing readable: its report says why (format FAILED)
+        found = verify_ses_signature(signature, data=data, data_hash=data_hash, trusted_roots=roots,
+                                     seal_status=registry.status_lookup(session))
+    return jsonify(Report("ses", (found,)).to_dict())
+
+
+def _is_ses_signature(value: bytes) -> bool:
+    try:
+        parse_signature(value)
+        return True
+    except InvalidInput:
+        return False
+
+
+def _signed_value_report(value: bytes, data: bytes | None, signer_certs, roots) -> Report | None:
+    """The report on a SignedData or bare SM2 signature; None when it is neither."""
+    try:
+        return verify_signed_value(value, data=data, certificates=signer_certs, trusted_roots=roots)
+    except InvalidInput:
+        return None
+
+
+def _certificates(data: bytes) -> tuple:
+    if len(data) > MAX_SIGNATURE_BYTES:
+        raise InvalidInput("the signer certificate is too large", "签名者证书过大")
+    try:
+        return load_certificates(data)
+    except InvalidInput as e:
+        raise InvalidInput(f"'signer_cert' is not a certificate: {e.en}", f"“signer_cert”不是证书：{e.zh}") from None
 
 
 # ---------------------------------------------------------------- the registry, for officers

@@ -16,7 +16,7 @@ from typing import Callable
 from seal.ses import (SealFormatError, Seal, SesSignature, format_time, parse_seal, parse_signature,
                       signature_value)
 from trust import oids
-from trust.cms import SignedData, parse_signed_data, verify_signer, verify_time_stamp, verify_with_certificate
+from trust.cms import SignedData, SignerResult, parse_signed_data, verify_signer, verify_time_stamp, verify_with_certificate
 from trust.errors import InvalidInput, InvalidSignature, UnsupportedAlgorithm
 from trust.hashes import hash_algorithm, sm3
 from trust.report import Check, CheckName as C, CheckStatus as S, Message, Report, SignatureReport, check
@@ -25,6 +25,8 @@ from trust.sm2 import decode_signature
 from trust.x509 import Certificate, parse_certificate
 
 SM2_SIGNATURE_OIDS = {oids.SM2_WITH_SM3, oids.SM2_SIGN}
+SIGNATURE_XML = Message(zh="Signature.xml", en="Signature.xml")
+DATA = Message(zh="原文", en="the data")
 NO_ROOT = Message("未配置电子印章的可信根证书，无法确认证书链", "no trusted root for seals: the chain cannot be confirmed")
 
 
@@ -328,13 +330,33 @@ def verify_signed_value_for_ofd(signed_value: bytes, signature_xml_bytes: bytes,
         except InvalidInput as exc:
             return SignatureReport(signature_id, sign_type, (check(C.FORMAT, S.FAILED, exc.zh, exc.en),))
         return _cms_report(signed, signature_xml_bytes, seal_esl=seal_esl, sign_type=sign_type,
-                           trusted_roots=trusted_roots, signature_id=signature_id, signing_time=signing_time)
+                           trusted_roots=trusted_roots, signature_id=signature_id, signing_time=signing_time,
+                           certificates=certificates)
     if kind == "bare":
         return _bare_report(signed_value, signature_xml_bytes, sign_type=sign_type, trusted_roots=trusted_roots,
                             signature_id=signature_id, certificates=certificates, signing_time=signing_time)
     return SignatureReport(signature_id, sign_type, (check(
         C.FORMAT, S.FAILED, "签名值既不是电子签章数据、CMS 签名数据，也不是 SM2 签名值",
         "the signed value is neither a SES_Signature, a CMS SignedData nor an SM2 signature"),))
+
+
+def verify_signed_value(value: bytes, *, data: bytes | None, certificates=(), trusted_roots=()) -> Report:
+    """A GB/T 35275 / PKCS#7 SignedData (format "cms") or a bare SM2 signature (format "sm2") on
+    its own, over ``data`` (None: not supplied), with the checks it gets inside an OFD as a
+    Type="Sign" signature. ``certificates``: candidate signer certificates, which a bare value
+    needs. Raises InvalidInput when the value is neither."""
+    kind = _container(value)
+    if kind == "cms":
+        signed = parse_signed_data(value)
+        return Report("cms", (_cms_report(signed, data, seal_esl=None, sign_type="Sign", trusted_roots=trusted_roots,
+                                          signature_id="s001", signing_time=None, certificates=certificates,
+                                          named=DATA),))
+    if kind == "bare":
+        return Report("sm2", (_bare_report(value, data, sign_type="Sign", trusted_roots=trusted_roots,
+                                           signature_id="s001", certificates=certificates, signing_time=None,
+                                           named=DATA),))
+    raise InvalidInput("neither a GB/T 35275 / PKCS#7 SignedData nor an SM2 signature",
+                       "既不是 GB/T 35275 / PKCS#7 签名数据，也不是 SM2 签名值")
 
 
 def _container(value: bytes) -> str:
@@ -364,42 +386,25 @@ def _esl_matches(seal_esl: bytes, embedded: bytes) -> Check:
                  "Seal.esl differs from the seal embedded in the signature")
 
 
-def _cms_report(signed: SignedData, xml: bytes, *, seal_esl, sign_type, trusted_roots, signature_id,
-                signing_time) -> SignatureReport:
-    digest = sm3(xml)
+def _cms_report(signed: SignedData, data: bytes | None, *, seal_esl, sign_type, trusted_roots, signature_id,
+                signing_time, certificates=(), named: Message = SIGNATURE_XML) -> SignatureReport:
+    """``data``: what the SignedData signs (``named``: Signature.xml inside an OFD); None when
+    it was not supplied. ``certificates``: candidate signer certificates, for a SignedData that
+    carries none."""
+    candidates = tuple(c for c in (_as_certificate(c) for c in certificates) if c is not None)
     checks = [_format_check(signed.warnings, "GB/T 35275 / PKCS#7 SignedData")]
-    if signed.econtent is not None:
-        # attached: the content is SM3(Signature.xml) (GM/T 0099 §7.2.2), or Signature.xml itself
-        result = verify_signer(signed)
-        if hmac.compare_digest(signed.econtent, digest) or signed.econtent == xml:
-            integrity = check(C.INTEGRITY, S.PASSED, "签名数据的原文与 Signature.xml 一致",
-                              "the signed content matches Signature.xml")
-        else:
-            integrity = check(C.INTEGRITY, S.FAILED, "签名数据的原文不是 Signature.xml 的 SM3 杂凑",
-                              "the signed content is not the SM3 digest of Signature.xml")
-        if result.digest_matches is False:
-            integrity = check(C.INTEGRITY, S.FAILED, "签名属性中的 messageDigest 与原文不符",
-                              "the messageDigest attribute does not match the content")
-    else:
-        result = verify_signer(signed, content=xml)
-        if result.digest_matches is False:  # some producers sign SM3(Signature.xml) detached
-            alternative = verify_signer(signed, content=digest)
-            if alternative.digest_matches:
-                result = alternative
-        if result.digest_matches:
-            integrity = check(C.INTEGRITY, S.PASSED, "messageDigest 与 Signature.xml 一致",
-                              "the messageDigest attribute matches Signature.xml")
-        elif result.digest_matches is False:
-            integrity = check(C.INTEGRITY, S.FAILED, "messageDigest 与 Signature.xml 不一致，文件可能被篡改",
-                              "the messageDigest attribute does not match Signature.xml: it may have been altered")
-        else:
-            integrity = check(C.INTEGRITY, S.PASSED if result.signature_valid else S.INDETERMINATE,
-                              "签名直接覆盖 Signature.xml", "the signature covers Signature.xml directly")
+    result, integrity = _cms_integrity(signed, data, named, candidates)
     checks.append(integrity)
     warn = "".join(f"；{w.zh}" for w in result.warnings), "".join(f"; {w.en}" for w in result.warnings)
     if result.signature_valid:
         checks.append(check(C.SIGNATURE, S.PASSED, f"签名有效（{result.signer.subject}）{warn[0]}",
                             f"the signature verifies ({result.signer.subject}){warn[1]}"))
+    elif result.signer is None:
+        checks.append(check(C.SIGNATURE, S.INDETERMINATE, "签名数据中没有签名者证书，也未提供（--signer-cert）",
+                            "the signer's certificate is neither in the SignedData nor supplied (--signer-cert)"))
+    elif data is None and signed.econtent is None:
+        checks.append(check(C.SIGNATURE, S.INDETERMINATE, f"分离式签名，未提供{named.zh}，无法验证",
+                            f"a detached signature: {named.en} was not supplied, so it could not be verified"))
     else:
         checks.append(check(C.SIGNATURE, S.FAILED, f"签名验证不通过：{result.reason.zh}",
                             f"the signature does not verify: {result.reason.en}"))
@@ -413,6 +418,40 @@ def _cms_report(signed: SignedData, xml: bytes, *, seal_esl, sign_type, trusted_
     return SignatureReport(signature_id, sign_type, tuple(checks),
                            signer=result.signer.subject if result.signer else None,
                            signing_time=_stamp(signer_info.signing_time) if signer_info.signing_time else None)
+
+
+def _cms_integrity(signed: SignedData, data: bytes | None, named: Message, certificates) -> tuple[SignerResult, Check]:
+    if signed.econtent is not None:
+        # attached: the content is SM3(Signature.xml) (GM/T 0099 §7.2.2), or the data itself
+        result = verify_signer(signed, certificates=certificates)
+        if result.digest_matches is False:
+            return result, check(C.INTEGRITY, S.FAILED, "签名属性中的 messageDigest 与原文不符",
+                                 "the messageDigest attribute does not match the content")
+        if data is None:
+            return result, check(C.INTEGRITY, S.PASSED, f"签名的原文随签名数据附带（{len(signed.econtent)} 字节）",
+                                 f"the signed content is attached ({len(signed.econtent)} bytes)")
+        if hmac.compare_digest(signed.econtent, sm3(data)) or signed.econtent == data:
+            return result, check(C.INTEGRITY, S.PASSED, f"签名数据所含内容与{named.zh}一致",
+                                 f"the signed content matches {named.en}")
+        return result, check(C.INTEGRITY, S.FAILED, f"签名数据所含内容既不是{named.zh}，也不是其 SM3 杂凑",
+                             f"the signed content is neither {named.en} nor its SM3 digest")
+    if data is None:
+        result = verify_signer(signed, certificates=certificates)
+        return result, check(C.INTEGRITY, S.INDETERMINATE, f"分离式签名，未提供{named.zh}",
+                             f"a detached signature and {named.en} was not supplied")
+    result = verify_signer(signed, content=data, certificates=certificates)
+    if result.digest_matches is False:  # some producers sign SM3(Signature.xml) detached
+        alternative = verify_signer(signed, content=sm3(data), certificates=certificates)
+        if alternative.digest_matches:
+            result = alternative
+    if result.digest_matches:
+        return result, check(C.INTEGRITY, S.PASSED, f"messageDigest 与{named.zh}一致",
+                             f"the messageDigest attribute matches {named.en}")
+    if result.digest_matches is False:
+        return result, check(C.INTEGRITY, S.FAILED, f"messageDigest 与{named.zh}不一致，可能被篡改",
+                             f"the messageDigest attribute does not match {named.en}: it may have been altered")
+    return result, check(C.INTEGRITY, S.PASSED if result.signature_valid else S.INDETERMINATE,
+                         f"签名直接覆盖{named.zh}", f"the signature covers {named.en} directly")
 
 
 def _seal_for_plain_signature(seal_esl, signer: Certificate | None, sign_type: str, when: datetime,
@@ -437,32 +476,36 @@ def _seal_for_plain_signature(seal_esl, signer: Certificate | None, sign_type: s
             *_maker_checks(seal, _certificate(seal.cert), trusted_roots)]
 
 
-def _bare_report(value: bytes, xml: bytes, *, sign_type, trusted_roots, signature_id, certificates,
-                 signing_time) -> SignatureReport:
+def _bare_report(value: bytes, data: bytes | None, *, sign_type, trusted_roots, signature_id, certificates,
+                 signing_time, named: Message = SIGNATURE_XML) -> SignatureReport:
     checks = [check(C.FORMAT, S.PASSED, "裸 SM2 签名值（签名值内不含证书）",
                     "a bare SM2 signature (no certificate inside the signed value)")]
-    # the value names no signer: try the certificates the caller knows, then the trusted roots
-    candidates = [c if isinstance(c, Certificate) else _certificate(c) for c in (*certificates, *trusted_roots)]
+    # the value names no signer: try the certificates the caller gave, then the trusted roots
+    candidates = [c for c in (_as_certificate(c) for c in (*certificates, *trusted_roots)) if c is not None]
     signer = None
-    for cert in filter(None, candidates):
+    for cert in candidates if data is not None else ():
         try:
-            verify_with_certificate(cert, oids.SM3, oids.SM2_WITH_SM3, xml, value)
+            verify_with_certificate(cert, oids.SM3, oids.SM2_WITH_SM3, data, value)
             signer = cert
             break
         except (InvalidSignature, InvalidInput, UnsupportedAlgorithm):
             continue
     if signer is not None:
-        checks += [check(C.INTEGRITY, S.PASSED, "签名直接覆盖 Signature.xml 的字节", "the signature covers the Signature.xml bytes directly"),
+        checks += [check(C.INTEGRITY, S.PASSED, f"签名直接覆盖{named.zh}的字节", f"the signature covers the bytes of {named.en} directly"),
                    check(C.SIGNATURE, S.PASSED, f"SM2 签名有效（{signer.subject}）", f"the SM2 signature verifies ({signer.subject})")]
-    elif any(candidates):
-        checks += [check(C.INTEGRITY, S.INDETERMINATE, "签名未验证通过，无法确认 Signature.xml 未被修改",
-                         "the signature did not verify, so Signature.xml's integrity is unknown"),
+    elif data is None:
+        checks += [check(C.INTEGRITY, S.INDETERMINATE, f"未提供{named.zh}", f"{named.en} was not supplied"),
+                   check(C.SIGNATURE, S.INDETERMINATE, f"未提供签名的{named.zh}，无法验证",
+                         f"{named.en} the value signs was not supplied, so nothing could be verified")]
+    elif candidates:
+        checks += [check(C.INTEGRITY, S.INDETERMINATE, f"签名未验证通过，无法确认{named.zh}未被修改",
+                         f"the signature did not verify, so the integrity of {named.en} is unknown"),
                    check(C.SIGNATURE, S.FAILED, "SM2 签名不能用所给的任何证书验证",
                          "the SM2 signature does not verify with any certificate given")]
     else:
         checks += [check(C.INTEGRITY, S.INDETERMINATE, "没有签名者证书，无法验证", "no signer certificate, nothing could be verified"),
-                   check(C.SIGNATURE, S.INDETERMINATE, "签名值中没有证书，且未提供签名者证书",
-                         "the signed value carries no certificate and none was supplied")]
+                   check(C.SIGNATURE, S.INDETERMINATE, "签名值中没有证书，且未提供签名者证书（--signer-cert）",
+                         "the signed value carries no certificate and none was supplied (--signer-cert)")]
     when = signing_time or _now()
     checks += _seal_for_plain_signature(None, signer, "Sign", when)
     if signer is not None:
@@ -470,3 +513,6 @@ def _bare_report(value: bytes, xml: bytes, *, sign_type, trusted_roots, signatur
     checks.append(check(C.TIMESTAMP, S.NOT_APPLICABLE, "签名不含时间戳", "the signature carries no time stamp"))
     return SignatureReport(signature_id, sign_type, tuple(checks), signer=signer.subject if signer else None)
 
+
+def _as_certificate(value) -> Certificate | None:
+    return value if isinstance(value, Certificate) else _certificate(value)

@@ -57,7 +57,8 @@ def signer():
     return root, make_leaf(root, "CMS Signer")
 
 
-def _sm2_signed_data(signer, content: bytes, *, attributes: bool, attached: bool, outer=GM_SIGNED_DATA) -> bytes:
+def _sm2_signed_data(signer, content: bytes, *, attributes: bool, attached: bool, outer=GM_SIGNED_DATA,
+                     signature_oid=oids.SM2_SIGN, inner="data", message_digest: bytes | None = None) -> bytes:
     _root, leaf = signer
     cert = cms.Certificate.load(leaf.cert_der)
     signer_info = {
@@ -65,21 +66,21 @@ def _sm2_signed_data(signer, content: bytes, *, attributes: bool, attached: bool
         "sid": cms.SignerIdentifier(name="issuer_and_serial_number", value={
             "issuer": cert.issuer, "serial_number": cert.serial_number}),
         "digest_algorithm": {"algorithm": oids.SM3},
-        "signature_algorithm": {"algorithm": oids.SM2_SIGN},
+        "signature_algorithm": {"algorithm": signature_oid},
     }
     if attributes:
         attrs = cms.CMSAttributes([
-            {"type": "content_type", "values": ["data"]},
-            {"type": "message_digest", "values": [sm3(content)]},
+            {"type": "content_type", "values": [inner]},
+            {"type": "message_digest", "values": [message_digest or sm3(content)]},
             {"type": "signing_time", "values": [cms.Time(name="utc_time", value=datetime.now(timezone.utc))]},
         ])
         signer_info["signed_attrs"] = attrs
         signer_info["signature"] = leaf.sign(attrs.dump())  # over the SET OF encoding
     else:
         signer_info["signature"] = leaf.sign(content)
-    encap = {"content_type": "data"}
-    if attached:
-        encap["content"] = content
+    encap = {"content_type": inner}
+    if attached:  # asn1crypto types the content of "data" only; GM/T's data OID takes an OCTET STRING as is
+        encap["content"] = content if inner == "data" else core.OctetString(content, explicit=0)
     signed = cms.SignedData({
         "version": "v1", "digest_algorithms": [{"algorithm": oids.SM3}], "encap_content_info": encap,
         "certificates": [cert], "signer_infos": [signer_info]})

@@ -104,7 +104,7 @@ NO_SIGNATURE = Message("文件中没有签名或签章", "the file carries no si
 
 @dataclass(frozen=True)
 class Report:
-    format: str                    # "ofd" | "pdf" | "ses" | "seal" | "cert" | "qr"
+    format: str                    # "ofd" | "pdf" | "ses" | "seal" | "cms" | "sm2" | "cert" | "qr"
     signatures: tuple[SignatureReport, ...]
     warnings: tuple[Message, ...] = field(default=())
     licence: dict | None = None    # a licence's report: what it is and its status (licence/verify.py)

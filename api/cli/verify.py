@@ -1,12 +1,15 @@
-"""`trustctl verify FILE`: verify a sealed OFD, an electronic licence, an electronic seal or a
-SES_Signature.
+"""`trustctl verify FILE`: verify a sealed OFD, an electronic licence, an electronic seal, a
+SES_Signature, a GB/T 35275 SignedData or a bare SM2 signature.
 
 What FILE is comes from its bytes: a zip is an OFD document, and a licence when it carries
 GB/T 36903 metadata (then the licence registry of this machine's service, when there is
 one, decides its status too: licence/verify.py); DER that parses as a SESeal
-is a seal (.esl); DER that parses as a SES_Signature is verified against `--data`. Exit
-codes (trust.report.EXIT_CODES): 0 VALID, 1 INVALID, 2 INDETERMINATE, 3 the input cannot
-be read (not an OFD, seal or SES_Signature at all).
+is a seal (.esl); DER that parses as a SES_Signature, a SignedData (PKCS#7 or GB/T 35275
+OIDs) or an SM2 signature (DER or 64-byte r‖s) is verified against `--data`, as it would be
+inside an OFD. A bare signature names no signer: `--signer-cert` gives candidates (also for
+OFD `Sign` signatures and SignedData without certificates). Exit codes
+(trust.report.EXIT_CODES): 0 VALID, 1 INVALID, 2 INDETERMINATE, 3 the input cannot be read
+(none of these formats at all).
 """
 
 import json
@@ -26,6 +29,7 @@ from trust import db, truststore
 from trust.config import load_settings
 from trust.errors import InvalidInput, NotFound, StorageError, TrustError
 from trust.report import EXIT_CODES, EXIT_UNREADABLE, Report
+from trust.x509 import Certificate, load_certificates
 
 CHECK_LABELS = {
     "format": "格式", "integrity": "完整性", "signature": "签名值", "seal": "印章", "seal_binding": "印章绑定",
@@ -46,6 +50,15 @@ def _certificate(path: str) -> bytes:
     return data
 
 
+def _signer_certificates(path: str) -> tuple[Certificate, ...]:
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        return load_certificates(data)
+    except InvalidInput as e:
+        raise InvalidInput(f"--signer-cert {path}: {e.en}", f"--signer-cert {path}：{e.zh}") from None
+
+
 @dataclass(frozen=True)
 class ServiceState:
     """What this machine's service adds to a verification, when it runs here: the roots its
@@ -58,10 +71,10 @@ class ServiceState:
 
 
 def verify_bytes(data: bytes, detached: bytes | None, trusted_roots: tuple[bytes, ...],
-                 state: ServiceState = ServiceState()) -> Report:
+                 state: ServiceState = ServiceState(), signer_certs: tuple[Certificate, ...] = ()) -> Report:
     """The report for FILE's bytes; InvalidInput if they are none of the formats we verify.
     ``state``: the service's trust store and registries, so a seal suspended or a licence
-    revoked here is reported."""
+    revoked here is reported. ``signer_certs``: candidate signers for values that carry none."""
     if data[:4] == b"PK\x03\x04":
         roots = trusted_roots + state.seal_roots
         try:
@@ -71,7 +84,7 @@ def verify_bytes(data: bytes, detached: bytes | None, trusted_roots: tuple[bytes
         if is_licence:
             return verify_licence(data, lookup=state.licence_lookup, trusted_roots=roots + state.licence_roots,
                                   seal_status=state.seal_status)
-        return verify_ofd(data, trusted_roots=roots, seal_status=state.seal_status)
+        return verify_ofd(data, trusted_roots=roots, certificates=signer_certs, seal_status=state.seal_status)
     roots = trusted_roots + state.seal_roots
     try:
         ses.parse_seal(data)
@@ -81,10 +94,15 @@ def verify_bytes(data: bytes, detached: bytes | None, trusted_roots: tuple[bytes
     try:
         ses.parse_signature(data)
     except InvalidInput:
-        raise InvalidInput("not an OFD file, an electronic seal or a SES_Signature",
-                           "不是 OFD 文件、电子印章或电子签章数据") from None
-    return Report("ses", (seal_verify.verify_ses_signature(data, data=detached, trusted_roots=roots,
-                                                            seal_status=state.seal_status),))
+        pass
+    else:
+        return Report("ses", (seal_verify.verify_ses_signature(data, data=detached, trusted_roots=roots,
+                                                                seal_status=state.seal_status),))
+    try:
+        return seal_verify.verify_signed_value(data, data=detached, certificates=signer_certs, trusted_roots=roots)
+    except InvalidInput:
+        raise InvalidInput("not an OFD file, an electronic seal, a SES_Signature, a SignedData or an SM2 signature",
+                           "不是 OFD 文件、电子印章、电子签章数据、签名数据或 SM2 签名值") from None
 
 
 @contextmanager
@@ -170,11 +188,15 @@ def _licence_lines(section: dict) -> list[str]:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--data", "data_file", type=click.Path(exists=True, dir_okay=False),
               help="SES_Signature 的原文 / the data a detached SES_Signature signs.")
+@click.option("--signer-cert", "signer_certs", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="签名者证书 (PEM/DER)，用于不含证书的签名值，可重复 / the signer's certificate, for signed values "
+                   "that carry none (bare SM2 signatures), repeatable.")
 @click.option("--trust-root", "trust_roots", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="信任的根证书 (PEM/DER)，可重复 / a trusted root certificate, repeatable.")
 @click.option("--json", "as_json", is_flag=True, help="机器可读输出 / Machine-readable output.")
-def verify(file: str, data_file: str | None, trust_roots: tuple[str, ...], as_json: bool) -> None:
-    """验证签章文件 / Verify a sealed OFD or licence, a seal (.esl) or a SES_Signature."""
+def verify(file: str, data_file: str | None, signer_certs: tuple[str, ...], trust_roots: tuple[str, ...],
+           as_json: bool) -> None:
+    """验证签章文件 / Verify a sealed OFD or licence, a seal (.esl), a SES_Signature, a SignedData or an SM2 signature."""
     try:
         with open(file, "rb") as f:
             data = f.read()
@@ -183,8 +205,9 @@ def verify(file: str, data_file: str | None, trust_roots: tuple[str, ...], as_js
             with open(data_file, "rb") as f:
                 detached = f.read()
         roots = tuple(_certificate(path) for path in trust_roots)
+        signers = tuple(cert for path in signer_certs for cert in _signer_certificates(path))
         with _service_state() as state:
-            report = verify_bytes(data, detached, roots, state)
+            report = verify_bytes(data, detached, roots, state, signers)
     except (TrustError, OSError, ValueError) as e:
         zh = getattr(e, "zh", str(e))
         if as_json:
