@@ -1,5 +1,6 @@
 """Tools nobody on the team wrote, used to judge our output: the system's OpenSSL 3 CLI."""
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -106,15 +107,21 @@ def openssl_tsa(tmp_path):
     authority.close()
 
 
-def ofdrw_verify(path: Path) -> list[dict]:
-    """The verdict of ofdrw (the reference Java OFD library) on each signature of an OFD file:
-    digests, Seal.esl against the seal inside SignedValue.dat, and the signed value."""
+def ofdrw_verify(*paths: Path, certs: tuple[Path, ...] = ()) -> list[dict]:
+    """The verdict of ofdrw (the reference Java OFD library) on each signature of the OFD files,
+    in order: digests, Seal.esl against the seal inside SignedValue.dat, and the signed value
+    (``certs``: signer certificates for bare SM2 values). One JVM for all the files. Without
+    Java the test is skipped, except under CI=true, where it fails."""
     import json
     java = shutil.which("java")
     if java is None:
-        pytest.fail("a Java runtime is required for ofdrw-verify (apt-get install default-jre-headless)")
+        message = "a Java runtime is required for ofdrw-verify (apt-get install default-jre-headless)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
     jar = shared_file("tools", "ofdrw-verify", "ofdrw-verify.jar")
-    result = subprocess.run([java, "-jar", str(jar), str(path)], capture_output=True, timeout=120)
+    options = [str(item) for cert in certs for item in ("--cert", cert)]
+    result = subprocess.run([java, "-jar", str(jar), *options, *map(str, paths)], capture_output=True, timeout=300)
     lines = [json.loads(line) for line in result.stdout.decode().splitlines() if line.startswith("{")]
     if not lines:
         raise AssertionError(f"ofdrw-verify printed no verdict: {result.stderr.decode(errors='replace')[:2000]}")

@@ -15,7 +15,7 @@ from ca.models import ca_certificate
 from trust import audit, db
 
 from bench.server import free_port
-from tests.oracles import openssl
+from tests.oracles import ofdrw_verify, openssl
 from tests.serving import clean_env, get, trustctl, trustctl_serve
 
 LIMIT = 1024
@@ -132,6 +132,8 @@ def test_demo_sample_is_valid_once_revocation_can_be_checked(demo):
     (signature,) = json.loads(offline.stdout)["signatures"]
     statuses = {c["check"]: c["status"] for c in signature["checks"]}
     assert statuses["chain"] == "PASSED" and statuses["revocation"] == "INDETERMINATE"
+    (verdict,) = ofdrw_verify(samples / "demo-sealed.ofd")  # the reference Java library agrees
+    assert verdict["ok"] and verdict["container"], verdict
 
     online = trustctl({**env, "TRUST_REVOCATION_HOSTS": f"127.0.0.1:{port}"}, *command)
     assert online.returncode == 0, online.stdout + online.stderr

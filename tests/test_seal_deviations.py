@@ -13,10 +13,14 @@ from click.testing import CliRunner
 from hypothesis import given, settings, strategies as st
 
 from api.cli.verify import verify as verify_command
+from ofd.signature import Stamp, sign_ofd
+from ofd.verify import verify_ofd
+from ofd.writer import write_ofd
 from seal.ses import (BIT_STRING, IA5_STRING, INTEGER, OCTET_STRING, OID, SEQUENCE, UTC_TIME, UTF8_STRING,
                       SealFormatError, encode_oid, parse_seal, parse_signature, tlv)
 from seal.verify import verify_seal, verify_ses_signature, verify_signed_value_for_ofd
 from tests.oracles import STANDARD_ID, openssl, shared_file
+from tests.test_ofd_sign_verify import DOCUMENT
 from tests.test_seal_verify import NOW, PICTURE, _seal_info, pki  # noqa: F401 (pki: fixture)
 from trust import oids
 from trust.hashes import sm3
@@ -245,3 +249,17 @@ def test_a_certificate_signature_with_a_wrong_count_is_refused_as_openssl_refuse
     refused = openssl("verify", "-partial_chain", "-CAfile", tmp_path / "inter.pem", "-vfyopt", STANDARD_ID,
                       tmp_path / "leaf.pem", check=False)
     assert refused.returncode != 0 and b"bit string bits left" in refused.stderr
+
+
+def test_deviating_signatures_inside_an_ofd_verify(pki):
+    """The same values as SignedValue.dat of a sealed OFD. (ofdrw, built on BouncyCastle 1.72,
+    refuses any unused-bits count: "attempt to get non-octet aligned data from BIT STRING";
+    the verifiers of the vendors' own clients read such files, and so do we, with a warning.)"""
+    unsigned = write_ofd(DOCUMENT)
+    hybrid = _hybrid_seal(pki)
+    for seal, make in ((_v4_seal(pki), lambda xml, loc, seal: _v4_signature(pki, seal, xml)),
+                       (hybrid, lambda xml, loc, seal: _hybrid_signature(pki, seal, xml))):
+        sealed = sign_ofd(unsigned, lambda xml, loc: make(xml, loc, seal), seal=seal, stamps=[Stamp(0, (10, 10, 40, 40))])
+        report = verify_ofd(sealed, trusted_roots=_roots(pki))
+        assert report.status is Status.VALID, report.to_dict()
+        assert "unused bits but holds whole bytes" in _format(report.signatures[0])
