@@ -87,13 +87,20 @@ def test_bare_signature_needs_its_certificate_and_the_right_one(signer):
     assert changed.status is Status.INVALID
 
 
+@pytest.fixture(scope="module")
+def fuzzed(signer) -> bytes:
+    return _sm2_signed_data(signer, DATA, attributes=True, attached=False)
+
+
 @settings(max_examples=150, deadline=None)
 @given(position=st.integers(min_value=0), bit=st.integers(min_value=0, max_value=7), cut=st.booleans())
-def test_fuzz_values_alone(signer, position, bit, cut):
+def test_fuzz_values_alone(signer, fuzzed, position, bit, cut):
     """A changed value is reported or refused as unreadable (InvalidInput), never an exception
-    of another kind; a change in the signed attributes or the signature is never VALID."""
-    value = _sm2_signed_data(signer, DATA, attributes=True, attached=False)
-    signed_from = value.rindex(b"\xa0", 0, value.rindex(sm3(DATA)))  # the [0] IMPLICIT signed attributes
+    of another kind. From the signed attributes on (after their [0] tag, which the signature does
+    not cover: it is computed over the SET OF form), a change is never VALID: the attributes, the
+    signature algorithm and the signature."""
+    value = fuzzed
+    signed_from = value.rindex(b"\xa0", 0, value.rindex(sm3(DATA))) + 1
     position %= len(value)
     changed = value[:position] if cut else value[:position] + bytes([value[position] ^ (1 << bit)]) + value[position + 1:]
     try:
@@ -196,3 +203,12 @@ def test_api_verifies_signed_data_and_bare_values(client):
     answer = _post(client, bare, data=bare_xml, signer_cert=shared_file(*BARE_CERT).read_bytes()).get_json()
     assert answer["format"] == "sm2" and _checks(answer)["signature"] == "PASSED", answer
     problem(_post(client, bare, data=bare_xml, signer_cert=b"not a certificate"), 400, "invalid_input")
+
+
+def test_a_signature_algorithm_that_is_not_sm2_fails_by_name(signer):
+    """The SignerInfo's algorithm is not covered by the signature, but a verifier must not read
+    an SM2 signature under another algorithm's name (as it must not for SES: seal/verify.py)."""
+    value = _sm2_signed_data(signer, DATA, attributes=True, attached=False, signature_oid=oids.ECDSA_SHA256)
+    report = verify_signed_value(value, data=DATA, trusted_roots=(signer[0].cert_der,))
+    check = next(c for c in report.signatures[0].checks if c.check is C.SIGNATURE)
+    assert report.status is Status.INVALID and oids.ECDSA_SHA256 in check.reason.en

@@ -116,6 +116,13 @@ def parse_signed_data(der: bytes) -> SignedData:
     return result
 
 
+def _oid(value: core.ObjectIdentifier) -> str:
+    """The dotted OID, refusing an encoding whose last arc is cut short (asn1crypto drops it)."""
+    if not value.contents or value.contents[-1] & 0x80:
+        raise _invalid("a malformed OBJECT IDENTIFIER", "对象标识符编码错误")
+    return value.dotted
+
+
 def _signer_info(si) -> SignerInfo:
     attrs = si["signed_attrs"]
     signed_attrs = message_digest = content_type = signing_time = None
@@ -136,8 +143,8 @@ def _signer_info(si) -> SignerInfo:
         issuer_der, serial = sid.chosen["issuer"].dump(), sid.chosen["serial_number"].native
     else:
         ski = sid.chosen.native
-    return SignerInfo(digest_algorithm=si["digest_algorithm"]["algorithm"].dotted,
-                      signature_algorithm=si["signature_algorithm"]["algorithm"].dotted,
+    return SignerInfo(digest_algorithm=_oid(si["digest_algorithm"]["algorithm"]),
+                      signature_algorithm=_oid(si["signature_algorithm"]["algorithm"]),
                       signature=si["signature"].native, signed_attrs=signed_attrs,
                       message_digest=message_digest, content_type=content_type, signing_time=signing_time,
                       issuer_der=issuer_der, serial_number=serial, subject_key_id=ski)
@@ -205,6 +212,10 @@ def verify_signer(signed: SignedData, *, content: bytes | None = None, signer: S
     return SignerResult(cert, digest_matches, True, Message("签名验证通过", "the signature verifies"), tuple(warnings))
 
 
+# What producers write as the SignerInfo's signature algorithm for an SM2 key: SM2-1, SM2-with-SM3,
+# and (seen in the field) the curve or the generic EC key OID.
+SM2_SIGNATURE_OIDS = frozenset({oids.SM2_SIGN, oids.SM2_WITH_SM3, oids.SM2_CURVE, oids.EC_PUBLIC_KEY})
+
 _HASHES = {oids.SHA256: crypto_hashes.SHA256, oids.SHA384: crypto_hashes.SHA384,
            oids.SHA512: crypto_hashes.SHA512, SHA1: crypto_hashes.SHA1}
 
@@ -215,6 +226,9 @@ def verify_with_certificate(cert: Certificate, digest_oid: str, signature_oid: s
     returns a warning when the signature's encoding deviates (raw r‖s)."""
     key = cert.public_key()
     if isinstance(key, SM2PublicKey):
+        if signature_oid not in SM2_SIGNATURE_OIDS:
+            raise UnsupportedAlgorithm(f"signature algorithm {signature_oid} is not SM2",
+                                       f"签名算法 {signature_oid} 不是 SM2")
         warning = None
         try:
             decode_signature(signature)
