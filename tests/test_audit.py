@@ -162,7 +162,7 @@ def test_head_command_prints_the_anchor(chain, db_url, tmp_path):
 
 def test_verify_on_an_uninitialised_database_says_so(tmp_path):
     done = trustctl_audit(f"sqlite:///{tmp_path / 'empty.db'}", tmp_path, "verify")
-    assert done.returncode == 2
+    assert done.returncode == 5
     assert "trustctl init" in done.stderr
 
 

@@ -52,8 +52,8 @@ def sm2_key(tmp_path, name):
 
 
 def test_cli_init_issue_show(home, tmp_path):
-    cli("init", "sm2", expect=2)  # no credential: usage error
-    cli("init", "sm2", "--credential", officer(home, 1), expect=2)  # one officer is not enough
+    cli("init", "sm2", expect=4)  # no credential: usage error
+    cli("init", "sm2", "--credential", officer(home, 1), expect=1)  # one officer is not enough: refused
     cli("init", "sm2", "--credential", officer(home, 1), "--credential", officer(home, 2))
     assert "sm2-root" in cli("list") and "sm2-issuing" in cli("list")
     (tmp_path / "inter.pem").write_text(cli("show", "sm2-issuing", "--pem"))
@@ -65,9 +65,9 @@ def test_cli_init_issue_show(home, tmp_path):
         "--out", tmp_path / "leaf.pem", "--credential", officer(home, 3))
     openssl("verify", "-partial_chain", "-CAfile", tmp_path / "inter.pem", "-vfyopt", STANDARD_ID,
             tmp_path / "leaf.pem")
-    # a subject the profile refuses: exit 2, nothing issued, the refusal kept in the audit log
+    # a subject the profile refuses: exit 1, nothing issued, the refusal kept in the audit log
     cli("issue", "sm2-issuing", "--profile", "organisation-signing", "--csr", tmp_path / "sm2.csr",
-        "--subject", "/CN=no credit code", "--credential", officer(home, 3), expect=2)
+        "--subject", "/CN=no credit code", "--credential", officer(home, 3), expect=1)
     engine = make_engine(load_settings().database_url)
     with session_factory(engine)() as session:
         assert len(session.execute(select(ca_certificate).where(ca_certificate.c.profile != "ca")).all()) == 1
@@ -150,7 +150,7 @@ def test_cli_dual_certificate_and_recovery_by_two_officers(home, tmp_path):
     assert openssl("pkeyutl", "-decrypt", "-inkey", tmp_path / "enc.key", input=ct).stdout == b"secret"
     # a signing certificate is never escrowed: asking dual for the encryption certificate is refused
     cli("dual", "sm2-issuing", "--signing-cert", tmp_path / "enc.pem", "--out-cert", tmp_path / "x.pem",
-        "--out-envelope", tmp_path / "x.env", "--credential", officer(home, 3), expect=2)
+        "--out-envelope", tmp_path / "x.env", "--credential", officer(home, 3), expect=1)
 
     # Recovery: one officer opens the request, the key comes out only after a second one approves.
     recipient_key, recipient_pub = sm2_key(tmp_path, "recipient")

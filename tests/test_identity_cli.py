@@ -82,15 +82,15 @@ def test_add_list_show_authorise(home, db):
         assert authn.authenticate_password(session, "zhangsan", PASSWORD, address="127.0.0.1")
     done = cli("set-level", "zhangsan", "L3", "--source", "counter:某某区政务服务中心")
     assert done.exit_code == 0 and "L3" in done.output, done.output
-    assert cli("set-level", "zhangsan", "L3", "--source", "").exit_code == 2
+    assert cli("set-level", "zhangsan", "L3", "--source", "").exit_code == 1  # refused
 
 
-def test_refusals_exit_2(home):
+def test_refusals_unknown_ids_and_usage_errors_exit_1_3_4(home):
     bad = cli("add-person", "--username", "zhangsan", "--name", "张三", "--resident-id", RID[:-1] + "Y",
               input=f"{PASSWORD}\n{PASSWORD}\n")
-    assert bad.exit_code == 2 and "公民身份号码" in bad.output
-    assert cli("show", "nobody").exit_code == 2
-    assert cli("unlock").exit_code == 2
+    assert bad.exit_code == 1 and "公民身份号码" in bad.output
+    assert cli("show", "nobody").exit_code == 3
+    assert cli("unlock").exit_code == 4
     mismatch = cli("add-person", "--username", "zhangsan", "--name", "张三", "--resident-id", RID,
                    input=f"{PASSWORD}\nother password\n")
     assert mismatch.exit_code != 0 and json.loads(cli("list", "--json").output) == []
@@ -157,7 +157,7 @@ def test_rotate_keys(home, db):
     done = cli("rotate-keys", "--alg", "ES256")
     assert done.exit_code == 0, done.output
     assert "ES256: 第 2 版" in done.output and before not in done.output
-    assert cli("rotate-keys", "--alg", "SM2").exit_code == 2  # none made yet: nothing to rotate
+    assert cli("rotate-keys", "--alg", "SM2").exit_code == 3  # none made yet: nothing to rotate
 
 
 def test_client_register_list_disable(home, db, tmp_path):
@@ -182,7 +182,7 @@ def test_client_register_list_disable(home, db, tmp_path):
                                      auth=(client_id, secret))
     assert refused.status_code == 401 and refused.json["error"] == "invalid_client"
     app.extensions["trust.engine"].dispose()
-    assert cli("client", "register", "--name", "x", "--grant", "password", "--scope", "seal:sign").exit_code == 2
+    assert cli("client", "register", "--name", "x", "--grant", "password", "--scope", "seal:sign").exit_code == 4
 
 
 def test_federation_add_issuer_and_link(home, db, tmp_path):
@@ -204,7 +204,7 @@ def test_federation_add_issuer_and_link(home, db, tmp_path):
     assert cli("add-person", "--username", "zhangsan", "--name", "张三", "--resident-id", RID,
                input=f"{PASSWORD}\n{PASSWORD}\n").exit_code == 0
     assert cli("federation", "link", issuer, "ext-123", "zhangsan").exit_code == 0
-    assert cli("federation", "link", issuer, "ext-123", "nobody").exit_code == 2
+    assert cli("federation", "link", issuer, "ext-123", "nobody").exit_code == 3
 
     now = int(time.time())
     id_token = jwt.encode({"iss": issuer, "aud": "our-platform", "sub": "ext-123", "iat": now, "exp": now + 300},

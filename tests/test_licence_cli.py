@@ -45,9 +45,9 @@ def test_an_officer_imports_a_new_version_and_a_broken_one_is_refused(demo, tmp_
     definition["fields"][3]["kind"] = "colour"
     path.write_text(json.dumps(definition, ensure_ascii=False), encoding="utf-8")
     broken = trustctl(env, "licence", "types", "import", str(path), "--credential", officer)
-    assert broken.returncode == 2 and "$.fields[3].kind" in broken.stderr
+    assert broken.returncode == 1 and "$.fields[3].kind" in broken.stderr
     unsigned = trustctl(env, "licence", "types", "import", str(path))
-    assert unsigned.returncode == 2 and "credential" in unsigned.stderr.lower()
+    assert unsigned.returncode == 4 and "credential" in unsigned.stderr.lower()
     records = audit_records(demo["dir"] / "home" / "trust.db")
     assert records.count(("officer-1", "licence.type")) == 1  # the officer's; the shipped ones are "trustctl init"
 
@@ -81,6 +81,6 @@ def test_issue_show_suspend_and_verify_from_the_command_line(demo, tmp_path):
     assert [h["operation"] for h in shown["history"]] == ["01", "03"]
     assert shown["history"][1]["actor"].startswith("officer:")
     assert trustctl(env, "licence", "resume", licence_id, "--reason", "核查完毕", "--credential", officer).returncode == 0
-    assert trustctl(env, "licence", "resume", licence_id, "--reason", "again", "--credential", officer).returncode == 2
+    assert trustctl(env, "licence", "resume", licence_id, "--reason", "again", "--credential", officer).returncode == 1
     expired = trustctl(env, "licence", "expire")
     assert expired.returncode == 0 and "Marked expired: 0" in expired.stdout

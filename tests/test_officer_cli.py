@@ -140,7 +140,7 @@ def test_credentials_that_are_not_an_officers_own_are_refused(demo, tmp_path):
     loose = tmp_path / "loose.pem"
     shutil.copy(credential(demo, 2), loose)
     loose.chmod(0o644)
-    assert "chmod 600" in cli(approvals_command, "approve", request_id, "--credential", loose, expect=1)
+    assert "chmod 600" in cli(approvals_command, "approve", request_id, "--credential", loose, expect=3)
     [req] = json.loads(cli(approvals_command, "list", "--json"))
     assert req["status"] == "pending" and req["approvals"] == ["officer-1"]
 
@@ -168,12 +168,12 @@ def test_single_officer_lifecycle(demo):
     assert [(v["version"], v["state"]) for v in versions] == [(1, "deactivated"), (2, "active")]
 
 
-def test_usage_errors_exit_2(demo):
-    cli(key_command, "destroy", "some-key", expect=2)  # no credential
-    cli(approvals_command, "approve", "no-such-request", "--credential", credential(demo, 2), expect=2)
+def test_usage_errors_unknown_ids_and_refusals_exit_4_3_1(demo):
+    cli(key_command, "destroy", "some-key", expect=4)  # no credential
+    cli(approvals_command, "approve", "no-such-request", "--credential", credential(demo, 2), expect=3)
     cli(key_command, "generate", "--algorithm", "SM2-with-SM3", "--label", "x", "--usage", "nonsense",
-        "--credential", credential(demo, 1), expect=2)
+        "--credential", credential(demo, 1), expect=4)
     cli(key_command, "generate", "--algorithm", "DSA", "--label", "x", "--usage", "seal",
-        "--credential", credential(demo, 1), expect=2)
-    cli(key_command, "show", "no-such-key", expect=2)
-    cli(kek_command, "rotate", "--credential", "/nonexistent/officer.pem", expect=1)
+        "--credential", credential(demo, 1), expect=1)  # an algorithm the service refuses
+    cli(key_command, "show", "no-such-key", expect=3)
+    cli(kek_command, "rotate", "--credential", "/nonexistent/officer.pem", expect=3)

@@ -27,10 +27,16 @@ class Base(DeclarativeBase):
     """Every table of the service is declared on ``Base.metadata``."""
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, create: bool = True) -> Engine:
+    """An engine for ``url``. ``create=False``: an SQLite database that does not exist yet is
+    an error (StorageError) rather than an empty file and directory made on the way."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(url, parsed.database)
+        database = parsed.database
+        if not create and database not in (None, "", ":memory:") and not Path(database).exists():
+            raise StorageError(f"there is no database at {database}: run `trustctl init` first",
+                               f"{database} 处没有数据库，请先运行 trustctl init")
+        return _sqlite_engine(url, database)
     connect_args = {}
     if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
         connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT_S

@@ -2,17 +2,26 @@
 
 import click
 
-from api.cli import approvals, audit, init, kek, key, ofd, serve, trust, verify
+from api.cli import approvals, audit, exits, init, kek, key, ofd, serve, trust, verify
 from api.cli import ca as ca_cli
 from api.cli import identity as identity_cli
 from api.cli import licence as licence_cli
 from api.cli import seal as seal_cli
 
+ENVIRONMENT = """\b
+环境变量 Environment (README.md, Configuration):
+  TRUST_HOME (./var), TRUST_DATABASE_URL, TRUST_KEYSTORE, TRUST_KEK_SOURCE, TRUST_PUBLIC_URL,
+  TRUST_REVOCATION_HOSTS: hosts `verify` may fetch CRLs, OCSP answers and CA certificates from,
+  TRUST_OFFICER_KEY: your officer credential file, instead of --credential"""
 
-@click.group()
+
+@click.group(cls=exits.Group, epilog=exits.HELP + "\n\n" + ENVIRONMENT)
 @click.version_option(package_name="trust-service")
 def main() -> None:
-    """电子印章与电子证照信任服务 / Trust service command line."""
+    """电子印章与电子证照信任服务 / Trust service command line.
+
+    每个命令的说明见 trustctl COMMAND --help / each command's help: trustctl COMMAND --help.
+    """
 
 
 main.add_command(init.init)

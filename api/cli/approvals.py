@@ -5,7 +5,8 @@ Officers act with their own credential (an SM2 private key file, mode 0600), giv
 ``run`` and ``run_as``, the printing of requests) are shared by `trustctl key`, `kek`,
 `ca` and `trust`.
 
-Exit codes: 0 done, 1 refused or failed, 2 usage error (bad option, unknown id).
+Exit codes: api/cli/exits.py (0 done, 1 refused or failed, 3 unknown id or unusable
+credential, 4 usage error, 5 no service here).
 """
 
 import dataclasses
@@ -17,15 +18,15 @@ from typing import Any, Callable, Sequence, TypeVar
 
 import click
 
+from api.cli import exits
 from hsm import dual_control, officers
 from hsm.dual_control import ApprovalRequest, RequestClosed
 from hsm.keystore import open_keystore
 from hsm.officers import Credential, Officer, PermissionDenied
 from trust.config import load_settings
 from trust.db import check_ready, make_engine, session_factory
-from trust.errors import InvalidInput, NotFound, TrustError
+from trust.errors import TrustError
 
-EXIT_FAILED, EXIT_USAGE = 1, 2
 T = TypeVar("T")
 
 credential_option = click.option(
@@ -48,20 +49,28 @@ def read_file(path: str, limit: int) -> bytes:
     return data
 
 
+def load_credential(path: str) -> Credential:
+    """An officer's credential file; one that cannot be used is an input error (exit 3)."""
+    try:
+        return officers.load_credential(path)
+    except TrustError as e:
+        raise exits.CredentialUnusable(e.en, e.zh) from None
+
+
 def run(work: Callable[..., T], *, credential_path: str | None = None, keystore: bool = True,
         keep_refusals: bool = False) -> T:
     """Call ``work(session, keystore[, credential])`` in one transaction and commit it.
 
     A refusal (PermissionDenied, RequestClosed; with ``keep_refusals`` any TrustError, for
     services that audit what they refuse) commits too, keeping its audit record; any other
-    error rolls back. Errors are printed in Chinese and English and end the process with
-    exit code 1, or 2 for bad input and unknown ids.
+    error rolls back. Errors are printed in Chinese and English and end the process with the
+    exit code api/cli/exits.py gives them. Nothing is created where no service is initialised.
     """
     refusals = (TrustError,) if keep_refusals else (PermissionDenied, RequestClosed)
     try:
-        credential = None if credential_path is None else officers.load_credential(credential_path)
+        credential = None if credential_path is None else load_credential(credential_path)
         settings = load_settings()
-        engine = make_engine(settings.database_url)
+        engine = make_engine(settings.database_url, create=False)
         try:
             check_ready(engine)
             with session_factory(engine)() as session:
@@ -78,8 +87,7 @@ def run(work: Callable[..., T], *, credential_path: str | None = None, keystore:
         finally:
             engine.dispose()
     except TrustError as e:
-        click.echo(f"拒绝或失败 / Refused or failed: {e.zh} / {e.en}", err=True)
-        sys.exit(EXIT_USAGE if isinstance(e, (InvalidInput, NotFound)) else EXIT_FAILED)
+        exits.fail(e)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,7 +103,7 @@ def run_as(action: str, target: str, work: Callable[..., T], *, credential_paths
     """``run`` for an officer's act: the first credential signs a statement of ``action`` on
     ``target`` (officers.identify), then ``work(session, keystore, acting)`` runs."""
     def acting(session, store):
-        credentials = tuple(officers.load_credential(path) for path in credential_paths)
+        credentials = tuple(load_credential(path) for path in credential_paths)
         officer = officers.identify(session, credentials[0], action, target)
         return work(session, store, Acting(officer, credentials))
 
@@ -152,10 +160,10 @@ def report(req: ApprovalRequest) -> None:
         click.echo("已达到批准人数，操作已执行 / Threshold reached: the action was carried out.")
     click.echo(describe(req))
     if req.status == dual_control.FAILED:
-        sys.exit(EXIT_FAILED)
+        sys.exit(exits.FAILED)
 
 
-@click.group()
+@click.group(cls=exits.Group)
 def approvals() -> None:
     """双人控制审批 / Dual-control approvals."""
 

@@ -1,7 +1,7 @@
 """`trustctl audit`: check the audit chain and print its head.
 
-Exit codes: 0 the chain is intact, 1 it is broken (`verify` names the first bad record),
-2 the database cannot be read or is not initialised.
+Exit codes (api/cli/exits.py): 0 the chain is intact, 1 it is broken (`verify` names the
+first bad record), 5 the database cannot be read or is not initialised.
 """
 
 import dataclasses
@@ -10,16 +10,15 @@ import sys
 
 import click
 
+from api.cli import exits
 from trust import audit as audit_log
 from trust.config import load_settings
 from trust.db import check_ready, make_engine, session_factory
 from trust.errors import AuditChainBroken, TrustError
 
-EXIT_BROKEN = 1
-EXIT_STORAGE = 2
 
 
-@click.group()
+@click.group(cls=exits.Group)
 def audit() -> None:
     """审计日志 / Audit log."""
 
@@ -33,7 +32,7 @@ def verify(as_json: bool) -> None:
         click.echo(json.dumps(dataclasses.asdict(report), ensure_ascii=False))
     else:
         click.echo(f"{'OK' if report.ok else 'BROKEN'}: {report.zh} / {report.en}")
-    sys.exit(0 if report.ok else EXIT_BROKEN)
+    sys.exit(exits.OK if report.ok else exits.FAILED)
 
 
 @audit.command()
@@ -45,7 +44,7 @@ def head() -> None:
 
 def _with_session(read):
     try:
-        engine = make_engine(load_settings().database_url)
+        engine = make_engine(load_settings().database_url, create=False)
         try:
             check_ready(engine)
             with session_factory(engine)() as session:
@@ -54,4 +53,4 @@ def _with_session(read):
             engine.dispose()
     except TrustError as e:
         click.echo(f"{e.zh} / {e.en}", err=True)
-        sys.exit(EXIT_BROKEN if isinstance(e, AuditChainBroken) else EXIT_STORAGE)
+        sys.exit(exits.FAILED if isinstance(e, AuditChainBroken) else exits.NOT_READY)

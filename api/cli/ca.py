@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 from asn1crypto import pem
 
+from api.cli import exits
 from api.cli.approvals import (credential_option, credentials_option, describe, json_option, print_json, run,
                                run_as)
 from ca import authority, crl as ca_crl, csr, escrow, profiles, revocation
@@ -48,7 +49,7 @@ def _describe(ca: authority.Authority) -> str:
     ])
 
 
-@click.group()
+@click.group(cls=exits.Group)
 def ca() -> None:
     """证书机构 / Certificate authority."""
 
@@ -185,7 +186,7 @@ def csr_(path: str) -> None:
         request = csr.parse_csr(_read(path))
     except TrustError as e:
         click.echo(f"拒绝或失败 / Refused or failed: {e.zh} / {e.en}", err=True)
-        raise SystemExit(1 if not isinstance(e, InvalidInput) else 2)
+        raise SystemExit(exits.UNREADABLE if isinstance(e, InvalidInput) else exits.FAILED)
     click.echo("签名有效 / Self-signature valid.")
     click.echo(f"  主体 / subject: {request.subject.human_friendly}")
     click.echo(f"  算法 / algorithm: {request.signature_algorithm}")

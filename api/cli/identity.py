@@ -15,6 +15,7 @@ from datetime import datetime, time, timezone
 import click
 import segno
 
+from api.cli import exits
 from api.cli.approvals import json_option, print_json, run
 from identity import authn, clients, federation, sessions, signing_keys, subjects, tokens, totp
 from identity.client_models import AUTH_METHODS
@@ -53,7 +54,7 @@ level_option = click.option("--level", type=click.Choice(["L1", "L2", "L3"]), de
                                  "identity source confirms).")
 
 
-@click.group()
+@click.group(cls=exits.Group)
 def identity() -> None:
     """统一身份认证：用户、凭据与令牌签名密钥 / Identity: users, credentials and token signing keys."""
 

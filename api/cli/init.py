@@ -5,6 +5,7 @@ Safe to run every time (`make run` does): an initialised database is left alone.
 
 import click
 
+from api.cli import exits
 from api.demo_sample import ROOT_NAME, write_sealed_sample
 from ca.demo import set_up_demo_ca
 from hsm import officers
@@ -19,7 +20,7 @@ from trust.config import Settings, load_settings
 from trust.errors import TrustError
 
 
-@click.command()
+@click.command(cls=exits.Command)
 @click.option("--demo", is_flag=True, help="Also set up a demo authority to try the service with.")
 def init(demo: bool) -> None:
     """初始化信任服务 / Initialise the trust service."""

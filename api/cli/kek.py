@@ -6,11 +6,12 @@ every software-held key is then re-wrapped under the new KEK in one transaction.
 
 import click
 
+from api.cli import exits
 from api.cli.approvals import credential_option, describe, run
 from hsm import dual_control
 
 
-@click.group()
+@click.group(cls=exits.Group)
 def kek() -> None:
     """密钥加密密钥（主密钥）/ The key-encryption key."""
 

@@ -9,6 +9,7 @@ opens a dual-control request, which runs when enough other officers approve it
 import click
 from cryptography.hazmat.primitives import serialization
 
+from api.cli import exits
 from api.cli.approvals import credential_option, describe, json_option, print_json, run
 from hsm import dual_control, officers
 from hsm.keystore import KeyRef, KeyState, Usage, is_root_ca_key
@@ -37,7 +38,7 @@ def _describe(ref: KeyRef) -> str:
     ])
 
 
-@click.group()
+@click.group(cls=exits.Group)
 def key() -> None:
     """密钥管理 / Key custody."""
 
@@ -90,8 +91,9 @@ def generate(algorithm: str, label: str, usages: tuple[str, ...], exportable: bo
         officer = officers.identify(session, credential, "key.generate", label)
         return keystore.generate(session, algorithm, label, usages, exportable=exportable, actor=officer.id)
 
+    generated = run(work, credential_path=credential_path)
     click.echo("已生成 / Generated.")
-    click.echo(_describe(run(work, credential_path=credential_path)))
+    click.echo(_describe(generated))
 
 
 @key.command()
@@ -103,8 +105,9 @@ def rotate(label: str, credential_path: str) -> None:
         officer = officers.identify(session, credential, "key.rotate", label)
         return keystore.rotate(session, label, actor=officer.id)
 
+    rotated = run(work, credential_path=credential_path)
     click.echo("已轮换 / Rotated.")
-    click.echo(_describe(run(work, credential_path=credential_path)))
+    click.echo(_describe(rotated))
 
 
 def _set_state(key_id: str, state: KeyState, reason: str, credential_path: str) -> KeyRef:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from api.cli import exits
 from api.cli.approvals import credential_option, json_option, print_json, read_file, run, run_as
 from licence import issuance, registry, types
 from licence.catalogue import MAX_DEFINITION_BYTES
@@ -22,7 +23,7 @@ from trust.config import load_settings
 MAX_REQUEST_BYTES = 1024 * 1024
 
 
-@click.group()
+@click.group(cls=exits.Group)
 def licence() -> None:
     """电子证照：目录、颁证单位、签发与状态 / Electronic licences: catalogue, issuers, issuance, status."""
 

@@ -4,12 +4,13 @@ import sys
 
 import click
 
+from api.cli import exits
 from ofd.text import document_text
 from trust.errors import TrustError
 from trust.report import EXIT_UNREADABLE
 
 
-@click.group()
+@click.group(cls=exits.Group)
 def ofd() -> None:
     """OFD 版式文档 / OFD documents."""
 

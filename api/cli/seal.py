@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 from asn1crypto import pem
 
+from api.cli import exits
 from api.cli.approvals import (credential_option, credentials_option, json_option, print_json, read_file, run,
                                run_as)
 from hsm import officers
@@ -52,7 +53,7 @@ def _describe(record: SealRecord) -> str:
     ])
 
 
-@click.group()
+@click.group(cls=exits.Group)
 def seal() -> None:
     """电子印章：制章、登记、用章 / Electronic seals: making, registry, use."""
 

@@ -5,6 +5,7 @@ import logging
 import click
 from gunicorn.app.base import BaseApplication
 
+from api.cli import exits
 from api.app import create_app
 from api.asgi import BufferedWSGI
 from trust.config import Settings, load_settings
@@ -64,7 +65,7 @@ def gunicorn_options(host: str, port: int, workers: int) -> dict:
     }
 
 
-@click.command()
+@click.command(cls=exits.Command)
 @click.option("--host", help="Address to listen on (default TRUST_HOST, 127.0.0.1).")
 @click.option("--port", type=click.IntRange(1, 65535), help="Port (default TRUST_PORT, 8000).")
 @click.option("--workers", type=click.IntRange(1), help="Worker processes (default TRUST_WORKERS).")

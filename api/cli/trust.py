@@ -6,13 +6,14 @@ officer, who signs them with their credential, and are written to the audit log.
 
 import click
 
+from api.cli import exits
 from api.cli.approvals import credential_option, json_option, print_json, run, run_as
 from trust import truststore
 
 _PURPOSE = click.Choice(truststore.PURPOSES)
 
 
-@click.group()
+@click.group(cls=exits.Group)
 def trust() -> None:
     """信任库（按用途的可信根证书）/ Trust store (trusted roots per purpose)."""
 

@@ -21,6 +21,7 @@ from typing import Callable
 import click
 from asn1crypto import pem
 
+from api.cli import exits
 from licence import registry as licences
 from licence.verify import read_metadata, verify_licence
 from ofd.verify import verify_ofd
@@ -184,14 +185,14 @@ def _licence_lines(section: dict) -> list[str]:
     return lines
 
 
-@click.command()
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--data", "data_file", type=click.Path(exists=True, dir_okay=False),
+@click.command(cls=exits.Command)
+@click.argument("file", type=click.Path(dir_okay=False))  # a missing file is unreadable input (exit 3)
+@click.option("--data", "data_file", type=click.Path(dir_okay=False),
               help="SES_Signature 的原文 / the data a detached SES_Signature signs.")
-@click.option("--signer-cert", "signer_certs", multiple=True, type=click.Path(exists=True, dir_okay=False),
+@click.option("--signer-cert", "signer_certs", multiple=True, type=click.Path(dir_okay=False),
               help="签名者证书 (PEM/DER)，用于不含证书的签名值，可重复 / the signer's certificate, for signed values "
                    "that carry none (bare SM2 signatures), repeatable.")
-@click.option("--trust-root", "trust_roots", multiple=True, type=click.Path(exists=True, dir_okay=False),
+@click.option("--trust-root", "trust_roots", multiple=True, type=click.Path(dir_okay=False),
               help="信任的根证书 (PEM/DER)，可重复 / a trusted root certificate, repeatable.")
 @click.option("--json", "as_json", is_flag=True, help="机器可读输出 / Machine-readable output.")
 def verify(file: str, data_file: str | None, signer_certs: tuple[str, ...], trust_roots: tuple[str, ...],
@@ -209,6 +210,8 @@ def verify(file: str, data_file: str | None, signer_certs: tuple[str, ...], trus
         with _service_state() as state:
             report = verify_bytes(data, detached, roots, state, signers)
     except (TrustError, OSError, ValueError) as e:
+        if isinstance(e, OSError):
+            e = TrustError(f"cannot read {e.filename}: {e.strerror}", f"无法读取文件 {e.filename}：{e.strerror}")
         zh = getattr(e, "zh", str(e))
         if as_json:
             click.echo(json.dumps({"status": "UNREADABLE", "error": {"zh": zh, "en": str(e)}}, ensure_ascii=False))
