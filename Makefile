@@ -21,7 +21,10 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
-# `trustctl init --demo` does nothing when the database is already initialised.
+# `trustctl init --demo` does nothing when the database is already initialised. The demo
+# service may fetch OCSP answers and CA certificates from itself, so it verifies its own
+# seals and licences (TRUST_REVOCATION_HOSTS; set it to override).
+run: export TRUST_REVOCATION_HOSTS ?= $(or $(TRUST_HOST),127.0.0.1):$(or $(TRUST_PORT),8000)
 run: install
 	$(BIN)/trustctl init --demo
 	$(BIN)/trustctl serve

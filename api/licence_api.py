@@ -25,10 +25,10 @@ from sqlalchemy.exc import IntegrityError
 
 from api.auth import acting_officer, current_token
 from api.json_body import json_object, query_int, query_text, text
+from api.seal_api import seal_status
 from licence import issuance, registry
 from licence.verify import verify_licence
 from ofd.package import OFDFormatError
-from seal import registry as seals
 from trust import truststore
 from trust.errors import InvalidInput, NotFound, PermissionDenied
 
@@ -168,11 +168,6 @@ def registry_lookup(licence_id: str):
             return registry.get(session, licence_id), registry.history(session, licence_id)
         except NotFound:
             return None
-
-
-def seal_status(es_id: str, seal_der: bytes):
-    with _session() as session:
-        return seals.status_lookup(session)(es_id, seal_der)
 
 
 def verify_report(data: bytes):

@@ -177,16 +177,24 @@ def verify_ses():
                          for cert in _certificates(part.read(MAX_SIGNATURE_BYTES + 1)))
     with _session() as session:
         roots = truststore.trusted_roots(session, "seal")
-        other = None if _is_ses_signature(signature) else _signed_value_report(signature, data, signer_certs, roots)
-        if other is not None:
-            if data_hash is not None:
-                raise InvalidInput("a SignedData or bare signature is checked against the data itself: send 'data'",
-                                   "签名数据或裸签名值须以原文核验，请提交“data”")
-            return jsonify(other.to_dict())
-        # a SES_Signature, or nothing readable: its report says why (format FAILED)
-        found = verify_ses_signature(signature, data=data, data_hash=data_hash, trusted_roots=roots,
-                                     seal_status=registry.status_lookup(session))
+    # No transaction stays open while verifying: the verifier may fetch CA certificates and OCSP
+    # answers from this very service, whose SQLite writer lock an open transaction would hold.
+    other = None if _is_ses_signature(signature) else _signed_value_report(signature, data, signer_certs, roots)
+    if other is not None:
+        if data_hash is not None:
+            raise InvalidInput("a SignedData or bare signature is checked against the data itself: send 'data'",
+                               "签名数据或裸签名值须以原文核验，请提交“data”")
+        return jsonify(other.to_dict())
+    # a SES_Signature, or nothing readable: its report says why (format FAILED)
+    found = verify_ses_signature(signature, data=data, data_hash=data_hash, trusted_roots=roots,
+                                 seal_status=seal_status)
     return jsonify(Report("ses", (found,)).to_dict())
+
+
+def seal_status(es_id: str, seal_der: bytes):
+    """The registry's answer for seal.verify, in its own short transaction."""
+    with _session() as session:
+        return registry.status_lookup(session)(es_id, seal_der)
 
 
 def _is_ses_signature(value: bytes) -> bool:

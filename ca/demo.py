@@ -5,7 +5,8 @@ PDF and TLS interop); under each issuing CA an OCSP signer and a TSA certificate
 keys are in the KeyStore (labels ``ocsp/<ca>``, ``tsa/<ca>``); and for a demo department
 (演示局, its unified social credit code generated) a seal-maker and an organisation-signing
 certificate from the SM2 issuing CA, keys in the KeyStore too. The root signatures are
-approved by the demo officers' credentials given.
+approved by the demo officers' credentials given. The trust store trusts the SM2 root for
+seals and licences, so the demo service verifies its own seals and licences.
 """
 
 import random
@@ -18,6 +19,7 @@ from ca import authority
 from ca.authority import IssuedCertificate
 from hsm.keystore import KeyStore
 from hsm.officers import Credential
+from trust import truststore
 from trust.config import Settings
 from trust.ids import generate_uscc
 
@@ -45,6 +47,9 @@ def set_up_demo_ca(session: Session, keystore: KeyStore, settings: Settings,
         root, issuing = authority.create_hierarchy(session, keystore, family, family, approval=credentials,
                                                    actor=ACTOR)
         names += [root.name, issuing.name]
+        if family == "sm2":
+            for purpose in ("seal", "licence"):
+                truststore.import_roots(session, purpose, root.certificate, actor=ACTOR)
         for profile, label, common_name in (("ocsp-signer", "ocsp", "OCSP"), ("tsa", "tsa", "TSA")):
             issued.append(authority.issue_with_new_key(
                 session, keystore, issuing.name, profile, subject={"C": "CN", "O": authority.DEFAULT_ORGANIZATION,

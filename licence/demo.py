@@ -1,18 +1,16 @@
 """The demo licence authority that `trustctl init --demo` sets up after the demo seal
 (seal/demo.py): the demo department issues the three shipped licence types with its
-official seal (authorised for the licence service) through the demo client application,
-the demo SM2 root is trusted for licences, and a demo 营业执照 is issued to the demo
+official seal (authorised for the licence service) through the demo client application
+(the demo CA has made the SM2 root trusted for licences: ca/demo.py), and a demo 营业执照 is issued to the demo
 enterprise, so its /v/ page and `trustctl verify` can be tried at once.
 """
 
 from sqlalchemy.orm import Session
 
-from ca.authority import get_authority
 from hsm.keystore import KeyStore
 from licence import catalogue, issuance, registry
 from licence.registry import LICENCE_SERVICE, LicenceRecord
 from seal import registry as seals
-from trust import truststore
 
 ACTOR = "trustctl init --demo"
 BUSINESS_LICENCE = "11100000MB0143028R001"
@@ -30,8 +28,6 @@ def set_up_demo_licences(session: Session, keystore: KeyStore, *, es_id: str, cl
     enterprise's business licence; returns it. Does not commit."""
     seal = seals.get_seal(session, es_id)
     seals.authorise(session, es_id, client_ids=sorted({*seal.client_ids, LICENCE_SERVICE}), actor=ACTOR)
-    root = get_authority(session, "sm2-root")
-    truststore.import_roots(session, "licence", root.certificate, actor=ACTOR)
     for type_code in catalogue.shipped():
         registry.register_issuer(session, type_code=type_code, issuer_code=seal.holder_uscc,
                                  issuer_name=seal.holder_name, es_id=es_id, client_ids=[client_id], actor=ACTOR)

@@ -109,8 +109,8 @@ def test_cli(officer_home, tmp_path):
     assert [(r["purpose"], r["fingerprint"]) for r in listed] == [("seal", fingerprint_of(root))]
     assert cli("list", "--purpose", "tls", "--json").strip() == "[]"
     (tmp_path / "junk.pem").write_bytes(b"junk")
-    assert "X.509" in cli("import", "seal", tmp_path / "junk.pem", "--credential", credential, expect=2)
-    cli("import", "nowhere", tmp_path / "root.pem", "--credential", credential, expect=2)  # click refuses the purpose
+    assert "X.509" in cli("import", "seal", tmp_path / "junk.pem", "--credential", credential, expect=3)
+    cli("import", "nowhere", tmp_path / "root.pem", "--credential", credential, expect=4)  # click refuses the purpose
     cli("remove", "seal", fingerprint_of(root), "--credential", credential)
     assert "empty" in cli("list")
-    cli("remove", "seal", fingerprint_of(root), "--credential", credential, expect=2)
+    cli("remove", "seal", fingerprint_of(root), "--credential", credential, expect=3)

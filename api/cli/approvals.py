@@ -54,7 +54,7 @@ def load_credential(path: str) -> Credential:
     try:
         return officers.load_credential(path)
     except TrustError as e:
-        raise exits.CredentialUnusable(e.en, e.zh) from None
+        raise exits.Unreadable(e.en, e.zh) from None
 
 
 def run(work: Callable[..., T], *, credential_path: str | None = None, keystore: bool = True,

@@ -33,14 +33,15 @@ HELP = """\b
   5 本机没有可用的服务: no service here (run trustctl init)"""
 
 
-class CredentialUnusable(InvalidInput):
-    """An officer credential file that cannot be read or used (exit 3)."""
+class Unreadable(InvalidInput):
+    """A file named on the command line that cannot be read or is not what it must be: an
+    officer credential, a certificate (exit 3)."""
 
 
 def code_for(error: TrustError) -> int:
     if isinstance(error, StorageError):
         return NOT_READY
-    if isinstance(error, (NotFound, CredentialUnusable)):
+    if isinstance(error, (NotFound, Unreadable)):
         return UNREADABLE
     return FAILED
 

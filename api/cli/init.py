@@ -1,7 +1,15 @@
 """`trustctl init`: create TRUST_HOME and the database; with --demo, a demo authority.
 
-Safe to run every time (`make run` does): an initialised database is left alone.
+Safe to run every time (`make run` does): an initialised database is left alone. The demo
+also writes ``TRUST_HOME/demo.env`` (mode 0600), the shell variables the README's commands
+use (`. var/demo.env`): the demo application's secret, the demo seal and issuer, and
+TRUST_REVOCATION_HOSTS naming this service, so `trustctl verify` may ask it for OCSP answers
+and CA certificates. Demo values only: a production service is initialised without --demo.
 """
+
+import shlex
+import urllib.parse
+from pathlib import Path
 
 import click
 
@@ -72,11 +80,26 @@ def init(demo: bool) -> None:
         click.echo(f"演示印章 / Demo seal: esID {demo_seal}, usable by {client_id}")
         issuer = demo_licence.record["issuer"]
         click.echo(f"演示颁证单位 / Demo issuer: {issuer['name']}  issuer_code={issuer['code']}")
+        env_file = write_demo_env(settings, client_secret=client_secret, es_id=demo_seal, issuer_code=issuer["code"])
+        click.echo(f"README 命令所用的变量 / Variables for the README's commands: . {env_file}")
         click.echo(f"演示营业执照 / Demo business licence: {demo_licence.licence_id}\n"
                    f"  核验页面 / Verification page: "
                    f"{issuance.verify_url_for(settings.public_url, demo_licence.licence_id)}\n"
                    f"  .venv/bin/trustctl licence file {demo_licence.licence_id} --out licence.ofd && "
                    f".venv/bin/trustctl verify licence.ofd")
+
+
+def write_demo_env(settings: Settings, *, client_secret: str, es_id: str, issuer_code: str) -> Path:
+    """TRUST_HOME/demo.env, readable by its owner only (it holds the demo client secret)."""
+    service = urllib.parse.urlsplit(settings.public_url).netloc
+    values = {"SECRET": client_secret, "ESID": es_id, "ISSUER": issuer_code, "TRUST_REVOCATION_HOSTS": service}
+    path = settings.home / "demo.env"
+    text = "# trustctl init --demo: the demo's values for the README's commands; demo secrets, never reuse them\n" + \
+        "".join(f"export {name}={shlex.quote(value)}\n" for name, value in values.items())
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 def create_home(settings: Settings) -> None:

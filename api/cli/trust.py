@@ -9,6 +9,8 @@ import click
 from api.cli import exits
 from api.cli.approvals import credential_option, json_option, print_json, run, run_as
 from trust import truststore
+from trust.errors import InvalidInput
+from trust.x509 import load_certificates
 
 _PURPOSE = click.Choice(truststore.PURPOSES)
 
@@ -28,6 +30,10 @@ def import_(purpose: str, files: tuple[str, ...], credential_path: str) -> None:
     for name in files:
         with open(name, "rb") as f:
             contents.append(f.read(truststore.MAX_FILE_BYTES + 1))
+        try:
+            load_certificates(contents[-1])
+        except InvalidInput as e:
+            exits.fail(exits.Unreadable(f"{name}: {e.en}", f"{name}：{e.zh}"))
 
     def work(session, _keystore, acting):
         return [root for data in contents
