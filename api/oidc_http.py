@@ -302,7 +302,13 @@ def _login_too_old(user: oidc.EndUser, oauth_request: oidc.OAuthRequest) -> bool
     return limit is not None and age > max(limit, RECENT_LOGIN_SECONDS)
 
 
+# Authlib's descriptions that say too little to the developer reading them at the callback
+# (RFC 6749 §4.1.2.1 keeps error_description to ASCII, so it cannot be Chinese).
+_CLEARER = {"Replay attack": "this nonce was used in an earlier request: start the sign-in again with a new nonce"}
+
+
 def _authorization_error(provider: oidc.Provider, oauth_request, error: OAuth2Error) -> Response:
+    error.description = _CLEARER.get(error.description, error.description)
     if error.redirect_uri:  # set by Authlib only once the redirect URI matched the client's
         return _no_store(_respond(provider.handle_error_response(oauth_request, error)))
     return _error_page("授权请求无效", "应用发来的授权请求无效，无法继续。请返回应用重试。",

@@ -72,7 +72,7 @@ _URLSAFE = str.maketrans("-_", "+/")
 
 
 def _digest(value, name: str = "digest") -> bytes:
-    """An SM3 digest as 64 hex digits or base64; its length is checked by seal.signing."""
+    """An SM3 digest as 64 hex digits or base64 (44 characters, or 43 unpadded)."""
     if not isinstance(value, str) or not 0 < len(value) <= MAX_DIGEST_TEXT:
         raise InvalidInput(f"'{name}' is an SM3 digest in hex or base64",
                            f"“{name}”须为十六进制或 base64 的 SM3 杂凑值")
@@ -82,7 +82,16 @@ def _digest(value, name: str = "digest") -> bytes:
             return bytes.fromhex(value)
         except ValueError:
             pass
-    return _base64(value, name)
+    try:
+        decoded = _base64(value, name)
+    except InvalidInput:
+        decoded = None
+    if decoded is None or len(decoded) != signing.DIGEST_SIZE:
+        # say what was expected, not what a misread of the text happens to give
+        raise InvalidInput(f"'{name}' is an SM3 digest: 64 hexadecimal digits or 44 base64 characters, "
+                           f"not {len(value)} characters of this kind",
+                           f"“{name}”须为 SM3 杂凑值：64 位十六进制或 44 个 base64 字符，实际为 {len(value)} 个字符")
+    return decoded
 
 
 def _b64(data: bytes) -> str:

@@ -98,6 +98,9 @@ def test_code_flow_with_pkce(app, person, client):
     verifier, challenge = pkce_pair()
     again = http.get("/oauth/authorize?" + authorize_query(client.client_id, challenge, nonce="n-2"))
     assert again.status_code == 302 and "code" in query_of(again.location)
+    # A nonce is accepted once, and the callback is told so in words a developer can act on.
+    replayed = query_of(http.get("/oauth/authorize?" + authorize_query(client.client_id, challenge, nonce="n-2")).location)
+    assert replayed["error"] == "invalid_request" and "new nonce" in replayed["error_description"]
 
 
 @SQLITE_ONLY

@@ -493,3 +493,15 @@ def test_unknown_seal_and_missing_reason(app, client, world):
     problem(client.post(f"/api/v1/seals/{record.es_id}/suspend", json={}, headers=headers), 400, "invalid_input")
     problem(client.put(f"/api/v1/seals/{record.es_id}/authorisation", json={"clients": "app"}, headers=headers),
             400, "invalid_input")
+
+
+@pytest.mark.parametrize("digest", ["zz", "ab" * 31, base64.b64encode(b"\0" * 31).decode()])
+def test_a_digest_of_the_wrong_form_is_named_as_such(app, client, world, digest):
+    """Not "32 bytes, got 1": what a digest must look like, and how long the text was."""
+    record = new_seal(world, clients=[APP])
+    answer = client.post(f"/api/v1/seals/{record.es_id}/sign", json={"digest": digest, "purpose": "p"},
+                         headers=bearer(app))
+    assert answer.status_code == 400
+    text = json.dumps(answer.get_json(), ensure_ascii=False)
+    assert "64 hexadecimal digits or 44 base64 characters" in text and f"not {len(digest)} characters" in text
+    assert "64 位十六进制" in text
