@@ -87,3 +87,27 @@ def test_ofd_text(files):
     assert result.exit_code == 0
     assert result.output.splitlines()[:3] == ["--- 第 1 页 / page 1 ---", "营业执照", "名称：福州某某科技有限公司"]
     assert CliRunner().invoke(ofd, ["text", str(files / "garbage.bin")]).exit_code == EXIT_UNREADABLE
+
+
+def _columns(text: str) -> int:
+    import unicodedata
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+@pytest.mark.parametrize("name", ["sealed.ofd", "tampered.ofd"])
+def test_the_report_fits_100_columns_and_names_each_certificate_once(files, name):
+    """Issue #14: lines of ~600 characters repeating each subject DN up to four times."""
+    signer = "CN=Signer,O=Trust Service Tests,C=CN"
+    for verbose in ([], ["--verbose"]):
+        result = _run(files / name, "--trust-root", files / "root.pem", *verbose)
+        assert max(_columns(line) for line in result.output.splitlines()) <= 100, result.output
+        assert not any(line.startswith(("）", "，", "。")) for line in (l.strip() for l in result.output.splitlines()))
+        assert result.output.count(signer) == (1 if verbose else 0), result.output
+        assert "签名者 signer: Signer" in result.output
+
+
+def test_third_party_reports_fit_too():
+    for path in (shared_file("spec", "fixtures", "SESV4SignDoc.ofd"),
+                 shared_file("corpus", "ofd", "signed", "ofdrw__zsbk_two_seals_tampered.ofd")):
+        output = _run(path).output
+        assert max(_columns(line) for line in output.splitlines()) <= 100, output

@@ -22,6 +22,7 @@ import click
 from asn1crypto import pem
 
 from api.cli import exits
+from api.cli.report_text import render
 from licence import registry as licences
 from licence.verify import read_metadata, verify_licence
 from ofd.verify import verify_ofd
@@ -31,17 +32,6 @@ from trust.config import load_settings
 from trust.errors import InvalidInput, NotFound, StorageError, TrustError
 from trust.report import EXIT_CODES, EXIT_UNREADABLE, Report
 from trust.x509 import Certificate, load_certificates
-
-CHECK_LABELS = {
-    "format": "格式", "integrity": "完整性", "signature": "签名值", "seal": "印章", "seal_binding": "印章绑定",
-    "seal_validity": "印章有效期", "certificate": "证书", "chain": "证书链", "revocation": "吊销状态",
-    "timestamp": "时间戳", "scope": "保护范围", "licence_status": "证照状态",
-}
-STATUS_LABELS = {
-    "VALID": "有效", "INVALID": "无效", "INDETERMINATE": "无法确定", "PASSED": "通过", "FAILED": "失败",
-    "WARNING": "警告", "NOT_APPLICABLE": "不适用",
-}
-
 
 def _certificate(path: str) -> bytes:
     with open(path, "rb") as f:
@@ -146,45 +136,6 @@ def _service_state():
         engine.dispose()
 
 
-def render(report: Report) -> str:
-    status = report.status.value
-    lines = [f"结果 Result: {STATUS_LABELS[status]} {status}    格式 format: {report.format}"]
-    if report.licence:
-        lines += _licence_lines(report.licence)
-    if not report.signatures:
-        lines.append("  文件中没有签名或签章 / the file carries no signature")
-    for signature in report.signatures:
-        s = signature.status.value
-        lines.append("")
-        lines.append(f"签名 Signature {signature.id} ({signature.type}): {STATUS_LABELS[s]} {s}")
-        if signature.signer:
-            lines.append(f"  签名者 signer: {signature.signer}")
-        if signature.seal:
-            lines.append(f"  印章 seal: {signature.seal.get('name')} ({signature.seal.get('esID')})")
-        if signature.signing_time:
-            lines.append(f"  签名时间 signing time: {signature.signing_time}")
-        for item in signature.checks:
-            name, st = item.check.value, item.status.value
-            lines.append(f"  {CHECK_LABELS.get(name, name)} {name:<13} {STATUS_LABELS[st]} {st:<14} "
-                         f"{item.reason.zh} / {item.reason.en}")
-    for warning in report.warnings:
-        lines.append(f"警告 warning: {warning.zh} / {warning.en}")
-    return "\n".join(lines)
-
-
-def _licence_lines(section: dict) -> list[str]:
-    lines = [f"证照 Licence: {section['type_name']}  {section['licence_id']}",
-             f"  颁证单位 issuer: {section['issuer']['name']} ({section['issuer']['code']})",
-             f"  持证主体 holder: {section['holder']['name']} ({section['holder']['code']})",
-             f"  有效期 validity: {section['valid_from']} 至 {section['valid_to']}"]
-    if section.get("status"):
-        lines.append(f"  登记状态 registered status: {section['status_zh']} {section['status']} ({section['status_en']})"
-                     + (f"，被 {section['superseded_by']} 取代 / superseded" if section.get("superseded_by") else ""))
-    else:
-        lines.append("  未在本平台登记 / not registered here: 请向颁证单位核实状态 / ask its issuer")
-    return lines
-
-
 @click.command(cls=exits.Command)
 @click.argument("file", type=click.Path(dir_okay=False))  # a missing file is unreadable input (exit 3)
 @click.option("--data", "data_file", type=click.Path(dir_okay=False),
@@ -195,8 +146,9 @@ def _licence_lines(section: dict) -> list[str]:
 @click.option("--trust-root", "trust_roots", multiple=True, type=click.Path(dir_okay=False),
               help="信任的根证书 (PEM/DER)，可重复 / a trusted root certificate, repeatable.")
 @click.option("--json", "as_json", is_flag=True, help="机器可读输出 / Machine-readable output.")
+@click.option("--verbose", "-v", is_flag=True, help="列出证书的完整名称 / Also list each certificate's full name.")
 def verify(file: str, data_file: str | None, signer_certs: tuple[str, ...], trust_roots: tuple[str, ...],
-           as_json: bool) -> None:
+           as_json: bool, verbose: bool) -> None:
     """验证签章文件 / Verify a sealed OFD or licence, a seal (.esl), a SES_Signature, a SignedData or an SM2 signature."""
     try:
         with open(file, "rb") as f:
@@ -218,5 +170,5 @@ def verify(file: str, data_file: str | None, signer_certs: tuple[str, ...], trus
         else:
             click.echo(f"无法读取 Unreadable: {zh} / {e}", err=True)
         sys.exit(EXIT_UNREADABLE)
-    click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2) if as_json else render(report))
+    click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2) if as_json else render(report, verbose=verbose))
     sys.exit(EXIT_CODES[report.status])
