@@ -212,22 +212,32 @@ def _arc_length(rx, ry, centre, span) -> float:
 
 
 def _text_on_arc(ink: _Ink, text: str, cx, cy, rx, ry, *, top: bool, span: float, height: float,
-                 max_step: float, aspect: float = 0.75) -> None:
+                 max_step: float | None = None, aspect: float = 0.75) -> None:
     """Set `text` left to right inside the ellipse (rx, ry): on the upper arc with tops
     outward (top=True), or on the lower arc with tops towards the centre; the edge of each
-    character nearest the ellipse touches it. Characters are evenly spaced over at most
-    `span` degrees and at most `max_step` degrees apart, `height` mm tall and condensed
-    to fit (never below 0.45 × height wide: long texts get smaller letters instead)."""
+    character nearest the ellipse touches it. Characters are `height` mm tall and condensed
+    to fit (never below 0.45 × height wide: long texts get smaller letters instead).
+    With `max_step`, they are evenly spaced over at most `span` degrees and at most
+    `max_step` degrees apart (a code); without, the first and the last character's outer
+    edges lie `span` degrees apart, as an official seal's name fills its arc however long."""
     if not text:
         return
     n = len(text)
     centre = 0.0 if top else 180.0
-    span = min(span, n * max_step)
-    pitch = _arc_length(rx - height / 2, ry - height / 2, centre, span) / n
-    width = min(height * aspect, pitch * 0.9)
-    height = min(height, width / 0.45)
-    rx, ry = rx - height / 2, ry - height / 2
-    pitch = _arc_length(rx, ry, centre, span) / n
+    if max_step is not None:
+        span = min(span, n * max_step)
+        pitch = _arc_length(rx - height / 2, ry - height / 2, centre, span) / n
+        width = min(height * aspect, pitch * 0.9)
+        height = min(height, width / 0.45)
+        rx, ry = rx - height / 2, ry - height / 2
+        pitch = _arc_length(rx, ry, centre, span) / n
+    else:
+        length = _arc_length(rx - height / 2, ry - height / 2, centre, span)
+        width = min(height * aspect, 0.9 * length / max(n - 0.1, 1))  # the widest that leaves a gap
+        height = min(height, width / 0.45)
+        rx, ry = rx - height / 2, ry - height / 2
+        length = _arc_length(rx, ry, centre, span)
+        pitch = (length - width) / (n - 1) if n > 1 else 0.0
     offsets = [(i - (n - 1) / 2) * pitch for i in range(n)]
     if not top:
         offsets = [-s for s in offsets]  # left to right along the bottom runs anticlockwise
@@ -249,12 +259,19 @@ def _text_across(ink: _Ink, text: str, cx, cy, *, height: float, max_width: floa
 
 # ---------------------------------------------------------------- the seals
 
+def name_span(characters: int) -> float:
+    """Degrees of the ring an official seal's name fills: 200° for up to three characters,
+    growing to 230° from eight on (the ends then stop above the purpose line), so a short
+    name still spans most of the arc."""
+    return 200 + 30 * min(1.0, max(0, characters - 3) / 5)
+
+
 def round_seal(name: str, purpose: str = "", code: str = "", *, diameter_mm: float = 42, dpi: float = 300) -> bytes:
     """The round official seal (公章 and 专用章) as RGBA PNG.
 
     Proportions follow a 42 mm seal and scale with the diameter: ring 1.2 mm, star 14 mm
     across, name lettering 6.6 mm tall (smaller past about 20 characters) evenly spaced
-    over up to 240° of the upper arc, purpose 4.5 mm tall across below the star, code
+    over 200° to 230° of the ring (name_span), purpose 4.5 mm tall across below the star, code
     2.3 mm tall along the lower arc. `dpi` is 72 to 600."""
     name = _text(name, "organisation name", "单位名称", 40, required=True)
     purpose = _text(purpose, "purpose", "印章用途", 12)
@@ -266,8 +283,8 @@ def round_seal(name: str, purpose: str = "", code: str = "", *, diameter_mm: flo
     ink.ring(c, c, c, c, 1.2 * k)
     ink.star(c, c, 7.0 * k)
     inside = c - 1.2 * k  # the ring's inner edge
-    _text_on_arc(ink, name, c, c, inside - 0.7 * k, inside - 0.7 * k, top=True, span=240, height=6.6 * k,
-                 max_step=45)
+    _text_on_arc(ink, name, c, c, inside - 0.7 * k, inside - 0.7 * k, top=True, span=name_span(len(name)),
+                 height=6.6 * k, aspect=0.9 if len(name) <= 4 else 0.75)  # few characters: fuller ones
     _text_across(ink, purpose, c, c + 9.9 * k, height=4.5 * k, max_width=21 * k)
     _text_on_arc(ink, code, c, c, inside - 0.6 * k, inside - 0.6 * k, top=False, span=90, height=2.3 * k,
                  max_step=6.5, aspect=0.6)
@@ -289,8 +306,8 @@ def oval_seal(name: str, purpose: str = "财务专用章", code: str = "", *, wi
     cx, cy = width / 2, height / 2
     ink.ring(cx, cy, rx, ry, 1.0 * k)
     inside = 1.0 * k + 0.6 * k
-    _text_on_arc(ink, name, cx, cy, rx - inside, ry - inside, top=True, span=210, height=4.4 * k,
-                 max_step=40, aspect=0.75)
+    _text_on_arc(ink, name, cx, cy, rx - inside, ry - inside, top=True, span=name_span(len(name)) - 30,
+                 height=4.4 * k, aspect=0.75)
     _text_across(ink, purpose, cx, cy + 1.2 * k, height=4.4 * k, max_width=width - 12 * k, aspect=0.8)
     _text_on_arc(ink, code, cx, cy, rx - inside, ry - inside, top=False, span=100, height=2.0 * k,
                  max_step=8, aspect=0.6)

@@ -111,3 +111,24 @@ def test_third_party_reports_fit_too():
                  shared_file("corpus", "ofd", "signed", "ofdrw__zsbk_two_seals_tampered.ofd")):
         output = _run(path).output
         assert max(_columns(line) for line in output.splitlines()) <= 100, output
+
+
+def test_ofd_render_draws_the_page_with_its_seal(files, tmp_path):
+    """`trustctl ofd render`: a person can look at what they verify (issue #14)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+    result = CliRunner().invoke(ofd, ["render", str(files / "sealed.ofd"), "--dpi", "96", "--out", str(tmp_path / "p.png")])
+    assert result.exit_code == 0 and "page 1 of 2" in result.output, result.output
+    image = Image.open(io.BytesIO((tmp_path / "p.png").read_bytes())).convert("RGB")
+    assert image.size == (round(210 / 25.4 * 96), round(297 / 25.4 * 96))
+    px = 96 / 25.4
+    stamp = image.crop((int(10 * px), int(10 * px), int(50 * px), int(50 * px)))  # the Stamp(0, (10, 10, 40, 40))
+    pixels = np.asarray(stamp).reshape(-1, 3)
+    red = ((pixels[:, 0] > 150) & (pixels[:, 1] < 100) & (pixels[:, 2] < 100)).sum()
+    assert red > 100, "the seal is drawn at its stamp"
+    assert CliRunner().invoke(ofd, ["render", str(files / "sealed.ofd"), "--page", "3", "--out",
+                                    str(tmp_path / "q.png")]).exit_code == 4  # usage: no such page
+    assert CliRunner().invoke(ofd, ["render", str(files / "garbage.bin"), "--out", str(tmp_path / "r.png")]).exit_code \
+        == EXIT_UNREADABLE

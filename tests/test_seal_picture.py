@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ofd import layout
 from ofd.writer import write_ofd
-from seal.picture import (FONT_PATH, SEAL_RED, Picture, SealPictureError, oval_seal, personal_seal_text,
+from seal.picture import (FONT_PATH, SEAL_RED, Picture, SealPictureError, name_span, oval_seal, personal_seal_text,
                           picture_from_upload, round_seal, seal_picture, sniff_picture_type, square_personal_seal,
                           validate_picture)
 from trust.errors import InvalidInput
@@ -154,7 +154,21 @@ def test_name_along_the_upper_arc_upright_from_outside(official):
 def test_short_names_are_spread_too():
     text, extent = read_arc(decode(round_seal("某某公司")), 4, 12.2, 19.5, top=True, candidates="某公司国人")
     assert text == "某某公司"
-    assert 130 < extent < 185
+    assert abs(extent - name_span(4)) < 12
+
+
+@pytest.mark.parametrize("name", ["演示", "演示局", "某某市人民政府", "某某省某某市某某区市场监督管理局",
+                                  "某某省某某市某某区人民政府办公室某某某某某某某某", "某" * 25])
+def test_a_name_of_two_to_twenty_five_characters_spans_most_of_the_arc(name):
+    """Issue #14: the demo seal's three characters sat thinly over the top of the ring. The
+    angular extent of the red name pixels is what the seal shows: 200° for two or three
+    characters, 230° from eight on, whatever the length."""
+    image = decode(round_seal(name))
+    r, theta = polar(image)
+    ink = (r > 12.2) & (r < 19.5) & (alpha(image) > 100) & (np.abs(theta) < 135)
+    left, right = theta[ink].min(), theta[ink].max()
+    assert 195 <= right - left <= 235 and abs((right - left) - name_span(len(name))) < 6, (name, right - left)
+    assert abs(left + right) < 3, "centred on the top"
 
 
 def test_purpose_across_below_the_star(official):
