@@ -79,3 +79,20 @@ def test_an_uninitialised_home_is_left_alone_and_says_run_init(tmp_path, monkeyp
         assert result.exit_code == 5, (args, result.output)
         assert "trustctl init" in result.output, args
     assert not home.exists()
+
+
+def _commands(command=main, path=("trustctl",)):
+    import click
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            yield from _commands(sub, (*path, name))
+    else:
+        yield path, command
+
+
+def test_every_command_that_lists_or_shows_has_json_and_every_help_points_to_the_codes():
+    for path, command in _commands():
+        options = {o for p in command.params for o in getattr(p, "opts", [])}
+        if path[-1] in ("list", "show", "head", "verify"):
+            assert "--json" in options, " ".join(path)
+        assert "trustctl --help" in trustctl(*path[1:], "--help").output, " ".join(path)

@@ -26,7 +26,7 @@ def test_types_list_show_export(demo):
     listed = trustctl(demo["env"], "licence", "types", "list", "--json")
     assert listed.returncode == 0
     assert {t["name"] for t in json.loads(listed.stdout)} == {"营业执照", "食品经营许可证", "医师执业证书"}
-    shown = json.loads(trustctl(demo["env"], "licence", "types", "show", "11100000MB0143028R001").stdout)
+    shown = json.loads(trustctl(demo["env"], "licence", "types", "show", "11100000MB0143028R001", "--json").stdout)
     assert shown["version"] == 1 and shown["definition"]["name"] == "营业执照"
     out = demo["dir"] / "catalogue.json"
     assert trustctl(demo["env"], "licence", "types", "export", "--out", str(out)).returncode == 0
@@ -35,7 +35,7 @@ def test_types_list_show_export(demo):
 
 def test_an_officer_imports_a_new_version_and_a_broken_one_is_refused(demo, tmp_path):
     env, officer = demo["env"], demo["officer"]
-    definition = json.loads(trustctl(env, "licence", "types", "show", "11100000MB0143028R002").stdout)["definition"]
+    definition = json.loads(trustctl(env, "licence", "types", "show", "11100000MB0143028R002", "--json").stdout)["definition"]
     definition["fields"][3]["max_length"] = 120
     (path := tmp_path / "food.json").write_text(json.dumps(definition, ensure_ascii=False), encoding="utf-8")
     imported = trustctl(env, "licence", "types", "import", str(path), "--credential", officer)

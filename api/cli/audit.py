@@ -36,10 +36,14 @@ def verify(as_json: bool) -> None:
 
 
 @audit.command()
-def head() -> None:
+@click.option("--json", "as_json", is_flag=True, help="机器可读输出 / Machine-readable output.")
+def head(as_json: bool) -> None:
     """打印最后一条记录的序号与杂凑值，供外部留存 / Print the last seq and hash, to keep elsewhere."""
     chain_head = _with_session(audit_log.head)
-    click.echo(f"{chain_head.seq} {chain_head.hash}")
+    if as_json:
+        click.echo(json.dumps({"seq": chain_head.seq, "hash": chain_head.hash}))
+    else:
+        click.echo(f"{chain_head.seq} {chain_head.hash}")
 
 
 def _with_session(read):

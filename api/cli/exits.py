@@ -99,13 +99,22 @@ class _ExitCodes:
             sys.exit(FAILED)
 
 
+POINTER = "退出码与环境变量 / Exit codes and environment: trustctl --help"
+
+
 class Command(_ExitCodes, click.Command):
-    pass
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("epilog", POINTER)
+        super().__init__(*args, **kwargs)
 
 
 class Group(_ExitCodes, click.Group):
     command_class = Command
     group_class = type  # subgroups are Groups too
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("epilog", POINTER)
+        super().__init__(*args, **kwargs)
 
 
 def _usage(error: click.UsageError) -> None:

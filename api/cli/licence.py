@@ -49,11 +49,19 @@ def types_list(as_json: bool) -> None:
 @types_.command("show")
 @click.argument("type_code")
 @click.option("--version", type=click.IntRange(1), help="某一版本（默认最新）/ A version (default: the latest).")
-def types_show(type_code: str, version: int | None) -> None:
-    """显示证照类型定义（JSON）/ Show a licence type's definition (JSON)."""
+@json_option
+def types_show(type_code: str, version: int | None, as_json: bool) -> None:
+    """显示证照类型及其照面字段；--json 给出完整定义 / Show a licence type and its face fields; --json: the whole definition."""
     found = run(lambda session, _k: types.get(session, type_code, version), keystore=False)
-    click.echo(json.dumps({"version": found.version, "definition": found.licence_type.definition},
-                          ensure_ascii=False, indent=2))
+    definition = found.licence_type.definition
+    if as_json:
+        click.echo(json.dumps({"version": found.version, "definition": definition}, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{definition['name']} / {definition.get('name_en', '')}  {definition['type_code']}  "
+               f"第 {found.version} 版 / version {found.version}")
+    click.echo(f"  制定机关 / defined by: {definition.get('defining_authority', '')}")
+    for field in definition.get("fields", []):
+        click.echo(f"  {field['key']:<24} {field.get('label', '')} / {field.get('label_en', '')}  ({field.get('kind', '')})")
 
 
 @types_.command("export")
