@@ -31,6 +31,7 @@ from licence.metadata import LONG_TERM, HolderCodeType
 from licence.models import licence_idempotency, licence_serial, licences
 from licence.registry import LICENCE_SERVICE, LicenceRecord, LicenceStatus, Operation
 from licence.types import get as get_type
+from ofd import layout as lm
 from ofd.signature import Provider, Stamp, sign_ofd
 from ofd.writer import write_ofd
 from seal import registry as seals, signing
@@ -198,8 +199,7 @@ def seal_and_store(session: Session, keystore: KeyStore, ready: Draft, licence_i
     """Lay out, seal and store one licence version with its history and audit entries."""
     record = ready.record(licence_id, supersedes)
     now = clock().replace(microsecond=0)
-    face_ = layout.Face(ready.licence_type, ready.printed(), qr_text=verify_url_for(verify_url, licence_id))
-    document = layout.document(face_, registry.metadata_of(record))
+    document = laid_out(ready, licence_id, record, verify_url)
     seal = seals.get_seal(session, ready.issuer.es_id)
     centre_x, centre_y = ready.licence_type.template.seal
     stamp = Stamp(0, (centre_x - seal.picture_width_mm / 2, centre_y - seal.picture_height_mm / 2,
@@ -227,6 +227,12 @@ def seal_and_store(session: Session, keystore: KeyStore, ready: Draft, licence_i
         "operation": operation.value, "type_code": ready.licence_type.type_code, "type_version": ready.type_version,
         "issuer_code": ready.issuer.issuer_code, "es_id": seal.es_id, "ofd_sm3": digest, "supersedes": supersedes})
     return registry.get(session, str(licence_id))
+
+
+def laid_out(ready: Draft, licence_id: identifier.LicenceId, record: dict, verify_url: str) -> lm.Document:
+    """The licence in the layout model that both writers draw (ofd.writer and licence.pdf)."""
+    face_ = layout.Face(ready.licence_type, ready.printed(), qr_text=verify_url_for(verify_url, licence_id))
+    return layout.document(face_, registry.metadata_of(record))
 
 
 def verify_url_for(base: str, licence_id: identifier.LicenceId | str) -> str:
