@@ -190,8 +190,8 @@ def _document_information(canvas, document: layout.Document) -> None:
 
 
 def _xmp(info: layout.DocInfo) -> str:
-    items = "".join(f'   <elic:item elic:name="{escape(name, {chr(34): "&quot;"})}">{escape(value)}</elic:item>\n'
-                    for name, value in info.custom_datas)
+    items = "".join(f'     <rdf:li rdf:parseType="Resource"><elic:name>{escape(name)}</elic:name>'
+                    f'<elic:value>{escape(value)}</elic:value></rdf:li>\n' for name, value in info.custom_datas)
     return f'''<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>
 <x:xmpmeta xmlns:x="adobe:ns:meta/">
  <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
@@ -200,8 +200,8 @@ def _xmp(info: layout.DocInfo) -> str:
    <dc:title><rdf:Alt><rdf:li xml:lang="x-default">{escape(info.title or "")}</rdf:li></rdf:Alt></dc:title>
    <dc:creator><rdf:Seq><rdf:li>{escape(info.author or "")}</rdf:li></rdf:Seq></dc:creator>
    <pdf:Keywords>{escape(", ".join(info.keywords))}</pdf:Keywords>
-   <elic:items rdf:parseType="Literal">
-{items}   </elic:items>
+   <elic:items><rdf:Seq>
+{items}   </rdf:Seq></elic:items>
   </rdf:Description>
  </rdf:RDF>
 </x:xmpmeta>

@@ -1,0 +1,80 @@
+"""PAdES signatures on licence PDFs (ETSI EN 319 142-1), made with pyHanko while the private
+key stays in the KeyStore (hsm/): pyHanko builds the CMS signed attributes and asks
+``KeyStoreSigner`` for the raw signature, which is ``KeyStore.sign`` with the organisation's
+ECDSA P-256 (or RSA) key. Common PDF readers accept no SM2, so a licence's PDF is signed
+with the organisation's international certificate from ca/; its OFD stays the SM2 original.
+
+This slice signs PAdES B-B (``/ETSI.CAdES.detached``, the signing certificate in the
+signed attributes); time stamps, validation data and document time stamps (B-T, B-LT, B-LTA)
+come next.
+"""
+
+import io
+from dataclasses import dataclass
+
+from asn1crypto import algos, x509 as asn1_x509
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.sign import fields, signers
+from pyhanko.sign.general import SigningError
+from pyhanko_certvalidator.registry import SimpleCertificateStore
+from sqlalchemy.orm import Session
+
+from hsm.keystore import KeyRef, KeyStore, Usage
+from trust.algorithms import signature_algorithm
+from trust.errors import InvalidInput
+
+# pyHanko asks for a signature of the final size before the real one, to reserve room
+# for it: an ECDSA P-256 DER signature is at most 72 bytes, an RSA one the modulus size.
+_PLACEHOLDER = {"ecdsa": 72}
+# The KeyStore's algorithm (trust.algorithms) → pyHanko's name for the CMS signature mechanism.
+_MECHANISMS = {"ecdsa-with-SHA256": "sha256_ecdsa", "ecdsa-with-SHA384": "sha384_ecdsa",
+               "sha256WithRSAEncryption": "sha256_rsa", "sha384WithRSAEncryption": "sha384_rsa",
+               "sha512WithRSAEncryption": "sha512_rsa"}
+
+
+class KeyStoreSigner(signers.Signer):
+    """A pyHanko signer whose raw signing is ``KeyStore.sign``."""
+
+    def __init__(self, session: Session, keystore: KeyStore, key: KeyRef, certificate: bytes,
+                 chain: tuple[bytes, ...] = (), *, usage: Usage = Usage.SEAL, actor: str = "licence-service"):
+        # Usage.SEAL: ca/profiles keeps an organisation-signing key with the usage "seal", the
+        # organisation's own signature, whether it seals an OFD (SM2) or signs a PDF (ECDSA).
+        mechanism = _MECHANISMS.get(signature_algorithm(key.algorithm).name)
+        if mechanism is None:
+            raise InvalidInput(f"PDF signatures are ECDSA or RSA PKCS#1 v1.5 here, not {key.algorithm}",
+                               f"PDF 签名须使用 ECDSA 或 RSA，不能使用 {key.algorithm}")
+        self.session, self.keystore, self.key, self.usage, self.actor = session, keystore, key, usage, actor
+        self._size = _PLACEHOLDER.get(mechanism.split("_")[-1])
+        super().__init__(signing_cert=asn1_x509.Certificate.load(certificate),
+                         cert_registry=SimpleCertificateStore.from_certs(
+                             [asn1_x509.Certificate.load(der) for der in chain]),
+                         signature_mechanism=algos.SignedDigestAlgorithm({"algorithm": mechanism}))
+
+    async def async_sign_raw(self, data: bytes, digest_algorithm: str, dry_run: bool = False) -> bytes:
+        if dry_run:
+            size = self._size or (self.signing_cert.public_key.bit_size + 7) // 8
+            return bytes(size)
+        return self.keystore.sign(self.session, self.key, data, usage=self.usage, actor=self.actor)
+
+
+@dataclass(frozen=True)
+class Appearance:
+    """Where the signature sits on the first page, in PDF points from the bottom-left."""
+
+    box: tuple[float, float, float, float]
+    page: int = 0
+
+
+def sign_pdf(pdf: bytes, signer: KeyStoreSigner, *, reason: str, location: str, field_name: str = "Signature1",
+             appearance: Appearance | None = None) -> bytes:
+    """``pdf`` with a PAdES B-B signature over the whole of it, as an incremental update."""
+    try:
+        writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=True)
+        spec = fields.SigFieldSpec(field_name, on_page=appearance.page, box=appearance.box) if appearance else None
+        meta = signers.PdfSignatureMetadata(field_name=field_name, reason=reason, location=location,
+                                            md_algorithm="sha256", subfilter=fields.SigSeedSubFilter.PADES)
+        out = io.BytesIO()
+        signers.PdfSigner(meta, signer=signer, new_field_spec=spec).sign_pdf(writer, output=out)
+    except SigningError as exc:
+        raise InvalidInput(f"the PDF could not be signed: {exc}", f"无法签署 PDF：{exc}") from None
+    return out.getvalue()

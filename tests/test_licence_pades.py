@@ -1,0 +1,107 @@
+"""licence/pades.py (issue #15, second slice): a licence PDF signed PAdES B-B by pyHanko
+while the ECDSA key stays in the KeyStore; Poppler's pdfsig finds the signature valid and
+covering the whole document, and finds a changed byte; pyHanko's own validation, with our
+root as the only anchor, finds it intact, valid and trusted."""
+
+import shutil
+import subprocess
+
+import pytest
+
+from ca import authority
+from ca.demo import set_up_demo_ca
+from hsm import officers
+from hsm.keystore import open_keystore
+from licence.pades import Appearance, KeyStoreSigner, sign_pdf
+from licence.pdf import write_pdf
+from ofd import layout as L
+from tests.custody import demo_custody
+from trust.config import load_settings
+from trust.db import make_engine, session_factory
+from trust.errors import InvalidInput
+
+pytestmark = pytest.mark.skipif(shutil.which("pdfsig") is None, reason="Poppler's pdfsig is the oracle")
+
+DOCUMENT = L.Document(pages=(L.Page(items=(L.Text(30, 40, "营业执照", 10), L.Text(20, 60, "名称：福州测试科技有限公司", 4))),),
+                      info=L.DocInfo(title="营业执照", author="演示局"))
+
+
+@pytest.fixture(scope="module")
+def ca(tmp_path_factory):
+    """The demo CA hierarchies, and an organisation-signing ECDSA key in the KeyStore with its
+    certificate from the ECDSA issuing CA."""
+    monkeypatch = pytest.MonkeyPatch()
+    home = demo_custody(tmp_path_factory.mktemp("pades"), monkeypatch)
+    engine = make_engine(load_settings().database_url)
+    credentials = [officers.load_credential(home / "officers" / f"officer-{n}.pem") for n in (1, 2)]
+    keystore = open_keystore(load_settings())
+    with session_factory(engine)() as session:
+        demo = set_up_demo_ca(session, keystore, load_settings(), credentials)
+        issued = authority.issue_with_new_key(
+            session, keystore, "ecdsa-issuing", "organisation-signing", label="demo/department-pdf",
+            subject={"C": "CN", "O": "演示局 Demo Bureau", "organizationIdentifier": demo.department_uscc,
+                     "CN": "演示局 PDF 签章 Demo department PDF signing"})
+        session.commit()
+        chain = (authority.get_authority(session, "ecdsa-issuing").certificate,)
+        root = authority.get_authority(session, "ecdsa-root").certificate
+    yield engine, keystore, issued, chain, root
+    engine.dispose()
+    monkeypatch.undo()
+
+
+def _signed(ca, document=DOCUMENT, **options) -> bytes:
+    engine, keystore, issued, chain, _root = ca
+    with session_factory(engine)() as session:
+        key = keystore.get(session, issued.key_id)
+        signer = KeyStoreSigner(session, keystore, key, issued.der, chain)
+        signed = sign_pdf(write_pdf(document), signer, reason="证照签发 licence issue", location="演示局", **options)
+        session.commit()
+    return signed
+
+
+def _pdfsig(path, *args) -> str:
+    return subprocess.run(["pdfsig", *map(str, args), str(path)], capture_output=True, text=True, timeout=60).stdout
+
+
+def test_pdfsig_finds_the_signature_valid_over_the_whole_document(ca, tmp_path):
+    (tmp_path / "l.pdf").write_bytes(_signed(ca, appearance=Appearance(box=(400, 80, 520, 200))))
+    out = _pdfsig(tmp_path / "l.pdf")
+    assert "Signature is Valid." in out and "Total document signed" in out, out
+    assert "Signature Type: ETSI.CAdES.detached" in out and "SHA-256" in out, out
+    # Trust in our root is judged by pyHanko below: pdfsig -nssdir with our root trusted in an NSS
+    # database says "Unknown issue with Certificate" although NSS's vfychain finds the chain good
+    # for e-mail signing (issue #15: still to understand).
+
+
+def test_a_changed_byte_of_the_face_is_found(ca, tmp_path):
+    signed = bytearray(_signed(ca))
+    position = signed.index(b"/Title")  # a byte of the signed revision, inside the covered range
+    signed[position + 1] ^= 0x20
+    (tmp_path / "changed.pdf").write_bytes(bytes(signed))
+    assert "Signature is Invalid" in _pdfsig(tmp_path / "changed.pdf") or \
+        "Digest Mismatch" in _pdfsig(tmp_path / "changed.pdf")
+
+
+def test_pyhanko_validates_it_with_our_root_as_the_only_anchor(ca):
+    from io import BytesIO
+
+    from asn1crypto import x509
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.validation import validate_pdf_signature
+    from pyhanko_certvalidator import ValidationContext
+    signed = _signed(ca)
+    context = ValidationContext(trust_roots=[x509.Certificate.load(ca[4])],
+                                other_certs=[x509.Certificate.load(ca[3][0])], allow_fetching=False,
+                                revocation_mode="soft-fail")
+    (embedded,) = PdfFileReader(BytesIO(signed)).embedded_signatures
+    status = validate_pdf_signature(embedded, context)
+    assert status.intact and status.valid and status.trusted, status.pretty_print_details()
+    assert status.coverage.name == "ENTIRE_FILE"
+
+
+def test_an_sm2_key_is_refused_for_pdf(ca):
+    engine, keystore, _issued, _chain, _root = ca
+    with session_factory(engine)() as session:
+        sm2 = next(k for k in keystore.list(session) if k.algorithm == "SM2-with-SM3")
+        with pytest.raises(InvalidInput, match="ECDSA or RSA"):
+            KeyStoreSigner(session, keystore, sm2, b"", ())
