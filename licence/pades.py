@@ -4,21 +4,23 @@ key stays in the KeyStore (hsm/): pyHanko builds the CMS signed attributes and a
 ECDSA P-256 (or RSA) key. Common PDF readers accept no SM2, so a licence's PDF is signed
 with the organisation's international certificate from ca/; its OFD stays the SM2 original.
 
-This slice signs PAdES B-B (``/ETSI.CAdES.detached``, the signing certificate in the
-signed attributes); time stamps, validation data and document time stamps (B-T, B-LT, B-LTA)
-come next.
+Signatures are PAdES B-B (``/ETSI.CAdES.detached``, the signing certificate in the signed
+attributes), and B-T with a signature time stamp from this service's own ECDSA TSA
+(``KeyStoreTimeStamper``, ca/tsa.py in process) or any RFC 3161 TSA pyHanko can reach;
+validation data and document time stamps (B-LT, B-LTA) come next.
 """
 
 import io
 from dataclasses import dataclass
 
-from asn1crypto import algos, x509 as asn1_x509
+from asn1crypto import algos, tsp, x509 as asn1_x509
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-from pyhanko.sign import fields, signers
+from pyhanko.sign import fields, signers, timestamps
 from pyhanko.sign.general import SigningError
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 from sqlalchemy.orm import Session
 
+from ca import tsa
 from hsm.keystore import KeyRef, KeyStore, Usage
 from trust.algorithms import signature_algorithm
 from trust.errors import InvalidInput
@@ -57,6 +59,18 @@ class KeyStoreSigner(signers.Signer):
         return self.keystore.sign(self.session, self.key, data, usage=self.usage, actor=self.actor)
 
 
+class KeyStoreTimeStamper(timestamps.TimeStamper):
+    """Time stamps from this service's TSA (ca/tsa.py: an ECDSA TSA for SHA-2 imprints), asked
+    in process; the TSA's key use is audited in the caller's transaction."""
+
+    def __init__(self, session: Session, keystore: KeyStore):
+        super().__init__()
+        self.session, self.keystore = session, keystore
+
+    async def async_request_tsa_response(self, req: tsp.TimeStampReq) -> tsp.TimeStampResp:
+        return tsp.TimeStampResp.load(tsa.respond(self.session, self.keystore, req.dump()))
+
+
 @dataclass(frozen=True)
 class Appearance:
     """Where the signature sits on the first page, in PDF points from the bottom-left."""
@@ -66,15 +80,16 @@ class Appearance:
 
 
 def sign_pdf(pdf: bytes, signer: KeyStoreSigner, *, reason: str, location: str, field_name: str = "Signature1",
-             appearance: Appearance | None = None) -> bytes:
-    """``pdf`` with a PAdES B-B signature over the whole of it, as an incremental update."""
+             appearance: Appearance | None = None, timestamper: timestamps.TimeStamper | None = None) -> bytes:
+    """``pdf`` with a PAdES signature over the whole of it, as an incremental update: B-B, or
+    B-T with ``timestamper``'s signature time stamp."""
     try:
         writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=True)
         spec = fields.SigFieldSpec(field_name, on_page=appearance.page, box=appearance.box) if appearance else None
         meta = signers.PdfSignatureMetadata(field_name=field_name, reason=reason, location=location,
                                             md_algorithm="sha256", subfilter=fields.SigSeedSubFilter.PADES)
         out = io.BytesIO()
-        signers.PdfSigner(meta, signer=signer, new_field_spec=spec).sign_pdf(writer, output=out)
+        signers.PdfSigner(meta, signer=signer, timestamper=timestamper, new_field_spec=spec).sign_pdf(writer, output=out)
     except SigningError as exc:
         raise InvalidInput(f"the PDF could not be signed: {exc}", f"无法签署 PDF：{exc}") from None
     return out.getvalue()

@@ -105,3 +105,33 @@ def test_an_sm2_key_is_refused_for_pdf(ca):
         sm2 = next(k for k in keystore.list(session) if k.algorithm == "SM2-with-SM3")
         with pytest.raises(InvalidInput, match="ECDSA or RSA"):
             KeyStoreSigner(session, keystore, sm2, b"", ())
+
+
+def test_b_t_with_a_time_stamp_from_our_own_tsa(ca, tmp_path):
+    """PAdES B-T: the signature time stamp comes from the service's ECDSA TSA, in process;
+    pyHanko finds the time stamp intact and trusted under our root, and pdfsig still finds
+    the signature valid over the whole document."""
+    from io import BytesIO
+
+    from asn1crypto import x509
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.validation import validate_pdf_signature
+    from pyhanko_certvalidator import ValidationContext
+
+    from licence.pades import KeyStoreTimeStamper
+    engine, keystore, issued, chain, root = ca
+    with session_factory(engine)() as session:
+        signer = KeyStoreSigner(session, keystore, keystore.get(session, issued.key_id), issued.der, chain)
+        signed = sign_pdf(write_pdf(DOCUMENT), signer, reason="证照签发", location="演示局",
+                          timestamper=KeyStoreTimeStamper(session, keystore))
+        session.commit()
+    (tmp_path / "t.pdf").write_bytes(signed)
+    assert "Signature is Valid." in _pdfsig(tmp_path / "t.pdf")
+    context = ValidationContext(trust_roots=[x509.Certificate.load(root)],
+                                other_certs=[x509.Certificate.load(chain[0])], allow_fetching=False,
+                                revocation_mode="soft-fail")
+    (embedded,) = PdfFileReader(BytesIO(signed)).embedded_signatures
+    status = validate_pdf_signature(embedded, context)
+    assert status.valid and status.trusted and status.timestamp_validity is not None, status.pretty_print_details()
+    stamp = status.timestamp_validity
+    assert stamp.intact and stamp.valid and stamp.trusted, status.pretty_print_details()
