@@ -4,10 +4,13 @@ key stays in the KeyStore (hsm/): pyHanko builds the CMS signed attributes and a
 ECDSA P-256 (or RSA) key. Common PDF readers accept no SM2, so a licence's PDF is signed
 with the organisation's international certificate from ca/; its OFD stays the SM2 original.
 
-Signatures are PAdES B-B (``/ETSI.CAdES.detached``, the signing certificate in the signed
-attributes), and B-T with a signature time stamp from this service's own ECDSA TSA
-(``KeyStoreTimeStamper``, ca/tsa.py in process) or any RFC 3161 TSA pyHanko can reach;
-validation data and document time stamps (B-LT, B-LTA) come next.
+Levels (ETSI EN 319 142-1): B-B (``/ETSI.CAdES.detached``, the signing certificate in the
+signed attributes); B-T adds a signature time stamp, from this service's own ECDSA TSA
+(``KeyStoreTimeStamper``, ca/tsa.py in process) or any RFC 3161 TSA pyHanko can reach; B-LT
+puts the chain and revocation data into the document's DSS; B-LTA adds a document time
+stamp over all of it. The revocation data of our own CAs is their current CRLs, taken in
+process (``our_revocation_data``): the service does not fetch from itself over HTTP while it
+holds a transaction.
 """
 
 import io
@@ -17,10 +20,12 @@ from asn1crypto import algos, tsp, x509 as asn1_x509
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers, timestamps
 from pyhanko.sign.general import SigningError
+from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.errors import CRLValidationError, OCSPValidationError, PathError, ValidationError
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 from sqlalchemy.orm import Session
 
-from ca import tsa
+from ca import authority, crl, tsa
 from hsm.keystore import KeyRef, KeyStore, Usage
 from trust.algorithms import signature_algorithm
 from trust.errors import InvalidInput
@@ -79,17 +84,52 @@ class Appearance:
     page: int = 0
 
 
+@dataclass(frozen=True)
+class LongTerm:
+    """What B-LT and B-LTA need: the trust anchors, the CA certificates below them, and
+    revocation data (DER CRLs and OCSP responses) for every certificate on the paths of the
+    signer and of the TSA."""
+
+    roots: tuple[bytes, ...]
+    intermediates: tuple[bytes, ...] = ()
+    crls: tuple[bytes, ...] = ()
+    ocsps: tuple[bytes, ...] = ()
+    archival: bool = True  # B-LTA: a document time stamp over the signature and its validation data
+
+    def context(self) -> ValidationContext:
+        return ValidationContext(trust_roots=[asn1_x509.Certificate.load(d) for d in self.roots],
+                                 other_certs=[asn1_x509.Certificate.load(d) for d in self.intermediates],
+                                 crls=list(self.crls), ocsps=list(self.ocsps), allow_fetching=False,
+                                 revocation_mode="hard-fail")
+
+
+def our_revocation_data(session: Session, keystore: KeyStore, hierarchy: str) -> LongTerm:
+    """The anchors, CA certificates and current CRLs of one of our CA hierarchies (``ecdsa``
+    for licence PDFs), read in process."""
+    root_name, issuing_name = authority.hierarchy_names(hierarchy)
+    root, issuing = authority.get_authority(session, root_name), authority.get_authority(session, issuing_name)
+    crls = tuple(crl.current_crl(session, keystore, ca) for ca in (issuing, root))
+    return LongTerm(roots=(root.certificate,), intermediates=(issuing.certificate,), crls=crls)
+
+
 def sign_pdf(pdf: bytes, signer: KeyStoreSigner, *, reason: str, location: str, field_name: str = "Signature1",
-             appearance: Appearance | None = None, timestamper: timestamps.TimeStamper | None = None) -> bytes:
-    """``pdf`` with a PAdES signature over the whole of it, as an incremental update: B-B, or
-    B-T with ``timestamper``'s signature time stamp."""
+             appearance: Appearance | None = None, timestamper: timestamps.TimeStamper | None = None,
+             long_term: LongTerm | None = None) -> bytes:
+    """``pdf`` with a PAdES signature over the whole of it, as an incremental update: B-B;
+    B-T with ``timestamper``'s signature time stamp; B-LT and B-LTA with ``long_term`` too."""
+    if long_term is not None and timestamper is None:
+        raise InvalidInput("PAdES B-LT and B-LTA need a time stamp authority", "PAdES B-LT/B-LTA 需要时间戳服务")
     try:
         writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=True)
         spec = fields.SigFieldSpec(field_name, on_page=appearance.page, box=appearance.box) if appearance else None
-        meta = signers.PdfSignatureMetadata(field_name=field_name, reason=reason, location=location,
-                                            md_algorithm="sha256", subfilter=fields.SigSeedSubFilter.PADES)
+        meta = signers.PdfSignatureMetadata(
+            field_name=field_name, reason=reason, location=location, md_algorithm="sha256",
+            subfilter=fields.SigSeedSubFilter.PADES, embed_validation_info=long_term is not None,
+            use_pades_lta=bool(long_term and long_term.archival),
+            validation_context=long_term.context() if long_term else None)
         out = io.BytesIO()
         signers.PdfSigner(meta, signer=signer, timestamper=timestamper, new_field_spec=spec).sign_pdf(writer, output=out)
-    except SigningError as exc:
+    except (SigningError, PathError, ValidationError, CRLValidationError, OCSPValidationError) as exc:
+        # a certificate on the signer's or the TSA's path that does not validate with the data given
         raise InvalidInput(f"the PDF could not be signed: {exc}", f"无法签署 PDF：{exc}") from None
     return out.getvalue()

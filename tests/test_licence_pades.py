@@ -135,3 +135,62 @@ def test_b_t_with_a_time_stamp_from_our_own_tsa(ca, tmp_path):
     assert status.valid and status.trusted and status.timestamp_validity is not None, status.pretty_print_details()
     stamp = status.timestamp_validity
     assert stamp.intact and stamp.valid and stamp.trusted, status.pretty_print_details()
+
+
+def test_b_lta_carries_its_evidence_under_a_document_time_stamp(ca, tmp_path):
+    """PAdES B-LTA: the DSS holds the chain and the CRLs of our CAs, and a document time stamp
+    from our TSA covers the signature and them; pdfsig and pyHanko find both valid. (Validating
+    at a moment after the certificates expired, from the evidence alone, is the next slice:
+    pyHanko's ETSI EN 319 102-1 LTA validation, ades_lta_validation.)"""
+    from io import BytesIO
+
+    from asn1crypto import x509
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
+    from pyhanko_certvalidator import ValidationContext
+
+    from licence.pades import KeyStoreTimeStamper, our_revocation_data
+    engine, keystore, issued, chain, root = ca
+    with session_factory(engine)() as session:
+        signer = KeyStoreSigner(session, keystore, keystore.get(session, issued.key_id), issued.der, chain)
+        long_term = our_revocation_data(session, keystore, "ecdsa")
+        signed = sign_pdf(write_pdf(DOCUMENT), signer, reason="证照签发", location="演示局",
+                          timestamper=KeyStoreTimeStamper(session, keystore), long_term=long_term)
+        session.commit()
+    (tmp_path / "lta.pdf").write_bytes(signed)
+    out = _pdfsig(tmp_path / "lta.pdf")
+    # the signature is valid; the revisions after it (DSS, document time stamp, the DSS for the
+    # time stamp) are what B-LTA adds, which pyHanko's difference analysis below accepts
+    assert "Signature is Valid." in out and "Signature #2" in out and "ECDSA TSA" in out, out
+    reader = PdfFileReader(BytesIO(signed))
+    dss = reader.root["/DSS"]
+    assert len(dss["/Certs"]) >= 3 and len(dss["/CRLs"]) >= len(long_term.crls), dss
+    signature, document_stamp = reader.embedded_signatures
+    context = ValidationContext(trust_roots=[x509.Certificate.load(root)], allow_fetching=False,
+                                crls=list(long_term.crls), other_certs=[x509.Certificate.load(chain[0])])
+    status = validate_pdf_signature(signature, context)
+    assert status.valid and status.trusted and status.timestamp_validity.trusted, status.pretty_print_details()
+    assert status.modification_level.name == "LTA_UPDATES" and status.docmdp_ok is not False, status.pretty_print_details()
+    stamped = validate_pdf_timestamp(document_stamp, context)
+    assert stamped.valid and stamped.trusted, stamped
+
+
+def test_b_lt_needs_a_time_stamp_authority(ca):
+    from licence.pades import LongTerm
+    engine, keystore, issued, chain, root = ca
+    with session_factory(engine)() as session:
+        signer = KeyStoreSigner(session, keystore, keystore.get(session, issued.key_id), issued.der, chain)
+        with pytest.raises(InvalidInput, match="time stamp authority"):
+            sign_pdf(write_pdf(DOCUMENT), signer, reason="r", location="l", long_term=LongTerm(roots=(root,)))
+
+
+def test_long_term_signing_without_the_revocation_data_is_refused_by_name(ca):
+    """B-LT with hard-fail revocation checking: a path whose CRLs are missing is not signed."""
+    from licence.pades import KeyStoreTimeStamper, LongTerm
+    engine, keystore, issued, chain, root = ca
+    with session_factory(engine)() as session:
+        signer = KeyStoreSigner(session, keystore, keystore.get(session, issued.key_id), issued.der, chain)
+        with pytest.raises(InvalidInput, match="could not be signed"):
+            sign_pdf(write_pdf(DOCUMENT), signer, reason="r", location="l",
+                     timestamper=KeyStoreTimeStamper(session, keystore),
+                     long_term=LongTerm(roots=(root,), intermediates=chain))
