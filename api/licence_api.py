@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from api.auth import acting_officer, current_token
 from api.json_body import json_object, query_int, query_text, text
 from api.seal_api import seal_status
+from licence.pdf_verify import verify_pdf
 from licence import issuance, registry
 from licence.verify import verify_licence
 from ofd.package import OFDFormatError
@@ -189,11 +190,12 @@ def verify():
         if len(data) > MAX_LICENCE_FILE:
             raise InvalidInput(f"the file is larger than {MAX_LICENCE_FILE // (1024 * 1024)} MB",
                                f"文件超过 {MAX_LICENCE_FILE // (1024 * 1024)} MB")
+        if data[:5] == b"%PDF-":
+            with _session() as session:
+                roots = tuple(cert.der for cert in truststore.trusted_roots(session, "licence"))
+            return jsonify(verify_pdf(data, trusted_roots=roots).to_dict())
         if data[:4] != b"PK\x03\x04":
-            if data[:5] == b"%PDF-":
-                raise InvalidInput("PDF licences are not verified here yet; send the OFD",
-                                   "暂不支持验证 PDF 证照，请上传 OFD 文件")
-            raise InvalidInput("the file is not an OFD licence", "文件不是 OFD 证照")
+            raise InvalidInput("the file is neither an OFD nor a PDF licence", "文件既不是 OFD 证照也不是 PDF 证照")
     else:
         body = json_object()
         licence_id = text(body, "licence_id")

@@ -194,3 +194,81 @@ def test_long_term_signing_without_the_revocation_data_is_refused_by_name(ca):
             sign_pdf(write_pdf(DOCUMENT), signer, reason="r", location="l",
                      timestamper=KeyStoreTimeStamper(session, keystore),
                      long_term=LongTerm(roots=(root,), intermediates=chain))
+
+
+# ---------------------------------------------------------------- our verifier
+
+def _lta(ca) -> bytes:
+    from licence.pades import KeyStoreTimeStamper, our_revocation_data
+    engine, keystore, issued, chain, _root = ca
+    with session_factory(engine)() as session:
+        signer = KeyStoreSigner(session, keystore, keystore.get(session, issued.key_id), issued.der, chain)
+        signed = sign_pdf(write_pdf(DOCUMENT), signer, reason="证照签发", location="演示局",
+                          timestamper=KeyStoreTimeStamper(session, keystore),
+                          long_term=our_revocation_data(session, keystore, "ecdsa"))
+        session.commit()
+    return signed
+
+
+def test_our_verifier_reports_each_signature_and_document_time_stamp(ca):
+    from licence.pdf_verify import verify_pdf
+    from trust.report import CheckName as C, CheckStatus as S, Status
+    signed = _lta(ca)
+    report = verify_pdf(signed, trusted_roots=(ca[4],))
+    assert report.format == "pdf" and [s.type for s in report.signatures] == ["PAdES", "DocTimeStamp"]
+    assert report.status is Status.VALID, report.to_dict()
+    first = report.signatures[0]
+    assert first.signer and "PDF" in first.signer
+    for name in (C.INTEGRITY, C.SIGNATURE, C.CERTIFICATE, C.CHAIN, C.REVOCATION, C.TIMESTAMP, C.SCOPE):
+        assert first.check_status(name) is S.PASSED, name
+    untrusted = verify_pdf(signed)  # no root: INDETERMINATE, naming the chain
+    assert untrusted.status is Status.INDETERMINATE and untrusted.signatures[0].check_status(C.CHAIN) is S.INDETERMINATE
+    unsigned = verify_pdf(write_pdf(DOCUMENT))
+    assert unsigned.signatures == () and unsigned.status is Status.INDETERMINATE
+
+
+def test_our_verifier_finds_a_changed_byte_and_an_appended_change(ca):
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.pdf_utils import generic
+    from io import BytesIO
+
+    from licence.pdf_verify import verify_pdf
+    from trust.report import CheckName as C, CheckStatus as S, Status
+    signed = _signed(ca)
+    changed = bytearray(signed)
+    changed[changed.index(b"/Title") + 1] ^= 0x20
+    report = verify_pdf(bytes(changed), trusted_roots=(ca[4],))
+    assert report.status is Status.INVALID and report.signatures[0].check_status(C.INTEGRITY) is S.FAILED
+    # an incremental update after signing that changes the page: INVALID by scope
+    writer = IncrementalPdfFileWriter(BytesIO(signed))
+    page = writer.root["/Pages"]["/Kids"][0].get_object()
+    page["/MediaBox"] = generic.ArrayObject([generic.NumberObject(0)] * 2 + [generic.NumberObject(100)] * 2)
+    writer.update_container(page)
+    out = BytesIO()
+    writer.write(out)
+    appended = verify_pdf(out.getvalue(), trusted_roots=(ca[4],))
+    assert appended.status is Status.INVALID and appended.signatures[0].check_status(C.SCOPE) is S.FAILED, \
+        appended.to_dict()
+
+
+@pytest.mark.parametrize("junk", [b"", b"not a pdf", b"%PDF-1.7\n%garbage\n", b"%PDF-1.4\n" + b"0" * 5000])
+def test_our_verifier_refuses_what_is_not_a_readable_pdf(junk):
+    from licence.pdf_verify import verify_pdf
+    try:
+        report = verify_pdf(junk)
+    except InvalidInput:
+        return
+    assert report.signatures == ()
+
+
+def test_trustctl_verify_takes_a_pdf(ca, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from api.cli.verify import verify
+    monkeypatch.setenv("TRUST_HOME", str(tmp_path / "no-service"))
+    (tmp_path / "l.pdf").write_bytes(_lta(ca))
+    (tmp_path / "root.der").write_bytes(ca[4])
+    result = CliRunner().invoke(verify, [str(tmp_path / "l.pdf"), "--trust-root", str(tmp_path / "root.der")])
+    assert result.exit_code == 0 and "格式 format: pdf" in result.output and "DocTimeStamp" in result.output, \
+        result.output
+    assert CliRunner().invoke(verify, [str(tmp_path / "l.pdf")]).exit_code == 2  # no root trusted

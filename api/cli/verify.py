@@ -1,5 +1,5 @@
-"""`trustctl verify FILE`: verify a sealed OFD, an electronic licence, an electronic seal, a
-SES_Signature, a GB/T 35275 SignedData or a bare SM2 signature.
+"""`trustctl verify FILE`: verify a sealed OFD, an electronic licence, a signed PDF (PAdES),
+an electronic seal, a SES_Signature, a GB/T 35275 SignedData or a bare SM2 signature.
 
 What FILE is comes from its bytes: a zip is an OFD document, and a licence when it carries
 GB/T 36903 metadata (then the licence registry of this machine's service, when there is
@@ -24,6 +24,7 @@ from asn1crypto import pem
 from api.cli import exits
 from api.cli.report_text import render
 from licence import registry as licences
+from licence.pdf_verify import verify_pdf
 from licence.verify import read_metadata, verify_licence
 from ofd.verify import verify_ofd
 from seal import registry, ses, verify as seal_verify
@@ -66,6 +67,8 @@ def verify_bytes(data: bytes, detached: bytes | None, trusted_roots: tuple[bytes
     """The report for FILE's bytes; InvalidInput if they are none of the formats we verify.
     ``state``: the service's trust store and registries, so a seal suspended or a licence
     revoked here is reported. ``signer_certs``: candidate signers for values that carry none."""
+    if data[:5] == b"%PDF-":  # PAdES: the roots the service trusts for licences and seals, and those given
+        return verify_pdf(data, trusted_roots=trusted_roots + state.licence_roots + state.seal_roots)
     if data[:4] == b"PK\x03\x04":
         roots = trusted_roots + state.seal_roots
         try:

@@ -1,0 +1,152 @@
+"""Verifying a signed PDF (PAdES, ISO 32000-2 §12.8) into the report every verifier returns
+(trust/report.py): format "pdf", one entry per signature (type "PAdES") and per document time
+stamp (type "DocTimeStamp"). The cryptography, the byte ranges and the difference analysis of
+later revisions are pyHanko's (its validation is what PDF signers are judged by); this module
+decides which roots are trusted (ours, by purpose) and says what each finding means, by the
+fixed check names. The document's own DSS supplies certificates and revocation data; nothing
+is fetched.
+"""
+
+import io
+import logging
+from datetime import timezone
+
+from asn1crypto import x509 as asn1_x509
+from pyhanko.pdf_utils.misc import PdfError
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.validation.errors import SignatureValidationError
+from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
+from pyhanko.sign.validation.dss import DocumentSecurityStore
+from pyhanko_certvalidator import ValidationContext
+
+from trust.errors import InvalidInput
+from trust.report import Check, CheckName as C, CheckStatus as S, Report, SignatureReport, check
+
+MAX_PDF_BYTES = 32 * 1024 * 1024
+MAX_SIGNATURES = 50
+# Changes after a signature that leave what it signed as it was (pyHanko's ModificationLevel).
+_HARMLESS = {"NONE": ("没有后续修改", "nothing was changed after signing"),
+             "LTA_UPDATES": ("其后只追加了长期验证数据和文档时间戳", "only validation data and document time stamps were added after it")}
+
+
+def verify_pdf(data: bytes, *, trusted_roots=(), intermediates=()) -> Report:
+    """The report for a PDF's signatures. InvalidInput when it is not a PDF we can read."""
+    if not isinstance(data, (bytes, bytearray)) or not bytes(data[:1024]).lstrip().startswith(b"%PDF-"):
+        raise InvalidInput("not a PDF file", "不是 PDF 文件")
+    if len(data) > MAX_PDF_BYTES:
+        raise InvalidInput(f"the PDF is larger than {MAX_PDF_BYTES // 2**20} MB", f"PDF 超过 {MAX_PDF_BYTES // 2**20} MB")
+    logging.getLogger("pyhanko").setLevel(logging.ERROR)  # its warnings about odd input are in our report
+    try:
+        reader = PdfFileReader(io.BytesIO(bytes(data)), strict=False)
+        if reader.encrypted:
+            raise InvalidInput("encrypted PDFs are not verified: save it unencrypted",
+                               "不验证加密的 PDF，请另存为未加密文件")
+        embedded = list(reader.embedded_signatures)
+        store = DocumentSecurityStore.read_dss(reader) if "/DSS" in reader.root else None
+    except InvalidInput:
+        raise
+    except (PdfError, ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError) as exc:
+        raise InvalidInput(f"not a readable PDF: {str(exc)[:200]}", f"无法读取的 PDF：{str(exc)[:200]}") from None
+    if len(embedded) > MAX_SIGNATURES:
+        raise InvalidInput(f"more than {MAX_SIGNATURES} signatures", f"签名超过 {MAX_SIGNATURES} 个")
+    roots = [asn1_x509.Certificate.load(_der(c)) for c in trusted_roots]
+    others = [asn1_x509.Certificate.load(_der(c)) for c in intermediates]
+    reports = [_one(signature, index, store, roots, others) for index, signature in enumerate(embedded, 1)]
+    return Report("pdf", tuple(reports))
+
+
+def _der(value) -> bytes:
+    return value if isinstance(value, (bytes, bytearray)) else value.der
+
+
+def _context(store, roots, others) -> ValidationContext:
+    base = dict(trust_roots=roots, other_certs=others, allow_fetching=False, revocation_mode="soft-fail")
+    if store is None:
+        return ValidationContext(**base)
+    return store.as_validation_context(base)
+
+
+def _one(signature, index: int, store, roots, others) -> SignatureReport:
+    identifier = f"s{index:03d}"
+    is_stamp = signature.sig_object.get("/Type") == "/DocTimeStamp"
+    kind = "DocTimeStamp" if is_stamp else "PAdES"
+    try:
+        context = _context(store, roots, others)
+        status = validate_pdf_timestamp(signature, context) if is_stamp else validate_pdf_signature(signature, context)
+    except (SignatureValidationError, PdfError, ValueError, KeyError, TypeError) as exc:
+        return SignatureReport(identifier, kind, (check(C.FORMAT, S.FAILED, f"签名无法解析：{str(exc)[:200]}",
+                                                        f"the signature cannot be read: {str(exc)[:200]}"),))
+    signer = status.signing_cert.subject.human_friendly if status.signing_cert is not None else None
+    checks = [check(C.FORMAT, S.PASSED, f"结构可解析（{signature.sig_object.get('/SubFilter', '?')}）",
+                    f"the structure parses ({signature.sig_object.get('/SubFilter', '?')})"),
+              _integrity(status), _signature(status), *_certificate_checks(status),
+              _timestamp(None if is_stamp else status.timestamp_validity), _scope(status)]
+    # a document time stamp's time is its own; a signature's is its time stamp's, else what it claims
+    stamp = status if is_stamp else status.timestamp_validity
+    when = stamp.timestamp if stamp is not None else status.signer_reported_dt
+    return SignatureReport(identifier, kind, tuple(checks), signer=signer,
+                           signing_time=when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if when else None)
+
+
+def _integrity(status) -> Check:
+    if status.intact:
+        return check(C.INTEGRITY, S.PASSED, "签名覆盖的字节的杂凑值一致", "the digest of the signed byte ranges matches")
+    return check(C.INTEGRITY, S.FAILED, "签名覆盖的字节被修改，文件可能被篡改",
+                 "the signed byte ranges were changed: the file may have been altered")
+
+
+def _signature(status) -> Check:
+    if status.valid:
+        return check(C.SIGNATURE, S.PASSED, f"签名有效（{status.md_algorithm}）",
+                     f"the signature verifies ({status.md_algorithm})")
+    return check(C.SIGNATURE, S.FAILED, "签名值验证不通过", "the signature value does not verify")
+
+
+def _certificate_checks(status) -> list[Check]:
+    problem = status.trust_problem_indic
+    if status.revoked:
+        return [check(C.CERTIFICATE, S.PASSED, "证书结构可用", "the certificate is usable"),
+                check(C.CHAIN, S.PASSED, "证书链至可信根", "the certificate chains to a trusted root"),
+                check(C.REVOCATION, S.FAILED, "证书已被吊销", "the certificate has been revoked")]
+    if problem is None:
+        return [check(C.CERTIFICATE, S.PASSED, "签名时证书有效", "the certificate was valid when it signed"),
+                check(C.CHAIN, S.PASSED, "证书链至可信根", "the certificate chains to a trusted root"),
+                check(C.REVOCATION, S.PASSED, "未发现吊销（依据文件内的验证数据）",
+                      "no revocation found (from the validation data in the file)")]
+    name = getattr(problem, "name", str(problem))
+    if "EXPIRED" in name or "NOT_YET_VALID" in name:
+        return [check(C.CERTIFICATE, S.FAILED, f"证书在签名时不在有效期内（{name}）",
+                      f"the certificate was outside its validity when it signed ({name})"),
+                check(C.CHAIN, S.INDETERMINATE, "证书无效，未确认证书链", "the certificate is invalid; its chain was not judged"),
+                check(C.REVOCATION, S.INDETERMINATE, "未检查吊销状态", "revocation was not checked")]
+    return [check(C.CERTIFICATE, S.PASSED, "证书结构可用", "the certificate is usable"),
+            check(C.CHAIN, S.INDETERMINATE, f"无法确认通向可信根的证书链（{name}）",
+                  f"no path to a trusted root could be confirmed ({name})"),
+            check(C.REVOCATION, S.INDETERMINATE, "未建立证书链，无法确认吊销状态",
+                  "without a path, revocation could not be checked")]
+
+
+def _timestamp(stamp) -> Check:
+    if stamp is None:
+        return check(C.TIMESTAMP, S.NOT_APPLICABLE, "签名不含时间戳", "the signature carries no time stamp")
+    if not (stamp.intact and stamp.valid):
+        return check(C.TIMESTAMP, S.FAILED, "时间戳与签名不符或无效", "the time stamp does not match the signature or is invalid")
+    if stamp.trust_problem_indic is not None:
+        return check(C.TIMESTAMP, S.INDETERMINATE, "时间戳服务的证书不受信任", "the time-stamp authority is not trusted")
+    at = stamp.timestamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return check(C.TIMESTAMP, S.PASSED, f"可信时间戳：{at}", f"a trusted time stamp: {at}")
+
+
+def _scope(status) -> Check:
+    coverage = getattr(status.coverage, "name", "")
+    level = getattr(getattr(status, "modification_level", None), "name", None) or "NONE"
+    if coverage == "ENTIRE_FILE":
+        return check(C.SCOPE, S.PASSED, "签名覆盖整个文件", "the signature covers the whole file")
+    if coverage == "ENTIRE_REVISION" and level in _HARMLESS:
+        zh, en = _HARMLESS[level]
+        return check(C.SCOPE, S.PASSED, f"签名覆盖其所签版本；{zh}", f"the signature covers its revision; {en}")
+    if coverage == "ENTIRE_REVISION" and status.docmdp_ok is not False and level in ("FORM_FILLING", "ANNOTATIONS"):
+        return check(C.SCOPE, S.INDETERMINATE, f"签名后有表单填写或批注（{level}）",
+                     f"form filling or annotations were added after signing ({level})")
+    return check(C.SCOPE, S.FAILED, f"签名后文件被以不允许的方式修改（{coverage} {level}）",
+                 f"the file was changed after signing in a way that is not allowed ({coverage} {level})")
