@@ -23,6 +23,10 @@ from trust.errors import InvalidInput
 from trust.report import Check, CheckName as C, CheckStatus as S, Report, SignatureReport, check
 
 MAX_PDF_BYTES = 32 * 1024 * 1024
+# What pyHanko's reader raises on malformed input, besides its own PdfError: found by fuzzing
+# (a flipped digit gives decimal.InvalidOperation, an ArithmeticError).
+_UNREADABLE = (PdfError, ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError,
+               ArithmeticError, NotImplementedError, EOFError)
 MAX_SIGNATURES = 50
 # Changes after a signature that leave what it signed as it was (pyHanko's ModificationLevel).
 _HARMLESS = {"NONE": ("没有后续修改", "nothing was changed after signing"),
@@ -35,7 +39,7 @@ def verify_pdf(data: bytes, *, trusted_roots=(), intermediates=()) -> Report:
         raise InvalidInput("not a PDF file", "不是 PDF 文件")
     if len(data) > MAX_PDF_BYTES:
         raise InvalidInput(f"the PDF is larger than {MAX_PDF_BYTES // 2**20} MB", f"PDF 超过 {MAX_PDF_BYTES // 2**20} MB")
-    logging.getLogger("pyhanko").setLevel(logging.ERROR)  # its warnings about odd input are in our report
+    logging.getLogger("pyhanko").setLevel(logging.CRITICAL)  # what it logs about odd input is in our report
     try:
         reader = PdfFileReader(io.BytesIO(bytes(data)), strict=False)
         if reader.encrypted:
@@ -45,8 +49,9 @@ def verify_pdf(data: bytes, *, trusted_roots=(), intermediates=()) -> Report:
         store = DocumentSecurityStore.read_dss(reader) if "/DSS" in reader.root else None
     except InvalidInput:
         raise
-    except (PdfError, ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError) as exc:
-        raise InvalidInput(f"not a readable PDF: {str(exc)[:200]}", f"无法读取的 PDF：{str(exc)[:200]}") from None
+    except _UNREADABLE as exc:
+        raise InvalidInput(f"not a readable PDF: {str(exc)[:200] or type(exc).__name__}",
+                           f"无法读取的 PDF：{str(exc)[:200] or type(exc).__name__}") from None
     if len(embedded) > MAX_SIGNATURES:
         raise InvalidInput(f"more than {MAX_SIGNATURES} signatures", f"签名超过 {MAX_SIGNATURES} 个")
     roots = [asn1_x509.Certificate.load(_der(c)) for c in trusted_roots]
@@ -73,7 +78,7 @@ def _one(signature, index: int, store, roots, others) -> SignatureReport:
     try:
         context = _context(store, roots, others)
         status = validate_pdf_timestamp(signature, context) if is_stamp else validate_pdf_signature(signature, context)
-    except (SignatureValidationError, PdfError, ValueError, KeyError, TypeError) as exc:
+    except (SignatureValidationError, *_UNREADABLE) as exc:
         return SignatureReport(identifier, kind, (check(C.FORMAT, S.FAILED, f"签名无法解析：{str(exc)[:200]}",
                                                         f"the signature cannot be read: {str(exc)[:200]}"),))
     signer = status.signing_cert.subject.human_friendly if status.signing_cert is not None else None

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from ca import authority
 from ca.demo import set_up_demo_ca
@@ -272,3 +273,31 @@ def test_trustctl_verify_takes_a_pdf(ca, tmp_path, monkeypatch):
     assert result.exit_code == 0 and "格式 format: pdf" in result.output and "DocTimeStamp" in result.output, \
         result.output
     assert CliRunner().invoke(verify, [str(tmp_path / "l.pdf")]).exit_code == 2  # no root trusted
+
+
+@pytest.fixture(scope="module")
+def signed_sample(ca) -> bytes:
+    return _signed(ca)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(position=st.integers(min_value=0), bit=st.integers(min_value=0, max_value=7), cut=st.booleans())
+def test_fuzz_truncated_and_mutated_pdfs_only_report_or_refuse(ca, signed_sample, position, bit, cut):
+    """The verifier's entry point: a cut or a flipped bit anywhere gives a report or our own
+    InvalidInput, within the test's time limit; with our root trusted, never VALID once a signed
+    byte changed. (The /Contents hex string is outside the byte ranges by design: a flip in its
+    zero padding or in the CMS's unsigned parts may leave the signature valid.)"""
+    import re
+
+    from licence.pdf_verify import verify_pdf
+    from trust.report import Status
+    data = signed_sample
+    a, b, c, d = map(int, re.search(rb"/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)", data).groups())
+    position %= len(data)
+    changed = data[:position] if cut else data[:position] + bytes([data[position] ^ (1 << bit)]) + data[position + 1:]
+    try:
+        report = verify_pdf(changed, trusted_roots=(ca[4],))
+    except InvalidInput:
+        return
+    if cut or a <= position < a + b or c <= position < c + d:
+        assert report.status is not Status.VALID, (position, bit, cut)
