@@ -6,6 +6,7 @@ verifies. The rules live in licence/; this module parses, authorises, calls, ser
                                                                 with the first answer when repeated
     GET  /api/v1/licences/<id>                  licence:issue | licence:manage   record, status, history, versions
     GET  /api/v1/licences/<id>/ofd              licence:issue | licence:manage   the sealed OFD
+    GET  /api/v1/licences/<id>/pdf              licence:issue | licence:manage   the PAdES-signed PDF (404 if none)
     POST /api/v1/licences/<id>/change|renew     licence:issue   {"reason", "face"?, "holder"?: {"name"}, "validity"?}
     POST /api/v1/licences/<id>/suspend|resume|revoke|annul|cancel
                                                 licence:issue | licence:manage   {"reason"}
@@ -119,13 +120,13 @@ def list_licences():
     return jsonify({"licences": [r.to_dict() for r in found]})
 
 
-@blueprint.get("/licences/<licence_id>/ofd")
-def licence_file(licence_id: str):
+@blueprint.get("/licences/<licence_id>/<any(ofd, pdf):kind>")
+def licence_file(licence_id: str, kind: str):
     _actor(_record(licence_id))
     with _session() as session:
-        data = registry.ofd_file(session, licence_id)
-    name = licence_id.replace(".", "_") + ".ofd"
-    return Response(data, mimetype="application/ofd",
+        data = registry.ofd_file(session, licence_id) if kind == "ofd" else registry.pdf_file(session, licence_id)
+    name = licence_id.replace(".", "_") + "." + kind
+    return Response(data, mimetype="application/ofd" if kind == "ofd" else "application/pdf",
                     headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
 
 

@@ -5,8 +5,10 @@ PDF and TLS interop); under each issuing CA an OCSP signer and a TSA certificate
 keys are in the KeyStore (labels ``ocsp/<ca>``, ``tsa/<ca>``); and for a demo department
 (演示局, its unified social credit code generated) a seal-maker and an organisation-signing
 certificate from the SM2 issuing CA, keys in the KeyStore too. The root signatures are
-approved by the demo officers' credentials given. The trust store trusts the SM2 root for
-seals and licences, so the demo service verifies its own seals and licences.
+approved by the demo officers' credentials given. The department also gets an ECDSA
+organisation-signing certificate, for the PDF form of its licences. The trust store trusts the
+SM2 root for seals and licences and the ECDSA root for licences (their PDFs), so the demo
+service verifies its own seals and licences.
 """
 
 import random
@@ -24,6 +26,7 @@ from trust.config import Settings
 from trust.ids import generate_uscc
 
 DEMO_DEPARTMENT = "演示局 Demo Bureau"
+PDF_KEY_LABEL = "demo/department-pdf"
 ACTOR = "trustctl"
 
 
@@ -47,9 +50,8 @@ def set_up_demo_ca(session: Session, keystore: KeyStore, settings: Settings,
         root, issuing = authority.create_hierarchy(session, keystore, family, family, approval=credentials,
                                                    actor=ACTOR)
         names += [root.name, issuing.name]
-        if family == "sm2":
-            for purpose in ("seal", "licence"):
-                truststore.import_roots(session, purpose, root.certificate, actor=ACTOR)
+        for purpose in ("seal", "licence") if family == "sm2" else ("licence",):  # licence PDFs are ECDSA
+            truststore.import_roots(session, purpose, root.certificate, actor=ACTOR)
         for profile, label, common_name in (("ocsp-signer", "ocsp", "OCSP"), ("tsa", "tsa", "TSA")):
             issued.append(authority.issue_with_new_key(
                 session, keystore, issuing.name, profile, subject={"C": "CN", "O": authority.DEFAULT_ORGANIZATION,
@@ -63,4 +65,8 @@ def set_up_demo_ca(session: Session, keystore: KeyStore, settings: Settings,
     issued.append(authority.issue_with_new_key(session, keystore, "sm2-issuing", "organisation-signing",
                                                subject={**department, "CN": "演示局签章 Demo department seal"},
                                                label="demo/department-seal", actor=ACTOR))
+    # the same organisation's ECDSA signing certificate, for the PDF form of its licences (PAdES)
+    issued.append(authority.issue_with_new_key(session, keystore, "ecdsa-issuing", "organisation-signing",
+                                               subject={**department, "CN": "演示局签章 Demo department PDF signing"},
+                                               label=PDF_KEY_LABEL, actor=ACTOR))
     return DemoCA(tuple(names), tuple(issued), uscc)

@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 from hsm.keystore import KeyStore
 from licence import catalogue, issuance, registry
 from licence.registry import LICENCE_SERVICE, LicenceRecord
-from seal import registry as seals
+from ca.demo import PDF_KEY_LABEL
+from seal import making, registry as seals
 
 ACTOR = "trustctl init --demo"
 BUSINESS_LICENCE = "11100000MB0143028R001"
@@ -28,9 +29,11 @@ def set_up_demo_licences(session: Session, keystore: KeyStore, *, es_id: str, cl
     enterprise's business licence; returns it. Does not commit."""
     seal = seals.get_seal(session, es_id)
     seals.authorise(session, es_id, client_ids=sorted({*seal.client_ids, LICENCE_SERVICE}), actor=ACTOR)
+    pdf_key = making.find_key(session, keystore, PDF_KEY_LABEL)  # its licences are PDFs too (ca/demo.py)
     for type_code in catalogue.shipped():
         registry.register_issuer(session, type_code=type_code, issuer_code=seal.holder_uscc,
-                                 issuer_name=seal.holder_name, es_id=es_id, client_ids=[client_id], actor=ACTOR)
+                                 issuer_name=seal.holder_name, es_id=es_id, client_ids=[client_id],
+                                 pdf_key_id=pdf_key.id, actor=ACTOR)
     body = {"type_code": BUSINESS_LICENCE, "issuer_code": seal.holder_uscc,
             "holder": {"name": enterprise["name"], "code": enterprise["uscc"], "code_type": "001"}, "face": DEMO_FACE}
     record, _ = issuance.issue(session, keystore, body, client_id=client_id, verify_url=public_url,

@@ -17,7 +17,7 @@ Idempotency: a client's ``Idempotency-Key`` with the same request returns the li
 issued the first time; with another request it is refused (409).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Callable
 
@@ -25,7 +25,8 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from hsm.keystore import KeyStore
-from licence import face, identifier, layout, registry
+from licence import face, identifier, layout, pades, registry
+from licence.pdf import write_pdf
 from licence.catalogue import LicenceType, Source, ValidityRule, canonical_json
 from licence.metadata import LONG_TERM, HolderCodeType
 from licence.models import licence_idempotency, licence_serial, licences
@@ -213,6 +214,8 @@ def seal_and_store(session: Session, keystore: KeyStore, ready: Draft, licence_i
     sealed = sign_ofd(write_ofd(document), signed_value, seal=seal.seal, stamps=[stamp], signing_time=now,
                       provider=Provider(name="trust-service licence", version="1.0"))
     digest = sm3(sealed).hex()
+    pdf = _signed_pdf(session, keystore, ready, document, seal, stamp.boundary, licence_id)
+    pdf_digest = sm3(pdf).hex() if pdf is not None else None
     session.execute(insert(licences).values(
         licence_id=str(licence_id), base=licence_id.base, version=licence_id.version,
         type_code=ready.licence_type.type_code, type_version=ready.type_version, issuer_code=ready.issuer.issuer_code,
@@ -220,13 +223,37 @@ def seal_and_store(session: Session, keystore: KeyStore, ready: Draft, licence_i
         valid_from=ready.valid_from, valid_to=ready.valid_to, record=canonical_json(record),
         status=LicenceStatus.VALID.value,
         supersedes=supersedes, superseded_by=None, es_id=seal.es_id, ofd=sealed, ofd_sm3=digest,
+        pdf=pdf, pdf_sm3=pdf_digest,
         client_id=client_id, created_at=now, status_changed_at=now))
     registry.add_history(session, str(licence_id), operation, None, LicenceStatus.VALID, now, actor,
                          {Operation.ISSUE: "新发", Operation.CHANGE: "变更", Operation.RENEW: "延续"}.get(operation, ""))
     audit.append(session, actor, "licence.issue", str(licence_id), {
         "operation": operation.value, "type_code": ready.licence_type.type_code, "type_version": ready.type_version,
-        "issuer_code": ready.issuer.issuer_code, "es_id": seal.es_id, "ofd_sm3": digest, "supersedes": supersedes})
+        "issuer_code": ready.issuer.issuer_code, "es_id": seal.es_id, "ofd_sm3": digest, "pdf_sm3": pdf_digest,
+        "supersedes": supersedes})
     return registry.get(session, str(licence_id))
+
+
+_PDF_PICTURES = {"PNG", "JPG", "JPEG", "BMP", "GIF"}
+
+
+def _signed_pdf(session: Session, keystore: KeyStore, ready: Draft, document: lm.Document, seal, box,
+                licence_id: identifier.LicenceId) -> bytes | None:
+    """The same layout as a PDF, the seal's picture drawn where the OFD stamps it, signed
+    PAdES B-LTA with the issuer's PDF key; None when the issuer has none."""
+    key_id = ready.issuer.pdf_key_id
+    if key_id is None:
+        return None
+    certificate, ca_name = registry.pdf_signing_certificate(session, key_id, ready.issuer.issuer_code)
+    long_term = pades.our_revocation_data(session, keystore, ca_name.removesuffix("-issuing"))
+    page = document.pages[0]
+    if seal.picture_type.upper() in _PDF_PICTURES:
+        page = replace(page, items=(*page.items, lm.Image(*box, seal.picture, seal.picture_type.upper())))
+    signer = pades.KeyStoreSigner(session, keystore, keystore.get(session, key_id), certificate,
+                                  long_term.intermediates, actor=LICENCE_SERVICE)
+    return pades.sign_pdf(write_pdf(replace(document, pages=(page, *document.pages[1:]))), signer,
+                          reason=f"证照签发 licence {licence_id}", location=ready.issuer.issuer_name,
+                          timestamper=pades.KeyStoreTimeStamper(session, keystore), long_term=long_term)
 
 
 def laid_out(ready: Draft, licence_id: identifier.LicenceId, record: dict, verify_url: str) -> lm.Document:

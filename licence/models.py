@@ -31,6 +31,7 @@ licence_issuer = Table(
     Column("area_code", String(6)),
     Column("es_id", String(32), ForeignKey("seal_registry.es_id"), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("pdf_key_id", String(36)),                     # the KeyStore key its PDFs are signed with (PAdES)
 )
 
 licence_issuer_client = Table(
@@ -67,6 +68,8 @@ licences = Table(
     Column("es_id", String(32), nullable=False),
     Column("ofd", LargeBinary, nullable=False),
     Column("ofd_sm3", String(64), nullable=False),
+    Column("pdf", LargeBinary),                           # the signed PDF, when its issuer has a PDF key
+    Column("pdf_sm3", String(64)),
     Column("client_id", String(255), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("status_changed_at", DateTime(timezone=True), nullable=False),

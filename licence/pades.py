@@ -14,9 +14,14 @@ holds a transaction.
 """
 
 import io
+import warnings
 from dataclasses import dataclass
 
 from asn1crypto import algos, tsp, x509 as asn1_x509
+from cryptography.utils import CryptographyDeprecationWarning
+
+# pyHanko imports cryptography's DSA types (never used here), which warn on every import
+warnings.filterwarnings("ignore", "DSA is deprecated", CryptographyDeprecationWarning)
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers, timestamps
 from pyhanko.sign.general import SigningError

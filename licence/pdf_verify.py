@@ -8,10 +8,15 @@ is fetched.
 """
 
 import io
+import warnings
 import logging
 from datetime import timezone
 
 from asn1crypto import x509 as asn1_x509
+from cryptography.utils import CryptographyDeprecationWarning
+
+# pyHanko imports cryptography's DSA types (never used here), which warn on every import
+warnings.filterwarnings("ignore", "DSA is deprecated", CryptographyDeprecationWarning)
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation.errors import SignatureValidationError

@@ -23,7 +23,9 @@ from licence import identifier
 from licence.metadata import HolderCodeType, LicenceMetadata
 from licence.models import licence_history, licence_issuer, licence_issuer_client, licences
 from licence.types import get as get_type
+from ca.models import ca_certificate
 from seal import registry as seals
+from seal.making import holder_of
 from trust import audit
 from trust.clock import as_utc, beijing_date, iso_z, utc_now
 from trust.errors import InvalidInput, NotFound, PermissionDenied
@@ -79,6 +81,7 @@ class Issuer:
     area_code: str | None
     es_id: str
     client_ids: tuple[str, ...]
+    pdf_key_id: str | None = None    # its licences are also issued as PAdES-signed PDF with this key
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,30 @@ def get(session: Session, licence_id: str) -> LicenceRecord:
     return _record(_row(session, licence_id))
 
 
+def pdf_signing_certificate(session: Session, key_id: str, issuer_code: str) -> tuple[bytes, str]:
+    """The certificate our CA issued the organisation ``issuer_code`` for the PDF key, and the
+    name of the CA that issued it. InvalidInput when there is none, or it names someone else."""
+    row = session.execute(select(ca_certificate.c.der, ca_certificate.c.issuer).where(
+        (ca_certificate.c.key_id == key_id) & (ca_certificate.c.status == "good"))
+        .order_by(ca_certificate.c.created_at.desc())).first()
+    if row is None:
+        raise InvalidInput(f"our CA issued no valid certificate for PDF key {key_id}",
+                           f"本系统证书机构未给 PDF 签名密钥 {key_id} 签发有效证书")
+    if holder_of(bytes(row.der)).uscc != issuer_code:
+        raise InvalidInput(f"the certificate of PDF key {key_id} is not {issuer_code}'s",
+                           f"PDF 签名密钥 {key_id} 的证书不属于 {issuer_code}")
+    return bytes(row.der), row.issuer
+
+
+def pdf_file(session: Session, licence_id: str) -> bytes:
+    """The licence's signed PDF; NotFound when there is no such licence or it was issued as OFD only."""
+    text = str(identifier.parse(licence_id))
+    data = session.execute(select(licences.c.pdf).where(licences.c.licence_id == text)).scalar()
+    if data is None:
+        raise NotFound(f"licence {text} has no PDF", f"证照 {text} 没有 PDF 版本")
+    return bytes(data)
+
+
 def ofd_file(session: Session, licence_id: str) -> bytes:
     text = str(identifier.parse(licence_id))
     data = session.execute(select(licences.c.ofd).where(licences.c.licence_id == text)).scalar()
@@ -217,11 +244,13 @@ def _clients(values: Iterable[str]) -> tuple[str, ...]:
 
 
 def register_issuer(session: Session, *, type_code: str, issuer_code: str, issuer_name: str, es_id: str,
-                    client_ids: Iterable[str], area_code: str | None = None, actor: str,
-                    clock: Callable[[], datetime] = utc_now) -> Issuer:
+                    client_ids: Iterable[str], area_code: str | None = None, pdf_key_id: str | None = None,
+                    actor: str, clock: Callable[[], datetime] = utc_now) -> Issuer:
     """Let an organisation issue a type, sealing with its seal ``es_id``, through the clients
     given (replacing any earlier setting). The seal must be the organisation's, of the type
-    the licence type names. Audited. Does not commit."""
+    the licence type names. With ``pdf_key_id`` (a KeyStore key for which our CA issued the
+    organisation an ECDSA or RSA signing certificate), each licence is also a signed PDF.
+    Audited. Does not commit."""
     licence_type = get_type(session, type_code).licence_type
     issuer_code = validate_uscc(issuer_code)
     if not isinstance(issuer_name, str) or not 0 < len(issuer_name.strip()) <= 100:
@@ -233,18 +262,20 @@ def register_issuer(session: Session, *, type_code: str, issuer_code: str, issue
         raise InvalidInput(f"seal {es_id} is not a {licence_type.seal_type} seal of {issuer_code}",
                            f"印章 {es_id} 不是 {issuer_code} 的{seals.SEAL_TYPE_ZH[licence_type.seal_type]}")
     clients = _clients(client_ids)
+    if pdf_key_id is not None:
+        pdf_signing_certificate(session, pdf_key_id, issuer_code)
     key = (licence_issuer.c.type_code == type_code) & (licence_issuer.c.issuer_code == issuer_code)
     session.execute(delete(licence_issuer).where(key))
     session.execute(insert(licence_issuer).values(type_code=type_code, issuer_code=issuer_code,
                                                   issuer_name=issuer_name.strip(), area_code=area_code,
-                                                  es_id=seal.es_id, created_at=clock()))
+                                                  es_id=seal.es_id, created_at=clock(), pdf_key_id=pdf_key_id))
     session.execute(delete(licence_issuer_client).where(
         (licence_issuer_client.c.type_code == type_code) & (licence_issuer_client.c.issuer_code == issuer_code)))
     if clients:
         session.execute(insert(licence_issuer_client), [
             {"type_code": type_code, "issuer_code": issuer_code, "client_id": c} for c in clients])
     audit.append(session, actor, "licence.issuer", f"{type_code}/{issuer_code}",
-                 {"es_id": seal.es_id, "clients": list(clients), "name": issuer_name.strip()})
+                 {"es_id": seal.es_id, "clients": list(clients), "name": issuer_name.strip(), "pdf_key_id": pdf_key_id})
     return get_issuer(session, type_code, issuer_code)
 
 
@@ -257,7 +288,8 @@ def get_issuer(session: Session, type_code: str, issuer_code: str) -> Issuer:
     clients = session.execute(select(licence_issuer_client.c.client_id).where(
         (licence_issuer_client.c.type_code == type_code) & (licence_issuer_client.c.issuer_code == issuer_code))
         .order_by(licence_issuer_client.c.client_id)).scalars()
-    return Issuer(row.type_code, row.issuer_code, row.issuer_name, row.area_code, row.es_id, tuple(clients))
+    return Issuer(row.type_code, row.issuer_code, row.issuer_name, row.area_code, row.es_id, tuple(clients),
+                  row.pdf_key_id)
 
 
 def check_issuer(session: Session, type_code: str, issuer_code: str, client_id: str) -> Issuer:

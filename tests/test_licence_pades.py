@@ -38,10 +38,7 @@ def ca(tmp_path_factory):
     keystore = open_keystore(load_settings())
     with session_factory(engine)() as session:
         demo = set_up_demo_ca(session, keystore, load_settings(), credentials)
-        issued = authority.issue_with_new_key(
-            session, keystore, "ecdsa-issuing", "organisation-signing", label="demo/department-pdf",
-            subject={"C": "CN", "O": "演示局 Demo Bureau", "organizationIdentifier": demo.department_uscc,
-                     "CN": "演示局 PDF 签章 Demo department PDF signing"})
+        issued = next(c for c in demo.certificates if "PDF signing" in c.subject)  # the demo PDF key
         session.commit()
         chain = (authority.get_authority(session, "ecdsa-issuing").certificate,)
         root = authority.get_authority(session, "ecdsa-root").certificate
@@ -301,3 +298,34 @@ def test_fuzz_truncated_and_mutated_pdfs_only_report_or_refuse(ca, signed_sample
         return
     if cut or a <= position < a + b or c <= position < c + d:
         assert report.status is not Status.VALID, (position, bit, cut)
+
+
+# ---------------------------------------------------------------- licences issued as PDF too
+
+def test_the_demo_issuer_issues_each_licence_as_a_signed_pdf_too(ca, tmp_path):
+    """With a PDF key registered for its issuer, a licence is an OFD sealed with SM2 and a PDF
+    signed PAdES B-LTA with ECDSA, laid out alike: pdfsig and our verifier accept the PDF, and
+    pdftotext reads the same face."""
+    from licence import registry, types
+    from licence.demo import set_up_demo_licences
+    from licence.pdf_verify import verify_pdf
+    from seal.demo import make_demo_seal
+    from trust.report import Status
+    engine, keystore, _issued, _chain, root = ca
+    with session_factory(engine)() as session:
+        types.sync_shipped(session, actor="test")
+        es_id = make_demo_seal(session, keystore, client_id="demo-department-app")
+        record = set_up_demo_licences(session, keystore, es_id=es_id, client_id="demo-department-app",
+                                      enterprise={"name": "演示科技有限公司", "uscc": "91110108MA0123456G"},
+                                      public_url="http://127.0.0.1:8000")
+        session.commit()
+        pdf = registry.pdf_file(session, record.licence_id)
+    (tmp_path / "licence.pdf").write_bytes(pdf)
+    out = _pdfsig(tmp_path / "licence.pdf")
+    assert "Signature is Valid." in out and "ECDSA TSA" in out, out
+    report = verify_pdf(pdf, trusted_roots=(root,))
+    assert report.status is Status.VALID and [s.type for s in report.signatures] == ["PAdES", "DocTimeStamp"]
+    text = subprocess.run(["pdftotext", "-raw", str(tmp_path / "licence.pdf"), "-"], capture_output=True,
+                          text=True, check=True).stdout.replace(" ", "")
+    for _key, _label, value in record.record["printed"]:
+        assert value.replace(" ", "")[:20] in text.replace("\n", ""), value
