@@ -27,9 +27,8 @@ from sqlalchemy.exc import IntegrityError
 from api.auth import acting_officer, current_token
 from api.json_body import json_object, query_int, query_text, text
 from api.seal_api import seal_status
-from licence.pdf_verify import verify_pdf
 from licence import issuance, registry
-from licence.verify import verify_licence
+from licence.verify import is_pdf, verify_licence
 from ofd.package import OFDFormatError
 from trust import truststore
 from trust.errors import InvalidInput, NotFound, PermissionDenied
@@ -175,7 +174,7 @@ def registry_lookup(licence_id: str):
 def verify_report(data: bytes):
     with _session() as session:
         roots = tuple(cert.der for cert in truststore.trusted_roots(session, "licence"))
-    try:
+    try:  # a PDF that cannot be read is InvalidInput already
         return verify_licence(data, lookup=registry_lookup, trusted_roots=roots, seal_status=seal_status)
     except OFDFormatError as e:
         raise InvalidInput(f"not a readable OFD licence: {e.en}", f"不是可读取的 OFD 证照文件：{e.zh}") from None
@@ -191,11 +190,7 @@ def verify():
         if len(data) > MAX_LICENCE_FILE:
             raise InvalidInput(f"the file is larger than {MAX_LICENCE_FILE // (1024 * 1024)} MB",
                                f"文件超过 {MAX_LICENCE_FILE // (1024 * 1024)} MB")
-        if data[:5] == b"%PDF-":
-            with _session() as session:
-                roots = tuple(cert.der for cert in truststore.trusted_roots(session, "licence"))
-            return jsonify(verify_pdf(data, trusted_roots=roots).to_dict())
-        if data[:4] != b"PK\x03\x04":
+        if data[:4] != b"PK\x03\x04" and not is_pdf(data):
             raise InvalidInput("the file is neither an OFD nor a PDF licence", "文件既不是 OFD 证照也不是 PDF 证照")
     else:
         body = json_object()

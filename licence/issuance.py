@@ -26,8 +26,9 @@ from sqlalchemy.orm import Session
 
 from hsm.keystore import KeyStore
 from licence import face, identifier, layout, pades, registry
-from licence.pdf import write_pdf
 from licence.catalogue import LicenceType, Source, ValidityRule, canonical_json
+from licence.pdf import write_pdf
+from licence.pdf_verify import signed_revision
 from licence.metadata import LONG_TERM, HolderCodeType
 from licence.models import licence_idempotency, licence_serial, licences
 from licence.registry import LICENCE_SERVICE, LicenceRecord, LicenceStatus, Operation
@@ -215,7 +216,7 @@ def seal_and_store(session: Session, keystore: KeyStore, ready: Draft, licence_i
                       provider=Provider(name="trust-service licence", version="1.0"))
     digest = sm3(sealed).hex()
     pdf = _signed_pdf(session, keystore, ready, document, seal, stamp.boundary, licence_id)
-    pdf_digest = sm3(pdf).hex() if pdf is not None else None
+    pdf_digest = sm3(signed_revision(pdf)).hex() if pdf is not None else None
     session.execute(insert(licences).values(
         licence_id=str(licence_id), base=licence_id.base, version=licence_id.version,
         type_code=ready.licence_type.type_code, type_version=ready.type_version, issuer_code=ready.issuer.issuer_code,

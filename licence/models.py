@@ -69,7 +69,7 @@ licences = Table(
     Column("ofd", LargeBinary, nullable=False),
     Column("ofd_sm3", String(64), nullable=False),
     Column("pdf", LargeBinary),                           # the signed PDF, when its issuer has a PDF key
-    Column("pdf_sm3", String(64)),
+    Column("pdf_sm3", String(64)),  # of the signed revision: later document time stamps keep it
     Column("client_id", String(255), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("status_changed_at", DateTime(timezone=True), nullable=False),

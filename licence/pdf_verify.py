@@ -10,6 +10,7 @@ is fetched.
 import io
 import warnings
 import logging
+from dataclasses import replace
 from datetime import timezone
 
 from asn1crypto import x509 as asn1_x509
@@ -24,6 +25,7 @@ from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timesta
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 from pyhanko_certvalidator import ValidationContext
 
+from licence import metadata
 from trust.errors import InvalidInput
 from trust.report import Check, CheckName as C, CheckStatus as S, Report, SignatureReport, check
 
@@ -46,7 +48,7 @@ def verify_pdf(data: bytes, *, trusted_roots=(), intermediates=()) -> Report:
         raise InvalidInput(f"the PDF is larger than {MAX_PDF_BYTES // 2**20} MB", f"PDF 超过 {MAX_PDF_BYTES // 2**20} MB")
     logging.getLogger("pyhanko").setLevel(logging.CRITICAL)  # what it logs about odd input is in our report
     try:
-        reader = PdfFileReader(io.BytesIO(bytes(data)), strict=False)
+        reader = _reader(data)
         if reader.encrypted:
             raise InvalidInput("encrypted PDFs are not verified: save it unencrypted",
                                "不验证加密的 PDF，请另存为未加密文件")
@@ -62,7 +64,82 @@ def verify_pdf(data: bytes, *, trusted_roots=(), intermediates=()) -> Report:
     roots = [asn1_x509.Certificate.load(_der(c)) for c in trusted_roots]
     others = [asn1_x509.Certificate.load(_der(c)) for c in intermediates]
     reports = [_one(signature, index, store, roots, others) for index, signature in enumerate(embedded, 1)]
-    return Report("pdf", tuple(reports))
+    stamped = [index for index, signature in enumerate(embedded) if _is_stamp(signature)]
+    evidence = store is not None and bool(store.crls or store.ocsps)
+    return Report("pdf", tuple(
+        replace(r, level=_level(r, evidence, any(i > index for i in stamped))) if r.type == "PAdES" else r
+        for index, r in enumerate(reports)))
+
+
+def _level(report: SignatureReport, evidence: bool, stamped_after: bool) -> str:
+    """The PAdES baseline level (ETSI EN 319 142-1) the signature reaches: B-T with a trusted
+    signature time stamp, B-LT with revocation data in the DSS as well, B-LTA with a document
+    time stamp after it. Whether the DSS holds the data for *this* chain is left to the
+    checks (chain, revocation): the level says what the file carries."""
+    if report.check_status(C.TIMESTAMP) is not S.PASSED:
+        return "B-B"
+    if not evidence:
+        return "B-T"
+    return "B-LTA" if stamped_after else "B-LT"
+
+
+def _is_stamp(signature) -> bool:
+    return signature.sig_object.get("/Type") == "/DocTimeStamp"
+
+
+def _reader(data: bytes) -> PdfFileReader:
+    try:
+        return PdfFileReader(io.BytesIO(bytes(data)), strict=False)
+    except _UNREADABLE as exc:
+        raise InvalidInput(f"not a readable PDF: {str(exc)[:200] or type(exc).__name__}",
+                           f"无法读取的 PDF：{str(exc)[:200] or type(exc).__name__}") from None
+
+
+def signed_revision(data: bytes) -> bytes:
+    """The bytes of the revision the file's first signature signed (the file up to the end of
+    its byte range): what names a licence PDF in the registry, unchanged by the validation
+    data and document time stamps appended after it. InvalidInput when no signature covers
+    the start of the file."""
+    try:
+        signature = next(s for s in _reader(data).embedded_signatures if not _is_stamp(s))
+        start, first, second, length = (int(v) for v in signature.sig_object["/ByteRange"])
+    except StopIteration:
+        raise InvalidInput("the PDF carries no signature", "PDF 中没有签名") from None
+    except (*_UNREADABLE, ValueError) as exc:
+        raise InvalidInput(f"the PDF's signature has no usable /ByteRange: {str(exc)[:100]}",
+                           f"PDF 签名的 /ByteRange 不可用：{str(exc)[:100]}") from None
+    end = second + length
+    if start != 0 or not 0 < first <= second <= end <= len(data):
+        raise InvalidInput("the PDF's first signature does not cover the start of the file",
+                           "PDF 的第一个签名未覆盖文件开头")
+    return bytes(data[:end])
+
+
+def _information(data: bytes) -> list[tuple[str, str]]:
+    try:
+        trailer = _reader(data).trailer_view
+        info = trailer["/Info"] if "/Info" in trailer else {}
+        return [(str(name).removeprefix("/"), str(value)) for name, value in info.items()]
+    except _UNREADABLE as exc:
+        raise InvalidInput(f"the PDF's document information cannot be read: {str(exc)[:100]}",
+                           f"无法读取 PDF 的文档信息：{str(exc)[:100]}") from None
+
+
+def licence_metadata(data: bytes) -> tuple[metadata.LicenceMetadata | None, bool]:
+    """The GB/T 36903 items a licence PDF carries in its document information (licence.pdf
+    writes them there and in the XMP), read from the signed revision so that a later update
+    cannot change what the report says the licence is (None if there are none), and whether
+    a later revision shows other document information (pyHanko's policy lets an update
+    change it without touching the signature: the report warns)."""
+    try:
+        revision = signed_revision(data)
+    except InvalidInput:
+        revision = bytes(data)
+    items = _information(revision)
+    if not any(name in ("证照标识", "ZZBS") for name, _ in items):
+        return None, False
+    changed = len(revision) < len(data) and sorted(_information(data)) != sorted(items)
+    return metadata.from_items(items), changed
 
 
 def _der(value) -> bytes:
@@ -78,7 +155,7 @@ def _context(store, roots, others) -> ValidationContext:
 
 def _one(signature, index: int, store, roots, others) -> SignatureReport:
     identifier = f"s{index:03d}"
-    is_stamp = signature.sig_object.get("/Type") == "/DocTimeStamp"
+    is_stamp = _is_stamp(signature)
     kind = "DocTimeStamp" if is_stamp else "PAdES"
     try:
         context = _context(store, roots, others)

@@ -20,11 +20,12 @@ from dataclasses import replace
 from datetime import date, datetime
 from typing import Callable
 
-from licence import metadata, registry
+from licence import metadata, pdf_verify, registry
 from licence.metadata import HolderCodeType, LicenceMetadata, MetadataError
 from licence.registry import HistoryEntry, LicenceRecord, LicenceStatus
 from ofd.package import Package
 from ofd.reader import read_package
+from licence.pdf_verify import verify_pdf
 from ofd.verify import verify_ofd
 from trust.clock import beijing_date, iso_z, utc_now
 from trust.errors import NotFound, TrustError
@@ -83,8 +84,8 @@ def standing(record: LicenceRecord, today: date) -> tuple[bool, Message]:
     return True, Message(zh="证照在颁证单位登记为有效", en="the issuer's registry holds this licence as valid")
 
 
-def _status_check(record: LicenceRecord, data: bytes, today: date) -> Check:
-    if record.ofd_sm3 != sm3(data).hex():
+def _status_check(record: LicenceRecord, file_sm3: str, today: date) -> Check:
+    if file_sm3 not in (record.ofd_sm3, record.pdf_sm3):
         return check(CheckName.LICENCE_STATUS, CheckStatus.FAILED,
                      zh=f"登记的证照 {record.licence_id} 不是这份文件", en=f"this file is not the one registered as "
                                                                   f"licence {record.licence_id}")
@@ -126,12 +127,24 @@ def _section(meta: LicenceMetadata, record: LicenceRecord | None, history: list[
     return section
 
 
+def is_pdf(data: bytes) -> bool:
+    return bytes(data[:1024]).lstrip().startswith(b"%PDF-")
+
+
 def verify_licence(data: bytes, *, lookup: Lookup, trusted_roots=(), seal_status=None,
                    clock: Callable[[], datetime] = utc_now) -> Report:
-    """The report on an OFD licence; OFDFormatError if the file is not an OFD package at all."""
-    report = verify_ofd(data, trusted_roots=trusted_roots, seal_status=seal_status)
+    """The report on an OFD or PDF licence; OFDFormatError if the file is not an OFD package
+    at all, InvalidInput if it is not a readable PDF. A PDF is named in the registry by its
+    signed revision (pdf_verify.signed_revision), so the document time stamps renewed after
+    issue do not make it "another file"."""
+    if is_pdf(data):
+        report = verify_pdf(data, trusted_roots=trusted_roots)
+        read, file_sm3 = pdf_verify.licence_metadata, lambda: sm3(pdf_verify.signed_revision(data)).hex()
+    else:
+        report = verify_ofd(data, trusted_roots=trusted_roots, seal_status=seal_status)
+        read, file_sm3 = (lambda d: (read_metadata(d), False)), lambda: sm3(data).hex()
     try:
-        meta = read_metadata(data)
+        meta, changed = read(data)
     except (MetadataError, TrustError) as e:
         return replace(report, warnings=(*report.warnings, Message(
             zh=f"文件带有无法读取的证照元数据：{e.zh}", en=f"the file's licence metadata cannot be read: {e.en}")))
@@ -141,6 +154,10 @@ def verify_licence(data: bytes, *, lookup: Lookup, trusted_roots=(), seal_status
                                                          "(GB/T 36903); only its signatures were verified")))
     now = clock()
     warnings = list(report.warnings)
+    if changed:
+        warnings.append(Message(zh="签名后文档信息被改写；本报告所示为签名时的证照元数据",
+                                en="the document information was rewritten after signing; this report shows the "
+                                   "licence metadata as signed"))
     record, history = None, []
     try:
         found = lookup(meta.licence_id)
@@ -159,7 +176,7 @@ def verify_licence(data: bytes, *, lookup: Lookup, trusted_roots=(), seal_status
                                 en=f"ask the issuer, {meta.issuer_name}, whether the licence still stands"))
     else:
         record, history = found
-        status = _status_check(record, data, beijing_date(now))
+        status = _status_check(record, file_sm3(), beijing_date(now))
     signatures = tuple(replace(s, checks=(*s.checks, status)) for s in report.signatures)
     return Report(report.format, signatures, tuple(warnings), licence=_section(meta, record, history, report, now))
 

@@ -302,16 +302,13 @@ def test_fuzz_truncated_and_mutated_pdfs_only_report_or_refuse(ca, signed_sample
 
 # ---------------------------------------------------------------- licences issued as PDF too
 
-def test_the_demo_issuer_issues_each_licence_as_a_signed_pdf_too(ca, tmp_path):
-    """With a PDF key registered for its issuer, a licence is an OFD sealed with SM2 and a PDF
-    signed PAdES B-LTA with ECDSA, laid out alike: pdfsig and our verifier accept the PDF, and
-    pdftotext reads the same face."""
+@pytest.fixture(scope="module")
+def demo_licence(ca):
+    """The demo department's licence, issued as OFD and PDF: its record and its PDF."""
     from licence import registry, types
     from licence.demo import set_up_demo_licences
-    from licence.pdf_verify import verify_pdf
     from seal.demo import make_demo_seal
-    from trust.report import Status
-    engine, keystore, _issued, _chain, root = ca
+    engine, keystore = ca[0], ca[1]
     with session_factory(engine)() as session:
         types.sync_shipped(session, actor="test")
         es_id = make_demo_seal(session, keystore, client_id="demo-department-app")
@@ -319,7 +316,17 @@ def test_the_demo_issuer_issues_each_licence_as_a_signed_pdf_too(ca, tmp_path):
                                       enterprise={"name": "演示科技有限公司", "uscc": "91110108MA0123456G"},
                                       public_url="http://127.0.0.1:8000")
         session.commit()
-        pdf = registry.pdf_file(session, record.licence_id)
+        return record, registry.pdf_file(session, record.licence_id)
+
+
+def test_the_demo_issuer_issues_each_licence_as_a_signed_pdf_too(ca, demo_licence, tmp_path):
+    """With a PDF key registered for its issuer, a licence is an OFD sealed with SM2 and a PDF
+    signed PAdES B-LTA with ECDSA, laid out alike: pdfsig and our verifier accept the PDF, and
+    pdftotext reads the same face."""
+    from licence.pdf_verify import verify_pdf
+    from trust.report import Status
+    root = ca[4]
+    record, pdf = demo_licence
     (tmp_path / "licence.pdf").write_bytes(pdf)
     out = _pdfsig(tmp_path / "licence.pdf")
     assert "Signature is Valid." in out and "ECDSA TSA" in out, out
@@ -329,3 +336,84 @@ def test_the_demo_issuer_issues_each_licence_as_a_signed_pdf_too(ca, tmp_path):
                           text=True, check=True).stdout.replace(" ", "")
     for _key, _label, value in record.record["printed"]:
         assert value.replace(" ", "")[:20] in text.replace("\n", ""), value
+
+
+def _licence_report(ca, data):
+    from licence import registry
+    from licence.verify import verify_licence
+    with session_factory(ca[0])() as session:
+        return verify_licence(data, lookup=lambda i: (registry.get(session, i), registry.history(session, i)),
+                              trusted_roots=(ca[4],))
+
+
+def test_a_licence_pdf_is_reported_as_the_licence_it_is_and_follows_its_status(ca, demo_licence):
+    """The report on a licence PDF has the licence section and licence_status, like the OFD's;
+    each PAdES signature says the level it reaches; suspending the licence makes the same file
+    INVALID by licence_status while its signatures stay intact (revoking: the last test)."""
+    from licence import registry
+    from trust.report import CheckName as C, CheckStatus as S, Status
+    record, pdf = demo_licence
+    report = _licence_report(ca, pdf)
+    assert report.status is Status.VALID, report.to_dict()
+    assert report.licence["licence_id"] == record.licence_id and report.licence["status"] == "01"
+    assert report.licence["holder"]["name"] == "演示科技有限公司"
+    signature = report.signatures[0]
+    assert signature.level == "B-LTA" and report.to_dict()["signatures"][0]["level"] == "B-LTA"
+    assert signature.check_status(C.LICENCE_STATUS) is S.PASSED
+    engine = ca[0]
+    with session_factory(engine)() as session:
+        registry.transition(session, record.licence_id, "suspend", actor="test", reason="测试暂扣")
+        session.commit()
+    suspended = _licence_report(ca, pdf)
+    assert suspended.status is Status.INVALID and suspended.licence["status"] == "02"
+    first = suspended.signatures[0]
+    assert first.check_status(C.LICENCE_STATUS) is S.FAILED
+    assert first.check_status(C.INTEGRITY) is S.PASSED and first.check_status(C.SIGNATURE) is S.PASSED
+    with session_factory(engine)() as session:
+        registry.transition(session, record.licence_id, "resume", actor="test", reason="测试恢复")
+        session.commit()
+    assert _licence_report(ca, pdf).status is Status.VALID
+
+
+def test_what_a_later_update_writes_does_not_change_which_licence_it_is(ca, demo_licence):
+    """The metadata is read from the signed revision, and the registry names the PDF by it:
+    a document time stamp appended later keeps the file the registered one, and an update
+    that rewrites the document information does not change the section but is warned of."""
+    from io import BytesIO
+
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+    from licence.pades import KeyStoreTimeStamper
+    from licence.pdf_verify import signed_revision
+    from pyhanko.sign import signers
+    from trust.report import CheckName as C, CheckStatus as S, Status
+    record, pdf = demo_licence
+    engine, keystore = ca[0], ca[1]
+    with session_factory(engine)() as session:
+        out = BytesIO()
+        signers.PdfTimeStamper(KeyStoreTimeStamper(session, keystore)).timestamp_pdf(
+            IncrementalPdfFileWriter(BytesIO(pdf)), "sha256", output=out)
+        session.commit()
+    renewed = out.getvalue()
+    assert signed_revision(renewed) == signed_revision(pdf) != pdf
+    report = _licence_report(ca, renewed)
+    assert report.status is Status.VALID and report.signatures[0].check_status(C.LICENCE_STATUS) is S.PASSED
+
+    writer = IncrementalPdfFileWriter(BytesIO(pdf))
+    info = writer.trailer["/Info"].get_object()
+    info[generic.NameObject("/持证主体")] = generic.TextStringObject("冒充有限公司")
+    writer.update_container(info)
+    forged = BytesIO()
+    writer.write(forged)
+    report = _licence_report(ca, forged.getvalue())  # pyHanko's policy allows it: we say what was signed
+    assert report.licence["holder"]["name"] == "演示科技有限公司"
+    assert any("rewritten after signing" in w.en for w in report.warnings), report.to_dict()
+    from licence import registry
+    with session_factory(engine)() as session:
+        registry.transition(session, record.licence_id, "revoke", actor="test", reason="测试吊销")
+        session.commit()
+    revoked = _licence_report(ca, renewed)
+    assert revoked.status is Status.INVALID and revoked.licence["status"] == "07"
+    assert revoked.signatures[0].check_status(C.LICENCE_STATUS) is S.FAILED
+    assert revoked.signatures[0].check_status(C.INTEGRITY) is S.PASSED

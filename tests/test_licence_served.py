@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import requests
 
 from bench.server import free_port
 from licence.identifier import parse
@@ -64,6 +65,12 @@ def _verify(served, path):
     return done.returncode, json.loads(done.stdout)
 
 
+def _verify_over_http(served, data: bytes, name: str) -> dict:
+    answer = requests.post(f"{served['base']}/api/v1/verify", files={"file": (name, data)}, timeout=120)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
 def _page_text(served, licence_id, screenshot: Path) -> str:
     require_chromium()
     from playwright.sync_api import sync_playwright
@@ -110,12 +117,22 @@ def test_issue_verify_read_back_revoke_over_http(served):
     for _key, _label, printed in record["record"]["printed"]:
         assert printed in face, printed
 
+    status, pdf = _call(served, "GET", f"/api/v1/licences/{licence_id}/pdf", token=token)
+    assert status == 200 and pdf.startswith(b"%PDF-")
+    report = _verify_over_http(served, pdf, "licence.pdf")
+    assert report["status"] == "VALID" and report["licence"]["licence_id"] == licence_id, report
+    assert report["signatures"][0]["level"] == "B-LTA"
+
     status, _ = _call(served, "POST", f"/api/v1/licences/{licence_id}/revoke", {"reason": "严重违法 serious violation"},
                       token)
     assert status == 200
     code, report = _verify(served, path)
     assert code == 1 and report["status"] == "INVALID"
     assert {c["check"]: c["status"] for c in report["signatures"][0]["checks"]}["licence_status"] == "FAILED"
+    report = _verify_over_http(served, pdf, "licence.pdf")
+    assert report["status"] == "INVALID" and report["licence"]["status"] == "07"
+    pdf_checks = {c["check"]: c["status"] for c in report["signatures"][0]["checks"]}
+    assert pdf_checks["integrity"] == pdf_checks["signature"] == "PASSED" and pdf_checks["licence_status"] == "FAILED"
     revoked = _page_text(served, licence_id, served["dir"] / "revoked-390x844.png")
     assert "已吊销" in revoked and "Revoked" in revoked and "营业执照" in revoked
 

@@ -74,6 +74,7 @@ class SignatureReport:
     signer: str | None = None      # subject of the signer certificate
     seal: dict | None = None       # {"esID": ..., "name": ..., "version": 4}
     signing_time: str | None = None  # ISO 8601 UTC, "…Z"
+    level: str | None = None       # the PAdES baseline level reached: "B-B", "B-T", "B-LT", "B-LTA"
 
     @property
     def status(self) -> Status:
@@ -96,6 +97,7 @@ class SignatureReport:
     def to_dict(self) -> dict:
         return {"id": self.id, "type": self.type, "status": self.status.value, "signer": self.signer,
                 "seal": self.seal, "signing_time": self.signing_time,
+                **({"level": self.level} if self.level else {}),
                 "checks": [c.to_dict() for c in self.checks]}
 
 

@@ -24,8 +24,7 @@ from asn1crypto import pem
 from api.cli import exits
 from api.cli.report_text import render
 from licence import registry as licences
-from licence.pdf_verify import verify_pdf
-from licence.verify import read_metadata, verify_licence
+from licence.verify import is_pdf, read_metadata, verify_licence
 from ofd.verify import verify_ofd
 from seal import registry, ses, verify as seal_verify
 from trust import db, truststore
@@ -67,8 +66,9 @@ def verify_bytes(data: bytes, detached: bytes | None, trusted_roots: tuple[bytes
     """The report for FILE's bytes; InvalidInput if they are none of the formats we verify.
     ``state``: the service's trust store and registries, so a seal suspended or a licence
     revoked here is reported. ``signer_certs``: candidate signers for values that carry none."""
-    if data[:5] == b"%PDF-":  # PAdES: the roots the service trusts for licences and seals, and those given
-        return verify_pdf(data, trusted_roots=trusted_roots + state.licence_roots + state.seal_roots)
+    if is_pdf(data):  # PAdES: the roots the service trusts for licences and seals, and those given
+        return verify_licence(data, lookup=state.licence_lookup,
+                              trusted_roots=trusted_roots + state.licence_roots + state.seal_roots)
     if data[:4] == b"PK\x03\x04":
         roots = trusted_roots + state.seal_roots
         try:
