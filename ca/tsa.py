@@ -122,13 +122,14 @@ def parse_request(der: bytes) -> TimeStampRequest:
 
 def find_signer(session: Session, keystore: KeyStore, family: str | None = None,
                 authority: str | None = None) -> TimeStampSigner:
-    """The newest valid ``tsa`` certificate with a KeyStore key, of a CA family or one CA."""
+    """The newest valid ``tsa`` certificate with a KeyStore key, of a CA family or one CA (of
+    two issued in the same second, the one that lasts longer)."""
     query = (select(ca_certificate.c.der, ca_certificate.c.key_id, ca_certificate.c.not_after, ca_authority.c.family,
                     ca_authority.c.certificate.label("issuer_der"))
              .join(ca_authority, ca_authority.c.name == ca_certificate.c.issuer)
              .where(ca_certificate.c.profile == "tsa", ca_certificate.c.status == "good",
                     ca_certificate.c.key_id.is_not(None))
-             .order_by(ca_certificate.c.not_before.desc()))
+             .order_by(ca_certificate.c.not_before.desc(), ca_certificate.c.not_after.desc()))
     if family is not None:
         query = query.where(ca_authority.c.family == family)
     if authority is not None:

@@ -23,6 +23,7 @@ from cryptography.utils import CryptographyDeprecationWarning
 # pyHanko imports cryptography's DSA types (never used here), which warn on every import
 warnings.filterwarnings("ignore", "DSA is deprecated", CryptographyDeprecationWarning)
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields, signers, timestamps
 from pyhanko.sign.general import SigningError
 from pyhanko_certvalidator import ValidationContext
@@ -137,4 +138,16 @@ def sign_pdf(pdf: bytes, signer: KeyStoreSigner, *, reason: str, location: str, 
     except (SigningError, PathError, ValidationError, CRLValidationError, OCSPValidationError) as exc:
         # a certificate on the signer's or the TSA's path that does not validate with the data given
         raise InvalidInput(f"the PDF could not be signed: {exc}", f"无法签署 PDF：{exc}") from None
+    return out.getvalue()
+
+
+def renew_archival_stamp(pdf: bytes, timestamper: timestamps.TimeStamper, long_term: LongTerm) -> bytes:
+    """``pdf`` with the validation data of its newest document time stamp added to the DSS and
+    a new document time stamp over all of it (PAdES B-LTA renewal), as an incremental update."""
+    try:
+        out = io.BytesIO()
+        signers.PdfTimeStamper(timestamper).update_archival_timestamp_chain(
+            PdfFileReader(io.BytesIO(pdf)), long_term.context(), in_place=False, output=out)
+    except (SigningError, PathError, ValidationError, CRLValidationError, OCSPValidationError) as exc:
+        raise InvalidInput(f"the PDF's time stamp could not be renewed: {exc}", f"无法续期 PDF 的时间戳：{exc}") from None
     return out.getvalue()

@@ -11,7 +11,7 @@ import io
 import warnings
 import logging
 from dataclasses import replace
-from datetime import timezone
+from datetime import datetime, timezone
 
 from asn1crypto import x509 as asn1_x509
 from cryptography.utils import CryptographyDeprecationWarning
@@ -113,6 +113,17 @@ def signed_revision(data: bytes) -> bytes:
         raise InvalidInput("the PDF's first signature does not cover the start of the file",
                            "PDF 的第一个签名未覆盖文件开头")
     return bytes(data[:end])
+
+
+def newest_stamp_expiry(data: bytes) -> datetime | None:
+    """When the certificate of the TSA behind the PDF's newest document time stamp expires
+    (what B-LTA renewal watches); None when the PDF has no document time stamp."""
+    try:
+        stamps = [s for s in _reader(data).embedded_signatures if _is_stamp(s)]
+        return stamps[-1].signer_cert["tbs_certificate"]["validity"]["not_after"].native if stamps else None
+    except _UNREADABLE as exc:
+        raise InvalidInput(f"the PDF's document time stamp cannot be read: {str(exc)[:100]}",
+                           f"无法读取 PDF 的文档时间戳：{str(exc)[:100]}") from None
 
 
 def _information(data: bytes) -> list[tuple[str, str]]:

@@ -84,3 +84,19 @@ def test_issue_show_suspend_and_verify_from_the_command_line(demo, tmp_path):
     assert trustctl(env, "licence", "resume", licence_id, "--reason", "again", "--credential", officer).returncode == 1
     expired = trustctl(env, "licence", "expire")
     assert expired.returncode == 0 and "Marked expired: 0" in expired.stdout
+
+
+def test_lta_renew_from_cron(demo):
+    """The demo licence's PDF is stamped by a TSA certificate of five years: not due within 90
+    days; due within ten years, but our TSA's certificate lasts no longer, so nothing is
+    written and the exit code tells cron (1) with the remedy, whatever the repetition."""
+    env = demo["env"]
+    quiet = trustctl(env, "licence", "lta-renew", "--json")
+    assert quiet.returncode == 0, quiet.stderr
+    summary = json.loads(quiet.stdout)
+    assert summary["renewed"] == 0 and summary["not_due"] >= 1 and summary["licences"] == []
+    for _ in range(2):
+        due = trustctl(env, "licence", "lta-renew", "--within-days", "3650")
+        assert due.returncode == 1 and "Cannot renew: 0" not in due.stdout, due.stdout
+        assert "renew the TSA certificate first" in due.stderr and "请先更新时间戳服务证书" in due.stderr
+    assert trustctl(env, "licence", "lta-renew", "--within-days", "-1").returncode == 4

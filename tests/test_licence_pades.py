@@ -304,6 +304,10 @@ def test_fuzz_truncated_and_mutated_pdfs_only_report_or_refuse(ca, signed_sample
 
 @pytest.fixture(scope="module")
 def demo_licence(ca):
+    return issue_demo_licence(ca)
+
+
+def issue_demo_licence(ca):
     """The demo department's licence, issued as OFD and PDF: its record and its PDF."""
     from licence import registry, types
     from licence.demo import set_up_demo_licences

@@ -1,20 +1,24 @@
 """`trustctl licence`: the licence catalogue, issuers and licences from the command line.
 
-Listing, showing and exporting need no credential, nor does ``expire`` (run from cron; it
-only records what the dates already say). Importing a type, registering an issuer,
+Listing, showing and exporting need no credential, nor do ``expire`` (run from cron; it
+only records what the dates already say) and ``lta-renew`` (cron too: it adds document time
+stamps from our TSA, audited as the licence service's). Importing a type, registering an issuer,
 issuing (as one of the issuer's client applications, like ``trustctl seal sign``) and
 changing a licence's status are an officer's acts, signed with their credential
 (``--credential`` or ``TRUST_OFFICER_KEY``) and audited with the officer named.
 """
 
 import json
+import sys
+from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 
 import click
 
 from api.cli import exits
 from api.cli.approvals import credential_option, json_option, print_json, read_file, run, run_as
-from licence import issuance, registry, types
+from licence import issuance, registry, renewal, types
 from licence.catalogue import MAX_DEFINITION_BYTES
 from licence.registry import TRANSITIONS
 from trust import audit
@@ -192,3 +196,49 @@ def expire() -> None:
     click.echo(f"已标记失效 / Marked expired: {len(expired)}")
     for licence_id in expired:
         click.echo(f"  {licence_id}")
+
+
+@licence.command("lta-renew")
+@click.option("--within-days", type=click.IntRange(0, 3650), default=90, show_default=True,
+              help="续期最新文档时间戳的时间戳服务证书在此天数内到期的 PDF / Renew PDFs whose newest document "
+                   "time stamp's TSA certificate expires within this many days.")
+@json_option
+def lta_renew(within_days: int, as_json: bool) -> None:
+    """为证照 PDF 追加新的文档时间戳（PAdES B-LTA，供定时任务；可重复运行）/ Add a fresh document time stamp to
+    licence PDFs before their TSA certificate expires (PAdES B-LTA; for cron; safe to run again).
+
+    \b
+    退出码 1：有到期的 PDF 无法续期（本机时间戳服务证书并不更晚到期，请先更新它）。
+    Exit 1: some PDFs are due but cannot be renewed (our TSA's certificate does not last longer: renew it first)."""
+    within = timedelta(days=within_days)
+
+    def work(session, keystore):
+        ids = renewal.with_pdf(session)
+        done = []
+        with click.progressbar(length=len(ids), label="续期 / Renewing", file=sys.stderr,
+                               show_pos=True) as bar:
+            for result in renewal.renew_all(session, keystore, within=within, actor="cron"):
+                done.append(result)
+                bar.update(1)
+        return done
+
+    results = run(work)
+    counts = Counter(r.outcome for r in results)
+    stuck = [r for r in results if r.outcome is renewal.Outcome.TSA_EXPIRES_TOO]
+    if as_json:
+        print_json({"within_days": within_days, "renewed": counts[renewal.Outcome.RENEWED],
+                    "not_due": counts[renewal.Outcome.NOT_DUE], "tsa_expires_too": len(stuck),
+                    "licences": [r.to_dict() for r in results if r.outcome is not renewal.Outcome.NOT_DUE]})
+    else:
+        click.echo(f"已续期 / Renewed: {counts[renewal.Outcome.RENEWED]}  "
+                   f"未到期 / Not due: {counts[renewal.Outcome.NOT_DUE]}  "
+                   f"无法续期 / Cannot renew: {len(stuck)}")
+        for r in results:
+            if r.outcome is renewal.Outcome.RENEWED:
+                click.echo(f"  {r.licence_id}  已续期 renewed")
+    if stuck:
+        first = min(r.stamp_expires for r in stuck)
+        click.echo(f"{len(stuck)} 份 PDF 的时间戳将于 {first:%Y-%m-%d} 前到期，但本机时间戳服务证书并不更晚到期："
+                   f"请先更新时间戳服务证书 / {len(stuck)} PDFs have time stamps expiring by {first:%Y-%m-%d} but our "
+                   f"TSA's certificate does not last longer: renew the TSA certificate first", err=True)
+        sys.exit(exits.FAILED)
