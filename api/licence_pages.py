@@ -3,9 +3,10 @@ opens when it scans the licence's QR code.
 
 No login, phone first, in Chinese with English beside it: valid or not in one glance, then
 the type, issuer, masked holder, validity, status, the seal picture and the time of the
-check. The page reads the registry (licence.verify.standing decides); it shows no personal
-data beyond the masked fields, loads nothing from elsewhere, and is never cached. An
-identifier that is malformed or unknown gets a 404 page.
+check, and the licence's files (OFD, and PDF when issued) when its holder is a legal person.
+The page reads the registry (licence.verify.standing decides); it shows no personal data
+beyond the masked fields, loads nothing from elsewhere, and is never cached. An identifier
+that is malformed or unknown gets a 404 page.
 """
 
 from flask import Blueprint, Response, current_app, render_template
@@ -66,10 +67,33 @@ def verification_page(licence_id: str):
     r = record.record
     code_type = HolderCodeType(r["holder"]["code_type"])
     return _page("licence/verify.html", 200, ok=ok, headline=headline, why=why, record=record, r=r,
+                 downloads=_downloads(record),
                  holder=holder_view(r["holder"]["name"], r["holder"]["code"], code_type),
                  licence_no=r["licence_no"] if code_type == HolderCodeType.CREDIT_CODE
                  else mask_id_number(r["licence_no"]),
                  valid_to=r["valid_to"] or LONG_TERM, checked_at=now.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S"))
+
+
+def _downloads(record: registry.LicenceRecord) -> tuple[str, ...] | None:
+    """The files the page offers: a legal person's licence is public (the credit publicity
+    system), so its OFD and PDF are; a natural person's carries the whole ID number, and its
+    identifier can be guessed, so its files are not (None)."""
+    if record.record["holder"]["code_type"] != HolderCodeType.CREDIT_CODE.value:
+        return None
+    return ("ofd", "pdf") if record.pdf_sm3 else ("ofd",)
+
+
+@blueprint.get("/v/<licence_id>/licence.<any(ofd, pdf):kind>")
+def licence_file(licence_id: str, kind: str):
+    record = _find(licence_id)
+    if record is None or kind not in (_downloads(record) or ()):
+        raise NotFound("no such licence file is offered here", "此处不提供该证照文件")
+    with current_app.extensions["trust.sessions"]() as session:
+        data = registry.ofd_file(session, record.licence_id) if kind == "ofd" \
+            else registry.pdf_file(session, record.licence_id)
+    return Response(data, mimetype="application/ofd" if kind == "ofd" else "application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="{record.licence_id}.{kind}"', "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff"})
 
 
 @blueprint.get("/v/<licence_id>/seal")

@@ -157,11 +157,20 @@ def test_a_change_over_http_supersedes(app, client, issuer):
     assert "已变更" in page and second["licence_id"] in page
 
 
-def test_the_page_masks_a_person_and_404s_the_unknown(app, client, issuer):
+def test_the_page_masks_a_person_offers_a_companys_files_and_404s_the_unknown(app, client, issuer):
     licence_id = _issue(app, client, physician_request()).get_json()["licence_id"]
     page = client.get(f"/v/{licence_id}").get_data(as_text=True)
     assert "王*" in page and "王芳" not in page and PERSON_ID not in page and "1101**********002X" not in page
     assert "110110000012345" not in page
+    assert "licence.ofd" not in page and "不提供公开下载" in page  # a person's file is not offered
+    for kind in ("ofd", "pdf"):
+        assert client.get(f"/v/{licence_id}/licence.{kind}").status_code == 404
+    company = _issue(app, client).get_json()["licence_id"]
+    page = client.get(f"/v/{company}").get_data(as_text=True)
+    assert f"/v/{company}/licence.ofd" in page and "licence.pdf" not in page  # this issuer has no PDF key
+    offered = client.get(f"/v/{company}/licence.ofd")
+    assert offered.status_code == 200 and offered.headers["Content-Disposition"].startswith("attachment")
+    assert client.get(f"/v/{company}/licence.pdf").status_code == 404
     for unknown in ("1.2.156.3005.2.11100000MB0143028R001.X.Y.001.0", "not-an-id", "1.2.156.3005.2.A.B.C.001.X"):
         missing = client.get(f"/v/{unknown}")
         assert missing.status_code == 404 and "查无此证" in missing.get_data(as_text=True)

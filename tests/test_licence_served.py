@@ -87,6 +87,7 @@ def _page_text(served, licence_id, screenshot: Path) -> str:
             assert box["y"] + box["height"] <= VIEWPORT["height"]  # the verdict is seen without scrolling
             assert page.evaluate("document.documentElement.scrollWidth") <= VIEWPORT["width"]  # no sideways scroll
             assert page.evaluate("document.querySelector('.seal img').naturalWidth") > 0
+            assert page.locator(".downloads a").count() == 2  # OFD and PDF
             return page.inner_text("body")
         finally:
             browser.close()
@@ -122,6 +123,9 @@ def test_issue_verify_read_back_revoke_over_http(served):
     report = _verify_over_http(served, pdf, "licence.pdf")
     assert report["status"] == "VALID" and report["licence"]["licence_id"] == licence_id, report
     assert report["signatures"][0]["level"] == "B-LTA"
+    for kind, data_ in (("ofd", data), ("pdf", pdf)):  # the page offers a company's files to anyone
+        status, offered = _call(served, "GET", f"/v/{licence_id}/licence.{kind}")
+        assert status == 200 and offered == data_, kind
 
     status, _ = _call(served, "POST", f"/api/v1/licences/{licence_id}/revoke", {"reason": "严重违法 serious violation"},
                       token)
