@@ -17,7 +17,7 @@ Idempotency: a client's ``Idempotency-Key`` with the same request returns the li
 issued the first time; with another request it is refused (409).
 """
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Callable
 
@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from hsm.keystore import KeyStore
 from licence import face, identifier, layout, pades, registry
 from licence.catalogue import LicenceType, Source, ValidityRule, canonical_json
-from licence.pdf import write_pdf
+from licence.pdf import points_box, write_pdf
 from licence.pdf_verify import signed_revision
 from licence.metadata import LONG_TERM, HolderCodeType
 from licence.models import licence_idempotency, licence_serial, licences
@@ -240,20 +240,20 @@ _PDF_PICTURES = {"PNG", "JPG", "JPEG", "BMP", "GIF"}
 
 def _signed_pdf(session: Session, keystore: KeyStore, ready: Draft, document: lm.Document, seal, box,
                 licence_id: identifier.LicenceId) -> bytes | None:
-    """The same layout as a PDF, the seal's picture drawn where the OFD stamps it, signed
-    PAdES B-LTA with the issuer's PDF key; None when the issuer has none."""
+    """The same layout as a PDF, signed PAdES B-LTA with the issuer's PDF key by a visible
+    signature that shows the seal's picture where the OFD stamps it; None when the issuer has
+    no PDF key."""
     key_id = ready.issuer.pdf_key_id
     if key_id is None:
         return None
     certificate, ca_name = registry.pdf_signing_certificate(session, key_id, ready.issuer.issuer_code)
     long_term = pades.our_revocation_data(session, keystore, ca_name.removesuffix("-issuing"))
-    page = document.pages[0]
-    if seal.picture_type.upper() in _PDF_PICTURES:
-        page = replace(page, items=(*page.items, lm.Image(*box, seal.picture, seal.picture_type.upper())))
+    appearance = pades.Appearance(points_box(document.pages[0], *box),
+                                  picture=seal.picture if seal.picture_type.upper() in _PDF_PICTURES else None)
     signer = pades.KeyStoreSigner(session, keystore, keystore.get(session, key_id), certificate,
                                   long_term.intermediates, actor=LICENCE_SERVICE)
-    return pades.sign_pdf(write_pdf(replace(document, pages=(page, *document.pages[1:]))), signer,
-                          reason=f"证照签发 licence {licence_id}", location=ready.issuer.issuer_name,
+    return pades.sign_pdf(write_pdf(document), signer, reason=f"证照签发 licence {licence_id}",
+                          location=ready.issuer.issuer_name, appearance=appearance,
                           timestamper=pades.KeyStoreTimeStamper(session, keystore), long_term=long_term)
 
 

@@ -17,11 +17,14 @@ import io
 import warnings
 from dataclasses import dataclass
 
+import PIL.Image
 from asn1crypto import algos, tsp, x509 as asn1_x509
 from cryptography.utils import CryptographyDeprecationWarning
 
 # pyHanko imports cryptography's DSA types (never used here), which warn on every import
 warnings.filterwarnings("ignore", "DSA is deprecated", CryptographyDeprecationWarning)
+from pyhanko import stamp
+from pyhanko.pdf_utils import images
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields, signers, timestamps
@@ -84,10 +87,24 @@ class KeyStoreTimeStamper(timestamps.TimeStamper):
 
 @dataclass(frozen=True)
 class Appearance:
-    """Where the signature sits on the first page, in PDF points from the bottom-left."""
+    """Where the signature sits, in PDF points from the bottom-left (x1, y1, x2, y2), and
+    the picture it shows there (the seal's PNG or JPEG), if any."""
 
     box: tuple[float, float, float, float]
     page: int = 0
+    picture: bytes | None = None
+
+    def style(self) -> stamp.TextStampStyle | None:
+        if self.picture is None:
+            return None
+        try:
+            picture = PIL.Image.open(io.BytesIO(self.picture))
+            picture.load()
+        except (OSError, ValueError, PIL.Image.DecompressionBombError) as exc:
+            raise InvalidInput(f"the signature's picture is not a readable image: {exc}",
+                               f"签名外观的图像无法读取：{exc}") from None
+        return stamp.TextStampStyle(stamp_text="", border_width=0, background_opacity=1.0,
+                                    background=images.PdfImage(picture))
 
 
 @dataclass(frozen=True)
@@ -134,7 +151,8 @@ def sign_pdf(pdf: bytes, signer: KeyStoreSigner, *, reason: str, location: str, 
             use_pades_lta=bool(long_term and long_term.archival),
             validation_context=long_term.context() if long_term else None)
         out = io.BytesIO()
-        signers.PdfSigner(meta, signer=signer, timestamper=timestamper, new_field_spec=spec).sign_pdf(writer, output=out)
+        signers.PdfSigner(meta, signer=signer, timestamper=timestamper, new_field_spec=spec,
+                          stamp_style=appearance.style() if appearance else None).sign_pdf(writer, output=out)
     except (SigningError, PathError, ValidationError, CRLValidationError, OCSPValidationError) as exc:
         # a certificate on the signer's or the TSA's path that does not validate with the data given
         raise InvalidInput(f"the PDF could not be signed: {exc}", f"无法签署 PDF：{exc}") from None

@@ -50,6 +50,12 @@ def write_pdf(document: layout.Document, *, font_file: str = CJK_FONT) -> bytes:
     return out.getvalue()
 
 
+def points_box(page: layout.Page, x: float, y: float, w: float, h: float) -> tuple[float, float, float, float]:
+    """A box of the layout (millimetres from the page's top left) as PDF user space
+    coordinates (points from the bottom left): x1, y1, x2, y2."""
+    return (x * PT_PER_MM, (page.height - y - h) * PT_PER_MM, (x + w) * PT_PER_MM, (page.height - y) * PT_PER_MM)
+
+
 def _register_font(font_file: str) -> None:
     if FONT_NAME not in pdfmetrics.getRegisteredFontNames():
         pdfmetrics.registerFont(TTFont(FONT_NAME, font_file, subfontIndex=0))

@@ -342,6 +342,35 @@ def test_the_demo_issuer_issues_each_licence_as_a_signed_pdf_too(ca, demo_licenc
         assert value.replace(" ", "")[:20] in text.replace("\n", ""), value
 
 
+def test_the_signature_shows_the_seal_where_the_ofd_stamps_it(demo_licence, tmp_path):
+    """The PDF's signature is a visible widget at the OFD stamp's box whose appearance is the
+    seal's picture: Poppler draws red there, and the page content alone has none."""
+    from io import BytesIO
+
+    import numpy
+    from PIL import Image
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    _record, pdf = demo_licence
+    reader = PdfFileReader(BytesIO(pdf))
+    [widget] = [a.get_object() for a in reader.root["/Pages"]["/Kids"][0].get_object()["/Annots"]
+                if a.get_object().get("/T") == "Signature1"]
+    x1, y1, x2, y2 = (float(v) for v in widget["/Rect"])
+    assert 60 < x2 - x1 < 200 and abs((x2 - x1) - (y2 - y1)) < 1  # a round seal's square box, in points
+    (tmp_path / "l.pdf").write_bytes(pdf)
+    subprocess.run(["pdftoppm", "-r", "72", "-png", "-singlefile", str(tmp_path / "l.pdf"), str(tmp_path / "page")],
+                   check=True, timeout=60)
+    page = numpy.asarray(Image.open(tmp_path / "page.png").convert("RGB")).astype(int)
+    height = page.shape[0]
+    inside = page[int(height - y2):int(height - y1), int(x1):int(x2)]
+    red = (inside[..., 0] > 150) & (inside[..., 1] < 90) & (inside[..., 2] < 90)
+    assert red.mean() > 0.05, red.mean()
+    subprocess.run(["pdftoppm", "-r", "72", "-png", "-singlefile", "-hide-annotations", str(tmp_path / "l.pdf"),
+                    str(tmp_path / "bare")], check=True, timeout=60)
+    bare = numpy.asarray(Image.open(tmp_path / "bare.png").convert("RGB")).astype(int)
+    bare_inside = bare[int(height - y2):int(height - y1), int(x1):int(x2)]
+    assert ((bare_inside[..., 0] > 150) & (bare_inside[..., 1] < 90) & (bare_inside[..., 2] < 90)).mean() < 0.01
+
+
 def _licence_report(ca, data):
     from licence import registry
     from licence.verify import verify_licence
