@@ -14,6 +14,7 @@ holds a transaction.
 """
 
 import io
+import logging
 import warnings
 from dataclasses import dataclass
 
@@ -21,6 +22,10 @@ import PIL.Image
 from asn1crypto import algos, tsp, x509 as asn1_x509
 from cryptography.utils import CryptographyDeprecationWarning
 
+# We never let pyHanko fetch (the validation data is ours, taken in process): its warning that
+# fetching is off says nothing an operator should act on, on every signature.
+logging.getLogger("pyhanko.sign.signers.pdf_signer").addFilter(
+    lambda record: "fetching is not allowed" not in record.getMessage())
 # pyHanko imports cryptography's DSA types (never used here), which warn on every import
 warnings.filterwarnings("ignore", "DSA is deprecated", CryptographyDeprecationWarning)
 from pyhanko import stamp
