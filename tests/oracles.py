@@ -126,3 +126,27 @@ def ofdrw_verify(*paths: Path, certs: tuple[Path, ...] = ()) -> list[dict]:
     if not lines:
         raise AssertionError(f"ofdrw-verify printed no verdict: {result.stderr.decode(errors='replace')[:2000]}")
     return lines
+
+
+def nss_database(folder: Path, roots: tuple[bytes, ...], crls: tuple[bytes, ...] = ()) -> Path:
+    """An NSS database (what pdfsig's -nssdir reads) trusting ``roots`` (DER) as CAs, with
+    ``crls`` (DER) imported, made by NSS's own certutil and crlutil. Without them the test is
+    skipped, except under CI=true, where it fails."""
+    certutil, crlutil = shutil.which("certutil"), shutil.which("crlutil")
+    if certutil is None or crlutil is None:
+        message = "NSS's certutil and crlutil are required (apt-get install libnss3-tools)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run([certutil, "-N", "-d", f"sql:{folder}", "--empty-password"], check=True, capture_output=True,
+                   timeout=60)
+    for index, der in enumerate(roots):
+        (folder / f"root{index}.der").write_bytes(der)
+        subprocess.run([certutil, "-A", "-d", f"sql:{folder}", "-n", f"root{index}", "-t", "C,C,C",
+                        "-i", str(folder / f"root{index}.der")], check=True, capture_output=True, timeout=60)
+    for index, der in enumerate(crls):
+        (folder / f"crl{index}.der").write_bytes(der)
+        subprocess.run([crlutil, "-I", "-d", f"sql:{folder}", "-i", str(folder / f"crl{index}.der"), "-B"],
+                       check=True, capture_output=True, timeout=60)
+    return folder
