@@ -247,7 +247,7 @@ def _signed_pdf(session: Session, keystore: KeyStore, ready: Draft, document: lm
     if key_id is None:
         return None
     certificate, ca_name = registry.pdf_signing_certificate(session, key_id, ready.issuer.issuer_code)
-    long_term = pades.our_revocation_data(session, keystore, ca_name.removesuffix("-issuing"))
+    long_term = pades.our_revocation_data(session, keystore, ca_name.removesuffix("-issuing"), (certificate,))
     appearance = pades.Appearance(points_box(document.pages[0], *box),
                                   picture=seal.picture if seal.picture_type.upper() in _PDF_PICTURES else None)
     signer = pades.KeyStoreSigner(session, keystore, keystore.get(session, key_id), certificate,

@@ -19,8 +19,11 @@ import warnings
 from dataclasses import dataclass
 
 import PIL.Image
-from asn1crypto import algos, tsp, x509 as asn1_x509
+from asn1crypto import algos, ocsp as asn1_ocsp, tsp, x509 as asn1_x509
+from cryptography import x509 as cx509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.utils import CryptographyDeprecationWarning
+from cryptography.x509 import ocsp as ocsp_request
 
 # We never let pyHanko fetch (the validation data is ours, taken in process): its warning that
 # fetching is off says nothing an operator should act on, on every signature.
@@ -39,7 +42,7 @@ from pyhanko_certvalidator.errors import CRLValidationError, OCSPValidationError
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 from sqlalchemy.orm import Session
 
-from ca import authority, crl, tsa
+from ca import authority, crl, ocsp, tsa
 from hsm.keystore import KeyRef, KeyStore, Usage
 from trust.algorithms import signature_algorithm
 from trust.errors import InvalidInput
@@ -131,13 +134,34 @@ class LongTerm:
                                  revocation_mode="hard-fail")
 
 
-def our_revocation_data(session: Session, keystore: KeyStore, hierarchy: str) -> LongTerm:
+def our_revocation_data(session: Session, keystore: KeyStore, hierarchy: str,
+                        certificates: tuple[bytes, ...] = ()) -> LongTerm:
     """The anchors, CA certificates and current CRLs of one of our CA hierarchies (``ecdsa``
-    for licence PDFs), read in process."""
+    for licence PDFs), read in process, and our OCSP responder's answers for ``certificates``
+    (end-entity certificates of its issuing CA, such as the signer's) and for the TSA that
+    stamps now.
+
+    The OCSP answers are what keeps a signature verifiable after its certificate expired: a
+    validator working in the past (ETSI EN 319 102-1 §5.6.2.4; pyHanko) must prove that the
+    revocation data for the leaf was issued by someone it can place on a path, and the OCSP
+    signer, certified by the issuing CA, can be; the CA's own CRL, in pyHanko's reading, cannot."""
     root_name, issuing_name = authority.hierarchy_names(hierarchy)
     root, issuing = authority.get_authority(session, root_name), authority.get_authority(session, issuing_name)
     crls = tuple(crl.current_crl(session, keystore, ca) for ca in (issuing, root))
-    return LongTerm(roots=(root.certificate,), intermediates=(issuing.certificate,), crls=crls)
+    stamping = tsa.find_signer(session, keystore, hierarchy).certificate.der
+    answers = tuple(_ocsp_answer(session, keystore, issuing_name, issuing.certificate, der)
+                    for der in dict.fromkeys((*certificates, stamping)))
+    return LongTerm(roots=(root.certificate,), intermediates=(issuing.certificate,), crls=crls, ocsps=answers)
+
+
+def _ocsp_answer(session: Session, keystore: KeyStore, ca_name: str, issuer: bytes, certificate: bytes) -> bytes:
+    request = ocsp_request.OCSPRequestBuilder().add_certificate(
+        cx509.load_der_x509_certificate(certificate), cx509.load_der_x509_certificate(issuer), hashes.SHA256()).build()
+    answer = ocsp.respond(session, keystore, ca_name, request.public_bytes(serialization.Encoding.DER))
+    if asn1_ocsp.OCSPResponse.load(answer)["response_status"].native != "successful":
+        raise InvalidInput(f"our OCSP responder did not answer for a certificate of {ca_name}",
+                           f"本系统 OCSP 服务未能回答 {ca_name} 签发的证书的状态")
+    return answer
 
 
 def sign_pdf(pdf: bytes, signer: KeyStoreSigner, *, reason: str, location: str, field_name: str = "Signature1",

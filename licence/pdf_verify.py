@@ -115,15 +115,20 @@ def signed_revision(data: bytes) -> bytes:
     return bytes(data[:end])
 
 
-def newest_stamp_expiry(data: bytes) -> datetime | None:
-    """When the certificate of the TSA behind the PDF's newest document time stamp expires
-    (what B-LTA renewal watches); None when the PDF has no document time stamp."""
+def newest_stamp_certificate(data: bytes) -> asn1_x509.Certificate | None:
+    """The certificate of the TSA behind the PDF's newest document time stamp (whose expiry
+    B-LTA renewal watches); None when the PDF has no document time stamp."""
     try:
         stamps = [s for s in _reader(data).embedded_signatures if _is_stamp(s)]
-        return stamps[-1].signer_cert["tbs_certificate"]["validity"]["not_after"].native if stamps else None
+        return stamps[-1].signer_cert if stamps else None
     except _UNREADABLE as exc:
         raise InvalidInput(f"the PDF's document time stamp cannot be read: {str(exc)[:100]}",
                            f"无法读取 PDF 的文档时间戳：{str(exc)[:100]}") from None
+
+
+def newest_stamp_expiry(data: bytes) -> datetime | None:
+    certificate = newest_stamp_certificate(data)
+    return certificate["tbs_certificate"]["validity"]["not_after"].native if certificate is not None else None
 
 
 def _information(data: bytes) -> list[tuple[str, str]]:

@@ -58,14 +58,16 @@ def renew(session: Session, keystore: KeyStore, licence_id: str, *, within: time
     """Renew one licence PDF's archival time stamp if it is due; stores and audits the new
     PDF in the caller's transaction (does not commit)."""
     data = bytes(session.execute(select(licences.c.pdf).where(licences.c.licence_id == licence_id)).scalar_one())
-    expires = pdf_verify.newest_stamp_expiry(data)
+    stamp = pdf_verify.newest_stamp_certificate(data)
+    expires = stamp["tbs_certificate"]["validity"]["not_after"].native if stamp is not None else None
     if expires is not None and expires > clock() + within:
         return Renewal(licence_id, Outcome.NOT_DUE, expires)
     current = tsa.find_signer(session, keystore, PDF_TSA_FAMILY).certificate.not_after
     if expires is not None and current <= expires:
         return Renewal(licence_id, Outcome.TSA_EXPIRES_TOO, expires)
     renewed = pades.renew_archival_stamp(data, pades.KeyStoreTimeStamper(session, keystore),
-                                         pades.our_revocation_data(session, keystore, PDF_TSA_FAMILY))
+                                         pades.our_revocation_data(session, keystore, PDF_TSA_FAMILY,
+                                                                   (stamp.dump(),) if stamp is not None else ()))
     session.execute(update(licences).where(licences.c.licence_id == licence_id).values(pdf=renewed))
     audit.append(session, actor, "licence.pdf.renew", licence_id,
                  {"stamp_expired": iso_z(expires) if expires else None, "new_stamp_expires": iso_z(current),

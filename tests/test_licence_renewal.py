@@ -73,32 +73,43 @@ def test_renewal_only_when_due_and_only_when_it_extends_the_life(ca, short_lived
     assert _stored(ca, record.licence_id) == renewed
 
 
-def test_pyhanko_ades_lta_validation_passes_on_the_renewed_file(ca, short_lived):  # noqa: F811
-    """ETSI EN 319 102-1 §5.6.3 (validation of a signature with long-term availability) as
-    pyHanko implements it, with our root as the only anchor and nothing fetched: the renewed
-    file passes, its evidence record (the chain of document time stamps) read back."""
-    from pyhanko.pdf_utils.reader import PdfFileReader
-    from pyhanko.sign.ades.report import AdESPassed
-    from pyhanko.sign.validation.ades import ades_lta_validation
+def _lta_spec(ca):
     from pyhanko.sign.validation.policy_decl import PdfSignatureValidationSpec, RevinfoOnlineFetchingRule, \
         RevocationInfoGatheringSpec, SignatureValidationSpec
     from pyhanko_certvalidator.context import CertValidationPolicySpec
     from pyhanko_certvalidator.policy_decl import REQUIRE_REVINFO, CertRevTrustPolicy
     from pyhanko_certvalidator.registry import SimpleTrustManager
-
-    record = short_lived[0]
-    reader = PdfFileReader(BytesIO(_stored(ca, record.licence_id)))
-    assert len(reader.embedded_timestamp_signatures) == 2  # renewed by the test above
     policy = CertValidationPolicySpec(
         trust_manager=SimpleTrustManager.build(trust_roots=[asn1_x509.Certificate.load(ca[4])]),
         revinfo_policy=CertRevTrustPolicy(REQUIRE_REVINFO))
-    spec = PdfSignatureValidationSpec(SignatureValidationSpec(
+    return PdfSignatureValidationSpec(SignatureValidationSpec(
         cert_validation_policy=policy,
         revinfo_gathering_policy=RevocationInfoGatheringSpec(online_fetching_rule=RevinfoOnlineFetchingRule.LOCAL_ONLY)))
-    result = asyncio.run(ades_lta_validation(reader.embedded_regular_signatures[0], spec))
-    assert result.ades_subindic is AdESPassed.OK and result.api_status.bottom_line, result
-    assert result.oldest_evidence_record_timestamp is not None
-    # Still to show (issue #15): the same after the certificates' expiry. pyHanko's
-    # simulate_future_ades_lta_validation answers REVOCATION_OUT_OF_BOUNDS_NO_POE even ten days
-    # ahead, and NO_POE with revocation checking off, so its time stamps are not taken as
-    # proof of existence there; to understand before claiming it.
+
+
+def test_pyhanko_ades_lta_validation_passes_now_and_after_the_certificates_expired(ca, short_lived):  # noqa: F811
+    """ETSI EN 319 102-1 §5.6.3 (signatures with long-term availability) as pyHanko implements
+    it, with our root as the only anchor and nothing fetched. Now, the renewed file passes.
+    A day after both the signer's certificate (2 years) and the first TSA's (30 days) have
+    expired, it still passes from the evidence in the file: pyHanko's simulation of a future
+    validation, which takes the chain of document time stamps as kept up until then (what
+    lta-renew does) and needs the file to hold the revocation data of the time they were made.
+    (It needed OCSP answers for the signer and the TSAs in the DSS: with the issuing CA's CRL
+    alone, pyHanko finds no path for the CRL's issuer in the past and answers
+    REVOCATION_OUT_OF_BOUNDS_NO_POE.)"""
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.ades.report import AdESPassed
+    from pyhanko.sign.validation.ades import ades_lta_validation, simulate_future_ades_lta_validation
+
+    record, issued, _short = short_lived
+    renewed = PdfFileReader(BytesIO(_stored(ca, record.licence_id)))
+    assert len(renewed.embedded_timestamp_signatures) == 2  # renewed by the test above
+    signature = renewed.embedded_regular_signatures[0]
+    now = asyncio.run(ades_lta_validation(signature, _lta_spec(ca)))
+    assert now.ades_subindic is AdESPassed.OK and now.api_status.bottom_line, now
+    assert now.oldest_evidence_record_timestamp is not None
+
+    signer_expiry = signature.signer_cert["tbs_certificate"]["validity"]["not_after"].native
+    later = max(signer_expiry, newest_stamp_expiry(issued)) + timedelta(days=1)
+    future = asyncio.run(simulate_future_ades_lta_validation(signature, _lta_spec(ca), future_validation_time=later))
+    assert future.ades_subindic is AdESPassed.OK, future
