@@ -298,6 +298,84 @@ def test_fuzz_truncated_and_mutated_pdfs_only_report_or_refuse(ca, signed_sample
         assert report.status is not Status.VALID, (position, bit, cut)
 
 
+def _b_t(ca, document=DOCUMENT) -> bytes:
+    from licence.pades import KeyStoreTimeStamper
+    engine, keystore, issued, chain, _root = ca
+    with session_factory(engine)() as session:
+        signer = KeyStoreSigner(session, keystore, keystore.get(session, issued.key_id), issued.der, chain)
+        signed = sign_pdf(write_pdf(document), signer, reason="证照签发", location="演示局",
+                          timestamper=KeyStoreTimeStamper(session, keystore))
+        session.commit()
+    return signed
+
+
+def test_encrypted_and_oversized_pdfs_are_refused_by_name():
+    import io
+
+    from reportlab.pdfgen import canvas as pdf_canvas
+
+    from licence.pdf_verify import MAX_PDF_BYTES, verify_pdf
+    out = io.BytesIO()
+    locked = pdf_canvas.Canvas(out, encrypt="secret")
+    locked.drawString(100, 100, "locked")
+    locked.save()
+    with pytest.raises(InvalidInput, match="encrypted"):
+        verify_pdf(out.getvalue())
+    with pytest.raises(InvalidInput, match="larger than"):
+        verify_pdf(b"%PDF-1.7\n" + bytes(MAX_PDF_BYTES))
+
+
+def test_a_byte_range_that_leaves_bytes_out_is_invalid(ca):
+    """/ByteRange rewritten (same length, so the file still parses) to leave a stretch of the
+    signed revision uncovered: the digest no longer matches, or the coverage is not the
+    whole revision; never VALID."""
+    import re
+
+    from licence.pdf_verify import verify_pdf
+    from trust.report import CheckName as C, CheckStatus as S, Status
+    signed = _signed(ca)
+    found = re.search(rb"/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*\]", signed)
+    a, b, c, d = map(int, found.groups())
+    narrowed = f"/ByteRange [{a} {b - 10} {c} {d}]".encode()
+    original = found.group(0)
+    narrowed = narrowed.ljust(len(original))
+    forged = signed.replace(original, narrowed, 1)
+    report = verify_pdf(forged, trusted_roots=(ca[4],))
+    first = report.signatures[0]
+    assert report.status is Status.INVALID, report.to_dict()
+    assert S.FAILED in (first.check_status(C.INTEGRITY), first.check_status(C.SCOPE), first.check_status(C.FORMAT))
+
+
+def test_a_time_stamp_taken_from_another_signature_fails_by_its_imprint(ca):
+    """The signature time stamp token of another document put in this signature's unsigned
+    attributes (the CMS re-encoded into the same /Contents space): the signature itself still
+    verifies, but the time stamp's imprint is not its signature value's: timestamp FAILED."""
+    import re
+
+    from asn1crypto import cms
+
+    from licence.pdf_verify import verify_pdf
+    from trust.report import CheckName as C, CheckStatus as S, Status
+
+    def contents(data: bytes):
+        found = re.search(rb"/Contents\s*<([0-9a-fA-F]+)>", data)
+        return found, cms.ContentInfo.load(bytes.fromhex(found.group(1).decode()))
+
+    this = _b_t(ca)
+    other = _b_t(ca, L.Document(pages=(L.Page(items=(L.Text(30, 40, "另一份文件", 10),)),)))
+    found, signed_data = contents(this)
+    _, donor = contents(other)
+    stamp = donor["content"]["signer_infos"][0]["unsigned_attrs"]
+    signed_data["content"]["signer_infos"][0]["unsigned_attrs"] = stamp.copy()
+    der = signed_data.dump().hex().encode()
+    assert len(der) <= len(found.group(1))
+    forged = this[:found.start(1)] + der.ljust(len(found.group(1)), b"0") + this[found.end(1):]
+    report = verify_pdf(forged, trusted_roots=(ca[4],))
+    first = report.signatures[0]
+    assert first.check_status(C.SIGNATURE) is S.PASSED, report.to_dict()
+    assert first.check_status(C.TIMESTAMP) is S.FAILED and report.status is Status.INVALID, report.to_dict()
+
+
 # ---------------------------------------------------------------- licences issued as PDF too
 
 @pytest.fixture(scope="module")
