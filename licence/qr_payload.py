@@ -1,0 +1,326 @@
+"""RFC 8392 CBOR Web Token claims in an RFC 9052 COSE_Sign1, as RFC 9285 Base45 text: the
+licence QR's offline payload, our profile of ../shared/spec/elicence-gbt369xx.md §9 [I: no
+national profile exists; the design follows the EU Digital COVID Certificate].
+
+    ZZ1:<Base45 of COSE_Sign1 = 18([protected {1: alg, 4: kid}, {}, claims, signature])>
+
+Claims: ``iss`` (1) the issuer's credit code, ``iat`` (6), ``nbf`` (5) and ``exp`` (4) from the
+licence's validity (Beijing days; no ``exp`` for 长期), and one private claim (``LICENCE_CLAIM``)
+holding a map with small keys: 1 the licence identifier as [type code, serial, version] (its
+constant prefix, the issuer, which is ``iss``, and the check character are rebuilt: GB/T
+36904), 3 the first 16 bytes of the
+SM3 of its printed face (``face_digest``), 4 the holder's name (masked for a natural person, as the public page shows
+it), 5 the first 16 bytes of SM3(salt ‖ holder code) and 6 its 8-byte salt, so that a
+verifier shown the holder's ID card can compare the number without the QR carrying it, and
+7 the status reference ``{1: index, 2: list URI}`` once status lists exist.
+
+Signed with a KeyStore key of usage ``qr``: SM2 with SM3 (signer ID 1234567812345678, raw
+r‖s) under the private-use COSE algorithm ``ALG_SM2`` (COSE registers no SM2), or ES256 (−7,
+raw r‖s). The kid is the first 8 bytes of SM3 (SM2) or SHA-256 (ES256) of the key's
+SubjectPublicKeyInfo. What is signed and sent is deterministic CBOR (RFC 8949 §4.2).
+
+Reading is bounded and strict: at most ``MAX_TEXT`` characters, every structural fault a
+``format`` FAILED naming it, never an exception other than our own.
+"""
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Iterable
+
+import cbor2
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
+from sqlalchemy.orm import Session
+
+from ca.authority import spki_of
+from hsm.keystore import KeyRef, KeyStore, Usage
+from licence import identifier
+from licence.catalogue import canonical_json
+from licence.verify import read_metadata
+from trust import base45
+from trust.algorithms import signature_algorithm
+from trust.clock import BEIJING, iso_z, utc_now
+from trust.errors import InvalidInput, InvalidSignature, TrustError
+from trust.hashes import sm3
+from trust.keys import load_public_key
+from trust.report import Check, CheckName as C, CheckStatus as S, Message, Report, SignatureReport, check
+from trust.sm2 import DEFAULT_ID, signature_to_raw
+
+PREFIX = "ZZ1:"
+ALG_SM2 = -65537          # private use (RFC 9053 §10.4 leaves values below -65536 to private use)
+ALG_ES256 = -7
+LICENCE_CLAIM = -65537    # private-use CWT claim key (RFC 8392 §9.1)
+ISS, EXP, NBF, IAT = 1, 4, 5, 6
+COSE_SIGN1_TAG = 18
+MAX_TEXT = 4296           # characters: the most any QR code holds (version 40-L, alphanumeric)
+_ALGORITHMS = {"SM2-with-SM3": ALG_SM2, "ecdsa-with-SHA256": ALG_ES256}
+_NAMES = {ALG_SM2: "SM2-with-SM3", ALG_ES256: "ES256"}
+
+
+@dataclass(frozen=True)
+class Claims:
+    licence_id: str
+    issuer_code: str
+    version: int
+    issued_at: datetime
+    valid_from: date
+    valid_to: date | None
+    face_sm3: bytes          # 16 bytes: face_digest of the printed face
+    holder_name: str         # as shown: masked for a natural person
+    holder_digest: bytes     # 16 bytes
+    salt: bytes              # 8 bytes
+    status: tuple[int, str] | None = None
+
+    def to_cbor(self) -> dict:
+        lid = identifier.parse(self.licence_id)
+        private = {1: [lid.type_code, lid.serial, lid.version], 3: self.face_sm3, 4: self.holder_name,
+                   5: self.holder_digest, 6: self.salt}
+        if self.status is not None:
+            private[7] = {1: self.status[0], 2: self.status[1]}
+        claims = {ISS: self.issuer_code, IAT: int(self.issued_at.timestamp()), NBF: _day_start(self.valid_from),
+                  LICENCE_CLAIM: private}
+        if self.valid_to is not None:
+            claims[EXP] = _day_start(self.valid_to + timedelta(days=1))
+        return claims
+
+
+def holder_digest(code: str, salt: bytes) -> bytes:
+    return sm3(salt + code.strip().upper().encode())[:16]
+
+
+def face_digest(face) -> bytes:
+    """The first 16 bytes of SM3 over the printed face, (key, label, text) triples in order,
+    as canonical JSON. The QR stands on the face it binds, so it cannot carry the file's own
+    SM3 (spec §9 asks for it [I]: taken as the face's, which the file's metadata repeats)."""
+    return sm3(canonical_json([list(item) for item in face]).encode())[:16]
+
+
+def new_claims(*, licence_id: str, issuer_code: str, version: int, issued_at: datetime, valid_from: date,
+               valid_to: date | None, face, holder_name: str, holder_code: str,
+               status: tuple[int, str] | None = None) -> Claims:
+    salt = secrets.token_bytes(8)
+    return Claims(licence_id, issuer_code, version, issued_at, valid_from, valid_to, face_digest(face), holder_name,
+                  holder_digest(holder_code, salt), salt, status)
+
+
+def kid_of(algorithm: str, spki: bytes) -> bytes:
+    return (sm3(spki) if algorithm == "SM2-with-SM3" else hashlib.sha256(spki).digest())[:8]
+
+
+def sign(session: Session, keystore: KeyStore, key: KeyRef, claims: Claims, *, actor: str = "licence") -> str:
+    """The QR text for ``claims``, signed with ``key`` (usage ``qr``) in the KeyStore."""
+    if key.algorithm not in _ALGORITHMS:
+        raise InvalidInput(f"licence QR payloads are signed with SM2 or ES256, not {key.algorithm}",
+                           f"证照二维码载荷须使用 SM2 或 ES256 签名，不能使用 {key.algorithm}")
+    kid = kid_of(key.algorithm, spki_of(keystore.public_key(session, key)))
+    protected = cbor2.dumps({1: _ALGORITHMS[key.algorithm], 4: kid}, canonical=True)
+    payload = cbor2.dumps(claims.to_cbor(), canonical=True)
+    der = keystore.sign(session, key, _to_be_signed(protected, payload), usage=Usage.QR, actor=actor)
+    raw = signature_to_raw(der) if key.algorithm == "SM2-with-SM3" else _ecdsa_raw(der)
+    message = cbor2.dumps(cbor2.CBORTag(COSE_SIGN1_TAG, [protected, {}, payload, raw]), canonical=True)
+    return PREFIX + base45.encode(message)
+
+
+def _to_be_signed(protected: bytes, payload: bytes) -> bytes:
+    """RFC 9052 §4.4 Sig_structure for COSE_Sign1, no external data."""
+    return cbor2.dumps(["Signature1", protected, b"", payload], canonical=True)
+
+
+def _ecdsa_raw(der: bytes) -> bytes:
+    r, s = decode_dss_signature(der)
+    return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+
+def _day_start(day: date) -> int:
+    return int(datetime.combine(day, time(0), tzinfo=BEIJING).timestamp())
+
+
+# ---------------------------------------------------------------- reading and verifying
+
+@dataclass(frozen=True)
+class QrKey:
+    """A licence-signing public key as a verifier's key list holds it."""
+
+    kid: bytes
+    algorithm: str           # "SM2-with-SM3" | "ecdsa-with-SHA256"
+    spki: bytes
+    issuer_code: str
+
+
+@dataclass(frozen=True)
+class Decoded:
+    algorithm: int
+    kid: bytes
+    to_be_signed: bytes
+    signature: bytes
+    claims: Claims
+
+
+class PayloadError(InvalidInput):
+    code = "qr_payload"
+
+
+def decode(text: str) -> Decoded:
+    """Parse the QR text (the payload alone, or a URL with it as the fragment); PayloadError
+    naming the first fault."""
+    if not isinstance(text, str) or len(text) > MAX_TEXT:
+        raise PayloadError(f"a licence QR payload is a text of at most {MAX_TEXT} characters",
+                           f"证照二维码载荷应为不超过 {MAX_TEXT} 个字符的文本")
+    text = text.strip()
+    if "#" in text:
+        text = text.split("#", 1)[1]
+    if not text.startswith(PREFIX):
+        raise PayloadError(f"not a licence QR payload (it does not start with {PREFIX})",
+                           f"不是证照二维码载荷（不以 {PREFIX} 开头）")
+    try:
+        message = base45.decode(text[len(PREFIX):])
+    except InvalidInput as e:
+        raise PayloadError(f"the payload is not Base45: {e.en}", f"载荷不是 Base45 编码：{e.zh}") from None
+    tagged = _cbor(message, "COSE_Sign1")
+    if not (isinstance(tagged, cbor2.CBORTag) and tagged.tag == COSE_SIGN1_TAG and isinstance(tagged.value, list)
+            and len(tagged.value) == 4):
+        raise PayloadError("the payload is not a tagged COSE_Sign1 of four items", "载荷不是带标签的四项 COSE_Sign1")
+    protected, _unprotected, payload, signature = tagged.value
+    if not all(isinstance(v, bytes) for v in (protected, payload, signature)):
+        raise PayloadError("COSE_Sign1's protected header, payload and signature must be byte strings",
+                           "COSE_Sign1 的受保护头、载荷和签名必须是字节串")
+    header = _cbor(protected, "protected header")
+    if not isinstance(header, dict) or header.get(1) not in _NAMES or not isinstance(header.get(4), bytes) \
+            or len(header[4]) != 8:
+        raise PayloadError("the protected header must name SM2 or ES256 (1) and an 8-byte kid (4)",
+                           "受保护头须指明 SM2 或 ES256 算法（1）和 8 字节密钥标识（4）")
+    if len(signature) != 64:
+        raise PayloadError(f"the signature is {len(signature)} bytes, not the 64 of r‖s",
+                           f"签名长度为 {len(signature)} 字节，不是 r‖s 的 64 字节")
+    return Decoded(header[1], header[4], _to_be_signed(protected, payload), signature,
+                   _claims(_cbor(payload, "claims")))
+
+
+def _cbor(data: bytes, what: str):
+    try:
+        value = cbor2.loads(data)
+    except (cbor2.CBORDecodeError, ValueError, TypeError, OverflowError, RecursionError, MemoryError) as exc:
+        raise PayloadError(f"the {what} is not CBOR: {str(exc)[:120]}", f"{what} 不是 CBOR：{str(exc)[:120]}") from None
+    try:
+        canonical = cbor2.dumps(value, canonical=True)
+    except (cbor2.CBOREncodeError, ValueError, TypeError, RecursionError):
+        canonical = None
+    if canonical != data:
+        raise PayloadError(f"the {what} is not deterministically encoded CBOR", f"{what} 不是确定性编码的 CBOR")
+    return value
+
+
+def _claims(value) -> Claims:
+    def need(mapping, key, kind, name):
+        item = mapping.get(key) if isinstance(mapping, dict) else None
+        if not isinstance(item, kind) or isinstance(item, bool):
+            raise PayloadError(f"the claim {name} is missing or not a {kind.__name__}",
+                               f"声明 {name} 缺失或类型错误")
+        return item
+
+    private = need(value, LICENCE_CLAIM, dict, "licence")
+    status = private.get(7)
+    if status is not None:
+        status = (need(status, 1, int, "status index"), need(status, 2, str, "status list URI"))
+    expires = value.get(EXP) if isinstance(value, dict) else None
+    try:
+        issued_at = datetime.fromtimestamp(need(value, IAT, int, "iat"), BEIJING)
+        valid_from = datetime.fromtimestamp(need(value, NBF, int, "nbf"), BEIJING).date()
+        valid_to = None if expires is None else (datetime.fromtimestamp(expires, BEIJING) - timedelta(days=1)).date()
+    except (OverflowError, OSError, ValueError, TypeError):
+        raise PayloadError("a time claim (iat, nbf, exp) is out of range", "时间声明（iat、nbf、exp）超出范围") from None
+    issuer = need(value, ISS, str, "iss")
+    parts = need(private, 1, list, "licence id")
+    if len(parts) != 3 or not (isinstance(parts[0], str) and isinstance(parts[1], str) and isinstance(parts[2], int)):
+        raise PayloadError("the licence id claim is [type code, serial, version]", "证照标识声明应为 [类型代码, 序号, 版本]")
+    try:
+        licence_id = identifier.build(parts[0], issuer, parts[1], parts[2])
+    except InvalidInput as e:
+        raise PayloadError(f"the licence id claim is not a GB/T 36904 identifier: {e.en}",
+                           f"证照标识声明不是 GB/T 36904 证照标识：{e.zh}") from None
+    claims = Claims(str(licence_id), issuer, licence_id.version, issued_at, valid_from, valid_to, need(private, 3, bytes, "face SM3"),
+                    need(private, 4, str, "holder"), need(private, 5, bytes, "holder digest"),
+                    need(private, 6, bytes, "salt"), status)
+    if len(claims.face_sm3) != 16 or len(claims.holder_digest) != 16 or len(claims.salt) != 8:
+        raise PayloadError("the face SM3 and the holder digest are 16 bytes, the salt 8",
+                           "照面 SM3 与持证主体摘要须为 16 字节，盐值 8 字节")
+    return claims
+
+
+def verify(text: str, keys: Iterable[QrKey], *, file: bytes | None = None, holder_code: str | None = None,
+           clock=utc_now) -> Report:
+    """The report (format "qr") on a licence QR's payload, from the key list given."""
+    try:
+        decoded = decode(text)
+    except PayloadError as e:
+        return Report("qr", (SignatureReport("s001", "COSE_Sign1", (check(C.FORMAT, S.FAILED, e.zh, e.en),)),))
+    claims = decoded.claims
+    candidates = [k for k in keys if k.kid == decoded.kid and _ALGORITHMS.get(k.algorithm) == decoded.algorithm]
+    checks = [check(C.FORMAT, S.PASSED, f"载荷结构可解析（{_NAMES[decoded.algorithm]}）",
+                    f"the payload parses ({_NAMES[decoded.algorithm]})"),
+              *_signature_checks(decoded, candidates), _integrity(claims, file),
+              check(C.LICENCE_STATUS, S.INDETERMINATE, "未提供状态列表，无法确认证照现在的状态",
+                    "no status list was given: whether the licence still stands is not known")]
+    section = {"licence_id": claims.licence_id, "issuer": {"code": claims.issuer_code}, "version": claims.version,
+               "holder": {"name": claims.holder_name}, "valid_from": claims.valid_from.isoformat(),
+               "valid_to": claims.valid_to.isoformat() if claims.valid_to else "长期",
+               "kid": decoded.kid.hex(), "checked_at": iso_z(clock())}
+    warnings = []
+    if holder_code is not None:
+        matches = holder_digest(holder_code, claims.salt) == claims.holder_digest
+        section["holder"]["code_matches"] = matches
+        if not matches:
+            warnings.append(Message(zh="输入的持证主体证件号码与证照不符", en="the holder code given is not this licence's"))
+    return Report("qr", (SignatureReport("s001", "COSE_Sign1", tuple(checks), signer=claims.issuer_code,
+                                         signing_time=iso_z(claims.issued_at)),), tuple(warnings), licence=section)
+
+
+def _signature_checks(decoded: Decoded, candidates: list[QrKey]) -> list[Check]:
+    if not candidates:
+        reason = Message(zh=f"密钥列表中没有标识为 {decoded.kid.hex()} 的密钥", en=f"no key with kid {decoded.kid.hex()} is "
+                                                                         f"in the key list")
+        return [Check(C.SIGNATURE, S.INDETERMINATE, reason), Check(C.CHAIN, S.INDETERMINATE, reason)]
+    for key in candidates:  # a verifier must try every key with the kid (spec §9)
+        if key.issuer_code != decoded.claims.issuer_code:
+            continue
+        try:
+            _verify_raw(key, decoded.to_be_signed, decoded.signature)
+        except (InvalidSignature, TrustError, ValueError):
+            continue
+        return [check(C.SIGNATURE, S.PASSED, "签名有效", "the signature verifies"),
+                check(C.CHAIN, S.PASSED, f"签名密钥 {key.kid.hex()} 在密钥列表中，属于颁证单位 {key.issuer_code}",
+                      f"the signing key {key.kid.hex()} is in the key list, for issuer {key.issuer_code}")]
+    return [check(C.SIGNATURE, S.FAILED, "签名验证不通过：载荷可能被篡改", "the signature does not verify: the payload "
+                                                               "may have been altered"),
+            check(C.CHAIN, S.PASSED, "密钥列表中有此密钥标识", "the key list holds this kid")]
+
+
+def _verify_raw(key: QrKey, message: bytes, raw: bytes) -> None:
+    public = load_public_key(key.spki)
+    if key.algorithm == "SM2-with-SM3":
+        public.verify(raw, message, signer_id=DEFAULT_ID, encoding="raw")
+        return
+    der = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
+    signature_algorithm("ES256").verify(public, message, der)
+
+
+def _integrity(claims: Claims, file: bytes | None) -> Check:
+    """The licence file given (OFD) is the licence the QR names, with the face it records.
+    The file's own seal is judged by verifying the file."""
+    if file is None:
+        return check(C.INTEGRITY, S.NOT_APPLICABLE, "未提供证照文件", "no licence file was given")
+    try:
+        meta = read_metadata(file)
+    except (TrustError, ValueError) as e:
+        meta, why = None, str(e)[:120]
+    else:
+        why = "no licence metadata"
+    if meta is None or not meta.face:
+        return check(C.INTEGRITY, S.INDETERMINATE, f"无法从文件读取证照照面（{why}）",
+                     f"the licence face cannot be read from the file ({why})")
+    if meta.licence_id == claims.licence_id and face_digest(meta.face) == claims.face_sm3:
+        return check(C.INTEGRITY, S.PASSED, "证照文件即二维码所指证照，照面一致",
+                     "the file is the licence the QR names, with the same face")
+    return check(C.INTEGRITY, S.FAILED, "证照文件与二维码所指证照或照面不符",
+                 "the file is not the licence the QR names, or its face differs")

@@ -1,0 +1,172 @@
+"""The licence QR's offline payload (issue #16, first slice): Base45 by RFC 9285's vectors and
+properties; CWT claims in a COSE_Sign1 signed through the KeyStore with SM2 (checked by
+`openssl pkeyutl` over the Sig_structure) or ES256 (checked by python-cwt, an independent
+COSE implementation); every changed byte fails; an unknown kid is INDETERMINATE; junk and
+bounded fuzz give a format FAILED, never a crash."""
+
+from datetime import date, datetime, timezone
+
+import cbor2
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from ca.authority import spki_of
+from licence import qr_payload
+from licence.qr_payload import PREFIX, QrKey
+from tests.ca_fixtures import keystore  # noqa: F401 (fixture)
+from tests.oracles import openssl
+from trust import base45
+from trust.errors import InvalidInput
+from trust.report import CheckName as C, CheckStatus as S, Status
+
+ISSUER = "111100003AGYGLUY2Q"
+FACE = (("name", "名称", "福州测试科技有限公司"), ("type", "类型", "有限责任公司（自然人投资或控股）"),
+        ("legal_representative", "法定代表人", "张三"), ("registered_capital", "注册资本", "壹仟万元整"))
+
+
+# ---------------------------------------------------------------- Base45
+
+@pytest.mark.parametrize("data, text", [(b"AB", "BB8"), (b"Hello!!", "%69 VD92EX0"), (b"base-45", "UJCLQE7W581"),
+                                        (b"ietf!", "QED8WEX0"), (b"", "")])
+def test_base45_rfc9285_vectors(data, text):
+    assert base45.encode(data) == text and base45.decode(text) == data
+
+
+@given(st.binary(max_size=600))
+def test_base45_round_trip_and_alphabet(data):
+    text = base45.encode(data)
+    assert base45.decode(text) == data and set(text) <= set(base45.ALPHABET)
+    assert len(text) == len(data) // 2 * 3 + len(data) % 2 * 2
+
+
+@pytest.mark.parametrize("text", ["GGW", "ZZZ", "A", "ABCD", "abc", "BB8#", ":::"])
+def test_base45_refuses_what_no_bytes_encode(text):
+    with pytest.raises(InvalidInput):
+        base45.decode(text)
+
+
+# ---------------------------------------------------------------- signing and verifying
+
+def _claims(**changes):
+    values = dict(licence_id=f"1.2.156.3005.2.11100000MB0143028R001.{ISSUER}.20260000001.001.V", issuer_code=ISSUER,
+                  version=1, issued_at=datetime(2026, 12, 7, 3, 0, tzinfo=timezone.utc), valid_from=date(2026, 12, 7),
+                  valid_to=None, face=FACE, holder_name="福州测试科技有限公司", holder_code="91350100M000100Y43")
+    values.update(changes)
+    return qr_payload.new_claims(**values)
+
+
+@pytest.fixture(params=["SM2-with-SM3", "ecdsa-with-SHA256"])
+def signed(request, session, keystore):  # noqa: F811
+    key = keystore.generate(session, request.param, f"qr/{request.param}", ["qr"], actor="test")
+    spki = spki_of(keystore.public_key(session, key))
+    text = qr_payload.sign(session, keystore, key, _claims(valid_to=date(2031, 12, 6)))
+    session.commit()
+    return text, QrKey(qr_payload.kid_of(request.param, spki), request.param, spki, ISSUER)
+
+
+def test_a_signed_payload_verifies_from_the_key_list(signed):
+    text, key = signed
+    assert text.startswith(PREFIX) and len(text) <= 419  # QR version 12 at level M, alphanumeric
+    report = qr_payload.verify(text, [key])
+    first = report.signatures[0]
+    assert report.format == "qr" and first.check_status(C.SIGNATURE) is S.PASSED
+    assert first.check_status(C.CHAIN) is S.PASSED and first.check_status(C.FORMAT) is S.PASSED
+    # no status list yet: never VALID on the payload alone
+    assert first.check_status(C.LICENCE_STATUS) is S.INDETERMINATE and report.status is Status.INDETERMINATE
+    assert report.licence["valid_to"] == "2031-12-06" and report.licence["version"] == 1
+    assert qr_payload.verify(f"https://trust.example/v/x#{text}", [key]).signatures[0].check_status(C.SIGNATURE) \
+        is S.PASSED
+
+
+def test_the_holder_code_compares_without_being_in_the_qr(signed):
+    text, key = signed
+    assert "91350100M000100Y43".encode() not in base45.decode(text[len(PREFIX):])
+    assert qr_payload.verify(text, [key], holder_code="91350100m000100y43").licence["holder"]["code_matches"] is True
+    wrong = qr_payload.verify(text, [key], holder_code="91350100M000100Y44")
+    assert wrong.licence["holder"]["code_matches"] is False and wrong.warnings
+
+
+def test_every_changed_byte_fails(signed):
+    text, key = signed
+    message = base45.decode(text[len(PREFIX):])
+    for position in range(len(message)):
+        changed = bytearray(message)
+        changed[position] ^= 0x01
+        report = qr_payload.verify(PREFIX + base45.encode(bytes(changed)), [key])
+        first = report.signatures[0]
+        assert first.check_status(C.SIGNATURE) is not S.PASSED, position  # absent when the format failed
+        assert report.status is not Status.VALID
+
+
+def test_a_key_not_in_the_list_is_indeterminate(signed, session, keystore):  # noqa: F811
+    text, key = signed
+    report = qr_payload.verify(text, [])
+    first = report.signatures[0]
+    assert first.check_status(C.CHAIN) is S.INDETERMINATE and first.check_status(C.SIGNATURE) is S.INDETERMINATE
+    other = keystore.generate(session, key.algorithm, "qr/other", ["qr"], actor="test")
+    spki = spki_of(keystore.public_key(session, other))
+    impostor = QrKey(key.kid, key.algorithm, spki, ISSUER)  # same kid, another key: the signature decides
+    assert qr_payload.verify(text, [impostor]).signatures[0].check_status(C.SIGNATURE) is S.FAILED
+    assert qr_payload.verify(text, [impostor, key]).signatures[0].check_status(C.SIGNATURE) is S.PASSED
+
+
+def test_es256_payloads_verify_with_python_cwt(session, keystore):  # noqa: F811
+    """python-cwt (an independent COSE/CWT implementation) verifies our ES256 COSE_Sign1 and
+    reads the claims."""
+    import cwt
+    from cryptography.hazmat.primitives import serialization
+    from cwt import COSE, COSEKey
+
+    key = keystore.generate(session, "ecdsa-with-SHA256", "qr/es256", ["qr"], actor="test")
+    public = keystore.public_key(session, key)
+    text = qr_payload.sign(session, keystore, key, _claims())
+    message = base45.decode(text[len(PREFIX):])
+    pem = public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    cose_key = COSEKey.from_pem(pem, alg="ES256", kid=qr_payload.kid_of("ecdsa-with-SHA256", spki_of(public)))
+    payload = COSE.new().decode(message, cose_key)
+    claims = cbor2.loads(payload)
+    assert claims[1] == ISSUER and claims[qr_payload.LICENCE_CLAIM][1][2] == 1
+    assert cwt.__version__
+
+
+def test_sm2_payloads_verify_with_openssl_over_the_sig_structure(session, keystore, tmp_path):  # noqa: F811
+    from trust.sm2 import signature_from_raw
+    key = keystore.generate(session, "SM2-with-SM3", "qr/sm2", ["qr"], actor="test")
+    public = keystore.public_key(session, key)
+    decoded = qr_payload.decode(qr_payload.sign(session, keystore, key, _claims()))
+    (tmp_path / "tbs").write_bytes(decoded.to_be_signed)
+    (tmp_path / "sig").write_bytes(signature_from_raw(decoded.signature))
+    (tmp_path / "pub.pem").write_bytes(public.to_pem() if isinstance(public.to_pem(), bytes) else public.to_pem().encode())
+    openssl("pkeyutl", "-verify", "-pubin", "-inkey", tmp_path / "pub.pem", "-rawin", "-digest", "sm3",
+            "-pkeyopt", "distid:1234567812345678", "-in", tmp_path / "tbs", "-sigfile", tmp_path / "sig")
+    (tmp_path / "tbs").write_bytes(decoded.to_be_signed + b"x")
+    assert openssl("pkeyutl", "-verify", "-pubin", "-inkey", tmp_path / "pub.pem", "-rawin", "-digest", "sm3",
+                   "-pkeyopt", "distid:1234567812345678", "-in", tmp_path / "tbs", "-sigfile", tmp_path / "sig",
+                   check=False).returncode != 0
+
+
+@pytest.mark.parametrize("text", ["", "hello", PREFIX, PREFIX + "A", PREFIX + "%%%", PREFIX + base45.encode(b"\xff"),
+                                  PREFIX + base45.encode(cbor2.dumps([1, 2, 3])),
+                                  PREFIX + base45.encode(cbor2.dumps(cbor2.CBORTag(18, [b"", {}, b"", b""]))),
+                                  PREFIX + "A" * 5000])
+def test_junk_is_a_format_failure(text):
+    report = qr_payload.verify(text, [])
+    assert report.signatures[0].check_status(C.FORMAT) is S.FAILED and report.status is Status.INVALID
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.binary(max_size=40) | st.text(max_size=20),
+                    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.integers(-70000, 10), inner,
+                                                                                  max_size=5), max_leaves=30))
+def test_fuzz_any_cbor_inside_a_cose_sign1_is_refused_or_reported(value):
+    for message in (cbor2.dumps(value), cbor2.dumps(cbor2.CBORTag(18, [cbor2.dumps({1: -7, 4: bytes(8)}), {},
+                                                                         cbor2.dumps(value), bytes(64)]))):
+        report = qr_payload.verify(PREFIX + base45.encode(message), [])
+        assert report.status is not Status.VALID
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=700))
+def test_fuzz_random_bytes_are_a_format_failure(data):
+    report = qr_payload.verify(PREFIX + base45.encode(data), [])
+    assert report.status is not Status.VALID
