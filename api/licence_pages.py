@@ -11,7 +11,7 @@ that is malformed or unknown gets a 404 page.
 
 from flask import Blueprint, Response, current_app, render_template
 
-from licence import registry
+from licence import qr_keys, registry
 from licence.registry import LicenceStatus
 from licence.verify import holder_view, mask_id_number, standing
 from licence.metadata import HolderCodeType, LONG_TERM
@@ -94,6 +94,17 @@ def licence_file(licence_id: str, kind: str):
     return Response(data, mimetype="application/ofd" if kind == "ofd" else "application/pdf", headers={
         "Content-Disposition": f'attachment; filename="{record.licence_id}.{kind}"', "Cache-Control": "no-store",
         "X-Content-Type-Options": "nosniff"})
+
+
+@blueprint.get("/.well-known/licence-keys")
+def licence_keys():
+    """The signed list of licence QR keys (licence/qr_keys.py), for verifiers to cache."""
+    with current_app.extensions["trust.sessions"]() as session:
+        data = qr_keys.key_list(session, current_app.extensions["trust.keystore"])
+        session.commit()  # the list signer's key use is audited
+    return Response(data, mimetype="application/cose", headers={
+        "Cache-Control": f"public, max-age={int(qr_keys.LIST_TTL.total_seconds()) // 24}",
+        "Content-Disposition": 'attachment; filename="licence-keys.cose"'})
 
 
 @blueprint.get("/v/<licence_id>/seal")

@@ -123,6 +123,9 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (
             timedelta(days=365), _named_entity, 6, ocsp_nocheck=True, revocation_pointers=False, store_usage="ocsp"),
     Profile("server", "服务器", frozenset({"digital_signature"}), ("server_auth",), False,
             timedelta(days=397), _named_entity, 7, needs_dns_names=True),
+    # Signs the licence QR key list and status lists that offline verifiers cache (licence/qr_keys.py).
+    Profile("licence-list", "证照密钥与状态列表签名", frozenset({"digital_signature"}), (), False,
+            timedelta(days=2 * 365), _named_entity, 8, store_usage="qr"),
 )}
 
 # The CAs themselves.

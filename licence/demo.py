@@ -2,13 +2,14 @@
 (seal/demo.py): the demo department issues the three shipped licence types with its
 official seal (authorised for the licence service) through the demo client application
 (the demo CA has made the SM2 root trusted for licences: ca/demo.py), and a demo 营业执照 is issued to the demo
-enterprise, so its /v/ page and `trustctl verify` can be tried at once.
+enterprise, so its /v/ page and `trustctl verify` can be tried at once. The department gets
+an SM2 key for its licences' QR payloads, and the service a signer for the key list.
 """
 
 from sqlalchemy.orm import Session
 
 from hsm.keystore import KeyStore
-from licence import catalogue, issuance, registry
+from licence import catalogue, issuance, qr_keys, registry
 from licence.registry import LICENCE_SERVICE, LicenceRecord
 from ca.demo import PDF_KEY_LABEL
 from seal import making, registry as seals
@@ -34,6 +35,8 @@ def set_up_demo_licences(session: Session, keystore: KeyStore, *, es_id: str, cl
         registry.register_issuer(session, type_code=type_code, issuer_code=seal.holder_uscc,
                                  issuer_name=seal.holder_name, es_id=es_id, client_ids=[client_id],
                                  pdf_key_id=pdf_key.id, actor=ACTOR)
+    qr_keys.rotate(session, keystore, seal.holder_uscc, actor=ACTOR)  # its QR payloads are signed (SM2)
+    qr_keys.set_up_list_signer(session, keystore, actor=ACTOR)
     body = {"type_code": BUSINESS_LICENCE, "issuer_code": seal.holder_uscc,
             "holder": {"name": enterprise["name"], "code": enterprise["uscc"], "code_type": "001"}, "face": DEMO_FACE}
     record, _ = issuance.issue(session, keystore, body, client_id=client_id, verify_url=public_url,

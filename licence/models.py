@@ -100,3 +100,16 @@ licence_idempotency = Table(
     Column("licence_id", String(128), ForeignKey("licence.licence_id"), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
+
+# The keys licence QR payloads are signed with (licence/qr_keys.py), one current per issuer;
+# a rotated key stays, retired, so that the QR codes it signed keep verifying.
+licence_qr_key = Table(
+    "licence_qr_key", Base.metadata,
+    Column("key_id", String(36), primary_key=True),          # the KeyStore key (usage qr)
+    Column("issuer_code", String(18), nullable=False, index=True),
+    Column("algorithm", String(32), nullable=False),
+    Column("kid", String(16), nullable=False, index=True),   # hex of the 8-byte COSE kid
+    Column("spki", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("retired_at", DateTime(timezone=True)),
+)

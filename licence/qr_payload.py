@@ -52,6 +52,7 @@ ALG_SM2 = -65537          # private use (RFC 9053 §10.4 leaves values below -65
 ALG_ES256 = -7
 LICENCE_CLAIM = -65537    # private-use CWT claim key (RFC 8392 §9.1)
 ISS, EXP, NBF, IAT = 1, 4, 5, 6
+X5CHAIN = 33              # RFC 9360
 COSE_SIGN1_TAG = 18
 MAX_TEXT = 4296           # characters: the most any QR code holds (version 40-L, alphanumeric)
 _ALGORITHMS = {"SM2-with-SM3": ALG_SM2, "ecdsa-with-SHA256": ALG_ES256}
@@ -72,7 +73,7 @@ class Claims:
     salt: bytes              # 8 bytes
     status: tuple[int, str] | None = None
 
-    def to_cbor(self) -> dict:
+    def tocbor_value(self) -> dict:
         lid = identifier.parse(self.licence_id)
         private = {1: [lid.type_code, lid.serial, lid.version], 3: self.face_sm3, 4: self.holder_name,
                    5: self.holder_digest, 6: self.salt}
@@ -104,22 +105,43 @@ def new_claims(*, licence_id: str, issuer_code: str, version: int, issued_at: da
                   holder_digest(holder_code, salt), salt, status)
 
 
+def cose_algorithm(name: str) -> int:
+    return _ALGORITHMS[name]
+
+
+def algorithm_name(value) -> str:
+    """Our algorithm name for a COSE algorithm value we sign with; PayloadError otherwise."""
+    for name, number in _ALGORITHMS.items():
+        if value == number and not isinstance(value, bool):
+            return name
+    raise PayloadError(f"COSE algorithm {str(value)[:20]} is not SM2 ({ALG_SM2}) or ES256 ({ALG_ES256})",
+                       f"COSE 算法 {str(value)[:20]} 不是 SM2（{ALG_SM2}）或 ES256（{ALG_ES256}）")
+
+
 def kid_of(algorithm: str, spki: bytes) -> bytes:
     return (sm3(spki) if algorithm == "SM2-with-SM3" else hashlib.sha256(spki).digest())[:8]
 
 
 def sign(session: Session, keystore: KeyStore, key: KeyRef, claims: Claims, *, actor: str = "licence") -> str:
     """The QR text for ``claims``, signed with ``key`` (usage ``qr``) in the KeyStore."""
+    message = cose_sign1(session, keystore, key, cbor2.dumps(claims.tocbor_value(), canonical=True), actor=actor)
+    return PREFIX + base45.encode(message)
+
+
+def cose_sign1(session: Session, keystore: KeyStore, key: KeyRef, payload: bytes, *, x5chain: tuple[bytes, ...] = (),
+               actor: str = "licence") -> bytes:
+    """A tagged COSE_Sign1 over ``payload``, protected header {1: alg, 4: kid[, 33: x5chain]}
+    (RFC 9360's x5chain: the signer's certificate first), deterministic CBOR."""
     if key.algorithm not in _ALGORITHMS:
-        raise InvalidInput(f"licence QR payloads are signed with SM2 or ES256, not {key.algorithm}",
-                           f"证照二维码载荷须使用 SM2 或 ES256 签名，不能使用 {key.algorithm}")
-    kid = kid_of(key.algorithm, spki_of(keystore.public_key(session, key)))
-    protected = cbor2.dumps({1: _ALGORITHMS[key.algorithm], 4: kid}, canonical=True)
-    payload = cbor2.dumps(claims.to_cbor(), canonical=True)
+        raise InvalidInput(f"licence QR payloads and lists are signed with SM2 or ES256, not {key.algorithm}",
+                           f"证照二维码载荷与列表须使用 SM2 或 ES256 签名，不能使用 {key.algorithm}")
+    header = {1: _ALGORITHMS[key.algorithm], 4: kid_of(key.algorithm, spki_of(keystore.public_key(session, key)))}
+    if x5chain:
+        header[X5CHAIN] = list(x5chain)
+    protected = cbor2.dumps(header, canonical=True)
     der = keystore.sign(session, key, _to_be_signed(protected, payload), usage=Usage.QR, actor=actor)
     raw = signature_to_raw(der) if key.algorithm == "SM2-with-SM3" else _ecdsa_raw(der)
-    message = cbor2.dumps(cbor2.CBORTag(COSE_SIGN1_TAG, [protected, {}, payload, raw]), canonical=True)
-    return PREFIX + base45.encode(message)
+    return cbor2.dumps(cbor2.CBORTag(COSE_SIGN1_TAG, [protected, {}, payload, raw]), canonical=True)
 
 
 def _to_be_signed(protected: bytes, payload: bytes) -> bytes:
@@ -177,7 +199,24 @@ def decode(text: str) -> Decoded:
         message = base45.decode(text[len(PREFIX):])
     except InvalidInput as e:
         raise PayloadError(f"the payload is not Base45: {e.en}", f"载荷不是 Base45 编码：{e.zh}") from None
-    tagged = _cbor(message, "COSE_Sign1")
+    signed = open_cose_sign1(message)
+    return Decoded(signed.algorithm, signed.kid, signed.to_be_signed, signed.signature,
+                   _claims(cbor_value(signed.payload, "claims")))
+
+
+@dataclass(frozen=True)
+class Sign1:
+    algorithm: int
+    kid: bytes
+    x5chain: tuple[bytes, ...]
+    to_be_signed: bytes
+    signature: bytes
+    payload: bytes
+
+
+def open_cose_sign1(message: bytes) -> Sign1:
+    """The parts of a tagged COSE_Sign1 as ``cose_sign1`` writes it; PayloadError otherwise."""
+    tagged = cbor_value(message, "COSE_Sign1")
     if not (isinstance(tagged, cbor2.CBORTag) and tagged.tag == COSE_SIGN1_TAG and isinstance(tagged.value, list)
             and len(tagged.value) == 4):
         raise PayloadError("the payload is not a tagged COSE_Sign1 of four items", "载荷不是带标签的四项 COSE_Sign1")
@@ -185,19 +224,24 @@ def decode(text: str) -> Decoded:
     if not all(isinstance(v, bytes) for v in (protected, payload, signature)):
         raise PayloadError("COSE_Sign1's protected header, payload and signature must be byte strings",
                            "COSE_Sign1 的受保护头、载荷和签名必须是字节串")
-    header = _cbor(protected, "protected header")
+    header = cbor_value(protected, "protected header")
     if not isinstance(header, dict) or header.get(1) not in _NAMES or not isinstance(header.get(4), bytes) \
             or len(header[4]) != 8:
         raise PayloadError("the protected header must name SM2 or ES256 (1) and an 8-byte kid (4)",
                            "受保护头须指明 SM2 或 ES256 算法（1）和 8 字节密钥标识（4）")
+    chain = header.get(X5CHAIN, [])
+    if isinstance(chain, bytes):
+        chain = [chain]
+    if not isinstance(chain, list) or not all(isinstance(c, bytes) for c in chain) or len(chain) > 5:
+        raise PayloadError("x5chain (33) is up to five DER certificates", "x5chain（33）应为至多五个 DER 证书")
     if len(signature) != 64:
         raise PayloadError(f"the signature is {len(signature)} bytes, not the 64 of r‖s",
                            f"签名长度为 {len(signature)} 字节，不是 r‖s 的 64 字节")
-    return Decoded(header[1], header[4], _to_be_signed(protected, payload), signature,
-                   _claims(_cbor(payload, "claims")))
+    return Sign1(header[1], header[4], tuple(chain), _to_be_signed(protected, payload), signature, payload)
 
 
-def _cbor(data: bytes, what: str):
+def cbor_value(data: bytes, what: str):
+    """``data`` decoded, if it is deterministically encoded CBOR; PayloadError otherwise."""
     try:
         value = cbor2.loads(data)
     except (cbor2.CBORDecodeError, ValueError, TypeError, OverflowError, RecursionError, MemoryError) as exc:
@@ -285,7 +329,7 @@ def _signature_checks(decoded: Decoded, candidates: list[QrKey]) -> list[Check]:
         if key.issuer_code != decoded.claims.issuer_code:
             continue
         try:
-            _verify_raw(key, decoded.to_be_signed, decoded.signature)
+            verify_raw(key.algorithm, key.spki, decoded.to_be_signed, decoded.signature)
         except (InvalidSignature, TrustError, ValueError):
             continue
         return [check(C.SIGNATURE, S.PASSED, "签名有效", "the signature verifies"),
@@ -296,9 +340,10 @@ def _signature_checks(decoded: Decoded, candidates: list[QrKey]) -> list[Check]:
             check(C.CHAIN, S.PASSED, "密钥列表中有此密钥标识", "the key list holds this kid")]
 
 
-def _verify_raw(key: QrKey, message: bytes, raw: bytes) -> None:
-    public = load_public_key(key.spki)
-    if key.algorithm == "SM2-with-SM3":
+def verify_raw(algorithm: str, spki: bytes, message: bytes, raw: bytes) -> None:
+    """Raise InvalidSignature unless ``raw`` (r‖s) verifies over ``message`` with the key."""
+    public = load_public_key(spki)
+    if algorithm == "SM2-with-SM3":
         public.verify(raw, message, signer_id=DEFAULT_ID, encoding="raw")
         return
     der = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))

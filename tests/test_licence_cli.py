@@ -100,3 +100,18 @@ def test_lta_renew_from_cron(demo):
         assert due.returncode == 1 and "Cannot renew: 0" not in due.stdout, due.stdout
         assert "renew the TSA certificate first" in due.stderr and "请先更新时间戳服务证书" in due.stderr
     assert trustctl(env, "licence", "lta-renew", "--within-days", "-1").returncode == 4
+
+
+def test_an_officer_rotates_a_qr_key_and_the_old_one_stays_listed(demo):
+    env, officer = demo["env"], demo["officer"]
+    issuer = parse(demo["licence"]).issuer_code
+    before = json.loads(trustctl(env, "licence", "keys", "--json").stdout)
+    rotated = trustctl(env, "licence", "rotate-key", "--issuer", issuer, "--algorithm", "es256", "--credential", officer)
+    assert rotated.returncode == 0 and "ecdsa-with-SHA256" in rotated.stdout, rotated.stderr
+    after = json.loads(trustctl(env, "licence", "keys", "--json").stdout)
+    assert len(after) == len(before) + 1
+    mine = [k for k in after if k["issuer_code"] == issuer]
+    assert [k["retired_at"] is None for k in mine] == [False, True]
+    assert trustctl(env, "licence", "rotate-key", "--issuer", issuer).returncode == 4  # no credential
+    assert any(action == "licence.qr_key.rotate" and actor.startswith("officer:")
+               for actor, action in audit_records(demo["dir"] / "home" / "trust.db"))

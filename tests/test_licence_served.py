@@ -154,3 +154,16 @@ def test_twenty_concurrent_identical_requests_over_two_workers_yield_one_licence
                                                 {"Idempotency-Key": "burst-20"}), range(20)))
     assert sorted(status for status, _ in answers) == [200] * 19 + [201], answers[:2]
     assert len({json.loads(answer)["licence_id"] for _, answer in answers}) == 1
+
+
+def test_the_key_list_is_served_signed_and_holds_the_demo_issuers_qr_key(served):
+    """GET /.well-known/licence-keys: a COSE_Sign1 a verifier checks with nothing but the demo
+    SM2 root (itself fetched from /ca/sm2-root/cert), naming the demo department's SM2 key."""
+    from licence import qr_keys
+    status, root = _call(served, "GET", "/ca/sm2-root/cert")
+    assert status == 200
+    answer = requests.get(f"{served['base']}/.well-known/licence-keys", timeout=60)
+    assert answer.status_code == 200 and answer.headers["Content-Type"] == "application/cose"
+    listed = qr_keys.read_key_list(answer.content, trusted_roots=(root,))
+    demo_issuer = parse(served["demo_licence"]).issuer_code
+    assert [k.key.algorithm for k in listed.keys if k.key.issuer_code == demo_issuer] == ["SM2-with-SM3"]

@@ -18,7 +18,7 @@ import click
 
 from api.cli import exits
 from api.cli.approvals import credential_option, json_option, print_json, read_file, run, run_as
-from licence import issuance, registry, renewal, types
+from licence import issuance, qr_keys, registry, renewal, types
 from licence.catalogue import MAX_DEFINITION_BYTES
 from licence.registry import TRANSITIONS
 from trust import audit
@@ -110,6 +110,34 @@ def issuer(type_code, issuer_code, issuer_name, es_id, client_ids, area_code, cr
         credential_paths=(credential_path,), keystore=False)
     click.echo(f"已登记 / Registered: {found.issuer_name} ({found.issuer_code}) issues {found.type_code} "
                f"with seal {found.es_id}; clients: {', '.join(found.client_ids) or '-'}")
+
+
+@licence.command("rotate-key")
+@click.option("--issuer", "issuer_code", required=True, help="颁证单位统一社会信用代码 / Issuer's credit code.")
+@click.option("--algorithm", type=click.Choice(["sm2", "es256"]), default="sm2", show_default=True,
+              help="二维码签名算法 / The QR payload's signature algorithm.")
+@credential_option
+def rotate_key(issuer_code: str, algorithm: str, credential_path: str) -> None:
+    """为颁证单位生成新的证照二维码签名密钥，旧密钥退役但仍列出 / A new QR signing key for an issuer; the old one
+    is retired and stays in the key list, so the codes it signed keep verifying."""
+    key = run_as("licence.qr_key.rotate", issuer_code, lambda session, keystore, acting: qr_keys.rotate(
+        session, keystore, issuer_code, algorithm=algorithm, actor=f"officer:{acting.officer.id}"),
+        credential_paths=(credential_path,))
+    click.echo(f"已生成 / Generated: {key.algorithm} key {key.kid.hex()} for {key.issuer_code}")
+
+
+@licence.command("keys")
+@json_option
+def keys(as_json: bool) -> None:
+    """列出证照二维码签名密钥（即 /.well-known/licence-keys 所列）/ List the licence QR keys (as the key list)."""
+    found = run(lambda session, _k: qr_keys.listed(session), keystore=False)
+    if as_json:
+        print_json([{"kid": k.key.kid.hex(), "algorithm": k.key.algorithm, "issuer_code": k.key.issuer_code,
+                     "created_at": k.created_at, "retired_at": k.retired_at} for k in found])
+        return
+    for k in found:
+        state = f"retired {k.retired_at:%Y-%m-%d}" if k.retired_at else "current"
+        click.echo(f"{k.key.kid.hex()}  {k.key.algorithm:<18} {k.key.issuer_code}  {state}")
 
 
 @licence.command("issue")

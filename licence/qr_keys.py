@@ -1,0 +1,183 @@
+"""The keys licence QR payloads are signed with, and the signed key list offline verifiers
+cache (spec §9; served at ``/.well-known/licence-keys``).
+
+Each issuer has one current QR key in the KeyStore (usage ``qr``; SM2 by default, ES256 as an
+option). Rotating makes a new one current and retires the old, which stays in the list: a QR
+code it signed must never turn "invalid" because its key was rotated (the EU certificate's
+verifiers did exactly that when a list missed a key). A retired key leaves the list only
+when no licence it signed is valid any more (not yet done: retired keys stay).
+
+The list is a COSE_Sign1 (licence/qr_payload.py) whose payload is deterministic CBOR
+
+    {1: issued at, 2: ttl seconds, 3: [{1: kid, 2: COSE alg, 3: issuer code, 4: SPKI DER,
+                                         5: created at, 6: retired at or null}, ...]}
+
+signed by the service's list signer: a ``licence-list`` certificate of our SM2 issuing CA
+(its key in the KeyStore, usage ``qr``), which travels in the x5chain header with the CA's
+certificate, so a verifier needs only the root it trusts for licences.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Callable
+
+import cbor2
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from ca import authority
+from ca.authority import spki_of
+from ca.models import ca_authority, ca_certificate
+from hsm.keystore import KeyRef, KeyStore
+from licence import qr_payload
+from licence.models import licence_qr_key
+from licence.qr_payload import PayloadError, QrKey
+from trust import audit
+from trust.clock import as_utc, utc_now
+from trust.errors import InvalidInput, InvalidSignature, NotFound, TrustError
+from trust.path import validate_path
+from trust.report import CheckName as C, CheckStatus as S
+from trust.x509 import parse_certificate
+
+LIST_TTL = timedelta(days=1)
+LIST_PROFILE = "licence-list"
+_ALGORITHMS = {"sm2": "SM2-with-SM3", "es256": "ecdsa-with-SHA256"}
+
+
+@dataclass(frozen=True)
+class ListedKey:
+    key: QrKey
+    created_at: datetime
+    retired_at: datetime | None
+
+
+@dataclass(frozen=True)
+class KeyList:
+    keys: tuple[ListedKey, ...]
+    issued_at: datetime
+    ttl: timedelta
+    signer: str
+
+    def age(self, now: datetime) -> timedelta:
+        return now - self.issued_at
+
+    def stale(self, now: datetime) -> bool:
+        return self.age(now) > self.ttl
+
+
+def rotate(session: Session, keystore: KeyStore, issuer_code: str, *, algorithm: str = "sm2", actor: str,
+           clock: Callable[[], datetime] = utc_now) -> QrKey:
+    """A new current QR key for the issuer; the one before is retired (and stays listed).
+    Audited. Does not commit."""
+    if algorithm not in _ALGORITHMS:
+        raise InvalidInput(f"a licence QR key is sm2 or es256, not {str(algorithm)[:20]!r}",
+                           f"证照二维码密钥须为 sm2 或 es256，不能是 {str(algorithm)[:20]!r}")
+    now = clock()
+    name = _ALGORITHMS[algorithm]
+    ref = keystore.generate(session, name, f"licence-qr/{issuer_code}/{now:%Y%m%dT%H%M%S%f}", ["qr"], actor=actor)
+    spki = spki_of(keystore.public_key(session, ref))
+    kid = qr_payload.kid_of(name, spki)
+    session.execute(update(licence_qr_key).where((licence_qr_key.c.issuer_code == issuer_code)
+                                                 & licence_qr_key.c.retired_at.is_(None)).values(retired_at=now))
+    session.execute(insert(licence_qr_key).values(key_id=ref.id, issuer_code=issuer_code, algorithm=name,
+                                                  kid=kid.hex(), spki=spki, created_at=now))
+    audit.append(session, actor, "licence.qr_key.rotate", issuer_code, {"key_id": ref.id, "kid": kid.hex(),
+                                                                       "algorithm": name})
+    return QrKey(kid, name, spki, issuer_code)
+
+
+def current(session: Session, keystore: KeyStore, issuer_code: str) -> KeyRef:
+    """The issuer's current QR key; NotFound when it has none (``trustctl licence rotate-key``)."""
+    key_id = session.execute(select(licence_qr_key.c.key_id).where(
+        (licence_qr_key.c.issuer_code == issuer_code) & licence_qr_key.c.retired_at.is_(None))).scalar()
+    if key_id is None:
+        raise NotFound(f"issuer {issuer_code} has no licence QR key", f"颁证单位 {issuer_code} 没有证照二维码密钥")
+    return keystore.get(session, key_id)
+
+
+def listed(session: Session) -> list[ListedKey]:
+    rows = session.execute(select(licence_qr_key).order_by(licence_qr_key.c.issuer_code, licence_qr_key.c.created_at))
+    return [ListedKey(QrKey(bytes.fromhex(r.kid), r.algorithm, bytes(r.spki), r.issuer_code), as_utc(r.created_at),
+                      as_utc(r.retired_at)) for r in rows]
+
+
+def list_signer(session: Session, keystore: KeyStore) -> tuple[KeyRef, tuple[bytes, ...]]:
+    """The newest valid ``licence-list`` certificate with a KeyStore key, and its chain."""
+    now = utc_now()
+    rows = session.execute(select(ca_certificate.c.der, ca_certificate.c.key_id, ca_certificate.c.not_after,
+                                  ca_authority.c.certificate.label("issuer_der"))
+                           .join(ca_authority, ca_authority.c.name == ca_certificate.c.issuer)
+                           .where(ca_certificate.c.profile == LIST_PROFILE, ca_certificate.c.status == "good",
+                                  ca_certificate.c.key_id.is_not(None))
+                           .order_by(ca_certificate.c.not_before.desc(), ca_certificate.c.not_after.desc()))
+    for row in rows:
+        if as_utc(row.not_after) > now:
+            return keystore.get(session, row.key_id), (bytes(row.der), bytes(row.issuer_der))
+    raise NotFound("no licence list signer is configured (a licence-list certificate)",
+                   "未配置证照列表签名证书（licence-list）")
+
+
+def set_up_list_signer(session: Session, keystore: KeyStore, *, actor: str, ca_name: str = "sm2-issuing"):
+    """Issue the list signer's certificate, its key made in the KeyStore. Does not commit."""
+    return authority.issue_with_new_key(session, keystore, ca_name, LIST_PROFILE,
+                                        subject={"C": "CN", "O": authority.DEFAULT_ORGANIZATION,
+                                                 "CN": "证照密钥与状态列表 Licence key and status lists"},
+                                        label=f"licence/list-signer/{utc_now():%Y%m%dT%H%M%S}", actor=actor)
+
+
+def key_list(session: Session, keystore: KeyStore, *, clock: Callable[[], datetime] = utc_now) -> bytes:
+    """The signed key list (COSE_Sign1), as served."""
+    entries = [{1: k.key.kid, 2: qr_payload.cose_algorithm(k.key.algorithm), 3: k.key.issuer_code, 4: k.key.spki,
+                5: int(k.created_at.timestamp()), 6: int(k.retired_at.timestamp()) if k.retired_at else None}
+               for k in listed(session)]
+    payload = cbor2.dumps({1: int(clock().timestamp()), 2: int(LIST_TTL.total_seconds()), 3: entries}, canonical=True)
+    signer, chain = list_signer(session, keystore)
+    return qr_payload.cose_sign1(session, keystore, signer, payload, x5chain=chain, actor="licence")
+
+
+def read_key_list(data: bytes, *, trusted_roots, at: datetime | None = None) -> KeyList:
+    """A key list checked: its signature by the certificate it carries, and that
+    certificate's chain to one of ``trusted_roots`` (the roots trusted for licences).
+    PayloadError naming what is wrong."""
+    signed = qr_payload.open_cose_sign1(bytes(data))
+    if not signed.x5chain:
+        raise PayloadError("the key list carries no signer certificate (x5chain)", "密钥列表未携带签名证书（x5chain）")
+    try:
+        leaf = parse_certificate(signed.x5chain[0])
+        qr_payload.verify_raw(qr_payload.algorithm_name(signed.algorithm), leaf.public_key_info,
+                              signed.to_be_signed, signed.signature)
+    except (InvalidSignature, TrustError, ValueError) as e:
+        raise PayloadError(f"the key list's signature does not verify: {str(e)[:120]}",
+                           f"密钥列表的签名验证不通过：{str(e)[:120]}") from None
+    value = qr_payload.cbor_value(signed.payload, "key list")
+    issued = _int(value, 1, "issued at")
+    issued_at = datetime.fromtimestamp(issued, tz=utc_now().tzinfo) if 0 < issued < 2**33 else None
+    if issued_at is None:
+        raise PayloadError("the key list's time is out of range", "密钥列表的时间超出范围")
+    chain = validate_path(leaf, roots=tuple(trusted_roots), intermediates=signed.x5chain[1:], at=issued_at,
+                          leaf_usage=None)
+    if chain.status(C.CHAIN) not in (S.PASSED, S.WARNING):
+        raise PayloadError("the key list's signer does not chain to a trusted root",
+                           "密钥列表的签名者无法链接到可信根证书")
+    keys = []
+    for entry in value.get(3) if isinstance(value.get(3), list) else []:
+        if not isinstance(entry, dict):
+            continue
+        try:
+            key = QrKey(entry[1], qr_payload.algorithm_name(entry[2]), entry[4], entry[3])
+            if not (isinstance(key.kid, bytes) and isinstance(key.spki, bytes) and isinstance(key.issuer_code, str)):
+                continue
+            retired = entry.get(6)
+            keys.append(ListedKey(key, datetime.fromtimestamp(_int(entry, 5, "created at"), tz=issued_at.tzinfo),
+                                  None if retired is None else datetime.fromtimestamp(int(retired), tz=issued_at.tzinfo)))
+        except (KeyError, PayloadError, ValueError, TypeError, OverflowError, OSError):
+            continue  # an entry we cannot read is skipped, never fatal to the others
+    return KeyList(tuple(keys), issued_at, timedelta(seconds=_int(value, 2, "ttl")), leaf.subject)
+
+
+def _int(mapping, key, name: str) -> int:
+    item = mapping.get(key) if isinstance(mapping, dict) else None
+    if not isinstance(item, int) or isinstance(item, bool):
+        raise PayloadError(f"the key list's {name} is missing", f"密钥列表缺少{name}")
+    return item
+
