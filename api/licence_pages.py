@@ -11,7 +11,7 @@ that is malformed or unknown gets a 404 page.
 
 from flask import Blueprint, Response, current_app, render_template
 
-from licence import qr_keys, registry
+from licence import qr_keys, registry, status_list
 from licence.registry import LicenceStatus
 from licence.verify import holder_view, mask_id_number, standing
 from licence.metadata import HolderCodeType, LONG_TERM
@@ -105,6 +105,17 @@ def licence_keys():
     return Response(data, mimetype="application/cose", headers={
         "Cache-Control": f"public, max-age={int(qr_keys.LIST_TTL.total_seconds()) // 24}",
         "Content-Disposition": 'attachment; filename="licence-keys.cose"'})
+
+
+@blueprint.get("/api/v1/status-lists/<int:number>")
+def licence_status_list(number: int):
+    """A Token Status List of licences (licence/status_list.py), made from the registry now."""
+    with current_app.extensions["trust.sessions"]() as session:
+        data = status_list.token(session, current_app.extensions["trust.keystore"], number,
+                                 public_url=current_app.extensions["trust.settings"].public_url)
+        session.commit()  # the list signer's key use is audited
+    return Response(data, mimetype=status_list.MEDIA_TYPE, headers={
+        "Cache-Control": f"public, max-age={int(status_list.TTL.total_seconds()) // 6}"})
 
 
 @blueprint.get("/v/<licence_id>/seal")

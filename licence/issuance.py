@@ -25,7 +25,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from hsm.keystore import KeyStore
-from licence import face, identifier, layout, pades, registry
+from licence import face, identifier, layout, pades, registry, status_list
 from licence.catalogue import LicenceType, Source, ValidityRule, canonical_json
 from licence.pdf import points_box, write_pdf
 from licence.pdf_verify import signed_revision
@@ -217,7 +217,9 @@ def seal_and_store(session: Session, keystore: KeyStore, ready: Draft, licence_i
     digest = sm3(sealed).hex()
     pdf = _signed_pdf(session, keystore, ready, document, seal, stamp.boundary, licence_id)
     pdf_digest = sm3(signed_revision(pdf)).hex() if pdf is not None else None
+    status_list_number, status_index = status_list.assign(session)
     session.execute(insert(licences).values(
+        status_list=status_list_number, status_index=status_index,
         licence_id=str(licence_id), base=licence_id.base, version=licence_id.version,
         type_code=ready.licence_type.type_code, type_version=ready.type_version, issuer_code=ready.issuer.issuer_code,
         holder_code=ready.holder.code, licence_no=record["licence_no"], issue_date=ready.issue_date,

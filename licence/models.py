@@ -6,7 +6,7 @@ SM3, so a later PDF, QR or sharing view is made from the row without touching th
 """
 
 from sqlalchemy import (CheckConstraint, Column, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, String,
-                        Table, Text)
+                        Table, Text, UniqueConstraint)
 
 from trust.db import Base
 
@@ -73,7 +73,10 @@ licences = Table(
     Column("client_id", String(255), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("status_changed_at", DateTime(timezone=True), nullable=False),
+    Column("status_list", Integer),                       # its Token Status List (licence/status_list.py)
+    Column("status_index", Integer),                      # random within the list (herd privacy)
     CheckConstraint(f"status IN ({_STATUS_LIST})", name="ck_licence_status"),
+    UniqueConstraint("status_list", "status_index", name="uq_licence_status_slot"),
     Index("ix_licence_base", "base", "version", unique=True),
     Index("ix_licence_issuer", "issuer_code", "created_at"),
     Index("ix_licence_holder", "holder_code"),

@@ -18,7 +18,7 @@ certificate, so a verifier needs only the root it trusts for licences.
 """
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 import cbor2
@@ -135,30 +135,36 @@ def key_list(session: Session, keystore: KeyStore, *, clock: Callable[[], dateti
     return qr_payload.cose_sign1(session, keystore, signer, payload, x5chain=chain, actor="licence")
 
 
-def read_key_list(data: bytes, *, trusted_roots, at: datetime | None = None) -> KeyList:
-    """A key list checked: its signature by the certificate it carries, and that
-    certificate's chain to one of ``trusted_roots`` (the roots trusted for licences).
-    PayloadError naming what is wrong."""
+def open_signed_list(data: bytes, *, trusted_roots, what: str, time_claim: int) -> tuple[dict, datetime]:
+    """A list we sign (the key list, a status list): its signature by the certificate it
+    carries, that certificate's chain to one of ``trusted_roots`` (the roots trusted for
+    licences) at the list's time; the payload and that time. PayloadError naming the fault."""
     signed = qr_payload.open_cose_sign1(bytes(data))
     if not signed.x5chain:
-        raise PayloadError("the key list carries no signer certificate (x5chain)", "密钥列表未携带签名证书（x5chain）")
+        raise PayloadError(f"the {what} carries no signer certificate (x5chain)", f"{what} 未携带签名证书（x5chain）")
     try:
         leaf = parse_certificate(signed.x5chain[0])
         qr_payload.verify_raw(qr_payload.algorithm_name(signed.algorithm), leaf.public_key_info,
                               signed.to_be_signed, signed.signature)
     except (InvalidSignature, TrustError, ValueError) as e:
-        raise PayloadError(f"the key list's signature does not verify: {str(e)[:120]}",
-                           f"密钥列表的签名验证不通过：{str(e)[:120]}") from None
-    value = qr_payload.cbor_value(signed.payload, "key list")
-    issued = _int(value, 1, "issued at")
-    issued_at = datetime.fromtimestamp(issued, tz=utc_now().tzinfo) if 0 < issued < 2**33 else None
-    if issued_at is None:
-        raise PayloadError("the key list's time is out of range", "密钥列表的时间超出范围")
+        raise PayloadError(f"the {what}'s signature does not verify: {str(e)[:120]}",
+                           f"{what} 的签名验证不通过：{str(e)[:120]}") from None
+    value = qr_payload.cbor_value(signed.payload, what)
+    issued = _int(value, time_claim, "issued at")
+    if not 0 < issued < 2**33:
+        raise PayloadError(f"the {what}'s time is out of range", f"{what} 的时间超出范围")
+    issued_at = datetime.fromtimestamp(issued, tz=timezone.utc)
     chain = validate_path(leaf, roots=tuple(trusted_roots), intermediates=signed.x5chain[1:], at=issued_at,
                           leaf_usage=None)
     if chain.status(C.CHAIN) not in (S.PASSED, S.WARNING):
-        raise PayloadError("the key list's signer does not chain to a trusted root",
-                           "密钥列表的签名者无法链接到可信根证书")
+        raise PayloadError(f"the {what}'s signer does not chain to a trusted root",
+                           f"{what} 的签名者无法链接到可信根证书")
+    return value, issued_at
+
+
+def read_key_list(data: bytes, *, trusted_roots) -> KeyList:
+    """A key list checked by ``open_signed_list``; entries that cannot be read are skipped."""
+    value, issued_at = open_signed_list(data, trusted_roots=trusted_roots, what="key list", time_claim=1)
     keys = []
     for entry in value.get(3) if isinstance(value.get(3), list) else []:
         if not isinstance(entry, dict):
@@ -168,16 +174,17 @@ def read_key_list(data: bytes, *, trusted_roots, at: datetime | None = None) -> 
             if not (isinstance(key.kid, bytes) and isinstance(key.spki, bytes) and isinstance(key.issuer_code, str)):
                 continue
             retired = entry.get(6)
-            keys.append(ListedKey(key, datetime.fromtimestamp(_int(entry, 5, "created at"), tz=issued_at.tzinfo),
-                                  None if retired is None else datetime.fromtimestamp(int(retired), tz=issued_at.tzinfo)))
+            keys.append(ListedKey(key, datetime.fromtimestamp(_int(entry, 5, "created at"), tz=timezone.utc),
+                                  None if retired is None else datetime.fromtimestamp(int(retired), tz=timezone.utc)))
         except (KeyError, PayloadError, ValueError, TypeError, OverflowError, OSError):
             continue  # an entry we cannot read is skipped, never fatal to the others
-    return KeyList(tuple(keys), issued_at, timedelta(seconds=_int(value, 2, "ttl")), leaf.subject)
+    signer = parse_certificate(qr_payload.open_cose_sign1(bytes(data)).x5chain[0]).subject
+    return KeyList(tuple(keys), issued_at, timedelta(seconds=_int(value, 2, "ttl")), signer)
 
 
 def _int(mapping, key, name: str) -> int:
     item = mapping.get(key) if isinstance(mapping, dict) else None
     if not isinstance(item, int) or isinstance(item, bool):
-        raise PayloadError(f"the key list's {name} is missing", f"密钥列表缺少{name}")
+        raise PayloadError(f"the list's {name} is missing", f"列表缺少{name}")
     return item
 

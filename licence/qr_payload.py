@@ -129,7 +129,7 @@ def sign(session: Session, keystore: KeyStore, key: KeyRef, claims: Claims, *, a
 
 
 def cose_sign1(session: Session, keystore: KeyStore, key: KeyRef, payload: bytes, *, x5chain: tuple[bytes, ...] = (),
-               actor: str = "licence") -> bytes:
+               extra_header: dict | None = None, actor: str = "licence") -> bytes:
     """A tagged COSE_Sign1 over ``payload``, protected header {1: alg, 4: kid[, 33: x5chain]}
     (RFC 9360's x5chain: the signer's certificate first), deterministic CBOR."""
     if key.algorithm not in _ALGORITHMS:
@@ -138,6 +138,7 @@ def cose_sign1(session: Session, keystore: KeyStore, key: KeyRef, payload: bytes
     header = {1: _ALGORITHMS[key.algorithm], 4: kid_of(key.algorithm, spki_of(keystore.public_key(session, key)))}
     if x5chain:
         header[X5CHAIN] = list(x5chain)
+    header.update(extra_header or {})
     protected = cbor2.dumps(header, canonical=True)
     der = keystore.sign(session, key, _to_be_signed(protected, payload), usage=Usage.QR, actor=actor)
     raw = signature_to_raw(der) if key.algorithm == "SM2-with-SM3" else _ecdsa_raw(der)
@@ -293,8 +294,10 @@ def _claims(value) -> Claims:
 
 
 def verify(text: str, keys: Iterable[QrKey], *, file: bytes | None = None, holder_code: str | None = None,
-           clock=utc_now) -> Report:
-    """The report (format "qr") on a licence QR's payload, from the key list given."""
+           statuses=None, clock=utc_now) -> Report:
+    """The report (format "qr") on a licence QR's payload, from the key list given and, with
+    ``statuses`` (a licence.status_list.StatusList), the licence's status as that list says,
+    with its age: a list older than its ttl is a warning, never by itself INVALID."""
     try:
         decoded = decode(text)
     except PayloadError as e:
@@ -303,14 +306,19 @@ def verify(text: str, keys: Iterable[QrKey], *, file: bytes | None = None, holde
     candidates = [k for k in keys if k.kid == decoded.kid and _ALGORITHMS.get(k.algorithm) == decoded.algorithm]
     checks = [check(C.FORMAT, S.PASSED, f"载荷结构可解析（{_NAMES[decoded.algorithm]}）",
                     f"the payload parses ({_NAMES[decoded.algorithm]})"),
-              *_signature_checks(decoded, candidates), _integrity(claims, file),
-              check(C.LICENCE_STATUS, S.INDETERMINATE, "未提供状态列表，无法确认证照现在的状态",
-                    "no status list was given: whether the licence still stands is not known")]
+              *_signature_checks(decoded, candidates), _integrity(claims, file), _status(claims, statuses)]
+    now = clock()
     section = {"licence_id": claims.licence_id, "issuer": {"code": claims.issuer_code}, "version": claims.version,
                "holder": {"name": claims.holder_name}, "valid_from": claims.valid_from.isoformat(),
                "valid_to": claims.valid_to.isoformat() if claims.valid_to else "长期",
-               "kid": decoded.kid.hex(), "checked_at": iso_z(clock())}
+               "kid": decoded.kid.hex(), "checked_at": iso_z(now)}
     warnings = []
+    if statuses is not None and statuses.stale(now):
+        age = now - statuses.issued_at
+        warnings.append(Message(zh=f"状态列表已缓存 {age}，超过其有效时长 {statuses.ttl}，请尽快更新",
+                                en=f"the status list is {age} old, past its ttl of {statuses.ttl}: fetch a new one"))
+    if statuses is not None:
+        section["status_list_issued_at"] = iso_z(statuses.issued_at)
     if holder_code is not None:
         matches = holder_digest(holder_code, claims.salt) == claims.holder_digest
         section["holder"]["code_matches"] = matches
@@ -348,6 +356,28 @@ def verify_raw(algorithm: str, spki: bytes, message: bytes, raw: bytes) -> None:
         return
     der = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
     signature_algorithm("ES256").verify(public, message, der)
+
+
+_STATUS_TEXT = {1: ("已吊销、撤销、注销或失效", "revoked, annulled, cancelled or expired"), 2: ("已暂扣", "suspended"),
+                3: ("已变更，被新版本取代", "superseded by a new version")}
+
+
+def _status(claims: Claims, statuses) -> Check:
+    if statuses is None:
+        return check(C.LICENCE_STATUS, S.INDETERMINATE, "未提供状态列表，无法确认证照现在的状态",
+                     "no status list was given: whether the licence still stands is not known")
+    if claims.status is None or claims.status[1] != statuses.uri:
+        return check(C.LICENCE_STATUS, S.INDETERMINATE, "二维码未指向所给的状态列表",
+                     "the QR does not refer to the status list given")
+    value = statuses.status(claims.status[0])
+    if value is None:
+        return check(C.LICENCE_STATUS, S.INDETERMINATE, f"状态列表中没有序号 {claims.status[0]}",
+                     f"the status list has no index {claims.status[0]}")
+    at = iso_z(statuses.issued_at)
+    if value == 0:
+        return check(C.LICENCE_STATUS, S.PASSED, f"状态列表（{at}）记为有效", f"the status list of {at} holds it valid")
+    zh, en = _STATUS_TEXT.get(value, ("状态未知", f"of unknown status {value}"))
+    return check(C.LICENCE_STATUS, S.FAILED, f"状态列表（{at}）记为{zh}", f"the status list of {at} says it is {en}")
 
 
 def _integrity(claims: Claims, file: bytes | None) -> Check:

@@ -167,3 +167,13 @@ def test_the_key_list_is_served_signed_and_holds_the_demo_issuers_qr_key(served)
     listed = qr_keys.read_key_list(answer.content, trusted_roots=(root,))
     demo_issuer = parse(served["demo_licence"]).issuer_code
     assert [k.key.algorithm for k in listed.keys if k.key.issuer_code == demo_issuer] == ["SM2-with-SM3"]
+
+
+def test_the_status_list_is_served_signed(served):
+    from licence import status_list
+    _status, root = _call(served, "GET", "/ca/sm2-root/cert")
+    answer = requests.get(f"{served['base']}/api/v1/status-lists/1", timeout=60)
+    assert answer.status_code == 200 and answer.headers["Content-Type"] == "application/statuslist+cwt"
+    listed = status_list.read_token(answer.content, trusted_roots=(root,))
+    assert listed.uri == f"{served['base']}/api/v1/status-lists/1" and listed.bits == 2
+    assert requests.get(f"{served['base']}/api/v1/status-lists/7", timeout=60).status_code == 404
