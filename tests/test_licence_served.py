@@ -177,3 +177,60 @@ def test_the_status_list_is_served_signed(served):
     listed = status_list.read_token(answer.content, trusted_roots=(root,))
     assert listed.uri == f"{served['base']}/api/v1/status-lists/1" and listed.bits == 2
     assert requests.get(f"{served['base']}/api/v1/status-lists/7", timeout=60).status_code == 404
+
+
+def _demo_qr_text(served) -> str:
+    """A QR payload for the demo licence, signed with the demo department's QR key, its status
+    reference the licence's slot (what issuance will draw on the face: #16's next slice)."""
+    from sqlalchemy import select
+
+    from hsm.keystore import open_keystore
+    from licence import qr_keys, qr_payload, registry, status_list
+    from licence.models import licences
+    from trust.config import load_settings
+    from trust.db import make_engine, session_factory
+    settings = load_settings(served["env"])
+    engine = make_engine(settings.database_url)
+    try:
+        with session_factory(engine)() as session:
+            record = registry.get(session, served["demo_licence"])
+            index = session.execute(select(licences.c.status_index)
+                                    .where(licences.c.licence_id == record.licence_id)).scalar_one()
+            keystore = open_keystore(settings)
+            meta = record.metadata()
+            claims = qr_payload.new_claims(
+                licence_id=record.licence_id, issuer_code=meta.issuer_code, version=1, issued_at=record.created_at,
+                valid_from=meta.valid_from, valid_to=meta.valid_to, face=meta.face, holder_name=meta.holder_name,
+                holder_code=meta.holder_code, status=(index, status_list.uri(served["base"], 1)))
+            text = qr_payload.sign(session, keystore, qr_keys.current(session, keystore, meta.issuer_code), claims)
+            session.commit()
+            return text
+    finally:
+        engine.dispose()
+
+
+def test_a_verifier_caches_the_lists_and_checks_the_qr_offline(served, tmp_path):
+    """`trustctl licence cache`, then `trustctl verify --qr` on a machine with no service of its
+    own (an empty TRUST_HOME) and only the demo root: VALID from the text and from an image
+    read by zbarimg; a wrong holder code is warned of."""
+    import segno
+    cache = trustctl(served["env"], "licence", "cache", "--out", str(tmp_path / "cache"), "--url", served["base"])
+    assert cache.returncode == 0, cache.stderr
+    _status, root = _call(served, "GET", "/ca/sm2-root/cert")
+    (tmp_path / "root.der").write_bytes(root)
+    text = _demo_qr_text(served)
+    offline = clean_env(TRUST_HOME=str(tmp_path / "verifier"))
+    options = ["--keys", str(tmp_path / "cache" / "licence-keys.cose"),
+               "--status-list", str(tmp_path / "cache" / "status-list-1.cwt"), "--trust-root", str(tmp_path / "root.der")]
+    done = trustctl(offline, "verify", "--qr", text, *options, "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert report["format"] == "qr" and report["licence"]["licence_id"] == served["demo_licence"]
+    segno.make(text, error="m").save(str(tmp_path / "qr.png"), scale=4)
+    from_image = trustctl(offline, "verify", "--qr", str(tmp_path / "qr.png"), *options)
+    assert from_image.returncode == 0, from_image.stdout + from_image.stderr
+    wrong = trustctl(offline, "verify", "--qr", text, *options, "--holder-code", "91110108MA01234560", "--json")
+    assert json.loads(wrong.stdout)["licence"]["holder"]["code_matches"] is False
+    untrusted = trustctl(offline, "verify", "--qr", text, *options[:4], "--json")  # no root for the lists
+    assert untrusted.returncode == 3, untrusted.stdout
+    assert trustctl(offline, "verify").returncode == 4

@@ -10,6 +10,7 @@ changing a licence's status are an officer's acts, signed with their credential
 
 import json
 import sys
+import urllib.request
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -25,6 +26,7 @@ from trust import audit
 from trust.config import load_settings
 
 MAX_REQUEST_BYTES = 1024 * 1024
+MAX_LIST_BYTES = 4 * 1024 * 1024
 
 
 @click.group(cls=exits.Group)
@@ -138,6 +140,30 @@ def keys(as_json: bool) -> None:
     for k in found:
         state = f"retired {k.retired_at:%Y-%m-%d}" if k.retired_at else "current"
         click.echo(f"{k.key.kid.hex()}  {k.key.algorithm:<18} {k.key.issuer_code}  {state}")
+
+
+@licence.command("cache")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="写入的目录 / The folder to write into.")
+@click.option("--url", help="信任服务地址（默认 TRUST_PUBLIC_URL）/ The trust service (default: TRUST_PUBLIC_URL).")
+def cache(out_dir: str, url: str | None) -> None:
+    """下载离线核验证照二维码所需的密钥列表与状态列表 / Download the key list and the status list an offline QR
+    verifier needs (then: trustctl verify --qr … --keys … --status-list … --trust-root ROOT)."""
+    base = (url or load_settings().public_url).rstrip("/")
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    for path, name in (("/.well-known/licence-keys", "licence-keys.cose"), ("/api/v1/status-lists/1", "status-list-1.cwt")):
+        try:
+            with urllib.request.urlopen(base + path, timeout=30) as answer:
+                data = answer.read(MAX_LIST_BYTES + 1)
+        except (OSError, ValueError) as e:
+            click.echo(f"无法下载 / Cannot download {base + path}: {e}", err=True)
+            sys.exit(exits.FAILED)
+        if len(data) > MAX_LIST_BYTES:
+            click.echo(f"过大 / Too large: {base + path}", err=True)
+            sys.exit(exits.FAILED)
+        (folder / name).write_bytes(data)
+        click.echo(f"已保存 / Saved {folder / name} ({len(data)} bytes)")
 
 
 @licence.command("issue")

@@ -117,11 +117,21 @@ def _shorten(text: str) -> str:
 
 
 def _licence_lines(section: dict) -> list[str]:
-    lines = [f"证照 Licence: {section['type_name']}  {section['licence_id']}",
-             f"  颁证单位 issuer: {section['issuer']['name']} ({section['issuer']['code']})",
-             f"  持证主体 holder: {section['holder']['name']} ({section['holder']['code']})",
+    """The licence section of a file's report, or of a QR's (which carries no type name, no
+    issuer name and no holder code)."""
+    issuer, holder = section["issuer"], section["holder"]
+    lines = [f"证照 Licence: {section.get('type_name', '')}  {section['licence_id']}".replace(":   ", ": "),
+             f"  颁证单位 issuer: {issuer.get('name', '')} ({issuer['code']})",
+             f"  持证主体 holder: {holder['name']}" + (f" ({holder['code']})" if "code" in holder else ""),
              f"  有效期 validity: {section['valid_from']} 至 {section['valid_to']}"]
-    if section.get("status"):
+    if "code_matches" in holder:
+        lines.append("  证件号码与输入一致 / the holder code given matches" if holder["code_matches"]
+                     else "  证件号码与输入不符 / the holder code given does NOT match")
+    if "status_list_issued_at" in section:
+        lines.append(f"  状态列表 status list of {section['status_list_issued_at']}")
+    elif "kid" in section:  # a QR's, checked without a status list
+        lines.append("  未提供状态列表 / no status list given")
+    elif section.get("status"):
         lines.append(f"  登记状态 registered status: {section['status_zh']} {section['status']} ({section['status_en']})"
                      + (f"，被 {section['superseded_by']} 取代 / superseded" if section.get("superseded_by") else ""))
     else:

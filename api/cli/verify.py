@@ -10,9 +10,16 @@ inside an OFD. A bare signature names no signer: `--signer-cert` gives candidate
 OFD `Sign` signatures and SignedData without certificates). Exit codes
 (trust.report.EXIT_CODES): 0 VALID, 1 INVALID, 2 INDETERMINATE, 3 the input cannot be read
 (none of these formats at all).
+
+`--qr IMAGE_OR_TEXT` verifies a licence QR offline (licence/qr_payload.py) with the key list
+and status lists cached by `trustctl licence cache`; their signatures must chain to a root
+given with `--trust-root` or trusted here for licences.
 """
 
 import json
+import os
+import shutil
+import subprocess
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,7 +30,7 @@ from asn1crypto import pem
 
 from api.cli import exits
 from api.cli.report_text import render
-from licence import registry as licences
+from licence import qr_keys, qr_payload, registry as licences, status_list
 from licence.verify import is_pdf, read_metadata, verify_licence
 from ofd.verify import verify_ofd
 from seal import registry, ses, verify as seal_verify
@@ -139,8 +146,51 @@ def _service_state():
         engine.dispose()
 
 
+def _qr_text(value: str) -> str:
+    """The QR's text: ``value`` itself, or what zbarimg reads from the image file it names."""
+    if not os.path.isfile(value):
+        return value
+    zbarimg = shutil.which("zbarimg")
+    if zbarimg is None:
+        raise exits.Unreadable("reading a QR image needs zbarimg (apt-get install zbar-tools)",
+                               "读取二维码图像需要 zbarimg（apt-get install zbar-tools）")
+    done = subprocess.run([zbarimg, "--quiet", "--raw", value], capture_output=True, timeout=60)
+    text = done.stdout.decode("utf-8", "replace").strip()
+    if done.returncode != 0 or not text:
+        raise exits.Unreadable(f"no QR code could be read from {value}", f"无法从 {value} 读出二维码")
+    return text.splitlines()[0]
+
+
+def verify_qr(value: str, keys_file: str | None, status_files: tuple[str, ...], holder_code: str | None,
+              trusted_roots: tuple[bytes, ...], licence_file: bytes | None = None) -> Report:
+    """A licence QR offline: its payload checked with the cached key list and status lists
+    (`trustctl licence cache`), whose own signatures chain to ``trusted_roots``."""
+    text = _qr_text(value)
+    keys = []
+    if keys_file:
+        with open(keys_file, "rb") as f:
+            keys = [k.key for k in qr_keys.read_key_list(f.read(), trusted_roots=trusted_roots).keys]
+    lists = []
+    for path in status_files:
+        with open(path, "rb") as f:
+            lists.append(status_list.read_token(f.read(), trusted_roots=trusted_roots))
+    try:
+        wanted = qr_payload.decode(text).claims.status
+    except InvalidInput:
+        wanted = None
+    chosen = next((s for s in lists if wanted and s.uri == wanted[1]), lists[0] if lists else None)
+    return qr_payload.verify(text, keys, file=licence_file, holder_code=holder_code, statuses=chosen)
+
+
 @click.command(cls=exits.Command)
-@click.argument("file", type=click.Path(dir_okay=False))  # a missing file is unreadable input (exit 3)
+@click.argument("file", required=False, type=click.Path(dir_okay=False))  # missing: unreadable input (exit 3)
+@click.option("--qr", help="证照二维码：图像文件（用 zbarimg 读取）或其文本 / A licence QR: an image (read with zbarimg) "
+                           "or its text; FILE, if given, is the licence it should be.")
+@click.option("--keys", "keys_file", type=click.Path(dir_okay=False),
+              help="缓存的密钥列表（trustctl licence cache）/ The cached key list, for --qr.")
+@click.option("--status-list", "status_files", multiple=True, type=click.Path(dir_okay=False),
+              help="缓存的状态列表，可重复 / A cached status list, for --qr; repeatable.")
+@click.option("--holder-code", help="持证主体证件号码，与二维码比对 / The holder's code shown to you, compared with --qr's.")
 @click.option("--data", "data_file", type=click.Path(dir_okay=False),
               help="SES_Signature 的原文 / the data a detached SES_Signature signs.")
 @click.option("--signer-cert", "signer_certs", multiple=True, type=click.Path(dir_okay=False),
@@ -150,20 +200,30 @@ def _service_state():
               help="信任的根证书 (PEM/DER)，可重复 / a trusted root certificate, repeatable.")
 @click.option("--json", "as_json", is_flag=True, help="机器可读输出 / Machine-readable output.")
 @click.option("--verbose", "-v", is_flag=True, help="列出证书的完整名称 / Also list each certificate's full name.")
-def verify(file: str, data_file: str | None, signer_certs: tuple[str, ...], trust_roots: tuple[str, ...],
+def verify(file: str | None, qr: str | None, keys_file: str | None, status_files: tuple[str, ...],
+           holder_code: str | None, data_file: str | None, signer_certs: tuple[str, ...], trust_roots: tuple[str, ...],
            as_json: bool, verbose: bool) -> None:
-    """验证签章文件 / Verify a sealed OFD or licence, a seal (.esl), a SES_Signature, a SignedData or an SM2 signature."""
+    """验证签章文件或证照二维码 / Verify a sealed OFD or licence, a signed PDF, a seal (.esl), a SES_Signature, a
+    SignedData or an SM2 signature; or, with --qr, a licence QR offline."""
+    if file is None and qr is None:
+        raise click.UsageError("give FILE, or --qr / 请给出 FILE 或 --qr")
     try:
-        with open(file, "rb") as f:
-            data = f.read()
-        detached = None
-        if data_file:
-            with open(data_file, "rb") as f:
-                detached = f.read()
+        data = None
+        if file is not None:
+            with open(file, "rb") as f:
+                data = f.read()
         roots = tuple(_certificate(path) for path in trust_roots)
-        signers = tuple(cert for path in signer_certs for cert in _signer_certificates(path))
-        with _service_state() as state:
-            report = verify_bytes(data, detached, roots, state, signers)
+        if qr is not None:
+            with _service_state() as state:
+                report = verify_qr(qr, keys_file, status_files, holder_code, roots + state.licence_roots, data)
+        else:
+            detached = None
+            if data_file:
+                with open(data_file, "rb") as f:
+                    detached = f.read()
+            signers = tuple(cert for path in signer_certs for cert in _signer_certificates(path))
+            with _service_state() as state:
+                report = verify_bytes(data, detached, roots, state, signers)
     except (TrustError, OSError, ValueError) as e:
         if isinstance(e, OSError):
             e = TrustError(f"cannot read {e.filename}: {e.strerror}", f"无法读取文件 {e.filename}：{e.strerror}")
