@@ -34,6 +34,7 @@ from trust.clock import utc_now
 from trust.errors import NotFound
 
 SIZE = 1 << 17                     # indices per list: 32 KiB of 2-bit entries before compression
+MAX_LISTS = 10_000
 BITS = 2
 TTL = timedelta(hours=1)
 TYP = 16
@@ -84,6 +85,8 @@ def uri(public_url: str, number: int) -> str:
 def token(session: Session, keystore: KeyStore, number: int, *, public_url: str,
           clock: Callable[[], datetime] = utc_now) -> bytes:
     """The signed Status List Token of list ``number`` as the registry stands now."""
+    if not 1 <= number <= MAX_LISTS:  # also keeps an absurd number away from the database
+        raise NotFound(f"there is no status list {str(number)[:20]}", f"没有编号为 {str(number)[:20]} 的状态列表")
     rows = session.execute(select(licences.c.status_index, licences.c.status, licences.c.superseded_by)
                            .where(licences.c.status_list == number))
     values = {row.status_index: value_of(LicenceStatus(row.status), row.superseded_by is not None) for row in rows}
