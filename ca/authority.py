@@ -464,3 +464,35 @@ def list_certificates(session: Session, issuer: str | None = None):
     if issuer is not None:
         query = query.where(ca_certificate.c.issuer == issuer)
     return session.execute(query).all()
+
+
+@dataclass(frozen=True)
+class KeyedCertificate:
+    """A certificate of ours whose key the KeyStore holds, with its issuing CA's certificate."""
+
+    der: bytes
+    key_id: str
+    family: str
+    issuer_der: bytes
+
+
+def newest_keyed(session: Session, profile_name: str, *, family: str | None = None,
+                 authority: str | None = None) -> KeyedCertificate:
+    """The newest good, unexpired certificate of a profile whose key is in the KeyStore (of
+    two issued in the same second, the one that lasts longer), of a CA family or one CA:
+    what signs for a service role (the TSA, the licence list signer). NotFound if none."""
+    query = (select(ca_certificate.c.der, ca_certificate.c.key_id, ca_certificate.c.not_after, ca_authority.c.family,
+                    ca_authority.c.certificate.label("issuer_der"))
+             .join(ca_authority, ca_authority.c.name == ca_certificate.c.issuer)
+             .where(ca_certificate.c.profile == profile_name, ca_certificate.c.status == "good",
+                    ca_certificate.c.key_id.is_not(None))
+             .order_by(ca_certificate.c.not_before.desc(), ca_certificate.c.not_after.desc()))
+    if family is not None:
+        query = query.where(ca_authority.c.family == family)
+    if authority is not None:
+        query = query.where(ca_certificate.c.issuer == authority)
+    now = datetime.now(timezone.utc)
+    for row in session.execute(query):
+        if _as_utc(row.not_after) > now:
+            return KeyedCertificate(bytes(row.der), row.key_id, row.family, bytes(row.issuer_der))
+    raise NotFound(f"no valid {profile_name} certificate with a key here", f"没有可用的 {profile_name} 证书")

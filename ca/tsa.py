@@ -18,13 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from asn1crypto import cms, core, tsp
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ca import profiles
-from ca.authority import FAMILIES
-from ca.models import ca_authority, ca_certificate
-from ca.revocation import as_utc
+from ca.authority import FAMILIES, newest_keyed
 from hsm.keystore import KeyRef, KeyStore, Usage
 from trust import oids
 from trust.cms import TST_INFO
@@ -122,24 +119,13 @@ def parse_request(der: bytes) -> TimeStampRequest:
 
 def find_signer(session: Session, keystore: KeyStore, family: str | None = None,
                 authority: str | None = None) -> TimeStampSigner:
-    """The newest valid ``tsa`` certificate with a KeyStore key, of a CA family or one CA (of
-    two issued in the same second, the one that lasts longer)."""
-    query = (select(ca_certificate.c.der, ca_certificate.c.key_id, ca_certificate.c.not_after, ca_authority.c.family,
-                    ca_authority.c.certificate.label("issuer_der"))
-             .join(ca_authority, ca_authority.c.name == ca_certificate.c.issuer)
-             .where(ca_certificate.c.profile == "tsa", ca_certificate.c.status == "good",
-                    ca_certificate.c.key_id.is_not(None))
-             .order_by(ca_certificate.c.not_before.desc(), ca_certificate.c.not_after.desc()))
-    if family is not None:
-        query = query.where(ca_authority.c.family == family)
-    if authority is not None:
-        query = query.where(ca_certificate.c.issuer == authority)
-    now = datetime.now(timezone.utc)
-    for row in session.execute(query):
-        if as_utc(row.not_after) > now:
-            return TimeStampSigner(parse_certificate(row.der), keystore.get(session, row.key_id), row.family,
-                                   bytes(row.issuer_der))
-    raise NotFound("no time-stamp authority certificate is configured", "未配置时间戳服务证书")
+    """The newest valid ``tsa`` certificate with a KeyStore key, of a CA family or one CA."""
+    try:
+        found = newest_keyed(session, "tsa", family=family, authority=authority)
+    except NotFound:
+        raise NotFound("no time-stamp authority certificate is configured", "未配置时间戳服务证书") from None
+    return TimeStampSigner(parse_certificate(found.der), keystore.get(session, found.key_id), found.family,
+                           found.issuer_der)
 
 
 def _signed_attributes(tst_info: bytes, digest_oid: str, signer: Certificate) -> cms.CMSAttributes:

@@ -27,7 +27,6 @@ from sqlalchemy.orm import Session
 
 from ca import authority
 from ca.authority import spki_of
-from ca.models import ca_authority, ca_certificate
 from hsm.keystore import KeyRef, KeyStore
 from licence import qr_payload
 from licence.models import licence_qr_key
@@ -103,18 +102,12 @@ def listed(session: Session) -> list[ListedKey]:
 
 def list_signer(session: Session, keystore: KeyStore) -> tuple[KeyRef, tuple[bytes, ...]]:
     """The newest valid ``licence-list`` certificate with a KeyStore key, and its chain."""
-    now = utc_now()
-    rows = session.execute(select(ca_certificate.c.der, ca_certificate.c.key_id, ca_certificate.c.not_after,
-                                  ca_authority.c.certificate.label("issuer_der"))
-                           .join(ca_authority, ca_authority.c.name == ca_certificate.c.issuer)
-                           .where(ca_certificate.c.profile == LIST_PROFILE, ca_certificate.c.status == "good",
-                                  ca_certificate.c.key_id.is_not(None))
-                           .order_by(ca_certificate.c.not_before.desc(), ca_certificate.c.not_after.desc()))
-    for row in rows:
-        if as_utc(row.not_after) > now:
-            return keystore.get(session, row.key_id), (bytes(row.der), bytes(row.issuer_der))
-    raise NotFound("no licence list signer is configured (a licence-list certificate)",
-                   "未配置证照列表签名证书（licence-list）")
+    try:
+        found = authority.newest_keyed(session, LIST_PROFILE)
+    except NotFound:
+        raise NotFound("no licence list signer is configured (a licence-list certificate)",
+                       "未配置证照列表签名证书（licence-list）") from None
+    return keystore.get(session, found.key_id), (found.der, found.issuer_der)
 
 
 def set_up_list_signer(session: Session, keystore: KeyStore, *, actor: str, ca_name: str = "sm2-issuing"):

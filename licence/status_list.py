@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 import cbor2
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hsm.keystore import KeyStore
@@ -69,12 +69,13 @@ def unpack(data: bytes, index: int, bits: int = BITS) -> int:
 def assign(session: Session) -> tuple[int, int]:
     """A free (list, index) for a new licence, the index drawn at random. The unique constraint
     on the pair is the backstop when two issuances draw the same slot at once."""
-    used = set(session.execute(select(licences.c.status_index).where(licences.c.status_list == 1)).scalars())
-    if len(used) >= SIZE // 2:  # keep lists sparse enough that a draw rarely collides
+    in_list = licences.c.status_list == 1
+    if session.execute(select(func.count()).where(in_list)).scalar() >= SIZE // 2:  # a draw rarely collides
         raise NotFound("status list 1 is full: a second list is still to be built", "状态列表 1 已满")
     while True:
         index = secrets.randbelow(SIZE)
-        if index not in used:
+        if session.execute(select(licences.c.licence_id).where(in_list & (licences.c.status_index == index))).first() \
+                is None:
             return 1, index
 
 
