@@ -57,11 +57,8 @@ class KeyList:
     ttl: timedelta
     signer: str
 
-    def age(self, now: datetime) -> timedelta:
-        return now - self.issued_at
-
     def stale(self, now: datetime) -> bool:
-        return self.age(now) > self.ttl
+        return now - self.issued_at > self.ttl
 
 
 def rotate(session: Session, keystore: KeyStore, issuer_code: str, *, algorithm: str = "sm2", actor: str,

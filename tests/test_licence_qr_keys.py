@@ -98,3 +98,16 @@ def test_the_key_list_is_deterministic_cbor_of_what_a_verifier_needs(generations
     assert entry[2] == qr_payload.ALG_SM2 and len(entry[1]) == 8 and entry[6] is None
     assert value[2] == int(timedelta(days=1).total_seconds())
     assert all(text.startswith(PREFIX) and base45.decode(text[len(PREFIX):]) for text in generations["first"][:1])
+
+
+def test_a_key_list_past_its_ttl_is_warned_of_never_invalid(generations, tmp_path, monkeypatch):
+    """The offline verifier (trustctl verify --qr) with a key list older than its ttl: the code
+    still verifies, and the report says how old the list is."""
+    from api.cli import verify as cli_verify
+    (tmp_path / "keys.cose").write_bytes(generations["lists"][2])
+    fresh = cli_verify.verify_qr(generations["first"][0], str(tmp_path / "keys.cose"), (), None, (generations["root"],))
+    assert fresh.signatures[0].check_status(C.SIGNATURE) is S.PASSED and not fresh.warnings
+    monkeypatch.setattr(cli_verify, "utc_now", lambda: datetime.now(timezone.utc) + timedelta(days=2))
+    old = cli_verify.verify_qr(generations["first"][0], str(tmp_path / "keys.cose"), (), None, (generations["root"],))
+    assert old.signatures[0].check_status(C.SIGNATURE) is S.PASSED
+    assert any("past its ttl" in w.en for w in old.warnings) and "key_list_issued_at" in old.licence

@@ -22,7 +22,7 @@ import shutil
 import subprocess
 import sys
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import click
@@ -37,7 +37,8 @@ from seal import registry, ses, verify as seal_verify
 from trust import db, truststore
 from trust.config import load_settings
 from trust.errors import InvalidInput, NotFound, StorageError, TrustError
-from trust.report import EXIT_CODES, EXIT_UNREADABLE, Report
+from trust.clock import iso_z, utc_now
+from trust.report import EXIT_CODES, EXIT_UNREADABLE, Message, Report
 from trust.x509 import Certificate, load_certificates
 
 def _certificate(path: str) -> bytes:
@@ -166,10 +167,10 @@ def verify_qr(value: str, keys_file: str | None, status_files: tuple[str, ...], 
     """A licence QR offline: its payload checked with the cached key list and status lists
     (`trustctl licence cache`), whose own signatures chain to ``trusted_roots``."""
     text = _qr_text(value)
-    keys = []
+    key_list = None
     if keys_file:
         with open(keys_file, "rb") as f:
-            keys = [k.key for k in qr_keys.read_key_list(f.read(), trusted_roots=trusted_roots).keys]
+            key_list = qr_keys.read_key_list(f.read(), trusted_roots=trusted_roots)
     lists = []
     for path in status_files:
         with open(path, "rb") as f:
@@ -179,7 +180,16 @@ def verify_qr(value: str, keys_file: str | None, status_files: tuple[str, ...], 
     except InvalidInput:
         wanted = None
     chosen = next((s for s in lists if wanted and s.uri == wanted[1]), lists[0] if lists else None)
-    return qr_payload.verify(text, keys, file=licence_file, holder_code=holder_code, statuses=chosen)
+    report = qr_payload.verify(text, [k.key for k in key_list.keys] if key_list else [], file=licence_file,
+                               holder_code=holder_code, statuses=chosen)
+    now = utc_now()
+    if key_list is not None and key_list.stale(now) and report.licence is not None:
+        report = replace(report, licence={**report.licence, "key_list_issued_at": iso_z(key_list.issued_at)},
+                         warnings=(*report.warnings, Message(
+                             zh=f"密钥列表签发于 {iso_z(key_list.issued_at)}，已超过其有效时长，请用 trustctl licence cache 更新",
+                             en=f"the key list of {iso_z(key_list.issued_at)} is past its ttl: refresh it with "
+                                f"trustctl licence cache")))
+    return report
 
 
 @click.command(cls=exits.Command)
