@@ -103,6 +103,17 @@ def test_an_sm2_key_is_refused_for_pdf(ca):
             KeyStoreSigner(session, keystore, sm2, b"", ())
 
 
+def _b_t(ca, document=DOCUMENT) -> bytes:
+    from licence.pades import KeyStoreTimeStamper
+    engine, keystore, issued, chain, _root = ca
+    with session_factory(engine)() as session:
+        signer = KeyStoreSigner(session, keystore, keystore.get(session, issued.key_id), issued.der, chain)
+        signed = sign_pdf(write_pdf(document), signer, reason="证照签发", location="演示局",
+                          timestamper=KeyStoreTimeStamper(session, keystore))
+        session.commit()
+    return signed
+
+
 def test_b_t_with_a_time_stamp_from_our_own_tsa(ca, tmp_path):
     """PAdES B-T: the signature time stamp comes from the service's ECDSA TSA, in process;
     pyHanko finds the time stamp intact and trusted under our root, and pdfsig still finds
@@ -114,13 +125,8 @@ def test_b_t_with_a_time_stamp_from_our_own_tsa(ca, tmp_path):
     from pyhanko.sign.validation import validate_pdf_signature
     from pyhanko_certvalidator import ValidationContext
 
-    from licence.pades import KeyStoreTimeStamper
-    engine, keystore, issued, chain, root = ca
-    with session_factory(engine)() as session:
-        signer = KeyStoreSigner(session, keystore, keystore.get(session, issued.key_id), issued.der, chain)
-        signed = sign_pdf(write_pdf(DOCUMENT), signer, reason="证照签发", location="演示局",
-                          timestamper=KeyStoreTimeStamper(session, keystore))
-        session.commit()
+    _engine, _keystore, _issued, chain, root = ca
+    signed = _b_t(ca)
     (tmp_path / "t.pdf").write_bytes(signed)
     assert "Signature is Valid." in _pdfsig(tmp_path / "t.pdf")
     context = ValidationContext(trust_roots=[x509.Certificate.load(root)],
@@ -296,17 +302,6 @@ def test_fuzz_truncated_and_mutated_pdfs_only_report_or_refuse(ca, signed_sample
         return
     if cut or a <= position < a + b or c <= position < c + d:
         assert report.status is not Status.VALID, (position, bit, cut)
-
-
-def _b_t(ca, document=DOCUMENT) -> bytes:
-    from licence.pades import KeyStoreTimeStamper
-    engine, keystore, issued, chain, _root = ca
-    with session_factory(engine)() as session:
-        signer = KeyStoreSigner(session, keystore, keystore.get(session, issued.key_id), issued.der, chain)
-        signed = sign_pdf(write_pdf(document), signer, reason="证照签发", location="演示局",
-                          timestamper=KeyStoreTimeStamper(session, keystore))
-        session.commit()
-    return signed
 
 
 def test_encrypted_and_oversized_pdfs_are_refused_by_name():
