@@ -11,8 +11,10 @@ verifies. The rules live in licence/; this module parses, authorises, calls, ser
     POST /api/v1/licences/<id>/suspend|resume|revoke|annul|cancel
                                                 licence:issue | licence:manage   {"reason"}
     GET  /api/v1/licences?issuer=USCC&limit=&offset=   licence:manage   listing by issuer
-    POST /api/v1/verify                         public          multipart "file" (an OFD licence), or JSON
-                                                                {"licence_id"}: the verification report
+    POST /api/v1/verify                         public          multipart "file" (an OFD or PDF licence), or
+                                                                JSON {"licence_id"}: the verification report;
+                                                                JSON {"qr": text}: a licence QR's report
+                                                                (format "qr") against the registry now
 
 Departments act through their client application: the token's client must be one the
 issuing organisation registered for that licence type (licence.registry.check_issuer), and
@@ -28,6 +30,7 @@ from api.auth import acting_officer, current_token
 from api.json_body import json_object, query_int, query_text, text
 from api.seal_api import seal_status
 from licence import issuance, registry
+from licence.qr_online import verify_online
 from licence.verify import is_pdf, verify_licence
 from ofd.package import OFDFormatError
 from trust import truststore
@@ -194,6 +197,9 @@ def verify():
             raise InvalidInput("the file is neither an OFD nor a PDF licence", "文件既不是 OFD 证照也不是 PDF 证照")
     else:
         body = json_object()
+        if "qr" in body:
+            with _session() as session:
+                return jsonify(verify_online(session, text(body, "qr"), public_url=_settings().public_url).to_dict())
         licence_id = text(body, "licence_id")
         with _session() as session:
             data = registry.ofd_file(session, licence_id)

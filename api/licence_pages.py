@@ -6,7 +6,10 @@ the type, issuer, masked holder, validity, status, the seal picture and the time
 check, and the licence's files (OFD, and PDF when issued) when its holder is a legal person.
 The page reads the registry (licence.verify.standing decides); it shows no personal data
 beyond the masked fields, loads nothing from elsewhere, and is never cached. An identifier
-that is malformed or unknown gets a 404 page.
+that is malformed or unknown gets a 404 page. Opened from a licence's QR code (the URL form of
+licence/qr_payload.py, ``/V/<id>#ZZ1:…``), the page's own script sends the fragment, which the
+browser never sends with the page request, to ``POST /api/v1/verify`` and shows the QR's
+verdict beside the registry's.
 """
 
 from flask import Blueprint, Response, current_app, render_template
@@ -22,8 +25,8 @@ from trust.errors import InvalidInput, NotFound
 blueprint = Blueprint("licence_pages", __name__, template_folder="templates", static_folder="static",
                       static_url_path="/licence-static")
 
-PAGE_CSP = "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; " \
-           "frame-ancestors 'none'"
+PAGE_CSP = "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; connect-src 'self'; " \
+           "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 # What the page says in large type, by status (superseded has no code: spec §8).
 HEADLINE = {
     LicenceStatus.VALID: ("有效", "Valid"), LicenceStatus.SUSPENDED: ("已暂扣", "Suspended"),
@@ -50,6 +53,7 @@ def _find(licence_id: str) -> registry.LicenceRecord | None:
 
 
 @blueprint.get("/v/<licence_id>")
+@blueprint.get("/V/<licence_id>")  # the QR's URL form, upper case to stay QR alphanumeric
 def verification_page(licence_id: str):
     record = _find(licence_id)
     if record is None:
@@ -100,7 +104,8 @@ def licence_file(licence_id: str, kind: str):
 def licence_keys():
     """The signed list of licence QR keys (licence/qr_keys.py), for verifiers to cache."""
     with current_app.extensions["trust.sessions"]() as session:
-        data = qr_keys.key_list(session, current_app.extensions["trust.keystore"])
+        data = qr_keys.key_list(session, current_app.extensions["trust.keystore"],
+                                public_url=current_app.extensions["trust.settings"].public_url)
         session.commit()  # the list signer's key use is audited
     return Response(data, mimetype="application/cose", headers={
         "Cache-Control": f"public, max-age={int(qr_keys.LIST_TTL.total_seconds()) // 24}",

@@ -193,11 +193,12 @@ def _pdf_rates(sessions, keystore, demo: str, roots: tuple[bytes, ...]) -> dict[
 def _qr_rates(sessions, keystore, demo: str) -> dict[str, float]:
     """QR payloads (licence/qr_payload.py) signed through the KeyStore with the demo
     department's SM2 QR key and verified, per second, and the QR version at level M each
-    shipped type's payload needs (its holder's name as the payload carries it: a company's
-    whole, a person's masked; everything else is of fixed length)."""
-    import segno
-
+    shipped type's code takes in the form its template draws (the URL form: the page's URL
+    with the payload in its fragment), with a public URL of a province's length and a holder's
+    name as the payload carries it (a company's whole, a person's masked; everything else is of
+    fixed length)."""
     from licence import catalogue, identifier, qr_keys, qr_payload
+    from licence.layout import qr_code
     from licence.verify import mask_name
     with sessions() as session:
         record = registry.get(session, demo)
@@ -210,7 +211,7 @@ def _qr_rates(sessions, keystore, demo: str) -> dict[str, float]:
         return qr_payload.new_claims(licence_id=str(licence_id), issuer_code=meta.issuer_code, version=1,
                                      issued_at=record.created_at, valid_from=meta.valid_from, valid_to=meta.valid_to,
                                      face=meta.face, holder_name=holder, holder_code=meta.holder_code,
-                                     status=(123_456, "https://trust.example.gov.cn/api/v1/status-lists/1"))
+                                     status=(1, 123_456))
 
     def sign_one() -> str:
         with sessions() as session:
@@ -224,10 +225,12 @@ def _qr_rates(sessions, keystore, demo: str) -> dict[str, float]:
     for type_code, licence_type in sorted(catalogue.shipped().items()):
         holder = mask_name("王小明") if licence_type.holder_kind == catalogue.HolderKind.NATURAL_PERSON \
             else meta.holder_name
+        url_form = licence_type.template.qr_form == catalogue.QrForm.URL
         with sessions() as session:
-            text = qr_payload.sign(session, keystore, key, claims(type_code, holder))
+            text = qr_payload.sign(session, keystore, key, claims(type_code, holder),
+                                   page_url="https://zwfw.example.gov.cn" if url_form else None)
             session.commit()
-        figures[f"licence_qr_version_{type_code}"] = segno.make(text, error="m", boost_error=False).version
+        figures[f"licence_qr_version_{type_code}"] = qr_code(text).version
     return figures
 
 

@@ -86,6 +86,13 @@ class Overflow(StrEnum):
     WRAP_SHRINK = "wrap_shrink"          # wrap, and shrink until it fits
 
 
+class QrForm(StrEnum):
+    """What the face's QR code holds (licence/qr_payload.py)."""
+
+    URL = "url"                          # the licence's page, the signed payload in the fragment
+    PAYLOAD = "payload"                  # the signed payload alone (a phone's camera opens nothing)
+
+
 class Agreement(StrEnum):
     """A face field that must agree with the holder's ID number (GB 11643)."""
 
@@ -140,6 +147,7 @@ class Template:
     seal: tuple[float, float]            # where the seal's centre goes
     qr: tuple[float, float, float] | None = None    # x, y, side of the 2-D code (GB/T 36905)
     border: bool = True
+    qr_form: QrForm = QrForm.URL
 
 
 @dataclass(frozen=True)
@@ -291,7 +299,7 @@ def _box(obj, path: str, keys: set[str], width: float, height: float) -> Box:
 def _template(obj, path: str, keys: set[str]) -> Template:
     if not isinstance(obj, dict):
         _fail(path, "must be an object", "须为对象")
-    _only(obj, {"width", "height", "boxes", "seal", "qr", "border"}, path)
+    _only(obj, {"width", "height", "boxes", "seal", "qr", "qr_form", "border"}, path)
     width, height = _number(obj, "width", path, low=50, high=1000), _number(obj, "height", path, low=50, high=1000)
     boxes = _get(obj, "boxes", list, path)
     seal = _get(obj, "seal", list, path)
@@ -300,10 +308,13 @@ def _template(obj, path: str, keys: set[str]) -> Template:
     qr = _get(obj, "qr", list, path, required=False)
     if qr is not None and (len(qr) != 3 or not all(isinstance(v, (int, float)) for v in qr)):
         _fail(f"{path}.qr", "is [x, y, side]", "须为 [x, y, 边长]")
+    qr_form = _get(obj, "qr_form", str, path, required=False, default=QrForm.URL.value)
+    if qr_form not in set(QrForm):
+        _fail(f"{path}.qr_form", "is url or payload", "须为 url 或 payload")
     return Template(width=width, height=height,
                     boxes=tuple(_box(b, f"{path}.boxes[{i}]", keys, width, height) for i, b in enumerate(boxes)),
                     seal=(float(seal[0]), float(seal[1])), qr=tuple(map(float, qr)) if qr else None,
-                    border=_get(obj, "border", bool, path, required=False, default=True))
+                    border=_get(obj, "border", bool, path, required=False, default=True), qr_form=QrForm(qr_form))
 
 
 _TYPE_MEMBERS = {"type_code", "name", "name_en", "defining_authority", "defining_authority_code", "holder_kind",

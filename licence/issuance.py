@@ -25,21 +25,22 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from hsm.keystore import KeyStore
-from licence import face, identifier, layout, pades, registry, status_list
-from licence.catalogue import LicenceType, Source, ValidityRule, canonical_json
+from licence import face, identifier, layout, pades, qr_keys, qr_payload, registry, status_list
+from licence.catalogue import LicenceType, QrForm, Source, ValidityRule, canonical_json
 from licence.pdf import points_box, write_pdf
 from licence.pdf_verify import signed_revision
 from licence.metadata import LONG_TERM, HolderCodeType
 from licence.models import licence_idempotency, licence_serial, licences
 from licence.registry import LICENCE_SERVICE, LicenceRecord, LicenceStatus, Operation
 from licence.types import get as get_type
+from licence.verify import mask_name
 from ofd import layout as lm
 from ofd.signature import Provider, Stamp, sign_ofd
 from ofd.writer import write_ofd
 from seal import registry as seals, signing
 from trust import audit
 from trust.clock import beijing_date, utc_now
-from trust.errors import InvalidInput, TrustError
+from trust.errors import InvalidInput, NotFound, TrustError
 from trust.hashes import sm3
 from trust.ids import validate_resident_id, validate_uscc
 
@@ -201,7 +202,10 @@ def seal_and_store(session: Session, keystore: KeyStore, ready: Draft, licence_i
     """Lay out, seal and store one licence version with its history and audit entries."""
     record = ready.record(licence_id, supersedes)
     now = clock().replace(microsecond=0)
-    document = laid_out(ready, licence_id, record, verify_url)
+    status_list_number, status_index = status_list.assign(session)
+    qr_text, qr_kid = licence_qr(session, keystore, ready, licence_id, record, (status_list_number, status_index),
+                                 public_url=verify_url, now=now)
+    document = laid_out(ready, record, qr_text)
     seal = seals.get_seal(session, ready.issuer.es_id)
     centre_x, centre_y = ready.licence_type.template.seal
     stamp = Stamp(0, (centre_x - seal.picture_width_mm / 2, centre_y - seal.picture_height_mm / 2,
@@ -217,9 +221,8 @@ def seal_and_store(session: Session, keystore: KeyStore, ready: Draft, licence_i
     digest = sm3(sealed).hex()
     pdf = _signed_pdf(session, keystore, ready, document, seal, stamp.boundary, licence_id)
     pdf_digest = sm3(signed_revision(pdf)).hex() if pdf is not None else None
-    status_list_number, status_index = status_list.assign(session)
     session.execute(insert(licences).values(
-        status_list=status_list_number, status_index=status_index,
+        status_list=status_list_number, status_index=status_index, qr_text=qr_text, qr_kid=qr_kid,
         licence_id=str(licence_id), base=licence_id.base, version=licence_id.version,
         type_code=ready.licence_type.type_code, type_version=ready.type_version, issuer_code=ready.issuer.issuer_code,
         holder_code=ready.holder.code, licence_no=record["licence_no"], issue_date=ready.issue_date,
@@ -256,13 +259,35 @@ def _signed_pdf(session: Session, keystore: KeyStore, ready: Draft, document: lm
                                   long_term.intermediates, actor=LICENCE_SERVICE)
     return pades.sign_pdf(write_pdf(document), signer, reason=f"证照签发 licence {licence_id}",
                           location=ready.issuer.issuer_name, appearance=appearance,
-                          timestamper=pades.KeyStoreTimeStamper(session, keystore), long_term=long_term)
+                          timestamper=pades.KeyStoreTimeStamper(session, keystore), long_term=long_term,
+                          attachments=tuple((tag.file_name, tag.data) for tag in document.custom_tags))
 
 
-def laid_out(ready: Draft, licence_id: identifier.LicenceId, record: dict, verify_url: str) -> lm.Document:
+def laid_out(ready: Draft, record: dict, qr_text: str) -> lm.Document:
     """The licence in the layout model that both writers draw (ofd.writer and licence.pdf)."""
-    face_ = layout.Face(ready.licence_type, ready.printed(), qr_text=verify_url_for(verify_url, licence_id))
+    face_ = layout.Face(ready.licence_type, ready.printed(), qr_text=qr_text)
     return layout.document(face_, registry.metadata_of(record))
+
+
+def licence_qr(session: Session, keystore: KeyStore, ready: Draft, licence_id: identifier.LicenceId, record: dict,
+               status: tuple[int, int], *, public_url: str, now: datetime) -> tuple[str, str | None]:
+    """What the licence's QR code holds, and the hex kid of the key that signed it: the
+    payload signed with the issuer's current QR key, in the URL form or alone as the type's
+    template says; for an issuer without a QR key, the page's URL alone (kid None)."""
+    try:
+        key = qr_keys.current(session, keystore, ready.issuer.issuer_code)
+    except NotFound:
+        return verify_url_for(public_url, licence_id), None
+    person = ready.holder.code_type == HolderCodeType.ID_NUMBER
+    claims = qr_payload.new_claims(
+        licence_id=str(licence_id), issuer_code=ready.issuer.issuer_code, version=licence_id.version, issued_at=now,
+        valid_from=ready.valid_from, valid_to=ready.valid_to, face=registry.metadata_of(record).face,
+        holder_name=mask_name(ready.holder.name) if person else ready.holder.name, holder_code=ready.holder.code,
+        status=status)
+    url_form = ready.licence_type.template.qr_form == QrForm.URL
+    text = qr_payload.sign(session, keystore, key, claims, page_url=public_url if url_form else None,
+                           actor=LICENCE_SERVICE)
+    return text, qr_payload.decode(text).kid.hex()
 
 
 def verify_url_for(base: str, licence_id: identifier.LicenceId | str) -> str:

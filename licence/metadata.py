@@ -22,6 +22,7 @@ from trust.archive import ArchiveError, children, local, parse_xml
 from trust.errors import InvalidInput
 
 NAMESPACE = "urn:gbt36903:elicence:metadata"     # ours: the standard names no XML namespace [I]
+FILE_NAME = "LicenceMeta.xml"                      # the metadata as a file: an OFD CustomTag, a PDF attachment
 LONG_TERM = "长期"
 _LONG_TERM_READ = {"", LONG_TERM, "9999-12-31"}
 MAX_METADATA_BYTES = 256 * 1024

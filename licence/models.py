@@ -75,6 +75,8 @@ licences = Table(
     Column("status_changed_at", DateTime(timezone=True), nullable=False),
     Column("status_list", Integer),                       # its Token Status List (licence/status_list.py)
     Column("status_index", Integer),                      # random within the list (herd privacy)
+    Column("qr_text", Text),                              # what its QR code holds (licence/qr_payload.py)
+    Column("qr_kid", String(16)),                         # hex kid of the QR key that signed it; NULL: URL only
     CheckConstraint(f"status IN ({_STATUS_LIST})", name="ck_licence_status"),
     UniqueConstraint("status_list", "status_index", name="uq_licence_status_slot"),
     Index("ix_licence_base", "base", "version", unique=True),

@@ -32,7 +32,7 @@ logging.getLogger("pyhanko.sign.signers.pdf_signer").addFilter(
 # pyHanko imports cryptography's DSA types (never used here), which warn on every import
 warnings.filterwarnings("ignore", "DSA is deprecated", CryptographyDeprecationWarning)
 from pyhanko import stamp
-from pyhanko.pdf_utils import images
+from pyhanko.pdf_utils import embed, images
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields, signers, timestamps
@@ -166,13 +166,18 @@ def _ocsp_answer(session: Session, keystore: KeyStore, ca_name: str, issuer: byt
 
 def sign_pdf(pdf: bytes, signer: KeyStoreSigner, *, reason: str, location: str, field_name: str = "Signature1",
              appearance: Appearance | None = None, timestamper: timestamps.TimeStamper | None = None,
-             long_term: LongTerm | None = None) -> bytes:
+             long_term: LongTerm | None = None, attachments: tuple[tuple[str, bytes], ...] = ()) -> bytes:
     """``pdf`` with a PAdES signature over the whole of it, as an incremental update: B-B;
-    B-T with ``timestamper``'s signature time stamp; B-LT and B-LTA with ``long_term`` too."""
+    B-T with ``timestamper``'s signature time stamp; B-LT and B-LTA with ``long_term`` too.
+    ``attachments`` (name, XML) are embedded files added in the signed update."""
     if long_term is not None and timestamper is None:
         raise InvalidInput("PAdES B-LT and B-LTA need a time stamp authority", "PAdES B-LT/B-LTA 需要时间戳服务")
     try:
         writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=True)
+        for name, data in attachments:
+            embed.embed_file(writer, embed.FileSpec(
+                file_spec_string=name, file_name=name, description=name,
+                embedded_data=embed.EmbeddedFileObject.from_file_data(writer, data=data, mime_type="application/xml")))
         spec = fields.SigFieldSpec(field_name, on_page=appearance.page, box=appearance.box) if appearance else None
         meta = signers.PdfSignatureMetadata(
             field_name=field_name, reason=reason, location=location, md_algorithm="sha256",

@@ -10,6 +10,7 @@ is fetched.
 import io
 import warnings
 import logging
+import zlib
 from dataclasses import replace
 from datetime import datetime, timezone
 
@@ -32,6 +33,7 @@ from trust.report import Check, CheckName as C, CheckStatus as S, Report, Signat
 MAX_PDF_BYTES = 32 * 1024 * 1024
 # What pyHanko's reader raises on malformed input, besides its own PdfError: found by fuzzing
 # (a flipped digit gives decimal.InvalidOperation, an ArithmeticError).
+MAX_EMBEDDED = 1024 * 1024          # far above any licence's metadata; a Flate bomb stops here
 _UNREADABLE = (PdfError, ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError,
                ArithmeticError, NotImplementedError, EOFError)
 MAX_SIGNATURES = 50
@@ -142,20 +144,48 @@ def _information(data: bytes) -> list[tuple[str, str]]:
 
 
 def licence_metadata(data: bytes) -> tuple[metadata.LicenceMetadata | None, bool]:
-    """The GB/T 36903 items a licence PDF carries in its document information (licence.pdf
-    writes them there and in the XMP), read from the signed revision so that a later update
-    cannot change what the report says the licence is (None if there are none), and whether
-    a later revision shows other document information (pyHanko's policy lets an update
-    change it without touching the signature: the report warns)."""
+    """The GB/T 36903 metadata of a licence PDF, read from the signed revision so that a later
+    update cannot change what the report says the licence is: the embedded LicenceMeta.xml
+    that licence.issuance adds in the signed update (the whole record, face included), else
+    the items licence.pdf writes in the document information (None if there are neither);
+    and whether a later revision shows other document information (pyHanko's policy lets an
+    update change it without touching the signature: the report warns)."""
     try:
         revision = signed_revision(data)
     except InvalidInput:
         revision = bytes(data)
     items = _information(revision)
+    changed = len(revision) < len(data) and sorted(_information(data)) != sorted(items)
+    xml = _embedded(revision, metadata.FILE_NAME)
+    if xml is not None:
+        return metadata.from_xml(xml), changed
     if not any(name in ("证照标识", "ZZBS") for name, _ in items):
         return None, False
-    changed = len(revision) < len(data) and sorted(_information(data)) != sorted(items)
     return metadata.from_items(items), changed
+
+
+def _embedded(data: bytes, name: str) -> bytes | None:
+    """The embedded file ``name`` (uncompressed or Flate, at most ``MAX_EMBEDDED`` bytes
+    inflated); None when there is none or it is not of that shape."""
+    try:
+        names = _reader(data).root["/Names"]["/EmbeddedFiles"]["/Names"]
+        spec = next(names[i + 1] for i in range(0, len(names) - 1, 2) if str(names[i]) == name)
+        stream = spec["/EF"]["/F"]
+        raw, kind = stream.encoded_data, stream.get("/Filter")
+        if isinstance(kind, list):
+            kind = kind[0] if len(kind) == 1 else "several"
+    except (*_UNREADABLE, StopIteration):
+        return None
+    if kind is None:
+        return bytes(raw) if len(raw) <= MAX_EMBEDDED else None
+    if str(kind) != "/FlateDecode":
+        return None
+    inflater = zlib.decompressobj()
+    try:
+        out = inflater.decompress(bytes(raw), MAX_EMBEDDED)
+    except zlib.error:
+        return None
+    return None if inflater.unconsumed_tail else out
 
 
 def _der(value) -> bytes:

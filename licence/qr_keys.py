@@ -10,7 +10,8 @@ when no licence it signed is valid any more (not yet done: retired keys stay).
 The list is a COSE_Sign1 (licence/qr_payload.py) whose payload is deterministic CBOR
 
     {1: issued at, 2: ttl seconds, 3: [{1: kid, 2: COSE alg, 3: issuer code, 4: SPKI DER,
-                                         5: created at, 6: retired at or null}, ...]}
+                                         5: created at, 6: retired at or null}, ...],
+     4: the service's public URL, under which a QR's status list number is found}
 
 signed by the service's list signer: a ``licence-list`` certificate of our SM2 issuing CA
 (its key in the KeyStore, usage ``qr``), which travels in the x5chain header with the CA's
@@ -115,12 +116,14 @@ def set_up_list_signer(session: Session, keystore: KeyStore, *, actor: str, ca_n
                                         label=f"licence/list-signer/{utc_now():%Y%m%dT%H%M%S}", actor=actor)
 
 
-def key_list(session: Session, keystore: KeyStore, *, clock: Callable[[], datetime] = utc_now) -> bytes:
-    """The signed key list (COSE_Sign1), as served."""
+def key_list(session: Session, keystore: KeyStore, *, public_url: str,
+             clock: Callable[[], datetime] = utc_now) -> bytes:
+    """The signed key list (COSE_Sign1), as served at ``public_url``."""
     entries = [{1: k.key.kid, 2: qr_payload.cose_algorithm(k.key.algorithm), 3: k.key.issuer_code, 4: k.key.spki,
                 5: int(k.created_at.timestamp()), 6: int(k.retired_at.timestamp()) if k.retired_at else None}
                for k in listed(session)]
-    payload = cbor2.dumps({1: int(clock().timestamp()), 2: int(LIST_TTL.total_seconds()), 3: entries}, canonical=True)
+    payload = cbor2.dumps({1: int(clock().timestamp()), 2: int(LIST_TTL.total_seconds()), 3: entries,
+                           4: public_url.rstrip("/")}, canonical=True)
     signer, chain = list_signer(session, keystore)
     return qr_payload.cose_sign1(session, keystore, signer, payload, x5chain=chain, actor="licence")
 
@@ -155,12 +158,13 @@ def open_signed_list(data: bytes, *, trusted_roots, what: str, time_claim: int) 
 def read_key_list(data: bytes, *, trusted_roots) -> KeyList:
     """A key list checked by ``open_signed_list``; entries that cannot be read are skipped."""
     value, issued_at = open_signed_list(data, trusted_roots=trusted_roots, what="key list", time_claim=1)
+    service = value.get(4) if isinstance(value.get(4), str) else None
     keys = []
     for entry in value.get(3) if isinstance(value.get(3), list) else []:
         if not isinstance(entry, dict):
             continue
         try:
-            key = QrKey(entry[1], qr_payload.algorithm_name(entry[2]), entry[4], entry[3])
+            key = QrKey(entry[1], qr_payload.algorithm_name(entry[2]), entry[4], entry[3], service)
             if not (isinstance(key.kid, bytes) and isinstance(key.spki, bytes) and isinstance(key.issuer_code, str)):
                 continue
             retired = entry.get(6)

@@ -8,11 +8,24 @@ Claims: ``iss`` (1) the issuer's credit code, ``iat`` (6), ``nbf`` (5) and ``exp
 licence's validity (Beijing days; no ``exp`` for 长期), and one private claim (``LICENCE_CLAIM``)
 holding a map with small keys: 1 the licence identifier as [type code, serial, version] (its
 constant prefix, the issuer, which is ``iss``, and the check character are rebuilt: GB/T
-36904), 3 the first 16 bytes of the
-SM3 of its printed face (``face_digest``), 4 the holder's name (masked for a natural person, as the public page shows
-it), 5 the first 16 bytes of SM3(salt ‖ holder code) and 6 its 8-byte salt, so that a
-verifier shown the holder's ID card can compare the number without the QR carrying it, and
-7 the status reference ``{1: index, 2: list URI}`` once status lists exist.
+36904), 3 the first 16 bytes of the SM3 of its printed face (``face_digest``), 4 the holder's
+name (masked for a natural person, as the public page shows it; shortened with "…" only if
+the code would pass ``HARD_LIMIT``), 5 the first 16 bytes of SM3(salt ‖ holder code) and 6
+its 8-byte salt, so that a verifier shown the holder's ID card can compare the number without
+the QR carrying it, and 7 the status reference ``[list number, index]``: the list is
+``status_list_uri(service, number)`` at the service whose key list holds the signing key
+(the draft's ``{idx, uri}`` less the URI's 45 constant bytes, which alone would push every
+code past version 12 [I]).
+
+Two forms of text (the type's template chooses):
+
+    ZZ1:<Base45>                                   the payload alone
+    HTTPS://HOST/V/<licence identifier>#ZZ1:<Base45>   the licence's page, payload in the fragment
+
+In the URL form ``iss`` and the identifier claim are signed but not sent twice: the verifier
+puts them back from the URL's path before checking the signature, so the phone's camera
+opens the page and the fragment (never sent to a server) still proves the licence offline.
+Scheme, host and the ``V`` are upper case so that all but the ``#`` is QR alphanumeric.
 
 Signed with a KeyStore key of usage ``qr``: SM2 with SM3 (signer ID 1234567812345678, raw
 r‖s) under the private-use COSE algorithm ``ALG_SM2`` (COSE registers no SM2), or ES256 (−7,
@@ -25,7 +38,7 @@ Reading is bounded and strict: at most ``MAX_TEXT`` characters, every structural
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Iterable
 
@@ -37,7 +50,9 @@ from ca.authority import spki_of
 from hsm.keystore import KeyRef, KeyStore, Usage
 from licence import identifier
 from licence.catalogue import canonical_json
-from licence.verify import read_metadata
+from licence.layout import qr_version
+from licence.pdf_verify import licence_metadata
+from licence.verify import is_pdf, read_metadata
 from trust import base45
 from trust.algorithms import signature_algorithm
 from trust.clock import BEIJING, iso_z, utc_now
@@ -55,6 +70,8 @@ ISS, EXP, NBF, IAT = 1, 4, 5, 6
 X5CHAIN = 33              # RFC 9360
 COSE_SIGN1_TAG = 18
 MAX_TEXT = 4296           # characters: the most any QR code holds (version 40-L, alphanumeric)
+HARD_LIMIT = 12           # the largest QR version at error correction M a licence code may take
+BROWSER_SPACE = "%20"     # how a browser's location.href writes a space of the fragment
 _ALGORITHMS = {"SM2-with-SM3": ALG_SM2, "ecdsa-with-SHA256": ALG_ES256}
 _NAMES = {ALG_SM2: "SM2-with-SM3", ALG_ES256: "ES256"}
 
@@ -71,16 +88,18 @@ class Claims:
     holder_name: str         # as shown: masked for a natural person
     holder_digest: bytes     # 16 bytes
     salt: bytes              # 8 bytes
-    status: tuple[int, str] | None = None
+    status: tuple[int, int] | None = None    # (status list number, index)
 
-    def tocbor_value(self) -> dict:
+    def tocbor_value(self, *, with_id: bool = True) -> dict:
+        """The CWT claims; without ``iss`` and the identifier claim for the URL form."""
         lid = identifier.parse(self.licence_id)
-        private = {1: [lid.type_code, lid.serial, lid.version], 3: self.face_sm3, 4: self.holder_name,
-                   5: self.holder_digest, 6: self.salt}
+        private = {3: self.face_sm3, 4: self.holder_name, 5: self.holder_digest, 6: self.salt}
         if self.status is not None:
-            private[7] = {1: self.status[0], 2: self.status[1]}
-        claims = {ISS: self.issuer_code, IAT: int(self.issued_at.timestamp()), NBF: _day_start(self.valid_from),
-                  LICENCE_CLAIM: private}
+            private[7] = list(self.status)
+        claims = {IAT: int(self.issued_at.timestamp()), NBF: _day_start(self.valid_from), LICENCE_CLAIM: private}
+        if with_id:
+            claims[ISS] = self.issuer_code
+            private[1] = [lid.type_code, lid.serial, lid.version]
         if self.valid_to is not None:
             claims[EXP] = _day_start(self.valid_to + timedelta(days=1))
         return claims
@@ -99,7 +118,7 @@ def face_digest(face) -> bytes:
 
 def new_claims(*, licence_id: str, issuer_code: str, version: int, issued_at: datetime, valid_from: date,
                valid_to: date | None, face, holder_name: str, holder_code: str,
-               status: tuple[int, str] | None = None) -> Claims:
+               status: tuple[int, int] | None = None) -> Claims:
     salt = secrets.token_bytes(8)
     return Claims(licence_id, issuer_code, version, issued_at, valid_from, valid_to, face_digest(face), holder_name,
                   holder_digest(holder_code, salt), salt, status)
@@ -122,27 +141,81 @@ def kid_of(algorithm: str, spki: bytes) -> bytes:
     return (sm3(spki) if algorithm == "SM2-with-SM3" else hashlib.sha256(spki).digest())[:8]
 
 
-def sign(session: Session, keystore: KeyStore, key: KeyRef, claims: Claims, *, actor: str = "licence") -> str:
-    """The QR text for ``claims``, signed with ``key`` (usage ``qr``) in the KeyStore."""
-    message = cose_sign1(session, keystore, key, cbor2.dumps(claims.tocbor_value(), canonical=True), actor=actor)
-    return PREFIX + base45.encode(message)
+def sign(session: Session, keystore: KeyStore, key: KeyRef, claims: Claims, *, page_url: str | None = None,
+         actor: str = "licence") -> str:
+    """The QR text for ``claims``, signed with ``key`` (usage ``qr``) in the KeyStore: the
+    payload alone, or with ``page_url`` (the service's public URL) in the URL form. A holder
+    name that would take the code past ``HARD_LIMIT`` is shortened first."""
+    address = None if page_url is None else licence_page(page_url, claims.licence_id)
+    claims = _fitted(claims, address)
+    protected = protected_header(session, keystore, key)
+    payload = cbor2.dumps(claims.tocbor_value(with_id=address is None), canonical=True)
+    signed = cbor2.dumps(claims.tocbor_value(), canonical=True)
+    while True:
+        der = keystore.sign(session, key, _to_be_signed(protected, signed), usage=Usage.QR, actor=actor)
+        text = _text(address, _message(protected, payload, _raw(key.algorithm, der)))
+        if address is None or BROWSER_SPACE not in text:
+            return text
+        # A browser writes the fragment's spaces as %20 and leaves a "%20" of Base45 as it is;
+        # a new signature (random k) gives other characters, so a page reads the code unambiguously.
+
+
+def licence_page(public_url: str, licence_id: str) -> str:
+    """The licence's page as the QR's URL form writes it: scheme and host upper case (they
+    are case-insensitive), then ``/V/<identifier>``."""
+    scheme, _, rest = public_url.rstrip("/").partition("://")
+    host, slash, path = rest.partition("/")
+    return f"{scheme.upper()}://{host.upper()}{slash}{path}/V/{licence_id}"
+
+
+def _text(address: str | None, message: bytes) -> str:
+    body = PREFIX + base45.encode(message)
+    return body if address is None else f"{address}#{body}"
+
+
+def _fitted(claims: Claims, address: str | None) -> Claims:
+    """``claims`` with the holder's name shortened (a prefix and "…") as little as keeps the
+    code within ``HARD_LIMIT``, sized with a placeholder signature of the real length."""
+    def version(name: str) -> int:
+        trial = replace(claims, holder_name=name).tocbor_value(with_id=address is None)
+        placeholder = _message(cbor2.dumps({1: ALG_SM2, 4: bytes(8)}, canonical=True),
+                               cbor2.dumps(trial, canonical=True), bytes(64))
+        return qr_version(_text(address, placeholder))
+
+    name = claims.holder_name
+    if version(name) <= HARD_LIMIT:
+        return claims
+    low, high = 0, len(name) - 1          # the longest prefix that fits, by bisection
+    while low < high:
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if version(name[:middle] + "…") <= HARD_LIMIT else (low, middle - 1)
+    return replace(claims, holder_name=name[:low] + "…")
 
 
 def cose_sign1(session: Session, keystore: KeyStore, key: KeyRef, payload: bytes, *, x5chain: tuple[bytes, ...] = (),
                extra_header: dict | None = None, actor: str = "licence") -> bytes:
     """A tagged COSE_Sign1 over ``payload``, protected header {1: alg, 4: kid[, 33: x5chain]}
     (RFC 9360's x5chain: the signer's certificate first), deterministic CBOR."""
+    protected = protected_header(session, keystore, key, {**({X5CHAIN: list(x5chain)} if x5chain else {}),
+                                                         **(extra_header or {})})
+    der = keystore.sign(session, key, _to_be_signed(protected, payload), usage=Usage.QR, actor=actor)
+    return _message(protected, payload, _raw(key.algorithm, der))
+
+
+def protected_header(session: Session, keystore: KeyStore, key: KeyRef, extra: dict | None = None) -> bytes:
     if key.algorithm not in _ALGORITHMS:
         raise InvalidInput(f"licence QR payloads and lists are signed with SM2 or ES256, not {key.algorithm}",
                            f"证照二维码载荷与列表须使用 SM2 或 ES256 签名，不能使用 {key.algorithm}")
     header = {1: _ALGORITHMS[key.algorithm], 4: kid_of(key.algorithm, spki_of(keystore.public_key(session, key)))}
-    if x5chain:
-        header[X5CHAIN] = list(x5chain)
-    header.update(extra_header or {})
-    protected = cbor2.dumps(header, canonical=True)
-    der = keystore.sign(session, key, _to_be_signed(protected, payload), usage=Usage.QR, actor=actor)
-    raw = signature_to_raw(der) if key.algorithm == "SM2-with-SM3" else _ecdsa_raw(der)
+    return cbor2.dumps({**header, **(extra or {})}, canonical=True)
+
+
+def _message(protected: bytes, payload: bytes, raw: bytes) -> bytes:
     return cbor2.dumps(cbor2.CBORTag(COSE_SIGN1_TAG, [protected, {}, payload, raw]), canonical=True)
+
+
+def _raw(algorithm: str, der: bytes) -> bytes:
+    return signature_to_raw(der) if algorithm == "SM2-with-SM3" else _ecdsa_raw(der)
 
 
 def _to_be_signed(protected: bytes, payload: bytes) -> bytes:
@@ -169,6 +242,7 @@ class QrKey:
     algorithm: str           # "SM2-with-SM3" | "ecdsa-with-SHA256"
     spki: bytes
     issuer_code: str
+    service: str | None = None   # the public URL of the service whose key list holds it
 
 
 @dataclass(frozen=True)
@@ -185,14 +259,14 @@ class PayloadError(InvalidInput):
 
 
 def decode(text: str) -> Decoded:
-    """Parse the QR text (the payload alone, or a URL with it as the fragment); PayloadError
-    naming the first fault."""
+    """Parse the QR text (the payload alone, or in the URL form); PayloadError naming the
+    first fault."""
     if not isinstance(text, str) or len(text) > MAX_TEXT:
         raise PayloadError(f"a licence QR payload is a text of at most {MAX_TEXT} characters",
                            f"证照二维码载荷应为不超过 {MAX_TEXT} 个字符的文本")
-    text = text.strip()
-    if "#" in text:
-        text = text.split("#", 1)[1]
+    address, _, text = text.strip().rpartition("#")
+    if address:  # as a browser's location.href gives it: our URL-form codes hold no "%20" of their own
+        text = text.replace(BROWSER_SPACE, " ")
     if not text.startswith(PREFIX):
         raise PayloadError(f"not a licence QR payload (it does not start with {PREFIX})",
                            f"不是证照二维码载荷（不以 {PREFIX} 开头）")
@@ -201,8 +275,31 @@ def decode(text: str) -> Decoded:
     except InvalidInput as e:
         raise PayloadError(f"the payload is not Base45: {e.en}", f"载荷不是 Base45 编码：{e.zh}") from None
     signed = open_cose_sign1(message)
-    return Decoded(signed.algorithm, signed.kid, signed.to_be_signed, signed.signature,
-                   _claims(cbor_value(signed.payload, "claims")))
+    value = cbor_value(signed.payload, "claims")
+    in_url = _licence_in(address)
+    if isinstance(value, dict) and ISS not in value and isinstance(value.get(LICENCE_CLAIM), dict):
+        if in_url is None:
+            raise PayloadError("the payload names no licence and no licence page URL comes with it",
+                               "载荷未写明证照标识，也没有附带证照页面网址")
+        value = {**value, ISS: in_url.issuer_code,
+                 LICENCE_CLAIM: {**value[LICENCE_CLAIM], 1: [in_url.type_code, in_url.serial, in_url.version]}}
+    claims = _claims(value)
+    if in_url is not None and str(in_url) != claims.licence_id:
+        raise PayloadError(f"the URL names licence {in_url}, the payload {claims.licence_id}",
+                           f"网址中的证照 {in_url} 与载荷中的证照 {claims.licence_id} 不一致")
+    return Decoded(signed.algorithm, signed.kid, _to_be_signed(signed.protected, cbor2.dumps(value, canonical=True)),
+                   signed.signature, claims)
+
+
+def _licence_in(address: str) -> identifier.LicenceId | None:
+    """The licence identifier ending a ``…/v/<identifier>`` page URL; None for anything else."""
+    head, _, last = address.rstrip("/").rpartition("/")
+    if not head.lower().endswith("/v"):
+        return None
+    try:
+        return identifier.parse(last)
+    except InvalidInput:
+        return None
 
 
 @dataclass(frozen=True)
@@ -210,9 +307,13 @@ class Sign1:
     algorithm: int
     kid: bytes
     x5chain: tuple[bytes, ...]
-    to_be_signed: bytes
+    protected: bytes
     signature: bytes
     payload: bytes
+
+    @property
+    def to_be_signed(self) -> bytes:
+        return _to_be_signed(self.protected, self.payload)
 
 
 def open_cose_sign1(message: bytes) -> Sign1:
@@ -238,7 +339,7 @@ def open_cose_sign1(message: bytes) -> Sign1:
     if len(signature) != 64:
         raise PayloadError(f"the signature is {len(signature)} bytes, not the 64 of r‖s",
                            f"签名长度为 {len(signature)} 字节，不是 r‖s 的 64 字节")
-    return Sign1(header[1], header[4], tuple(chain), _to_be_signed(protected, payload), signature, payload)
+    return Sign1(header[1], header[4], tuple(chain), protected, signature, payload)
 
 
 def cbor_value(data: bytes, what: str):
@@ -267,7 +368,10 @@ def _claims(value) -> Claims:
     private = need(value, LICENCE_CLAIM, dict, "licence")
     status = private.get(7)
     if status is not None:
-        status = (need(status, 1, int, "status index"), need(status, 2, str, "status list URI"))
+        if not (isinstance(status, list) and len(status) == 2
+                and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in status)):
+            raise PayloadError("the status reference is [list number, index]", "状态引用应为 [列表编号, 序号]")
+        status = tuple(status)
     expires = value.get(EXP) if isinstance(value, dict) else None
     try:
         issued_at = datetime.fromtimestamp(need(value, IAT, int, "iat"), BEIJING)
@@ -304,9 +408,10 @@ def verify(text: str, keys: Iterable[QrKey], *, file: bytes | None = None, holde
         return Report("qr", (SignatureReport("s001", "COSE_Sign1", (check(C.FORMAT, S.FAILED, e.zh, e.en),)),))
     claims = decoded.claims
     candidates = [k for k in keys if k.kid == decoded.kid and _ALGORITHMS.get(k.algorithm) == decoded.algorithm]
+    signature_checks, signer = _signature_checks(decoded, candidates)
     checks = [check(C.FORMAT, S.PASSED, f"载荷结构可解析（{_NAMES[decoded.algorithm]}）",
                     f"the payload parses ({_NAMES[decoded.algorithm]})"),
-              *_signature_checks(decoded, candidates), _integrity(claims, file), _status(claims, statuses)]
+              *signature_checks, _integrity(claims, file), _status(claims, statuses, signer)]
     now = clock()
     section = {"licence_id": claims.licence_id, "issuer": {"code": claims.issuer_code}, "version": claims.version,
                "holder": {"name": claims.holder_name}, "valid_from": claims.valid_from.isoformat(),
@@ -328,11 +433,11 @@ def verify(text: str, keys: Iterable[QrKey], *, file: bytes | None = None, holde
                                          signing_time=iso_z(claims.issued_at)),), tuple(warnings), licence=section)
 
 
-def _signature_checks(decoded: Decoded, candidates: list[QrKey]) -> list[Check]:
+def _signature_checks(decoded: Decoded, candidates: list[QrKey]) -> tuple[list[Check], QrKey | None]:
     if not candidates:
         reason = Message(zh=f"密钥列表中没有标识为 {decoded.kid.hex()} 的密钥", en=f"no key with kid {decoded.kid.hex()} is "
                                                                          f"in the key list")
-        return [Check(C.SIGNATURE, S.INDETERMINATE, reason), Check(C.CHAIN, S.INDETERMINATE, reason)]
+        return [Check(C.SIGNATURE, S.INDETERMINATE, reason), Check(C.CHAIN, S.INDETERMINATE, reason)], None
     for key in candidates:  # a verifier must try every key with the kid (spec §9)
         if key.issuer_code != decoded.claims.issuer_code:
             continue
@@ -342,10 +447,10 @@ def _signature_checks(decoded: Decoded, candidates: list[QrKey]) -> list[Check]:
             continue
         return [check(C.SIGNATURE, S.PASSED, "签名有效", "the signature verifies"),
                 check(C.CHAIN, S.PASSED, f"签名密钥 {key.kid.hex()} 在密钥列表中，属于颁证单位 {key.issuer_code}",
-                      f"the signing key {key.kid.hex()} is in the key list, for issuer {key.issuer_code}")]
+                      f"the signing key {key.kid.hex()} is in the key list, for issuer {key.issuer_code}")], key
     return [check(C.SIGNATURE, S.FAILED, "签名验证不通过：载荷可能被篡改", "the signature does not verify: the payload "
                                                                "may have been altered"),
-            check(C.CHAIN, S.PASSED, "密钥列表中有此密钥标识", "the key list holds this kid")]
+            check(C.CHAIN, S.PASSED, "密钥列表中有此密钥标识", "the key list holds this kid")], None
 
 
 def verify_raw(algorithm: str, spki: bytes, message: bytes, raw: bytes) -> None:
@@ -362,17 +467,28 @@ _STATUS_TEXT = {1: ("已吊销、撤销、注销或失效", "revoked, annulled, 
                 3: ("已变更，被新版本取代", "superseded by a new version")}
 
 
-def _status(claims: Claims, statuses) -> Check:
+def status_list_uri(service: str, number: int) -> str:
+    """Where status list ``number`` of the service at ``service`` (its public URL) is served."""
+    return f"{service.rstrip('/')}/api/v1/status-lists/{number}"
+
+
+def _status(claims: Claims, statuses, signer: QrKey | None) -> Check:
     if statuses is None:
         return check(C.LICENCE_STATUS, S.INDETERMINATE, "未提供状态列表，无法确认证照现在的状态",
                      "no status list was given: whether the licence still stands is not known")
-    if claims.status is None or claims.status[1] != statuses.uri:
+    number = claims.status[0] if claims.status else None
+    if signer is not None and signer.service:
+        ours = number is not None and statuses.uri == status_list_uri(signer.service, number)
+    else:  # keys given without their list's service: the list's number alone
+        ours = number is not None and statuses.uri.endswith(f"/status-lists/{number}")
+    if not ours:
         return check(C.LICENCE_STATUS, S.INDETERMINATE, "二维码未指向所给的状态列表",
                      "the QR does not refer to the status list given")
-    value = statuses.status(claims.status[0])
+    index = claims.status[1]
+    value = statuses.status(index)
     if value is None:
-        return check(C.LICENCE_STATUS, S.INDETERMINATE, f"状态列表中没有序号 {claims.status[0]}",
-                     f"the status list has no index {claims.status[0]}")
+        return check(C.LICENCE_STATUS, S.INDETERMINATE, f"状态列表中没有序号 {index}",
+                     f"the status list has no index {index}")
     at = iso_z(statuses.issued_at)
     if value == 0:
         return check(C.LICENCE_STATUS, S.PASSED, f"状态列表（{at}）记为有效", f"the status list of {at} holds it valid")
@@ -381,12 +497,12 @@ def _status(claims: Claims, statuses) -> Check:
 
 
 def _integrity(claims: Claims, file: bytes | None) -> Check:
-    """The licence file given (OFD) is the licence the QR names, with the face it records.
+    """The licence file given (OFD or PDF) is the licence the QR names, with the face it records.
     The file's own seal is judged by verifying the file."""
     if file is None:
         return check(C.INTEGRITY, S.NOT_APPLICABLE, "未提供证照文件", "no licence file was given")
     try:
-        meta = read_metadata(file)
+        meta = licence_metadata(file)[0] if is_pdf(file) else read_metadata(file)
     except (TrustError, ValueError) as e:
         meta, why = None, str(e)[:120]
     else:

@@ -114,6 +114,7 @@ class LicenceRecord:
     created_at: datetime
     status_changed_at: datetime
     pdf_sm3: str | None = None  # SM3 of the PDF's signed revision (licence.pdf_verify.signed_revision)
+    qr_text: str | None = None  # what its QR code holds (licence/qr_payload.py)
 
     @property
     def id(self) -> identifier.LicenceId:
@@ -130,7 +131,8 @@ class LicenceRecord:
         return {"licence_id": self.licence_id, "version": self.record["version"], "status": self.status.value,
                 "status_zh": self.status.zh, "status_en": self.status.en, "supersedes": self.supersedes,
                 "superseded_by": self.superseded_by, "record": self.record, "es_id": self.es_id,
-                "ofd_sm3": self.ofd_sm3, "pdf_sm3": self.pdf_sm3, "created_at": iso_z(self.created_at),
+                "ofd_sm3": self.ofd_sm3, "pdf_sm3": self.pdf_sm3, "qr_text": self.qr_text,
+                "created_at": iso_z(self.created_at),
                 "status_changed_at": iso_z(self.status_changed_at)}
 
 
@@ -152,7 +154,7 @@ def _record(row) -> LicenceRecord:
         licence_id=row.licence_id, record=json.loads(row.record), status=LicenceStatus(row.status),
         supersedes=row.supersedes, superseded_by=row.superseded_by, es_id=row.es_id, ofd_sm3=row.ofd_sm3,
         client_id=row.client_id, created_at=as_utc(row.created_at), status_changed_at=as_utc(row.status_changed_at),
-        pdf_sm3=row.pdf_sm3)
+        pdf_sm3=row.pdf_sm3, qr_text=row.qr_text)
 
 
 _COLUMNS = [c for c in licences.c if c.name not in ("ofd", "pdf")]

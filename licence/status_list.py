@@ -79,13 +79,20 @@ def assign(session: Session) -> tuple[int, int]:
             return 1, index
 
 
-def uri(public_url: str, number: int) -> str:
-    return f"{public_url.rstrip('/')}/api/v1/status-lists/{number}"
-
-
 def token(session: Session, keystore: KeyStore, number: int, *, public_url: str,
           clock: Callable[[], datetime] = utc_now) -> bytes:
     """The signed Status List Token of list ``number`` as the registry stands now."""
+    values = _values(session, number)
+    claims = {1: public_url.rstrip("/"), SUB: qr_payload.status_list_uri(public_url, number), 6: int(clock().timestamp()),
+              TTL_CLAIM: int(TTL.total_seconds()),
+              STATUS_LIST_CLAIM: {"bits": BITS, "lst": zlib.compress(pack(values, SIZE), 9)}}
+    signer, chain = qr_keys.list_signer(session, keystore)
+    return qr_payload.cose_sign1(session, keystore, signer, cbor2.dumps(claims, canonical=True), x5chain=chain,
+                                 extra_header={TYP: MEDIA_TYPE})
+
+
+def _values(session: Session, number: int) -> dict[int, int]:
+    """The list's set values by index, from the registry now; NotFound for a list not begun."""
     if not 1 <= number <= MAX_LISTS:  # also keeps an absurd number away from the database
         raise NotFound(f"there is no status list {str(number)[:20]}", f"没有编号为 {str(number)[:20]} 的状态列表")
     rows = session.execute(select(licences.c.status_index, licences.c.status, licences.c.superseded_by)
@@ -93,12 +100,14 @@ def token(session: Session, keystore: KeyStore, number: int, *, public_url: str,
     values = {row.status_index: value_of(LicenceStatus(row.status), row.superseded_by is not None) for row in rows}
     if number != 1 and not values:
         raise NotFound(f"there is no status list {number}", f"没有编号为 {number} 的状态列表")
-    claims = {1: public_url.rstrip("/"), SUB: uri(public_url, number), 6: int(clock().timestamp()),
-              TTL_CLAIM: int(TTL.total_seconds()),
-              STATUS_LIST_CLAIM: {"bits": BITS, "lst": zlib.compress(pack(values, SIZE), 9)}}
-    signer, chain = qr_keys.list_signer(session, keystore)
-    return qr_payload.cose_sign1(session, keystore, signer, cbor2.dumps(claims, canonical=True), x5chain=chain,
-                                 extra_header={TYP: MEDIA_TYPE})
+    return values
+
+
+def current(session: Session, number: int, *, public_url: str,
+            clock: Callable[[], datetime] = utc_now) -> "StatusList":
+    """List ``number`` as the registry stands now, unsigned: what an online check reads."""
+    return StatusList(qr_payload.status_list_uri(public_url, number), clock(), TTL, BITS,
+                      pack(_values(session, number), SIZE))
 
 
 @dataclass(frozen=True)

@@ -413,6 +413,22 @@ def test_the_demo_issuer_issues_each_licence_as_a_signed_pdf_too(ca, demo_licenc
         assert value.replace(" ", "")[:20] in text.replace("\n", ""), value
 
 
+def test_the_pdf_carries_the_whole_metadata_as_a_signed_attachment(demo_licence, tmp_path):
+    """LicenceMeta.xml, face included, is embedded in the signed update (pdfdetach, an
+    independent reader, lists and saves it), so a QR payload's face SM3 is checked on a PDF
+    as on an OFD."""
+    from licence.pdf_verify import licence_metadata
+    record, pdf = demo_licence
+    (tmp_path / "l.pdf").write_bytes(pdf)
+    assert "LicenceMeta.xml" in subprocess.run(["pdfdetach", "-list", str(tmp_path / "l.pdf")], capture_output=True,
+                                               text=True, check=True, timeout=60).stdout
+    subprocess.run(["pdfdetach", "-save", "1", "-o", str(tmp_path / "meta.xml"), str(tmp_path / "l.pdf")],
+                   check=True, timeout=60)
+    assert (tmp_path / "meta.xml").read_bytes() == record.metadata().to_xml()
+    meta, changed = licence_metadata(pdf)
+    assert meta == record.metadata() and not changed
+
+
 def test_pdfsig_trusts_the_signer_once_our_root_is_in_its_nss_database(ca, demo_licence, tmp_path):
     """Poppler's verdict on the certificate, as a relying party gets it: with the demo ECDSA
     root trusted and the CRLs of the file's DSS imported, "Certificate is Trusted"; without

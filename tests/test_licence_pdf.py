@@ -32,7 +32,7 @@ def _document(authority, body) -> tuple[L.Document, dict]:
     ready = issuance.draft(authority.world.session, body, client_id=CLIENT)
     licence_id = identifier.build(ready.licence_type.type_code, ready.issuer.issuer_code, "20260000001", 1)
     record = ready.record(licence_id, None)
-    return issuance.laid_out(ready, licence_id, record, VERIFY_URL), record
+    return issuance.laid_out(ready, record, issuance.verify_url_for(VERIFY_URL, licence_id)), record
 
 
 def _poppler(tool: str, *args) -> str:

@@ -17,6 +17,8 @@ from trust.report import CheckName as C, CheckStatus as S
 
 ISSUER = "111100003AGYGLUY2Q"
 FACE = (("name", "名称", "福州测试科技有限公司"),)
+SERVICE = "https://trust.example.gov.cn"
+PER_GENERATION = 100
 
 
 def _claims(serial: int):
@@ -29,20 +31,20 @@ def _claims(serial: int):
 
 @pytest.fixture(scope="module")
 def generations(ca):  # noqa: F811
-    """Two generations of the issuer's key, twenty payloads signed by each, and the key list as
+    """Two generations of the issuer's key, a hundred payloads signed by each, and the key list as
     a verifier cached it before the rotation, after it, and after a third key."""
     engine, keystore = ca[0], ca[1]
     with session_factory(engine)() as session:
         qr_keys.set_up_list_signer(session, keystore, actor="test")
         sm2_root = authority.get_authority(session, "sm2-root").certificate
         qr_keys.rotate(session, keystore, ISSUER, actor="test")
-        first = [_sign(session, keystore, n) for n in range(1, 21)]
-        before = qr_keys.key_list(session, keystore)
+        first = [_sign(session, keystore, n) for n in range(PER_GENERATION)]
+        before = qr_keys.key_list(session, keystore, public_url=SERVICE)
         qr_keys.rotate(session, keystore, ISSUER, algorithm="es256", actor="test")
-        second = [_sign(session, keystore, n) for n in range(21, 41)]
-        after = qr_keys.key_list(session, keystore)
+        second = [_sign(session, keystore, n) for n in range(PER_GENERATION, 2 * PER_GENERATION)]
+        after = qr_keys.key_list(session, keystore, public_url=SERVICE)
         qr_keys.rotate(session, keystore, ISSUER, actor="test")
-        latest = qr_keys.key_list(session, keystore)
+        latest = qr_keys.key_list(session, keystore, public_url=SERVICE)
         session.commit()
     return {"root": sm2_root, "first": first, "second": second, "lists": (before, after, latest)}
 
@@ -63,7 +65,7 @@ def test_rotation_keeps_the_old_key_listed_and_retired(ca, generations):  # noqa
 
 
 def test_no_rotation_turns_a_good_code_invalid_whichever_list_is_cached(generations):
-    """Forty codes of two key generations against the lists cached before the rotation, after
+    """Two hundred codes of two key generations against the lists cached before the rotation, after
     it and after a third key: never a FAILED signature; a code whose key the cached list does
     not know yet is INDETERMINATE, naming the missing kid."""
     outcomes = {}
@@ -96,7 +98,7 @@ def test_the_key_list_is_deterministic_cbor_of_what_a_verifier_needs(generations
     value = qr_payload.cbor_value(qr_payload.open_cose_sign1(generations["lists"][0]).payload, "key list")
     [entry] = [e for e in value[3] if e[3] == ISSUER]
     assert entry[2] == qr_payload.ALG_SM2 and len(entry[1]) == 8 and entry[6] is None
-    assert value[2] == int(timedelta(days=1).total_seconds())
+    assert value[2] == int(timedelta(days=1).total_seconds()) and value[4] == SERVICE
     assert all(text.startswith(PREFIX) and base45.decode(text[len(PREFIX):]) for text in generations["first"][:1])
 
 

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from ca.authority import spki_of
-from licence import qr_payload
+from licence import identifier, qr_payload
+from licence.layout import qr_code, qr_version
 from licence.qr_payload import PREFIX, QrKey
 from tests.ca_fixtures import keystore  # noqa: F401 (fixture)
 from tests.oracles import openssl
@@ -112,6 +113,71 @@ def test_a_key_not_in_the_list_is_indeterminate(signed, session, keystore):  # n
     assert qr_payload.verify(text, [impostor, key]).signatures[0].check_status(C.SIGNATURE) is S.PASSED
 
 
+SERVICE = "https://trust.example.gov.cn"
+
+
+@pytest.fixture(params=["SM2-with-SM3", "ecdsa-with-SHA256"])
+def url_form(request, session, keystore):  # noqa: F811
+    key = keystore.generate(session, request.param, f"qr/url/{request.param}", ["qr"], actor="test")
+    spki = spki_of(keystore.public_key(session, key))
+    text = qr_payload.sign(session, keystore, key, _claims(status=(1, 123_456)), page_url=SERVICE)
+    session.commit()
+    return text, QrKey(qr_payload.kid_of(request.param, spki), request.param, spki, ISSUER, SERVICE)
+
+
+def test_the_url_form_opens_the_page_and_proves_the_licence_offline(url_form):
+    """The phone's camera opens the page; the fragment, which never reaches a server, carries
+    the payload without repeating the identifier the path already gives; within version 12."""
+    text, key = url_form
+    licence_id = _claims().licence_id
+    address, _, payload = text.partition("#")
+    assert address == f"HTTPS://TRUST.EXAMPLE.GOV.CN/V/{licence_id}" and payload.startswith(PREFIX)
+    assert ISSUER.encode() not in base45.decode(payload[len(PREFIX):])
+    assert qr_code(text).version <= qr_payload.HARD_LIMIT
+    report = qr_payload.verify(text, [key])
+    assert report.signatures[0].check_status(C.SIGNATURE) is S.PASSED and report.licence["licence_id"] == licence_id
+    assert "%20" not in payload
+    # as a browser's location.href gives it: scheme and host lower case, the fragment's spaces as %20
+    href = f"{address.replace('HTTPS://TRUST.EXAMPLE.GOV.CN', SERVICE)}#{payload.replace(' ', '%20')}"
+    assert qr_payload.verify(href, [key]).signatures[0].check_status(C.SIGNATURE) is S.PASSED
+
+
+def test_the_url_forms_path_is_signed_and_needed(url_form):
+    text, key = url_form
+    address, _, payload = text.partition("#")
+    other = identifier.parse(_claims().licence_id)
+    other = identifier.build(other.type_code, other.issuer_code, "20260000002", 1)
+    moved = qr_payload.verify(f"{address.rsplit('/', 1)[0]}/{other}#{payload}", [key])
+    assert moved.signatures[0].check_status(C.SIGNATURE) is S.FAILED and moved.status is Status.INVALID
+    for bare in (payload, f"https://trust.example.gov.cn/x#{payload}"):
+        alone = qr_payload.verify(bare, [key])
+        assert alone.signatures[0].check_status(C.FORMAT) is S.FAILED and "licence page" in alone.signatures[0].checks[0].reason.en
+    message = base45.decode(payload[len(PREFIX):])
+    for position in range(len(message)):
+        changed = bytearray(message)
+        changed[position] ^= 0x01
+        report = qr_payload.verify(f"{address}#{PREFIX}{base45.encode(bytes(changed))}", [key])
+        assert report.status is not Status.VALID and report.signatures[0].check_status(C.SIGNATURE) is not S.PASSED
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(alphabet="0123456789ABCDEFXYZ:/.#%abc", min_size=1, max_size=600))
+def test_the_version_found_before_signing_is_the_version_drawn(text):
+    assert qr_version(text) == qr_code(text).version
+
+
+def test_a_name_too_long_for_version_12_is_shortened_as_little_as_needed(session, keystore):  # noqa: F811
+    key = keystore.generate(session, "SM2-with-SM3", "qr/long", ["qr"], actor="test")
+    long_name = "江苏省某某市某某区某某某某某某某某餐饮管理服务连锁经营有限责任公司第一分公司"
+    for page_url in (SERVICE, None):
+        text = qr_payload.sign(session, keystore, key, _claims(holder_name=long_name, status=(1, 9)), page_url=page_url)
+        shown = qr_payload.decode(text).claims.holder_name
+        assert shown.endswith("…") and long_name.startswith(shown[:-1]) and len(shown) > 5
+        assert qr_code(text).version == qr_payload.HARD_LIMIT
+    short = qr_payload.sign(session, keystore, key, _claims(status=(1, 9)), page_url=SERVICE)
+    assert qr_payload.decode(short).claims.holder_name == "福州测试科技有限公司"
+
+
 def test_es256_payloads_verify_with_python_cwt(session, keystore):  # noqa: F811
     """python-cwt (an independent COSE/CWT implementation) verifies our ES256 COSE_Sign1 and
     reads the claims."""
@@ -128,6 +194,13 @@ def test_es256_payloads_verify_with_python_cwt(session, keystore):  # noqa: F811
     payload = COSE.new().decode(message, cose_key)
     claims = cbor2.loads(payload)
     assert claims[1] == ISSUER and claims[qr_payload.LICENCE_CLAIM][1][2] == 1
+    # the URL form: the COSE_Sign1 it signed is the one sent with the identifier put back
+    address, _, sent = qr_payload.sign(session, keystore, key, _claims(), page_url=SERVICE).partition("#")
+    decoded = qr_payload.decode(f"{address}#{sent}")
+    protected, _, _, signature = cbor2.loads(base45.decode(sent[len(PREFIX):])).value
+    whole = cbor2.dumps(cbor2.CBORTag(18, [protected, {}, cbor2.dumps(decoded.claims.tocbor_value(), canonical=True),
+                                           signature]), canonical=True)
+    assert cbor2.loads(COSE.new().decode(whole, cose_key))[1] == ISSUER
     assert cwt.__version__
 
 

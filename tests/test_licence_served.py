@@ -7,6 +7,7 @@ file is INVALID and the page /v/<id>, opened in headless Chromium at 390×844, s
 import base64
 import json
 import re
+import subprocess
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,6 +17,7 @@ import requests
 
 from bench.server import free_port
 from licence.identifier import parse
+from licence.layout import qr_code
 from tests.licence_support import BUSINESS, business_request
 from tests.oidc_support import basic, http_post
 from tests.serving import clean_env, trustctl, trustctl_serve
@@ -146,6 +148,45 @@ def test_the_demo_licence_page_shows_it_valid_on_a_phone(served):
     assert "有效" in text and "Valid" in text and "示例数字科技有限公司" in text and "核验时间" in text
 
 
+def _qr_verdict(served, url: str) -> tuple[str, str]:
+    """What the page opened at ``url`` (a QR's text) shows as the QR's verdict, in Chromium."""
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True,
+                                             timeout=60_000)
+        try:
+            page = browser.new_page(viewport=VIEWPORT, is_mobile=True)
+            refused = []
+            page.on("console", lambda message: refused.append(message.text) if "Content Security" in message.text
+                    else None)
+            assert page.goto(url, timeout=20_000).status == 200
+            page.wait_for_selector("#qr-verdict[data-status]", state="visible", timeout=20_000)
+            assert not refused, refused
+            return page.get_attribute("#qr-verdict", "data-status"), page.inner_text("#qr-verdict")
+        finally:
+            browser.close()
+
+
+def test_the_page_opened_from_the_qr_checks_its_fragment_too(served):
+    """The phone opens the URL the QR holds; the page shows the registry's verdict and, from
+    the payload in the fragment (sent by the page's own script, under its CSP), the QR's."""
+    status, body = _call(served, "GET", f"/api/v1/licences/{served['demo_licence']}", token=_token(served))
+    assert status == 200
+    text = json.loads(body)["qr_text"]
+    assert text.startswith(f"HTTP://127.0.0.1:{served['port']}/V/{served['demo_licence']}#ZZ1:")
+    verdict, shown = _qr_verdict(served, text)
+    assert verdict == "VALID" and "与登记信息一致" in shown, shown
+    address, _, payload = text.partition("#")
+    altered = payload[:-3] + ("A" if payload[-3] != "A" else "B") + payload[-2:]
+    verdict, shown = _qr_verdict(served, f"{address}#{altered}")
+    assert verdict == "INVALID" and "二维码无效" in shown, shown
+    online = requests.post(f"{served['base']}/api/v1/verify", json={"qr": text}, timeout=60).json()
+    assert online["format"] == "qr" and online["status"] == "VALID"
+    assert [c["check"] for c in online["signatures"][0]["checks"]] == \
+        ["format", "signature", "chain", "integrity", "licence_status"]
+
+
 def test_twenty_concurrent_identical_requests_over_two_workers_yield_one_licence(served):
     token = _token(served)
     body = business_request(issuer_code=parse(served["demo_licence"]).issuer_code)
@@ -180,56 +221,45 @@ def test_the_status_list_is_served_signed(served):
         assert requests.get(f"{served['base']}/api/v1/status-lists/{number}", timeout=60).status_code == 404, number
 
 
-def _demo_qr_text(served) -> str:
-    """A QR payload for the demo licence, signed with the demo department's QR key, its status
-    reference the licence's slot (what issuance will draw on the face: #16's next slice)."""
-    from sqlalchemy import select
-
-    from hsm.keystore import open_keystore
-    from licence import qr_keys, qr_payload, registry, status_list
-    from licence.models import licences
-    from trust.config import load_settings
-    from trust.db import make_engine, session_factory
-    settings = load_settings(served["env"])
-    engine = make_engine(settings.database_url)
-    try:
-        with session_factory(engine)() as session:
-            record = registry.get(session, served["demo_licence"])
-            index = session.execute(select(licences.c.status_index)
-                                    .where(licences.c.licence_id == record.licence_id)).scalar_one()
-            keystore = open_keystore(settings)
-            meta = record.metadata()
-            claims = qr_payload.new_claims(
-                licence_id=record.licence_id, issuer_code=meta.issuer_code, version=1, issued_at=record.created_at,
-                valid_from=meta.valid_from, valid_to=meta.valid_to, face=meta.face, holder_name=meta.holder_name,
-                holder_code=meta.holder_code, status=(index, status_list.uri(served["base"], 1)))
-            text = qr_payload.sign(session, keystore, qr_keys.current(session, keystore, meta.issuer_code), claims)
-            session.commit()
-            return text
-    finally:
-        engine.dispose()
-
-
 def test_a_verifier_caches_the_lists_and_checks_the_qr_offline(served, tmp_path):
-    """`trustctl licence cache`, then `trustctl verify --qr` on a machine with no service of its
-    own (an empty TRUST_HOME) and only the demo root: VALID from the text and from an image
-    read by zbarimg; a wrong holder code is warned of."""
-    import segno
+    """`trustctl licence cache`, then, on a machine with no service of its own (an empty
+    TRUST_HOME) and only the demo root, `trustctl verify --qr` on the QR zbarimg reads from the
+    demo licence's OFD rendered to PNG and from its PDF rendered at 150 dpi: the text is the
+    page's URL with the signed payload in its fragment, VALID offline; the page it opens is
+    the licence's; a wrong holder code is warned of."""
     cache = trustctl(served["env"], "licence", "cache", "--out", str(tmp_path / "cache"), "--url", served["base"])
     assert cache.returncode == 0, cache.stderr
     _status, root = _call(served, "GET", "/ca/sm2-root/cert")
     (tmp_path / "root.der").write_bytes(root)
-    text = _demo_qr_text(served)
+    licence_id = served["demo_licence"]
+    for kind in ("ofd", "pdf"):
+        answer = requests.get(f"{served['base']}/v/{licence_id}/licence.{kind}", timeout=60)
+        (tmp_path / f"licence.{kind}").write_bytes(answer.content)
+    rendered = trustctl(served["env"], "ofd", "render", str(tmp_path / "licence.ofd"), "--out", str(tmp_path / "ofd.png"))
+    assert rendered.returncode == 0, rendered.stderr
+    subprocess.run(["pdftoppm", "-r", "150", "-png", "-singlefile", str(tmp_path / "licence.pdf"),
+                    str(tmp_path / "pdf")], check=True, timeout=60)
+    texts = {subprocess.run(["zbarimg", "--quiet", "--raw", str(tmp_path / image)], capture_output=True, text=True,
+                            timeout=60, check=True).stdout.strip() for image in ("ofd.png", "pdf.png")}
+    [text] = texts  # both faces carry the same code
+    address, _, payload = text.partition("#")
+    assert address == f"HTTP://127.0.0.1:{served['port']}/V/{licence_id}" and payload.startswith("ZZ1:")
+    assert qr_code(text).version <= 12
+    page = requests.get(address, timeout=60)  # what the phone's camera opens (the fragment stays on the phone)
+    assert page.status_code == 200 and licence_id in page.text
     offline = clean_env(TRUST_HOME=str(tmp_path / "verifier"))
     options = ["--keys", str(tmp_path / "cache" / "licence-keys.cose"),
                "--status-list", str(tmp_path / "cache" / "status-list-1.cwt"), "--trust-root", str(tmp_path / "root.der")]
-    done = trustctl(offline, "verify", "--qr", text, *options, "--json")
-    assert done.returncode == 0, done.stdout + done.stderr
-    report = json.loads(done.stdout)
-    assert report["format"] == "qr" and report["licence"]["licence_id"] == served["demo_licence"]
-    segno.make(text, error="m").save(str(tmp_path / "qr.png"), scale=4)
-    from_image = trustctl(offline, "verify", "--qr", str(tmp_path / "qr.png"), *options)
-    assert from_image.returncode == 0, from_image.stdout + from_image.stderr
+    for value in (text, str(tmp_path / "ofd.png"), str(tmp_path / "pdf.png")):
+        done = trustctl(offline, "verify", "--qr", value, *options, "--json")
+        assert done.returncode == 0, done.stdout + done.stderr
+        report = json.loads(done.stdout)
+        assert report["format"] == "qr" and report["status"] == "VALID" and report["licence"]["licence_id"] == licence_id
+        assert [c["status"] for c in report["signatures"][0]["checks"]] == \
+            ["PASSED", "PASSED", "PASSED", "NOT_APPLICABLE", "PASSED"], report
+    for kind in ("ofd", "pdf"):  # the file the payload names: its face's SM3 is the payload's
+        with_file = trustctl(offline, "verify", str(tmp_path / f"licence.{kind}"), "--qr", text, *options, "--json")
+        assert json.loads(with_file.stdout)["signatures"][0]["checks"][3]["status"] == "PASSED", with_file.stdout
     wrong = trustctl(offline, "verify", "--qr", text, *options, "--holder-code", "91110108MA01234560", "--json")
     assert json.loads(wrong.stdout)["licence"]["holder"]["code_matches"] is False
     untrusted = trustctl(offline, "verify", "--qr", text, *options[:4], "--json")  # no root for the lists

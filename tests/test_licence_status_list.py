@@ -45,14 +45,8 @@ def licensed(ca):  # noqa: F811
         row = session.execute(select(licences.c.status_list, licences.c.status_index)
                               .where(licences.c.licence_id == record.licence_id)).one()
         root = authority.get_authority(session, "sm2-root").certificate
-        key = qr_keys.current(session, keystore, record.record["issuer"]["code"])
-        claims = qr_payload.new_claims(
-            licence_id=record.licence_id, issuer_code=record.record["issuer"]["code"], version=1,
-            issued_at=record.created_at, valid_from=record.metadata().valid_from, valid_to=None,
-            face=record.metadata().face, holder_name=record.record["holder"]["name"],
-            holder_code=record.record["holder"]["code"], status=(row.status_index, status_list.uri(PUBLIC_URL, 1)))
-        text = qr_payload.sign(session, keystore, key, claims)
-        keys = [k.key for k in qr_keys.read_key_list(qr_keys.key_list(session, keystore), trusted_roots=(root,)).keys]
+        text = record.qr_text  # as issued: the URL form, signed with the demo department's QR key
+        keys = [k.key for k in qr_keys.read_key_list(qr_keys.key_list(session, keystore, public_url=PUBLIC_URL), trusted_roots=(root,)).keys]
         first = status_list.token(session, keystore, 1, public_url=PUBLIC_URL)
         session.commit()
     return {"record": record, "index": row.status_index, "root": root, "text": text, "keys": keys, "first": first}
@@ -100,7 +94,7 @@ def test_an_index_outside_the_list_or_another_list_is_indeterminate(licensed):
     small = status_list.StatusList(listed.uri, listed.issued_at, listed.ttl, 2, listed.lst[:10])
     assert qr_payload.verify(licensed["text"], licensed["keys"], statuses=small) \
         .signatures[0].check_status(C.LICENCE_STATUS) is S.INDETERMINATE
-    other = status_list.StatusList("https://elsewhere/api/v1/status-lists/1", listed.issued_at, listed.ttl, 2, listed.lst)
+    other = status_list.StatusList(f"https://elsewhere/api/v1/status-lists/{listed.uri.rsplit('/', 1)[1]}", listed.issued_at, listed.ttl, 2, listed.lst)
     assert qr_payload.verify(licensed["text"], licensed["keys"], statuses=other) \
         .signatures[0].check_status(C.LICENCE_STATUS) is S.INDETERMINATE
 

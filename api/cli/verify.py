@@ -179,7 +179,8 @@ def verify_qr(value: str, keys_file: str | None, status_files: tuple[str, ...], 
         wanted = qr_payload.decode(text).claims.status
     except InvalidInput:
         wanted = None
-    chosen = next((s for s in lists if wanted and s.uri == wanted[1]), lists[0] if lists else None)
+    chosen = next((s for s in lists if wanted and s.uri.endswith(f"/status-lists/{wanted[0]}")),
+                  lists[0] if lists else None)
     report = qr_payload.verify(text, [k.key for k in key_list.keys] if key_list else [], file=licence_file,
                                holder_code=holder_code, statuses=chosen)
     now = utc_now()
