@@ -11,6 +11,9 @@ verifies. The rules live in licence/; this module parses, authorises, calls, ser
     POST /api/v1/licences/<id>/suspend|resume|revoke|annul|cancel
                                                 licence:issue | licence:manage   {"reason"}
     GET  /api/v1/licences?issuer=USCC&limit=&offset=   licence:manage   listing by issuer
+    POST /api/v1/licences/compare               licence:read    比对 {licence_id | holder_code and type_code, fields,
+                                                                purpose, operator?}: per field match, no_match or
+                                                                not_comparable (licence/sharing.py), for a consumer
     POST /api/v1/verify                         public          multipart "file" (an OFD or PDF licence), or
                                                                 JSON {"licence_id"}: the verification report;
                                                                 JSON {"qr": text}: a licence QR's report
@@ -29,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from api.auth import acting_officer, current_token
 from api.json_body import json_object, query_int, query_text, text
 from api.seal_api import seal_status
-from licence import issuance, registry
+from licence import issuance, registry, sharing
 from licence.qr_online import verify_online
 from licence.verify import is_pdf, verify_licence
 from ofd.package import OFDFormatError
@@ -78,6 +81,21 @@ def _record(licence_id: str) -> registry.LicenceRecord:
 def _full(session, record: registry.LicenceRecord) -> dict:
     return {**record.to_dict(), "history": [h.to_dict() for h in registry.history(session, record.licence_id)],
             "versions": registry.versions(session, record.licence_id)}
+
+
+@blueprint.post("/licences/compare")
+def compare():
+    """比对: the submitted values against the licence, per field, never a stored value."""
+    token = current_token("licence:read")
+    body = json_object()
+    with _session() as session:
+        try:
+            answer = sharing.compare(session, token.client_id, body)
+        except PermissionDenied:
+            session.commit()  # keep the audit record of the refusal
+            raise
+        session.commit()
+    return jsonify(answer)
 
 
 @blueprint.post("/licences")

@@ -90,7 +90,7 @@ def _money(value) -> str:
     return f"{amount:.2f}"
 
 
-def _one(field: FaceField, value, holder_code_type: HolderCodeType) -> str:
+def canonical(field: FaceField, value, holder_code_type: HolderCodeType) -> str:
     """The canonical text of one typed-in value; raises InvalidInput with what is wrong."""
     kind = field.kind
     if kind == FieldKind.DATE:
@@ -139,7 +139,7 @@ def validate(licence_type: LicenceType, face, *, holder_code: str, holder_code_t
                                          f"'{field.key}' ({field.label_en}) is missing"))
             continue
         try:
-            values[field.key] = _one(field, given, holder_code_type)
+            values[field.key] = canonical(field, given, holder_code_type)
         except InvalidInput as e:
             errors.append(FieldError(field.key, f"“{field.label}”{e.zh}", f"'{field.key}' ({field.label_en}) {e.en}"))
     if not errors:

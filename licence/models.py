@@ -118,3 +118,14 @@ licence_qr_key = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("retired_at", DateTime(timezone=True)),
 )
+
+# A department application that uses licences (licence/sharing.py): the types and purposes it
+# was registered for (JSON lists); its client is identity/'s.
+licence_consumer = Table(
+    "licence_consumer", Base.metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("types", Text, nullable=False),
+    Column("purposes", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("actor", Text, nullable=False),
+)

@@ -115,3 +115,27 @@ def test_an_officer_rotates_a_qr_key_and_the_old_one_stays_listed(demo):
     assert trustctl(env, "licence", "rotate-key", "--issuer", issuer).returncode == 4  # no credential
     assert any(action == "licence.qr_key.rotate" and actor.startswith("officer:")
                for actor, action in audit_records(demo["dir"] / "home" / "trust.db"))
+
+
+def test_an_officer_registers_a_licence_consumer_for_types_and_purposes(demo):
+    env, officer = demo["env"], demo["officer"]
+    added = trustctl(env, "licence", "consumer", "add", "demo-department-app", "--types",
+                     "11100000MB0143028R001,11100000MB0143028R002", "--purposes", "企业开办，银行开户",
+                     "--purposes", "招投标资格审查", "--credential", officer)
+    assert added.returncode == 0, added.stderr
+    [found] = json.loads(trustctl(env, "licence", "consumer", "list", "--json").stdout)
+    assert found["client_id"] == "demo-department-app" and found["actor"].startswith("officer:")
+    assert found["types"] == ["11100000MB0143028R001", "11100000MB0143028R002"]
+    assert found["purposes"] == sorted(["企业开办", "银行开户", "招投标资格审查"])
+    unknown = trustctl(env, "licence", "consumer", "add", "no-such-app", "--types", "11100000MB0143028R001",
+                       "--purposes", "企业开办", "--credential", officer)
+    assert unknown.returncode != 0 and "no-such-app" in unknown.stderr
+    bad_type = trustctl(env, "licence", "consumer", "add", "demo-department-app", "--types", "99999999999999999999X",
+                        "--purposes", "企业开办", "--credential", officer)
+    assert bad_type.returncode != 0
+    assert trustctl(env, "licence", "consumer", "add", "demo-department-app", "--types", "11100000MB0143028R001",
+                    "--purposes", "企业开办").returncode == 4  # no credential
+    assert trustctl(env, "licence", "consumer", "remove", "demo-department-app", "--credential", officer).returncode == 0
+    assert json.loads(trustctl(env, "licence", "consumer", "list", "--json").stdout) == []
+    assert {"licence.consumer.add", "licence.consumer.remove"} <= {
+        action for actor, action in audit_records(demo["dir"] / "home" / "trust.db") if actor.startswith("officer:")}

@@ -89,6 +89,29 @@ def test_revoked_is_invalid_with_the_new_list_and_valid_with_a_warning_with_the_
     assert stale.status is Status.VALID and any("past its ttl" in w.en for w in stale.warnings)
 
 
+def test_a_changed_licences_old_code_reads_superseded_and_the_new_one_valid(ca, licensed):  # noqa: F811
+    """变更: the old version's QR, checked with the list made after the change, fails its
+    licence_status naming the new version's supersession; the new version's own code passes."""
+    from licence import issuance
+    from licence.demo import BUSINESS_LICENCE, DEMO_FACE
+    from tests.licence_support import ENTERPRISE_USCC
+    engine, keystore = ca[0], ca[1]
+    issuer = licensed["record"].record["issuer"]["code"]
+    body = {"type_code": BUSINESS_LICENCE, "issuer_code": issuer, "face": DEMO_FACE,
+            "holder": {"name": "福州测试科技有限公司", "code": ENTERPRISE_USCC, "code_type": "001"}}
+    with session_factory(engine)() as session:
+        old, _ = issuance.issue(session, keystore, body, client_id="demo-department-app", verify_url=PUBLIC_URL)
+        new = issuance.change(session, keystore, old.licence_id, {"holder": {"name": "福州新名称科技有限公司"}},
+                              client_id="demo-department-app", verify_url=PUBLIC_URL, reason="名称变更")
+        session.commit()
+    listed = _list(ca, licensed["root"])
+    stale = qr_payload.verify(old.qr_text, licensed["keys"], statuses=listed)
+    assert stale.status is Status.INVALID and stale.signatures[0].check_status(C.SIGNATURE) is S.PASSED
+    assert "superseded" in stale.signatures[0].checks[-1].reason.en
+    current = qr_payload.verify(new.qr_text, licensed["keys"], statuses=listed)
+    assert current.status is Status.VALID and current.licence["holder"]["name"] == "福州新名称科技有限公司"
+
+
 def test_an_index_outside_the_list_or_another_list_is_indeterminate(licensed):
     listed = status_list.read_token(licensed["first"], trusted_roots=(licensed["root"],))
     small = status_list.StatusList(listed.uri, listed.issued_at, listed.ttl, 2, listed.lst[:10])

@@ -4,7 +4,7 @@ Listing, showing and exporting need no credential, nor do ``expire`` (run from c
 only records what the dates already say) and ``lta-renew`` (cron too: it adds document time
 stamps from our TSA, audited as the licence service's). Importing a type, registering an issuer,
 issuing (as one of the issuer's client applications, like ``trustctl seal sign``) and
-changing a licence's status are an officer's acts, signed with their credential
+changing a licence's status and registering a consumer are an officer's acts, signed with their credential
 (``--credential`` or ``TRUST_OFFICER_KEY``) and audited with the officer named.
 """
 
@@ -19,7 +19,8 @@ import click
 
 from api.cli import exits
 from api.cli.approvals import credential_option, json_option, print_json, read_file, run, run_as
-from licence import issuance, qr_keys, registry, renewal, types
+from identity.clients import get_client
+from licence import issuance, qr_keys, registry, renewal, sharing, types
 from licence.catalogue import MAX_DEFINITION_BYTES
 from licence.registry import TRANSITIONS
 from trust import audit
@@ -126,6 +127,54 @@ def rotate_key(issuer_code: str, algorithm: str, credential_path: str) -> None:
         session, keystore, issuer_code, algorithm=algorithm, actor=f"officer:{acting.officer.id}"),
         credential_paths=(credential_path,))
     click.echo(f"已生成 / Generated: {key.algorithm} key {key.kid.hex()} for {key.issuer_code}")
+
+
+@licence.group("consumer")
+def consumer() -> None:
+    """证照使用方：可用证照的部门应用及其类型与用途 / Licence consumers: applications, their types and purposes."""
+
+
+def _split(values: tuple[str, ...]) -> list[str]:
+    return [part.strip() for value in values for part in value.replace("，", ",").split(",") if part.strip()]
+
+
+@consumer.command("add")
+@click.argument("client_id")
+@click.option("--types", "type_codes", multiple=True, required=True,
+              help="可使用的证照类型代码，逗号分隔或重复 / Licence type codes it may use: comma-separated or repeated.")
+@click.option("--purposes", multiple=True, required=True,
+              help="登记的使用用途，逗号分隔或重复 / The purposes it may state: comma-separated or repeated.")
+@credential_option
+def consumer_add(client_id: str, type_codes: tuple[str, ...], purposes: tuple[str, ...], credential_path: str) -> None:
+    """登记（或重新登记）证照使用方 / Register (or re-register) an application as a licence consumer."""
+    def act(session, _keystore, acting):
+        get_client(session, client_id)  # NotFound for an application that is not registered
+        return sharing.add_consumer(session, client_id, types=_split(type_codes), purposes=_split(purposes),
+                                    actor=f"officer:{acting.officer.id}")
+    found = run_as("licence.consumer.add", client_id, act, credential_paths=(credential_path,), keystore=False)
+    click.echo(f"已登记 / Registered: {found.client_id} uses {', '.join(found.types)} for {'、'.join(found.purposes)}")
+
+
+@consumer.command("remove")
+@click.argument("client_id")
+@credential_option
+def consumer_remove(client_id: str, credential_path: str) -> None:
+    """注销证照使用方登记 / Remove an application's registration as a licence consumer."""
+    run_as("licence.consumer.remove", client_id, lambda session, _k, acting: sharing.remove_consumer(
+        session, client_id, actor=f"officer:{acting.officer.id}"), credential_paths=(credential_path,), keystore=False)
+    click.echo(f"已注销 / Removed: {client_id}")
+
+
+@consumer.command("list")
+@json_option
+def consumer_list(as_json: bool) -> None:
+    """列出证照使用方 / List the licence consumers."""
+    found = run(lambda session, _k: sharing.consumers(session), keystore=False)
+    if as_json:
+        print_json([c.to_dict() for c in found])
+        return
+    for c in found:
+        click.echo(f"{c.client_id}  {', '.join(c.types)}  {'、'.join(c.purposes)}")
 
 
 @licence.command("keys")
