@@ -323,15 +323,22 @@ def issue(session: Session, keystore: KeyStore, body, *, client_id: str, verify_
     if earlier is not None:
         return earlier, False
     ready = draft(session, body, client_id=client_id, clock=clock)
-    serial = _next_serial(session, ready.licence_type.type_code, ready.issuer.issuer_code, ready.issue_date.year)
-    licence_id = identifier.build(ready.licence_type.type_code, ready.issuer.issuer_code, serial, 1)
-    result = seal_and_store(session, keystore, ready, licence_id, operation=Operation.ISSUE, supersedes=None,
-                            client_id=client_id, actor=f"client:{client_id}", verify_url=verify_url, clock=clock)
+    result = issue_draft(session, keystore, ready, client_id=client_id, actor=f"client:{client_id}",
+                         verify_url=verify_url, clock=clock)
     if idempotency_key is not None:
         session.execute(insert(licence_idempotency).values(client_id=client_id, key=idempotency_key,
                                                            request_sm3=request_digest(body),
                                                            licence_id=result.licence_id, created_at=clock()))
     return result, True
+
+
+def issue_draft(session: Session, keystore: KeyStore, ready: Draft, *, client_id: str, actor: str, verify_url: str,
+                clock: Callable[[], datetime] = utc_now) -> LicenceRecord:
+    """Version 001 of a checked request under the issuer's next serial. Does not commit."""
+    serial = _next_serial(session, ready.licence_type.type_code, ready.issuer.issuer_code, ready.issue_date.year)
+    licence_id = identifier.build(ready.licence_type.type_code, ready.issuer.issuer_code, serial, 1)
+    return seal_and_store(session, keystore, ready, licence_id, operation=Operation.ISSUE, supersedes=None,
+                          client_id=client_id, actor=actor, verify_url=verify_url, clock=clock)
 
 
 _CHANGE_MEMBERS = {"holder", "face", "validity"}

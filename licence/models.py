@@ -129,3 +129,20 @@ licence_consumer = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("actor", Text, nullable=False),
 )
+
+# A licence converted from an existing (paper) one by licence/conversion.py, with its source;
+# unique by type and licence number, so that no existing licence is converted twice.
+licence_conversion = Table(
+    "licence_conversion", Base.metadata,
+    Column("licence_id", String(128), primary_key=True),
+    Column("type_code", String(21), nullable=False),
+    Column("licence_no", Text, nullable=False),
+    Column("source", Text, nullable=False),               # the operator's words: which archive, which batch
+    Column("file_name", Text, nullable=False),
+    Column("file_sha256", String(64), nullable=False),
+    Column("source_row", Integer, nullable=False),        # as a spreadsheet counts: the header is row 1
+    Column("image_sha256", String(64)),                   # of the scanned paper licence, when the row gives it
+    Column("operator", Text, nullable=False),
+    Column("converted_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("type_code", "licence_no", name="uq_licence_conversion_number"),
+)

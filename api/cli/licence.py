@@ -10,6 +10,7 @@ changing a licence's status and registering a consumer are an officer's acts, si
 
 import json
 import sys
+import time
 import urllib.request
 from collections import Counter
 from datetime import timedelta
@@ -20,7 +21,7 @@ import click
 from api.cli import exits
 from api.cli.approvals import credential_option, json_option, print_json, read_file, run, run_as
 from identity.clients import get_client
-from licence import issuance, qr_keys, registry, renewal, sharing, types
+from licence import conversion, issuance, qr_keys, registry, renewal, sharing, types
 from licence.catalogue import MAX_DEFINITION_BYTES
 from licence.registry import TRANSITIONS
 from trust import audit
@@ -299,6 +300,69 @@ def expire() -> None:
     click.echo(f"已标记失效 / Marked expired: {len(expired)}")
     for licence_id in expired:
         click.echo(f"  {licence_id}")
+
+
+@licence.command("convert")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--type", "type_code", required=True, help="证照类型代码 / The licence type code.")
+@click.option("--issuer", "issuer_code", required=True, help="颁证单位统一社会信用代码 / The issuer's credit code.")
+@click.option("--source", required=True, help="来源说明，如“2015—2020 年纸质证照档案” / Where the rows come from.")
+@click.option("--client", "client_id", help="以颁证单位的哪个客户端签发（仅一个时可省略）/ The issuer's client application to "
+                                            "issue as (may be left out when it has one).")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False),
+              help="错误报告 CSV（默认 FILE.errors.csv）/ The error report (default: FILE.errors.csv).")
+@credential_option
+def convert(file: str, type_code: str, issuer_code: str, source: str, client_id: str | None, report_path: str | None,
+            credential_path: str) -> None:
+    """把存量证照表（.csv、.jsonl）逐行转换为电子证照；中断后重新运行只补未完成的行 / Convert a table of existing
+    licences (.csv, .jsonl), one licence a row; run it again after an interruption to finish the rest.
+
+    \b
+    退出码 1：有行未能转换（见错误报告）。Exit 1: some rows were not converted (see the error report)."""
+    data = read_file(file, conversion.MAX_FILE)
+    public_url = load_settings().public_url
+    report = Path(report_path or f"{file}.errors.csv")
+
+    def work(session, keystore, acting):
+        operator = f"officer:{acting.officer.id}"
+        licence_type = types.get(session, type_code).licence_type
+        rows = conversion.read_rows(data, file, licence_type)
+        client = client_id or _only_client(session, type_code, issuer_code)
+        origin = conversion.provenance(source, Path(file).name, data, operator)
+        results, started = [], time.monotonic()
+
+        def rate(_item) -> str:
+            elapsed = time.monotonic() - started
+            return f"{len(results) / elapsed:.1f} 行/s rows/s" if elapsed > 0 and results else ""
+
+        with click.progressbar(length=len(rows), label="转换 / Converting", file=sys.stderr, show_pos=True,
+                               show_eta=True, item_show_func=rate) as bar:
+            for result in conversion.convert(session, keystore, rows, type_code=type_code, issuer_code=issuer_code,
+                                             client_id=client, origin=origin, verify_url=public_url):
+                results.append(result)
+                bar.update(1, result)
+        return results, time.monotonic() - started
+
+    results, took = run_as("licence.convert", f"{type_code}/{issuer_code}", work, credential_paths=(credential_path,),
+                           keep_refusals=True)
+    counts = Counter(r.outcome for r in results)
+    errors = [e for r in results for e in r.errors]
+    report.write_bytes(conversion.error_report(errors))
+    click.echo(f"已转换 / Converted: {counts[conversion.Outcome.CONVERTED]}  "
+               f"此前已转换 / Done before: {counts[conversion.Outcome.DONE_BEFORE]}  "
+               f"未转换 / Not converted: {counts[conversion.Outcome.FAILED]}  "
+               f"({took:.1f} s, {len(results) / took if took else 0:.1f} 行/s rows/s)")
+    click.echo(f"错误报告 / Error report: {report}")
+    if counts[conversion.Outcome.FAILED]:
+        sys.exit(1)
+
+
+def _only_client(session, type_code: str, issuer_code: str) -> str:
+    clients = registry.get_issuer(session, type_code, issuer_code).client_ids
+    if len(clients) != 1:
+        raise click.UsageError(f"the issuer has {len(clients)} client applications: name one with --client / "
+                               f"颁证单位有 {len(clients)} 个客户端，请用 --client 指定")
+    return clients[0]
 
 
 @licence.command("lta-renew")
