@@ -9,6 +9,7 @@ certificate). Integers in query strings are ASCII digits only, within a range pe
 """
 
 import json
+from datetime import datetime
 
 from flask import g, request
 
@@ -118,6 +119,19 @@ def text(body: dict, name: str, required: bool = True) -> str | None:
     if not isinstance(value, str):
         raise InvalidInput(f"'{name}' must be text", f"“{name}”必须是文本")
     return value
+
+
+def time_value(body: dict, name: str) -> datetime:
+    """An RFC 3339 time with its offset (``2027-01-31T16:00:00Z``), as an aware datetime."""
+    value = text(body, name)
+    try:
+        when = datetime.fromisoformat(value.strip().replace("Z", "+00:00")) if len(value) <= 40 else None
+    except ValueError:
+        when = None
+    if when is None or when.tzinfo is None:
+        raise InvalidInput(f"'{name}' is an RFC 3339 time with its offset, e.g. 2027-01-31T16:00:00Z",
+                           f"“{name}”须为带时区的 RFC 3339 时间，如 2027-01-31T16:00:00Z")
+    return when
 
 
 def text_list(body: dict, name: str) -> list[str] | None:

@@ -11,6 +11,11 @@ verifies. The rules live in licence/; this module parses, authorises, calls, ser
     POST /api/v1/licences/<id>/suspend|resume|revoke|annul|cancel
                                                 licence:issue | licence:manage   {"reason"}
     GET  /api/v1/licences?issuer=USCC&limit=&offset=   licence:manage   listing by issuer
+    POST /api/v1/licences/query                 licence:read    查询 {holder_code, type_code?, purpose, operator?}:
+                                                                the holder's licences, each field as its sharing
+                                                                class and the holder's consent allow
+    GET|POST /api/v1/wallet/consents, DELETE …/<id>   licence:wallet (a person)   the consents of the holder
+                                                                and the enterprises they represent
     POST /api/v1/licences/compare               licence:read    比对 {licence_id | holder_code and type_code, fields,
                                                                 purpose, operator?}: per field match, no_match or
                                                                 not_comparable (licence/sharing.py), for a consumer
@@ -30,7 +35,8 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy.exc import IntegrityError
 
 from api.auth import acting_officer, current_token
-from api.json_body import json_object, query_int, query_text, text
+from identity import subjects
+from api.json_body import json_object, query_int, query_text, text, time_value
 from api.seal_api import seal_status
 from licence import issuance, registry, sharing
 from licence.qr_online import verify_online
@@ -81,6 +87,69 @@ def _record(licence_id: str) -> registry.LicenceRecord:
 def _full(session, record: registry.LicenceRecord) -> dict:
     return {**record.to_dict(), "history": [h.to_dict() for h in registry.history(session, record.licence_id)],
             "versions": registry.versions(session, record.licence_id)}
+
+
+@blueprint.post("/licences/query")
+def query():
+    """查询: the holder's licences, each field as its sharing class and the holder's consent allow."""
+    token = current_token("licence:read")
+    body = json_object()
+    with _session() as session:
+        try:
+            answer = sharing.query(session, token.client_id, body)
+        except PermissionDenied:
+            session.commit()  # keep the audit record of the refusal
+            raise
+        session.commit()
+    return jsonify(answer)
+
+
+def _holder() -> tuple[str, tuple[str, ...]]:
+    """Who speaks through the request's token (scope licence:wallet, a person's) and the
+    holder codes they speak for: their own ID number and the enterprises they represent."""
+    token = current_token("licence:wallet")
+    with _session() as session:
+        person = subjects.get_subject(session, token.subject) if token.subject else None
+        if person is None or person.kind != "person":
+            raise PermissionDenied("the wallet is a person's: log in as one", "证照夹属于个人，请以个人身份登录")
+        codes = (person.identifier, *(lp.identifier for _a, lp in subjects.represented(session, person.id)))
+    return f"person:{person.id}", codes
+
+
+@blueprint.get("/wallet/consents")
+def wallet_consents():
+    _actor_name, codes = _holder()
+    with _session() as session:
+        return jsonify({"consents": [c.to_dict() for c in sharing.consents_of(session, codes)]})
+
+
+@blueprint.post("/wallet/consents")
+def wallet_grant():
+    """Consent that a consumer receive the 有条件 fields of the holder's licences for a purpose
+    until a time: {"holder_code"? (default: one's own), "client_id", "purpose", "until"}."""
+    actor, codes = _holder()
+    body = json_object()
+    holder_code = (text(body, "holder_code", required=False) or codes[0]).strip().upper()
+    if holder_code not in codes:
+        raise PermissionDenied("you may consent only for yourself and the enterprises you represent",
+                               "只能为本人及所代表的企业授权")
+    until = time_value(body, "until")
+    with _session() as session:
+        consent = sharing.grant_consent(session, holder_code, text(body, "client_id"), body.get("purpose"), until,
+                                        actor=actor)
+        session.commit()
+    response = jsonify(consent.to_dict())
+    response.status_code = 201
+    return response
+
+
+@blueprint.delete("/wallet/consents/<consent_id>")
+def wallet_withdraw(consent_id: str):
+    actor, codes = _holder()
+    with _session() as session:
+        consent = sharing.withdraw_consent(session, consent_id, holder_codes=codes, actor=actor)
+        session.commit()
+    return jsonify(consent.to_dict())
 
 
 @blueprint.post("/licences/compare")

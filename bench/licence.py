@@ -126,7 +126,8 @@ def _in_process(env: dict[str, str]) -> tuple[str, str, bytes, tuple[float, floa
                 verify_licence(sample, lookup=registry_lookup(session), trusted_roots=roots)
 
         return issuer, token, sample, (rate(issue_one, SECONDS), rate(verify_one, SECONDS)), \
-            {**_pdf_rates(sessions, keystore, demo, roots), **_qr_rates(sessions, keystore, demo)}
+            {**_pdf_rates(sessions, keystore, demo, roots), **_qr_rates(sessions, keystore, demo),
+             **_conversion_rate(sessions, keystore, issuer, settings.public_url)}
     finally:
         engine.dispose()
 
@@ -188,6 +189,40 @@ def _pdf_rates(sessions, keystore, demo: str, roots: tuple[bytes, ...]) -> dict[
             "licence_pdf_sign_timestamp_share": round(_TimedStamper.spent / elapsed, 3),
             "licence_pdf_verify_per_s": round(rate(verify_one, SECONDS), 1)}
 
+
+
+def _conversion_rate(sessions, keystore, issuer: str, public_url: str) -> dict[str, float]:
+    """Rows of a 食品经营许可证 table converted per second (licence/conversion.py: each row
+    checked, laid out, sealed, signed as a PDF, recorded with its source, committed alone),
+    for SECONDS, and the minutes 10,000 rows would take at that rate (#17's target: 10)."""
+    import csv
+    import io
+
+    from licence import conversion, types
+    food = "11100000MB0143028R002"
+    face = {"legal_representative": "李四", "domicile": "福州市鼓楼区测试路2号", "premises": "福州市鼓楼区测试路2号一层",
+            "business_form": "餐饮服务经营者", "items": "热食类食品制售；冷食类食品制售", "supervising_body": "鼓楼区市场监督管理局",
+            "supervisors": "王五", "complaint_phone": "12315", "signed_by": "赵六"}
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["经营者名称", "持证主体代码", "许可证编号", *face])
+    writer.writerows(["福州测试餐饮有限公司", "91350100M000100Y43", f"JY2350102{n:06d}1", *face.values()]
+                     for n in range(5000))
+    data = out.getvalue().encode()
+    with sessions() as session:
+        rows = conversion.read_rows(data, "bench.csv", types.get(session, food).licence_type)
+        origin = conversion.provenance("bench", "bench.csv", data, "bench")
+        start, done = time.perf_counter(), 0
+        for result in conversion.convert(session, keystore, rows, type_code=food, issuer_code=issuer,
+                                         client_id=DEMO_CLIENT_ID, origin=origin, verify_url=public_url):
+            if result.outcome is not conversion.Outcome.CONVERTED:
+                raise SystemExit(f"bench: row {result.row} was not converted: {result.errors}")
+            done += 1
+            if time.perf_counter() - start >= SECONDS:
+                break
+        per_s = done / (time.perf_counter() - start)
+    return {"licence_convert_rows_per_s": round(per_s, 1),
+            "licence_convert_10000_rows_minutes": round(10_000 / per_s / 60, 1)}
 
 
 def _qr_rates(sessions, keystore, demo: str) -> dict[str, float]:

@@ -46,6 +46,7 @@ SCOPES = {
     "seal:manage": ("管理电子印章", "manage electronic seals"),
     "licence:issue": ("签发电子证照", "issue electronic licences"),
     "licence:read": ("查询电子证照", "read electronic licences"),
+    "licence:wallet": ("管理您的电子证照与共享授权", "see your licences and manage who may receive them"),
     "licence:manage": ("管理电子证照", "manage electronic licences"),
     "licence:verify": ("核验电子证照", "verify electronic licences"),
     "ca:issue": ("签发数字证书", "issue certificates"),

@@ -146,3 +146,18 @@ licence_conversion = Table(
     Column("converted_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("type_code", "licence_no", name="uq_licence_conversion_number"),
 )
+
+# A holder's consent (licence/sharing.py) that a consumer receive the licence's 有条件 fields
+# for one purpose until a time; withdrawn when the holder says so.
+licence_consent = Table(
+    "licence_consent", Base.metadata,
+    Column("id", String(36), primary_key=True),
+    Column("holder_code", String(18), nullable=False),
+    Column("client_id", String(64), nullable=False),
+    Column("purpose", Text, nullable=False),
+    Column("until", DateTime(timezone=True), nullable=False),
+    Column("granted_at", DateTime(timezone=True), nullable=False),
+    Column("granted_by", Text, nullable=False),
+    Column("withdrawn_at", DateTime(timezone=True)),
+    Index("ix_licence_consent_holder", "holder_code", "client_id"),
+)

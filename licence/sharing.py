@@ -1,6 +1,12 @@
 """Using licences instead of paper (用证): the department applications registered as licence
-consumers, with the types and purposes each may use, and comparison (比对) of what an
+consumers, with the types and purposes each may use; query (查询), which releases each
+field as its sharing class allows; holders' consents; and comparison (比对) of what an
 applicant typed with the licence, field by field, that never answers a stored value.
+
+Query releases 无条件 fields to a consumer for a purpose it was registered for, 有条件
+fields only while the holder's consent for that consumer and purpose stands (granted in the
+wallet, for a period, withdrawable), and 不予共享 fields never; a field withheld is listed as
+withheld with the reason, never silently missing.
 
 A consumer states a purpose with every use; only a purpose it was registered for is
 accepted, and shared data may serve only that purpose ("只能按照明确的使用用途用于本部门履行
@@ -16,19 +22,20 @@ caller names, the purpose and the fields compared (names and outcomes, never val
 
 import json
 import unicodedata
+import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Callable
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from licence import registry
 from licence.catalogue import LicenceType, Sharing, Source
 from licence.face import canonical
 from licence.metadata import HolderCodeType
-from licence.models import licence_consumer, licences
+from licence.models import licence_consent, licence_consumer, licences
 from licence.registry import LicenceRecord, LicenceStatus
 from licence.types import get as get_type
 from trust import audit
@@ -39,6 +46,7 @@ MAX_PURPOSES = 50
 MAX_PURPOSE = 100          # characters
 MAX_FIELDS = 100           # fields compared in one request
 MAX_OPERATOR = 100
+MAX_CONSENT = timedelta(days=366)
 HOLDER_NAME = "holder_name"   # compared like a face field: the licence's holder as recorded
 
 
@@ -101,26 +109,54 @@ def consumers(session: Session) -> list[Consumer]:
                      r.actor) for r in rows]
 
 
-def check_use(session: Session, client_id: str, type_code: str, purpose: str) -> None:
-    """PermissionDenied, audited, unless ``client_id`` is a consumer of the type for the purpose."""
+def check_use(session: Session, client_id: str, type_code: str | None, purpose: str) -> frozenset[str]:
+    """The types ``client_id`` may use for ``purpose`` (``type_code`` among them when given);
+    PermissionDenied, audited, when it is not a consumer, not for the purpose or the type."""
     row = session.execute(select(licence_consumer).where(licence_consumer.c.client_id == client_id)).one_or_none()
     if row is None:
         why = ("the application is not registered as a licence consumer", "该应用未登记为证照使用方")
-    elif type_code not in json.loads(row.types):
+    elif type_code is not None and type_code not in json.loads(row.types):
         why = (f"the application is not registered to use licences of type {type_code}",
                f"该应用未登记使用类型为 {type_code} 的证照")
     elif purpose not in json.loads(row.purposes):
         why = ("the application is not registered for this purpose", "该应用未登记此使用用途")
     else:
-        return
-    audit.append(session, f"client:{client_id}", "licence.use.refused", type_code, {"purpose": purpose,
-                                                                                     "reason": why[0]})
+        return frozenset(json.loads(row.types))
+    audit.append(session, f"client:{client_id}", "licence.use.refused", type_code or "", {"purpose": purpose,
+                                                                                         "reason": why[0]})
     raise PermissionDenied(why[0], why[1])
+
+
+def _operator(body: dict) -> str | None:
+    """Who at the consumer asks (for the audit log), when the consumer says."""
+    operator = body.get("operator")
+    if operator is not None and (not isinstance(operator, str) or not 0 < len(operator) <= MAX_OPERATOR
+                                 or not operator.isprintable()):
+        raise InvalidInput(f"'operator' is 1 to {MAX_OPERATOR} printable characters",
+                           f"“operator”须为 1 至 {MAX_OPERATOR} 个可打印字符")
+    return operator
 
 
 def comparable_key(value: str) -> str:
     """What two values of a field are compared by, after the field's canonical form."""
     return "".join(unicodedata.normalize("NFKC", value).split()).upper()
+
+
+def _current(session: Session, holder_code: str, type_code: str | None = None) -> list[str]:
+    """The holder's licences that stand now (valid, not superseded), newest first."""
+    where = (licences.c.holder_code == holder_code.strip().upper()) & \
+        (licences.c.status == LicenceStatus.VALID.value) & licences.c.superseded_by.is_(None)
+    if type_code is not None:
+        where &= licences.c.type_code == type_code
+    return list(session.execute(select(licences.c.licence_id).where(where)
+                                .order_by(licences.c.created_at.desc(), licences.c.licence_id.desc())).scalars())
+
+
+def _holder_code(body: dict) -> str:
+    code = body.get("holder_code")
+    if not isinstance(code, str) or not 0 < len(code.strip()) <= 18:
+        raise InvalidInput("'holder_code' is the holder's credit code or ID number", "“holder_code”须为持证主体代码")
+    return code.strip().upper()
 
 
 def _find(session: Session, body: dict) -> LicenceRecord:
@@ -129,17 +165,14 @@ def _find(session: Session, body: dict) -> LicenceRecord:
         if not isinstance(body["licence_id"], str):
             raise InvalidInput("'licence_id' is text", "“licence_id”须为文本")
         return registry.get(session, body["licence_id"])
-    code, type_code = body.get("holder_code"), body.get("type_code")
-    if not isinstance(code, str) or not isinstance(type_code, str) or len(code) > 40 or len(type_code) > 21:
+    type_code = body.get("type_code")
+    if not isinstance(body.get("holder_code"), str) or not isinstance(type_code, str) or len(type_code) > 21:
         raise InvalidInput("name the licence by licence_id, or by holder_code and type_code",
                            "请以 licence_id，或以 holder_code 与 type_code 指明证照")
-    found = session.execute(select(licences.c.licence_id).where(
-        (licences.c.holder_code == code.strip().upper()) & (licences.c.type_code == type_code)
-        & (licences.c.status == LicenceStatus.VALID.value) & licences.c.superseded_by.is_(None))
-        .order_by(licences.c.created_at.desc())).scalars().first()
-    if found is None:
+    found = _current(session, _holder_code(body), type_code)
+    if not found:
         raise NotFound(f"the holder has no valid licence of type {type_code}", f"该持证主体没有类型为 {type_code} 的有效证照")
-    return registry.get(session, found)
+    return registry.get(session, found[0])
 
 
 def _outcome(licence_type: LicenceType, record: LicenceRecord, key, value) -> dict:
@@ -189,10 +222,7 @@ def compare(session: Session, client_id: str, body, *, clock: Callable[[], datet
     if "purpose" not in body:
         raise InvalidInput("a comparison states its purpose", "比对须说明使用用途")
     purpose = _purpose(body["purpose"])
-    operator = body.get("operator")
-    if operator is not None and (not isinstance(operator, str) or not 0 < len(operator) <= MAX_OPERATOR
-                                 or not operator.isprintable()):
-        raise InvalidInput(f"'operator' is 1 to {MAX_OPERATOR} printable characters", f"“operator”须为 1 至 {MAX_OPERATOR} 个可打印字符")
+    operator = _operator(body)
     fields = body.get("fields")
     if not isinstance(fields, dict) or not 0 < len(fields) <= MAX_FIELDS:
         raise InvalidInput(f"'fields' is an object of 1 to {MAX_FIELDS} field keys and the values to compare",
@@ -207,3 +237,134 @@ def compare(session: Session, client_id: str, body, *, clock: Callable[[], datet
     return {"licence_id": record.licence_id, "type_code": type_code, "status": record.status.value,
             "superseded": record.superseded_by is not None, "purpose": purpose, "fields": results,
             "compared_at": iso_z(clock())}
+
+
+# ---------------------------------------------------------------- consents and query
+
+@dataclass(frozen=True)
+class Consent:
+    id: str
+    holder_code: str
+    client_id: str
+    purpose: str
+    until: datetime
+    granted_at: datetime
+    granted_by: str
+    withdrawn_at: datetime | None
+
+    def active(self, now: datetime) -> bool:
+        return self.withdrawn_at is None and now < self.until
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "holder_code": self.holder_code, "client_id": self.client_id, "purpose": self.purpose,
+                "until": iso_z(self.until), "granted_at": iso_z(self.granted_at), "granted_by": self.granted_by,
+                "withdrawn_at": iso_z(self.withdrawn_at) if self.withdrawn_at else None}
+
+
+def _consent(row) -> Consent:
+    return Consent(row.id, row.holder_code, row.client_id, row.purpose, as_utc(row.until), as_utc(row.granted_at),
+                   row.granted_by, as_utc(row.withdrawn_at))
+
+
+def grant_consent(session: Session, holder_code: str, client_id: str, purpose, until: datetime, *, actor: str,
+                  clock: Callable[[], datetime] = utc_now) -> Consent:
+    """The holder's consent that ``client_id`` receive its licences' 有条件 fields for
+    ``purpose`` until ``until`` (at most a year on). The caller has established that
+    ``actor`` may speak for the holder. Audited. Does not commit."""
+    purpose, now = _purpose(purpose), clock()
+    row = session.execute(select(licence_consumer).where(licence_consumer.c.client_id == client_id)).one_or_none()
+    if row is None or purpose not in json.loads(row.purposes):
+        raise InvalidInput("the application is not a licence consumer registered for this purpose",
+                           "该应用不是登记了此用途的证照使用方")
+    if not now < until <= now + MAX_CONSENT:
+        raise InvalidInput("a consent lasts from now until a time within a year", "授权期限须在今后一年之内")
+    consent = Consent(str(uuid.uuid4()), holder_code.strip().upper(), client_id, purpose, until, now, actor, None)
+    session.execute(insert(licence_consent).values(
+        id=consent.id, holder_code=consent.holder_code, client_id=client_id, purpose=purpose, until=until,
+        granted_at=now, granted_by=actor))
+    audit.append(session, actor, "licence.consent.grant", consent.holder_code, {
+        "consent": consent.id, "client_id": client_id, "purpose": purpose, "until": iso_z(until)})
+    return consent
+
+
+def withdraw_consent(session: Session, consent_id: str, *, holder_codes, actor: str,
+                     clock: Callable[[], datetime] = utc_now) -> Consent:
+    """Withdraw a consent of one of ``holder_codes`` (those ``actor`` speaks for). Audited."""
+    row = session.execute(select(licence_consent).where(licence_consent.c.id == str(consent_id)[:36])).one_or_none()
+    if row is None or row.holder_code not in set(holder_codes):
+        raise NotFound("no such consent of yours", "没有这项授权")
+    consent = _consent(row)
+    if consent.withdrawn_at is None:
+        now = clock()
+        session.execute(update(licence_consent).where(licence_consent.c.id == consent.id).values(withdrawn_at=now))
+        audit.append(session, actor, "licence.consent.withdraw", consent.holder_code, {"consent": consent.id})
+        consent = _consent(session.execute(select(licence_consent).where(licence_consent.c.id == consent.id)).one())
+    return consent
+
+
+def consents_of(session: Session, holder_codes) -> list[Consent]:
+    rows = session.execute(select(licence_consent).where(licence_consent.c.holder_code.in_(list(holder_codes)))
+                           .order_by(licence_consent.c.granted_at.desc()))
+    return [_consent(r) for r in rows]
+
+
+def _consented(session: Session, holder_code: str, client_id: str, purpose: str, now: datetime) -> bool:
+    rows = session.execute(select(licence_consent).where(
+        (licence_consent.c.holder_code == holder_code) & (licence_consent.c.client_id == client_id)
+        & (licence_consent.c.purpose == purpose)))
+    return any(_consent(r).active(now) for r in rows)
+
+
+_WITHHELD = {
+    Sharing.CONDITIONAL: ("有条件共享：需持证人授权或颁证部门批准", "conditionally shared: needs the holder's consent or "
+                                                      "the issuing department's approval"),
+    Sharing.NOT_SHARED: ("不予共享", "never shared"),
+}
+
+
+def _released(licence_type: LicenceType, record: LicenceRecord, consented: bool) -> tuple[dict, list[dict]]:
+    fields, withheld = {}, []
+    for f in licence_type.fields:
+        value = _stored(record.record, f.source) if f.source else record.record["face"].get(f.key)
+        if value is None:
+            continue
+        if f.sharing == Sharing.UNCONDITIONAL or f.sharing == Sharing.CONDITIONAL and consented:
+            fields[f.key] = {"label": f.label, "value": value}
+        else:
+            zh, en = _WITHHELD[f.sharing]
+            withheld.append({"field": f.key, "label": f.label, "sharing": f.sharing.value, "reason": {"zh": zh, "en": en}})
+    return fields, withheld
+
+
+def query(session: Session, client_id: str, body, *, clock: Callable[[], datetime] = utc_now) -> dict:
+    """查询: the holder's licences that stand now, of ``type_code`` or of every type the
+    consumer may use, each field released as its sharing class allows. ``body``:
+    ``holder_code``, ``type_code``?, ``purpose``, ``operator``?. Audited with the fields
+    released. Does not commit."""
+    if not isinstance(body, dict) or set(body) - {"holder_code", "type_code", "purpose", "operator"}:
+        raise InvalidInput("a query gives holder_code, type_code (optional), purpose and operator",
+                           "查询请求应包含 holder_code、type_code（可选）、purpose 与 operator")
+    if "purpose" not in body:
+        raise InvalidInput("a query states its purpose", "查询须说明使用用途")
+    purpose, operator, holder_code = _purpose(body["purpose"]), _operator(body), _holder_code(body)
+    type_code = body.get("type_code")
+    if type_code is not None and not isinstance(type_code, str):
+        raise InvalidInput("'type_code' is text", "“type_code”须为文本")
+    allowed = check_use(session, client_id, type_code, purpose)
+    now = clock()
+    consented = _consented(session, holder_code, client_id, purpose, now)
+    answers, released = [], {}
+    for licence_id in _current(session, holder_code, type_code):
+        record = registry.get(session, licence_id)
+        if record.record["type_code"] not in allowed:
+            continue
+        licence_type = get_type(session, record.record["type_code"], record.record["type_version"]).licence_type
+        fields, withheld = _released(licence_type, record, consented)
+        released[licence_id] = sorted(fields)
+        answers.append({"licence_id": licence_id, "type_code": record.record["type_code"],
+                        "type_name": record.record["type_name"], "status": record.status.value,
+                        "valid_from": record.record["valid_from"], "valid_to": record.record["valid_to"] or "长期",
+                        "fields": fields, "withheld": withheld})
+    audit.append(session, f"client:{client_id}", "licence.query", holder_code, {
+        "purpose": purpose, "operator": operator, "consent": consented, "released": released})
+    return {"holder_code": holder_code, "purpose": purpose, "licences": answers, "queried_at": iso_z(now)}

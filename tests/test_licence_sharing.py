@@ -3,11 +3,15 @@ and comparison (比对) over HTTP that answers match / no_match / not_comparable
 normalising both sides alike, and never a stored value."""
 
 import json
+import secrets
 from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
-from licence import sharing, types
+from identity import subjects
+from licence import catalogue, sharing, types
 from licence.catalogue import Sharing
 from licence.sharing import Outcome
 from tests.licence_support import ENTERPRISE_USCC, PERSON_ID, PHYSICIAN, BUSINESS, physician_request
@@ -100,3 +104,85 @@ def test_a_field_never_shared_is_never_compared(app, issuer):  # noqa: F811
 @pytest.mark.parametrize("a, b", [("ＡＢＣ１２３", "abc123"), ("福州 市", "福州市"), ("a\u3000b", "AB")])
 def test_full_width_spaces_and_case_compare_alike(a, b):
     assert sharing.comparable_key(a) == sharing.comparable_key(b)
+
+
+# ---------------------------------------------------------------- query and consent
+
+def _person(app, resident_id=PERSON_ID) -> dict:
+    with app.extensions["trust.sessions"]() as session:
+        person = subjects.create_person(session, username=f"p{secrets.token_hex(4)}", password="Correct-Horse-42!",
+                                        name="王芳", resident_id=resident_id)
+        session.commit()
+    return bearer(app, subject=person.id, scopes=("licence:wallet",))
+
+
+def _query(app, client, **body):  # noqa: F811
+    return client.post("/api/v1/licences/query", json={"holder_code": PERSON_ID, "purpose": PURPOSE, **body},
+                       headers=bearer(app, scopes=("licence:read",)))
+
+
+def test_conditional_fields_need_the_holders_consent_and_a_field_never_shared_never_appears(app, client, consumer):  # noqa: F811,E501
+    issued = _issue(app, client, physician_request()).get_json()["record"]
+    conditional = {"sex": "女", "born_on": "1949-12-31", "id_number": PERSON_ID}
+    before = _query(app, client, operator="窗口 3 号")
+    assert before.status_code == 200, before.get_data(as_text=True)
+    [licence] = before.get_json()["licences"]
+    assert licence["licence_id"] == issued["licence_id"] and licence["fields"]["name"]["value"] == "王芳"
+    assert set(conditional).isdisjoint(licence["fields"])
+    assert {w["field"]: w["sharing"] for w in licence["withheld"]} == {k: "有条件" for k in conditional}
+    assert all("consent" in w["reason"]["en"] for w in licence["withheld"])
+    assert "1949-12-31" not in json.dumps(before.get_json(), ensure_ascii=False)
+
+    wallet = _person(app)
+    until = (datetime.now(timezone.utc) + timedelta(days=30)).isoformat()
+    granted = client.post("/api/v1/wallet/consents", json={"client_id": APP, "purpose": PURPOSE, "until": until},
+                          headers=wallet)
+    assert granted.status_code == 201, granted.get_data(as_text=True)
+    after = _query(app, client).get_json()["licences"][0]
+    assert {k: after["fields"][k]["value"] for k in conditional} == conditional and after["withheld"] == []
+    other_purpose = _query(app, client, purpose="企业开办").get_json()["licences"][0]
+    assert set(conditional).isdisjoint(other_purpose["fields"])  # consent is for one purpose
+
+    # a new version of the type says 性别 is never shared: a licence under it never shows it
+    definition = json.loads((Path(catalogue.__file__).parent / "catalogue" / "physician-licence.json").read_text())
+    definition["fields"] = [{**f, "sharing": "不予共享"} if f["key"] == "sex" else f for f in definition["fields"]]
+    with app.extensions["trust.sessions"]() as session:
+        types.import_type(session, json.dumps(definition, ensure_ascii=False).encode(), actor="officer-1")
+        session.commit()
+    second = _issue(app, client, physician_request()).get_json()["licence_id"]
+    newer = next(l for l in _query(app, client).get_json()["licences"] if l["licence_id"] == second)
+    assert "sex" not in newer["fields"] and {"field": "sex", "sharing": "不予共享"}.items() <= \
+        next(w for w in newer["withheld"] if w["field"] == "sex").items()
+
+    consent_id = granted.get_json()["id"]
+    assert client.delete(f"/api/v1/wallet/consents/{consent_id}", headers=wallet).status_code == 200
+    withdrawn = _query(app, client).get_json()["licences"]
+    assert all(set(conditional).isdisjoint(l["fields"]) for l in withdrawn)
+    listed = client.get("/api/v1/wallet/consents", headers=wallet).get_json()["consents"]
+    assert [c["withdrawn_at"] is not None for c in listed] == [True]
+    released = [details["released"] for _actor, _target, details in audit_records(app, "licence.query")]
+    assert "id_number" in released[1][issued["licence_id"]] and "id_number" not in released[0][issued["licence_id"]]
+    assert [d["operator"] for _a, _t, d in audit_records(app, "licence.query")][0] == "窗口 3 号"
+    assert [a for a, _t, _d in audit_records(app, "licence.consent.grant")] == [f"person:{listed[0]['granted_by'][7:]}"]
+
+
+def test_consents_are_the_holders_own_and_a_query_states_a_registered_purpose(app, client, consumer):  # noqa: F811
+    _issue(app, client, physician_request())
+    until = (datetime.now(timezone.utc) + timedelta(days=30)).isoformat()
+    stranger = _person(app, resident_id="110101199003070011")
+    for_other = client.post("/api/v1/wallet/consents", json={"holder_code": PERSON_ID, "client_id": APP,
+                                                             "purpose": PURPOSE, "until": until}, headers=stranger)
+    assert for_other.status_code == 403
+    wallet = _person(app)
+    for body, status in (({"client_id": APP, "purpose": "好奇", "until": until}, 400),
+                         ({"client_id": APP, "purpose": PURPOSE, "until": "next week"}, 400),
+                         ({"client_id": APP, "purpose": PURPOSE, "until": "2099-01-01T00:00:00Z"}, 400),
+                         ({"client_id": "no-such-app", "purpose": PURPOSE, "until": until}, 400)):
+        assert client.post("/api/v1/wallet/consents", json=body, headers=wallet).status_code == status, body
+    assert client.post("/api/v1/wallet/consents", json={"client_id": APP, "purpose": PURPOSE, "until": until},
+                       headers=bearer(app, scopes=("licence:wallet",))).status_code == 403  # a client, not a person
+    assert client.delete("/api/v1/wallet/consents/not-a-consent", headers=wallet).status_code == 404
+    assert client.post("/api/v1/licences/query", json={"holder_code": PERSON_ID},
+                       headers=bearer(app, scopes=("licence:read",))).status_code == 400
+    assert _query(app, client, purpose="好奇").status_code == 403
+    assert _query(app, client, type_code="11100000MB0143028R002").status_code == 403  # food: not registered
