@@ -16,6 +16,8 @@ verifies. The rules live in licence/; this module parses, authorises, calls, ser
                                                                 class and the holder's consent allow
     GET|POST /api/v1/wallet/consents, DELETE …/<id>   licence:wallet (a person)   the consents of the holder
                                                                 and the enterprises they represent
+    GET  /api/v1/wallet/licences, …/<id>/ofd|pdf, /api/v1/wallet/uses   licence:wallet (a person)   their
+                                                                licences and files, and who used them
     POST /api/v1/licences/compare               licence:read    比对 {licence_id | holder_code and type_code, fields,
                                                                 purpose, operator?}: per field match, no_match or
                                                                 not_comparable (licence/sharing.py), for a consumer
@@ -114,6 +116,42 @@ def _holder() -> tuple[str, tuple[str, ...]]:
             raise PermissionDenied("the wallet is a person's: log in as one", "证照夹属于个人，请以个人身份登录")
         codes = (person.identifier, *(lp.identifier for _a, lp in subjects.represented(session, person.id)))
     return f"person:{person.id}", codes
+
+
+@blueprint.get("/wallet/licences")
+def wallet_licences():
+    """The licences of the person and of the enterprises they represent, latest versions."""
+    _actor_name, codes = _holder()
+    with _session() as session:
+        found = sharing.licences_of(session, codes)
+    return jsonify({"licences": [{
+        "licence_id": r.licence_id, "type_code": r.record["type_code"], "type_name": r.record["type_name"],
+        "holder": {"name": r.record["holder"]["name"], "code": r.record["holder"]["code"]},
+        "issuer": r.record["issuer"]["name"], "status": r.status.value, "status_zh": r.status.zh,
+        "valid_from": r.record["valid_from"], "valid_to": r.record["valid_to"] or "长期",
+        "files": {"ofd": f"/api/v1/wallet/licences/{r.licence_id}/ofd",
+                  **({"pdf": f"/api/v1/wallet/licences/{r.licence_id}/pdf"} if r.pdf_sm3 else {})}}
+        for r in found]})
+
+
+@blueprint.get("/wallet/licences/<licence_id>/<any(ofd, pdf):kind>")
+def wallet_file(licence_id: str, kind: str):
+    _actor_name, codes = _holder()
+    with _session() as session:
+        record = registry.get(session, licence_id)
+        if record.record["holder"]["code"] not in codes:
+            raise NotFound(f"no licence {licence_id} of yours", f"您没有证照 {licence_id}")
+        data = registry.ofd_file(session, licence_id) if kind == "ofd" else registry.pdf_file(session, licence_id)
+    return Response(data, mimetype="application/ofd" if kind == "ofd" else "application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="{record.licence_id}.{kind}"', "Cache-Control": "no-store"})
+
+
+@blueprint.get("/wallet/uses")
+def wallet_uses():
+    """Who queried or compared the person's licences and their enterprises': caller, purpose, time."""
+    _actor_name, codes = _holder()
+    with _session() as session:
+        return jsonify({"uses": sharing.uses_of(session, codes)})
 
 
 @blueprint.get("/wallet/consents")

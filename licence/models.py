@@ -161,3 +161,20 @@ licence_consent = Table(
     Column("withdrawn_at", DateTime(timezone=True)),
     Index("ix_licence_consent_holder", "holder_code", "client_id"),
 )
+
+# Each use of a licence through the sharing service (licence/sharing.py): what the holder's
+# wallet shows and what the usage counts (使用频度) are made from; the audit log holds the same.
+licence_use = Table(
+    "licence_use", Base.metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("client_id", String(64), nullable=False),
+    Column("action", String(16), nullable=False),          # query | compare
+    Column("holder_code", String(18), nullable=False),
+    Column("licence_id", String(128)),
+    Column("type_code", String(21)),
+    Column("purpose", Text, nullable=False),
+    Column("operator", Text),
+    Column("fields", Text, nullable=False),               # JSON: the field keys released or compared
+    Index("ix_licence_use_holder", "holder_code", "at"),
+)

@@ -28,14 +28,14 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Callable
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from licence import registry
 from licence.catalogue import LicenceType, Sharing, Source
 from licence.face import canonical
 from licence.metadata import HolderCodeType
-from licence.models import licence_consent, licence_consumer, licences
+from licence.models import licence_consent, licence_consumer, licence_use, licences
 from licence.registry import LicenceRecord, LicenceStatus
 from licence.types import get as get_type
 from trust import audit
@@ -48,6 +48,11 @@ MAX_FIELDS = 100           # fields compared in one request
 MAX_OPERATOR = 100
 MAX_CONSENT = timedelta(days=366)
 HOLDER_NAME = "holder_name"   # compared like a face field: the licence's holder as recorded
+
+
+class Action(StrEnum):
+    QUERY = "query"
+    COMPARE = "compare"
 
 
 class Outcome(StrEnum):
@@ -234,6 +239,8 @@ def compare(session: Session, client_id: str, body, *, clock: Callable[[], datet
     results = {str(key)[:64]: _outcome(licence_type, record, key, value) for key, value in fields.items()}
     audit.append(session, f"client:{client_id}", "licence.compare", record.licence_id, {
         "purpose": purpose, "operator": operator, "fields": {k: r["result"] for k, r in results.items()}})
+    _record_use(session, client_id, Action.COMPARE, record.record["holder"]["code"], record, purpose, operator,
+                sorted(results), clock())
     return {"licence_id": record.licence_id, "type_code": type_code, "status": record.status.value,
             "superseded": record.superseded_by is not None, "purpose": purpose, "fields": results,
             "compared_at": iso_z(clock())}
@@ -367,4 +374,51 @@ def query(session: Session, client_id: str, body, *, clock: Callable[[], datetim
                         "fields": fields, "withheld": withheld})
     audit.append(session, f"client:{client_id}", "licence.query", holder_code, {
         "purpose": purpose, "operator": operator, "consent": consented, "released": released})
+    for licence_id, keys in released.items():
+        _record_use(session, client_id, Action.QUERY, holder_code, registry.get(session, licence_id), purpose,
+                    operator, keys, now)
     return {"holder_code": holder_code, "purpose": purpose, "licences": answers, "queried_at": iso_z(now)}
+
+
+def licences_of(session: Session, holder_codes) -> list[LicenceRecord]:
+    """The latest version of every licence of the holders, whatever its status: the wallet."""
+    ids = session.execute(select(licences.c.licence_id).where(
+        licences.c.holder_code.in_(list(holder_codes)) & licences.c.superseded_by.is_(None))
+        .order_by(licences.c.created_at.desc(), licences.c.licence_id.desc())).scalars()
+    return [registry.get(session, licence_id) for licence_id in ids]
+
+
+# ---------------------------------------------------------------- uses: the wallet's history, usage counts
+
+def _record_use(session: Session, client_id: str, action: Action, holder_code: str, record: LicenceRecord,
+                purpose: str, operator: str | None, fields: list[str], at: datetime) -> None:
+    session.execute(insert(licence_use).values(
+        at=at, client_id=client_id, action=action.value, holder_code=holder_code, licence_id=record.licence_id,
+        type_code=record.record["type_code"], purpose=purpose, operator=operator, fields=json.dumps(fields)))
+
+
+def uses_of(session: Session, holder_codes, *, limit: int = 200) -> list[dict]:
+    """Who queried or compared the holders' licences, newest first: what the wallet shows."""
+    rows = session.execute(select(licence_use).where(licence_use.c.holder_code.in_(list(holder_codes)))
+                           .order_by(licence_use.c.id.desc()).limit(limit))
+    return [{"at": iso_z(as_utc(r.at)), "client_id": r.client_id, "action": r.action, "licence_id": r.licence_id,
+             "purpose": r.purpose, "operator": r.operator, "fields": json.loads(r.fields)} for r in rows]
+
+
+USAGE_GROUPS = ("consumer", "type", "month")
+
+
+def usage(session: Session, by: str) -> list[tuple[str, int]]:
+    """使用频度: how many uses (queries and comparisons of a licence) by consumer, by licence
+    type or by month (UTC), most used first (months in order)."""
+    if by not in USAGE_GROUPS:
+        raise InvalidInput(f"usage is counted by {', '.join(USAGE_GROUPS)}", f"使用频度按 {'、'.join(USAGE_GROUPS)} 统计")
+    if by == "month":
+        counts: dict[str, int] = {}
+        for (at,) in session.execute(select(licence_use.c.at)):
+            month = as_utc(at).strftime("%Y-%m")
+            counts[month] = counts.get(month, 0) + 1
+        return sorted(counts.items())
+    column = licence_use.c.client_id if by == "consumer" else licence_use.c.type_code
+    rows = session.execute(select(column, func.count()).group_by(column).order_by(func.count().desc(), column))
+    return [(str(key), count) for key, count in rows]

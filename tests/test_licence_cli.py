@@ -135,6 +135,8 @@ def test_an_officer_registers_a_licence_consumer_for_types_and_purposes(demo):
     assert bad_type.returncode != 0
     assert trustctl(env, "licence", "consumer", "add", "demo-department-app", "--types", "11100000MB0143028R001",
                     "--purposes", "企业开办").returncode == 4  # no credential
+    counted = trustctl(env, "licence", "usage", "--by", "month", "--json")
+    assert counted.returncode == 0 and json.loads(counted.stdout) == []  # no query or comparison yet
     assert trustctl(env, "licence", "consumer", "remove", "demo-department-app", "--credential", officer).returncode == 0
     assert json.loads(trustctl(env, "licence", "consumer", "list", "--json").stdout) == []
     assert {"licence.consumer.add", "licence.consumer.remove"} <= {

@@ -186,3 +186,26 @@ def test_consents_are_the_holders_own_and_a_query_states_a_registered_purpose(ap
                        headers=bearer(app, scopes=("licence:read",))).status_code == 400
     assert _query(app, client, purpose="好奇").status_code == 403
     assert _query(app, client, type_code="11100000MB0143028R002").status_code == 403  # food: not registered
+
+
+def test_the_wallet_lists_the_holders_licences_their_files_and_who_used_them(app, client, consumer):  # noqa: F811
+    licence_id = _issue(app, client, physician_request()).get_json()["licence_id"]
+    _query(app, client, operator="窗口 3 号")
+    _compare(app, client, {"licence_id": licence_id, "fields": {"name": "王芳"}, "purpose": PURPOSE})
+    wallet = _person(app)
+    [mine] = client.get("/api/v1/wallet/licences", headers=wallet).get_json()["licences"]
+    assert mine["licence_id"] == licence_id and mine["status_zh"] == "有效"
+    ofd = client.get(mine["files"]["ofd"], headers=wallet)
+    assert ofd.status_code == 200 and ofd.data[:2] == b"PK"
+    stranger = _person(app, resident_id="110101199003070011")
+    assert client.get("/api/v1/wallet/licences", headers=stranger).get_json()["licences"] == []
+    assert client.get(mine["files"]["ofd"], headers=stranger).status_code == 404
+    uses = client.get("/api/v1/wallet/uses", headers=wallet).get_json()["uses"]
+    assert [(u["action"], u["client_id"], u["purpose"]) for u in uses] == [("compare", APP, PURPOSE),
+                                                                            ("query", APP, PURPOSE)]
+    assert uses[1]["operator"] == "窗口 3 号" and uses[0]["fields"] == ["name"]
+    with app.extensions["trust.sessions"]() as session:
+        assert sharing.usage(session, "consumer") == [(APP, 2)]
+        assert sharing.usage(session, "type") == [(PHYSICIAN, 2)]
+        [(month, count)] = sharing.usage(session, "month")
+        assert len(month) == 7 and count == 2

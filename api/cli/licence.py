@@ -178,6 +178,20 @@ def consumer_list(as_json: bool) -> None:
         click.echo(f"{c.client_id}  {', '.join(c.types)}  {'、'.join(c.purposes)}")
 
 
+@licence.command("usage")
+@click.option("--by", "group", type=click.Choice(sharing.USAGE_GROUPS), default="consumer", show_default=True,
+              help="按使用方、证照类型或月份统计 / Count by consumer, licence type or month.")
+@json_option
+def usage(group: str, as_json: bool) -> None:
+    """证照使用频度：查询与比对次数 / How often licences are used: queries and comparisons."""
+    found = run(lambda session, _k: sharing.usage(session, group), keystore=False)
+    if as_json:
+        print_json([{group: key, "uses": count} for key, count in found])
+        return
+    for key, count in found:
+        click.echo(f"{key}  {count}")
+
+
 @licence.command("keys")
 @json_option
 def keys(as_json: bool) -> None:
