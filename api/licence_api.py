@@ -18,13 +18,17 @@ verifies. The rules live in licence/; this module parses, authorises, calls, ser
                                                                 and the enterprises they represent
     GET  /api/v1/wallet/licences, …/<id>/ofd|pdf, /api/v1/wallet/uses   licence:wallet (a person)   their
                                                                 licences and files, and who used them
+    POST /api/v1/wallet/presentations            licence:wallet (a person)   亮证 {licence_id, disclose}: a
+                                                                presentation good for 60 s
     POST /api/v1/licences/compare               licence:read    比对 {licence_id | holder_code and type_code, fields,
                                                                 purpose, operator?}: per field match, no_match or
                                                                 not_comparable (licence/sharing.py), for a consumer
     POST /api/v1/verify                         public          multipart "file" (an OFD or PDF licence), or
                                                                 JSON {"licence_id"}: the verification report;
                                                                 JSON {"qr": text}: a licence QR's report
-                                                                (format "qr") against the registry now
+                                                                (format "qr") against the registry now;
+                                                                JSON {"presentation", "nonce"}: a shown licence
+                                                                (亮证), format "presentation"
 
 Departments act through their client application: the token's client must be one the
 issuing organisation registered for that licence type (licence.registry.check_issuer), and
@@ -40,11 +44,12 @@ from api.auth import acting_officer, current_token
 from identity import subjects
 from api.json_body import json_object, query_int, query_text, text, time_value
 from api.seal_api import seal_status
-from licence import issuance, registry, sharing
+from licence import issuance, presentation, registry, sharing
 from licence.qr_online import verify_online
 from licence.verify import is_pdf, verify_licence
 from ofd.package import OFDFormatError
 from trust import truststore
+from trust.clock import iso_z
 from trust.errors import InvalidInput, NotFound, PermissionDenied
 
 blueprint = Blueprint("licence_api", __name__, url_prefix="/api/v1")
@@ -152,6 +157,24 @@ def wallet_uses():
     _actor_name, codes = _holder()
     with _session() as session:
         return jsonify({"uses": sharing.uses_of(session, codes)})
+
+
+@blueprint.post("/wallet/presentations")
+def wallet_present():
+    """亮证: {"licence_id", "disclose": [有条件 field keys]} → a presentation good for a minute."""
+    actor, codes = _holder()
+    body = json_object()
+    with _session() as session:
+        record = registry.get(session, text(body, "licence_id"))
+        if record.record["holder"]["code"] not in codes:
+            raise NotFound(f"no licence {record.licence_id} of yours", f"您没有证照 {record.licence_id}")
+        shown, expires = presentation.present(session, current_app.extensions["trust.keystore"], record,
+                                              body.get("disclose", []), actor=actor)
+        session.commit()
+    response = jsonify({"text": shown, "url": f"{_settings().public_url.rstrip('/')}/v/p#{shown}",
+                        "expires_at": iso_z(expires)})
+    response.status_code = 201
+    return response
 
 
 @blueprint.get("/wallet/consents")
@@ -325,6 +348,12 @@ def verify():
         if "qr" in body:
             with _session() as session:
                 return jsonify(verify_online(session, text(body, "qr"), public_url=_settings().public_url).to_dict())
+        if "presentation" in body:
+            with _session() as session:
+                roots = tuple(cert.der for cert in truststore.trusted_roots(session, "licence"))
+                report = presentation.verify(session, body["presentation"], body.get("nonce"), trusted_roots=roots)
+                session.commit()  # the (presentation, nonce) pair: once per verifier nonce
+            return jsonify(report.to_dict())
         licence_id = text(body, "licence_id")
         with _session() as session:
             data = registry.ofd_file(session, licence_id)

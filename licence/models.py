@@ -178,3 +178,12 @@ licence_use = Table(
     Column("fields", Text, nullable=False),               # JSON: the field keys released or compared
     Index("ix_licence_use_holder", "holder_code", "at"),
 )
+
+# Each (presentation, verifier nonce) pair checked (licence/presentation.py): a presentation
+# is accepted once per verifier nonce.
+licence_presentation_use = Table(
+    "licence_presentation_use", Base.metadata,
+    Column("presentation", String(32), primary_key=True),
+    Column("nonce", String(64), primary_key=True),
+    Column("used_at", DateTime(timezone=True), nullable=False),
+)

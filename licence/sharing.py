@@ -193,7 +193,7 @@ def _outcome(licence_type: LicenceType, record: LicenceRecord, key, value) -> di
             return result(Outcome.NOT_COMPARABLE, "该证照类型没有此字段", "the licence type has no such field")
         if field.sharing == Sharing.NOT_SHARED:
             return result(Outcome.NOT_COMPARABLE, "此字段不予共享，不提供比对", "the field is never shared, nor compared")
-        stored = _stored(record.record, field.source) if field.source else record.record["face"].get(key)
+        stored = field_value(record.record, field)
         if stored is None:
             return result(Outcome.NOT_COMPARABLE, "证照未记载此字段", "the licence does not record this field")
     if not isinstance(value, str):
@@ -207,11 +207,14 @@ def _outcome(licence_type: LicenceType, record: LicenceRecord, key, value) -> di
     return result(Outcome.MATCH if same else Outcome.NO_MATCH)
 
 
-def _stored(r: dict, source: Source) -> str | None:
-    """The recorded value a field printed from the licence record shows (face.printed's sources)."""
+def field_value(r: dict, field) -> str | None:
+    """What a licence record holds for a face field: typed in, or printed from the record
+    (face.printed's sources)."""
+    if field.source is None:
+        return r["face"].get(field.key)
     return {Source.HOLDER_NAME: r["holder"]["name"], Source.HOLDER_CODE: r["holder"]["code"],
             Source.ISSUER_NAME: r["issuer"]["name"], Source.ISSUE_DATE: r["issue_date"],
-            Source.VALID_FROM: r["valid_from"], Source.VALID_TO: r["valid_to"]}.get(source)
+            Source.VALID_FROM: r["valid_from"], Source.VALID_TO: r["valid_to"]}.get(field.source)
 
 
 def compare(session: Session, client_id: str, body, *, clock: Callable[[], datetime] = utc_now) -> dict:
@@ -332,7 +335,7 @@ _WITHHELD = {
 def _released(licence_type: LicenceType, record: LicenceRecord, consented: bool) -> tuple[dict, list[dict]]:
     fields, withheld = {}, []
     for f in licence_type.fields:
-        value = _stored(record.record, f.source) if f.source else record.record["face"].get(f.key)
+        value = field_value(record.record, f)
         if value is None:
             continue
         if f.sharing == Sharing.UNCONDITIONAL or f.sharing == Sharing.CONDITIONAL and consented:

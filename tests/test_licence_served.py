@@ -265,3 +265,41 @@ def test_a_verifier_caches_the_lists_and_checks_the_qr_offline(served, tmp_path)
     untrusted = trustctl(offline, "verify", "--qr", text, *options[:4], "--json")  # no root for the lists
     assert untrusted.returncode == 3, untrusted.stdout
     assert trustctl(offline, "verify").returncode == 4
+
+
+def _wallet_token(served) -> str:
+    """An access token with scope licence:wallet for the demo citizen, who represents the
+    demo enterprise (identity/demo.py), as an app of ours would hold after their login."""
+    from hsm.keystore import open_keystore
+    from identity import subjects, tokens
+    from identity.demo import CITIZEN
+    from trust.config import load_settings
+    from trust.db import make_engine, session_factory
+    settings = load_settings(served["env"])
+    engine = make_engine(settings.database_url)
+    try:
+        with session_factory(engine)() as session:
+            citizen = subjects.find_subject(session, CITIZEN["username"])
+            token, _ = tokens.issue_access_token(session, open_keystore(settings), issuer=settings.public_url,
+                                                 client_id="demo-department-app", subject=citizen.id,
+                                                 scopes=["licence:wallet"])
+            session.commit()
+            return token
+    finally:
+        engine.dispose()
+
+
+def test_the_demo_citizen_shows_the_enterprises_licence_and_a_verifier_accepts_it_once(served):
+    wallet = {"Authorization": f"Bearer {_wallet_token(served)}"}
+    listed = requests.get(f"{served['base']}/api/v1/wallet/licences", headers=wallet, timeout=60).json()["licences"]
+    assert served["demo_licence"] in [l["licence_id"] for l in listed]  # through represents
+    made = requests.post(f"{served['base']}/api/v1/wallet/presentations", headers=wallet, timeout=60,
+                         json={"licence_id": served["demo_licence"], "disclose": []})
+    assert made.status_code == 201, made.text
+    url = made.json()["url"]
+    assert url.startswith(f"{served['base']}/v/p#ZZP:")
+    check = {"presentation": url, "nonce": "bank-counter-7-0001"}
+    first = requests.post(f"{served['base']}/api/v1/verify", json=check, timeout=60).json()
+    assert first["status"] == "VALID" and first["licence"]["licence_id"] == served["demo_licence"], first
+    again = requests.post(f"{served['base']}/api/v1/verify", json=check, timeout=60).json()
+    assert again["status"] == "INVALID" and "replay" in again["signatures"][0]["checks"][0]["reason"]["en"]

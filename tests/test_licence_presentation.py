@@ -1,0 +1,78 @@
+"""licence/presentation.py (issue #17, 亮证): a shown licence is accepted while fresh and once per
+verifier nonce; a replay, the same code a minute and a second later, a changed byte and a
+field the holder did not choose fail by name; the verifier sees the registry's standing now."""
+
+from datetime import timedelta
+
+import pytest
+
+from ca import authority
+from licence import presentation, registry
+from licence.presentation import PREFIX
+from tests.test_licence_pades import ca, issue_demo_licence  # noqa: F401 (fixture)
+from trust import base45
+from trust.clock import utc_now
+from trust.db import session_factory
+from trust.errors import InvalidInput
+from trust.report import CheckName as C, CheckStatus as S, Status
+
+NONCE = "verifier-nonce-0001"
+
+
+@pytest.fixture(scope="module")
+def shown(ca):  # noqa: F811
+    record, _pdf = issue_demo_licence(ca)
+    with session_factory(ca[0])() as session:
+        root = authority.get_authority(session, "sm2-root").certificate
+        text, expires = presentation.present(session, ca[1], record, [], actor="person:test")
+        session.commit()
+    return {"record": record, "root": root, "text": text, "expires": expires}
+
+
+def _verify(ca, shown, text=None, nonce=NONCE, clock=utc_now):  # noqa: F811
+    with session_factory(ca[0])() as session:
+        report = presentation.verify(session, text or shown["text"], nonce, trusted_roots=(shown["root"],),
+                                     clock=clock)
+        session.commit()
+    return report
+
+
+def test_a_fresh_presentation_verifies_once_per_nonce(ca, shown):  # noqa: F811
+    first = _verify(ca, shown)
+    assert first.status is Status.VALID, first.to_dict()
+    assert first.format == "presentation" and first.licence["licence_id"] == shown["record"].licence_id
+    assert first.licence["fields"]["name"]["value"] == "演示科技有限公司" and first.licence["disclosed"] == []
+    replay = _verify(ca, shown)
+    assert replay.status is Status.INVALID and "replay" in replay.signatures[0].checks[0].reason.en
+    assert _verify(ca, shown, nonce="another-verifier-nonce").status is Status.VALID
+    assert (shown["expires"] - utc_now()) <= presentation.TTL
+
+
+def test_the_same_code_a_minute_and_a_second_later_fails_clearly(ca, shown):  # noqa: F811
+    later = _verify(ca, shown, nonce="late-verifier-nonce-1", clock=lambda: utc_now() + timedelta(seconds=61))
+    assert later.status is Status.INVALID
+    [failed] = later.signatures[0].checks
+    assert failed.check is C.TIMESTAMP and failed.status is S.FAILED and "expired" in failed.reason.en
+    assert "请持证人重新出示" in failed.reason.zh
+
+
+def test_a_changed_byte_a_foreign_code_and_a_bad_nonce(ca, shown):  # noqa: F811
+    message = bytearray(base45.decode(shown["text"][len(PREFIX):]))
+    message[len(message) // 2] ^= 1
+    changed = _verify(ca, shown, text=PREFIX + base45.encode(bytes(message)), nonce="changed-byte-nonce-1")
+    assert changed.status is Status.INVALID and changed.signatures[0].checks[0].check is C.FORMAT
+    assert _verify(ca, shown, text="ZZ1:ABC", nonce="foreign-code-nonce-1").status is Status.INVALID
+    with pytest.raises(InvalidInput, match="nonce"):
+        _verify(ca, shown, nonce="short")
+
+
+def test_only_conditional_fields_are_disclosed_and_a_revoked_licence_shows_revoked(ca, shown):  # noqa: F811
+    record = shown["record"]
+    with session_factory(ca[0])() as session:
+        with pytest.raises(InvalidInput, match="有条件"):
+            presentation.present(session, ca[1], record, ["name"], actor="person:test")
+        registry.transition(session, record.licence_id, "revoke", actor="test", reason="测试吊销")
+        session.commit()
+    revoked = _verify(ca, shown, nonce="after-revocation-nonce")
+    assert revoked.status is Status.INVALID
+    assert revoked.signatures[0].check_status(C.LICENCE_STATUS) is S.FAILED
