@@ -12,9 +12,13 @@ browser never sends with the page request, to ``POST /api/v1/verify`` and shows 
 verdict beside the registry's.
 """
 
-from flask import Blueprint, Response, current_app, render_template
+from flask import Blueprint, Response, current_app, redirect, render_template, request
+from markupsafe import Markup
 
-from licence import qr_keys, registry, status_list
+from api.oidc_http import signed_in_subject
+from identity import subjects
+from licence import presentation, qr_keys, registry, sharing, status_list
+from licence.layout import qr_code
 from licence.registry import LicenceStatus
 from licence.verify import holder_view, mask_id_number, standing
 from licence.metadata import HolderCodeType, LONG_TERM
@@ -134,3 +138,60 @@ def seal_picture(licence_id: str):
     if mimetype is None:
         raise NotFound("the seal's picture is not an image a browser shows", "印章图像不是浏览器可显示的格式")
     return Response(seal.picture, mimetype=mimetype, headers={"Cache-Control": "public, max-age=3600"})
+
+
+# ---------------------------------------------------------------- the wallet (证照夹) and 亮证
+
+def _wallet_holder(session):
+    """The person logged in on this browser and the holder codes they speak for (their own
+    and the enterprises they represent); None when no person is logged in."""
+    person = signed_in_subject(session)
+    if person is None or person.kind != "person":
+        return None
+    return person, (person.identifier, *(lp.identifier for _a, lp in subjects.represented(session, person.id)))
+
+
+@blueprint.get("/wallet")
+def wallet_page():
+    """证照夹: the licences of the person and of the enterprises they represent, with 亮证 and
+    who used them. Phone first, Chinese; the single sign-on login in front."""
+    with current_app.extensions["trust.sessions"]() as session:
+        holder = _wallet_holder(session)
+        if holder is None:
+            return redirect("/login?next=/wallet", 303)
+        person, codes = holder
+        found = sharing.licences_of(session, codes)
+        uses = sharing.uses_of(session, codes, limit=50)
+    return _page("licence/wallet.html", 200, person=person, licences=found, uses=uses)
+
+
+@blueprint.get("/wallet/show/<licence_id>")
+def wallet_show(licence_id: str):
+    """亮证: a fresh presentation of one of the person's licences, as a QR code a verifier's
+    phone opens, good for a minute; ``disclose`` names the 有条件 fields the holder shows."""
+    with current_app.extensions["trust.sessions"]() as session:
+        holder = _wallet_holder(session)
+        if holder is None:
+            return redirect("/login?next=/wallet", 303)
+        person, codes = holder
+        try:
+            record = registry.get(session, licence_id)
+        except (NotFound, InvalidInput):
+            record = None
+        if record is None or record.record["holder"]["code"] not in codes:
+            return _page("licence/not_found.html", 404, licence_id=licence_id[:140])
+        text, expires = presentation.present(session, current_app.extensions["trust.keystore"], record,
+                                             request.args.getlist("disclose")[:50], actor=f"person:{person.id}")
+        session.commit()
+    url = f"{current_app.extensions['trust.settings'].public_url.rstrip('/')}/v/p#{text}"
+    svg = qr_code(url).svg_inline(scale=4, border=4, dark="#1d2733")
+    return _page("licence/show.html", 200, record=record, url=url, svg=Markup(svg),
+                 seconds=int(presentation.TTL.total_seconds()),
+                 expires=expires.astimezone(BEIJING).strftime("%H:%M:%S"))
+
+
+@blueprint.get("/v/p")
+def presentation_page():
+    """What a verifier's phone opens from a 亮证 code: the page's script sends the presentation
+    in the fragment with a nonce of its own to POST /api/v1/verify and shows the verdict."""
+    return _page("licence/presentation.html", 200)

@@ -94,6 +94,13 @@ def _current_user(session) -> oidc.EndUser | None:
                         amr=tuple(login_session.amr))
 
 
+def signed_in_subject(session):
+    """The subject logged in on this browser with every factor done (our first-party pages
+    use the single sign-on session, like the authorization endpoint); None otherwise."""
+    user = _current_user(session)
+    return user.subject if user is not None else None
+
+
 def _login_session(session):
     cookie = _login_cookie()
     if not cookie or len(cookie) > 256:
@@ -161,8 +168,14 @@ def _error_page(title_zh: str, detail_zh: str, detail_en: str, status: int = 400
     return _page("identity/error.html", status, title_zh=title_zh, detail_zh=detail_zh, detail_en=detail_en)
 
 
+FIRST_PARTY_PAGES = ("/wallet",)  # pages of this service that send a person to log in and back
+
+
 def _safe_next(value: str | None) -> str | None:
-    """Only an authorization request of this service: a path, never an address elsewhere."""
+    """Only an authorization request or a first-party page of this service: a path, never an
+    address elsewhere."""
+    if value in FIRST_PARTY_PAGES:
+        return value
     if not value or len(value) > MAX_QUERY_CHARS or not value.startswith(oidc.PATHS["authorization"] + "?"):
         return None
     if any(c in value for c in "\\\r\n\t") or value.startswith("//"):

@@ -35,10 +35,11 @@ def served(tmp_path_factory):
     assert init.returncode == 0, init.stderr
     secret = re.search(r"client_id=(\S+)\s+client_secret=(\S+?)（", init.stdout)
     demo_licence = re.search(r"Demo business licence: (\S+)", init.stdout).group(1)
+    citizen_password = re.search(r"demo-citizen  密码 / password: (\S+)", init.stdout).group(1)
     assert f"http://127.0.0.1:{port}/v/{demo_licence}" in init.stdout
     with trustctl_serve(env, port, tmp_path / "serve.log", workers=2):
         yield {"env": env, "base": f"http://127.0.0.1:{port}", "port": port, "client": secret.groups(),
-               "demo_licence": demo_licence, "dir": tmp_path}
+               "demo_licence": demo_licence, "dir": tmp_path, "citizen_password": citizen_password}
 
 
 def _token(served, scope="licence:issue") -> str:
@@ -303,3 +304,38 @@ def test_the_demo_citizen_shows_the_enterprises_licence_and_a_verifier_accepts_i
     assert first["status"] == "VALID" and first["licence"]["licence_id"] == served["demo_licence"], first
     again = requests.post(f"{served['base']}/api/v1/verify", json=check, timeout=60).json()
     assert again["status"] == "INVALID" and "replay" in again["signatures"][0]["checks"][0]["reason"]["en"]
+
+
+def test_the_wallet_on_a_phone_shows_the_enterprises_licence_and_a_verifier_checks_it(served):
+    """Log in as the demo citizen, see the demo enterprise's licence in /wallet through
+    represents, show it (亮证): another phone opens the code's URL and its page says valid."""
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+    licence_id = served["demo_licence"]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True,
+                                             timeout=60_000)
+        try:
+            holder = browser.new_context(viewport=VIEWPORT, is_mobile=True).new_page()
+            holder.goto(f"{served['base']}/wallet", timeout=20_000)
+            assert "/login" in holder.url
+            holder.fill("#username", "demo-citizen")
+            holder.fill("#password", served["citizen_password"])
+            holder.click("#login")
+            holder.wait_for_url(f"{served['base']}/wallet", timeout=20_000)
+            card = holder.locator(f"[data-licence-id='{licence_id}']")
+            assert card.count() == 1 and "示例数字科技有限公司" in card.inner_text()
+            card.locator("a.show").click()
+            holder.wait_for_selector(".presentation-qr svg", timeout=20_000)
+            url = holder.get_attribute("#present-url", "href")
+            assert url.startswith(f"{served['base']}/v/p#ZZP:")
+            verifier = browser.new_context(viewport=VIEWPORT, is_mobile=True).new_page()
+            refused = []
+            verifier.on("console", lambda m: refused.append(m.text) if "Content Security" in m.text else None)
+            assert verifier.goto(url, timeout=20_000).status == 200
+            verifier.wait_for_selector("#presentation-verdict[data-status]", timeout=20_000)
+            assert verifier.get_attribute("#presentation-verdict", "data-status") == "VALID", \
+                verifier.inner_text("body")
+            assert "示例数字科技有限公司" in verifier.inner_text("#presentation-facts") and not refused, refused
+        finally:
+            browser.close()
