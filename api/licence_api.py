@@ -20,6 +20,8 @@ verifies. The rules live in licence/; this module parses, authorises, calls, ser
                                                                 licences and files, and who used them
     POST /api/v1/wallet/presentations            licence:wallet (a person)   亮证 {licence_id, disclose}: a
                                                                 presentation good for 60 s
+    POST /api/v1/licences/autofill              licence:read    辅助录入 {holder_code, type_code, purpose,
+                                                                operator?}: a form's fields, with the holder's consent
     POST /api/v1/licences/compare               licence:read    比对 {licence_id | holder_code and type_code, fields,
                                                                 purpose, operator?}: per field match, no_match or
                                                                 not_comparable (licence/sharing.py), for a consumer
@@ -211,6 +213,21 @@ def wallet_withdraw(consent_id: str):
         consent = sharing.withdraw_consent(session, consent_id, holder_codes=codes, actor=actor)
         session.commit()
     return jsonify(consent.to_dict())
+
+
+@blueprint.post("/licences/autofill")
+def autofill():
+    """辅助录入: a form's fields from the holder's licence, with the holder's consent."""
+    token = current_token("licence:read")
+    body = json_object()
+    with _session() as session:
+        try:
+            answer = sharing.autofill(session, token.client_id, body)
+        except PermissionDenied:
+            session.commit()  # keep the audit record of the refusal
+            raise
+        session.commit()
+    return jsonify(answer)
 
 
 @blueprint.post("/licences/compare")

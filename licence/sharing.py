@@ -391,6 +391,30 @@ def licences_of(session: Session, holder_codes) -> list[LicenceRecord]:
     return [registry.get(session, licence_id) for licence_id in ids]
 
 
+def autofill(session: Session, client_id: str, body, *, clock: Callable[[], datetime] = utc_now) -> dict:
+    """辅助录入: the fields of the holder's standing licence of ``type_code`` keyed for a form,
+    with the licence as provenance; only with the holder's consent for this consumer and
+    purpose (PermissionDenied, audited, otherwise). Recorded like a query. Does not commit."""
+    if not isinstance(body, dict) or not isinstance(body.get("type_code"), str):
+        raise InvalidInput("auto-fill names the licence type (type_code)", "辅助录入须指明证照类型（type_code）")
+    purpose, holder_code = _purpose(body.get("purpose")), _holder_code(body)
+    check_use(session, client_id, body["type_code"], purpose)
+    if not _consented(session, holder_code, client_id, purpose, clock()):
+        audit.append(session, f"client:{client_id}", "licence.use.refused", body["type_code"], {
+            "purpose": purpose, "reason": "auto-fill without the holder's consent"})
+        raise PermissionDenied("auto-fill needs the holder's consent for this application and purpose",
+                               "辅助录入须经持证人对该应用及用途的授权")
+    found = query(session, client_id, body, clock=clock)["licences"]
+    if not found:
+        raise NotFound(f"the holder has no valid licence of type {body['type_code']}",
+                       f"该持证主体没有类型为 {body['type_code']} 的有效证照")
+    licence = found[0]
+    return {"form": {key: field["value"] for key, field in licence["fields"].items()},
+            "labels": {key: field["label"] for key, field in licence["fields"].items()},
+            "provenance": {"licence_id": licence["licence_id"], "type_name": licence["type_name"],
+                           "status": licence["status"]}}
+
+
 # ---------------------------------------------------------------- uses: the wallet's history, usage counts
 
 def _record_use(session: Session, client_id: str, action: Action, holder_code: str, record: LicenceRecord,

@@ -209,3 +209,18 @@ def test_the_wallet_lists_the_holders_licences_their_files_and_who_used_them(app
         assert sharing.usage(session, "type") == [(PHYSICIAN, 2)]
         [(month, count)] = sharing.usage(session, "month")
         assert len(month) == 7 and count == 2
+
+
+def test_autofill_needs_the_holders_consent_and_names_its_source(app, client, consumer):  # noqa: F811
+    licence_id = _issue(app, client, physician_request()).get_json()["licence_id"]
+    body = {"holder_code": PERSON_ID, "type_code": PHYSICIAN, "purpose": PURPOSE}
+    headers = bearer(app, scopes=("licence:read",))
+    refused = client.post("/api/v1/licences/autofill", json=body, headers=headers)
+    assert refused.status_code == 403 and "consent" in refused.get_data(as_text=True)
+    until = (datetime.now(timezone.utc) + timedelta(days=1)).isoformat()
+    assert client.post("/api/v1/wallet/consents", json={"client_id": APP, "purpose": PURPOSE, "until": until},
+                       headers=_person(app)).status_code == 201
+    filled = client.post("/api/v1/licences/autofill", json=body, headers=headers).get_json()
+    assert filled["provenance"]["licence_id"] == licence_id
+    assert filled["form"]["id_number"] == PERSON_ID and filled["form"]["born_on"] == "1949-12-31"
+    assert filled["labels"]["name"] == "姓名"
