@@ -155,13 +155,19 @@ def licence_metadata(data: bytes) -> tuple[metadata.LicenceMetadata | None, bool
     except InvalidInput:
         revision = bytes(data)
     items = _information(revision)
-    changed = len(revision) < len(data) and sorted(_information(data)) != sorted(items)
+    changed = len(revision) < len(data) and _meaningful(_information(data)) != _meaningful(items)
     xml = _embedded(revision, metadata.FILE_NAME)
     if xml is not None:
         return metadata.from_xml(xml), changed
     if not any(name in ("证照标识", "ZZBS") for name, _ in items):
         return None, False
     return metadata.from_items(items), changed
+
+
+def _meaningful(items: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Document information less what every incremental update rewrites (pyHanko sets
+    /ModDate, and may set /Producer, when it appends the document time stamp of B-LTA)."""
+    return sorted((name, value) for name, value in items if name not in ("ModDate", "Producer"))
 
 
 def _embedded(data: bytes, name: str) -> bytes | None:

@@ -429,6 +429,32 @@ def test_the_pdf_carries_the_whole_metadata_as_a_signed_attachment(demo_licence,
     assert meta == record.metadata() and not changed
 
 
+def test_a_later_update_is_a_change_of_the_information_only_beyond_moddate_and_producer(demo_licence):
+    """pyHanko rewrites /ModDate and /Producer with every update it appends (the B-LTA document
+    time stamp a second after the signature): not a rewrite of the licence's information;
+    another /Title is."""
+    from io import BytesIO
+
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+    from licence.pdf_verify import licence_metadata
+    _record, pdf = demo_licence
+
+    def appended(**values) -> bytes:
+        writer = IncrementalPdfFileWriter(BytesIO(pdf))
+        info = writer.trailer["/Info"].get_object()
+        for name, value in values.items():
+            info[generic.NameObject(f"/{name}")] = generic.TextStringObject(value)
+        writer.update_container(info)
+        out = BytesIO()
+        writer.write(out)
+        return out.getvalue()
+
+    assert licence_metadata(appended(ModDate="D:20990101000000Z", Producer="another tool"))[1] is False
+    assert licence_metadata(appended(Title="另一份证照"))[1] is True
+
+
 def test_pdfsig_trusts_the_signer_once_our_root_is_in_its_nss_database(ca, demo_licence, tmp_path):
     """Poppler's verdict on the certificate, as a relying party gets it: with the demo ECDSA
     root trusted and the CRLs of the file's DSS imported, "Certificate is Trusted"; without
