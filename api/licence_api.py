@@ -98,19 +98,25 @@ def _full(session, record: registry.LicenceRecord) -> dict:
             "versions": registry.versions(session, record.licence_id)}
 
 
-@blueprint.post("/licences/query")
-def query():
-    """查询: the holder's licences, each field as its sharing class and the holder's consent allow."""
+def _consumer_call(work) -> Response:
+    """A licence consumer's call (scope licence:read): ``work(session, client_id, body)``,
+    committed; a refusal is committed too, keeping its audit record."""
     token = current_token("licence:read")
     body = json_object()
     with _session() as session:
         try:
-            answer = sharing.query(session, token.client_id, body)
+            answer = work(session, token.client_id, body)
         except PermissionDenied:
-            session.commit()  # keep the audit record of the refusal
+            session.commit()
             raise
         session.commit()
     return jsonify(answer)
+
+
+@blueprint.post("/licences/query")
+def query():
+    """查询: the holder's licences, each field as its sharing class and the holder's consent allow."""
+    return _consumer_call(sharing.query)
 
 
 def _holder() -> tuple[str, tuple[str, ...]]:
@@ -218,31 +224,13 @@ def wallet_withdraw(consent_id: str):
 @blueprint.post("/licences/autofill")
 def autofill():
     """辅助录入: a form's fields from the holder's licence, with the holder's consent."""
-    token = current_token("licence:read")
-    body = json_object()
-    with _session() as session:
-        try:
-            answer = sharing.autofill(session, token.client_id, body)
-        except PermissionDenied:
-            session.commit()  # keep the audit record of the refusal
-            raise
-        session.commit()
-    return jsonify(answer)
+    return _consumer_call(sharing.autofill)
 
 
 @blueprint.post("/licences/compare")
 def compare():
     """比对: the submitted values against the licence, per field, never a stored value."""
-    token = current_token("licence:read")
-    body = json_object()
-    with _session() as session:
-        try:
-            answer = sharing.compare(session, token.client_id, body)
-        except PermissionDenied:
-            session.commit()  # keep the audit record of the refusal
-            raise
-        session.commit()
-    return jsonify(answer)
+    return _consumer_call(sharing.compare)
 
 
 @blueprint.post("/licences")
