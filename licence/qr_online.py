@@ -23,7 +23,7 @@ from trust.report import Report
 def verify_online(session: Session, text: str, *, public_url: str, clock: Callable[[], datetime] = utc_now) -> Report:
     keys = [replace(k.key, service=public_url) for k in qr_keys.listed(session)]
     try:
-        claims = qr_payload.decode(text).claims
+        claims = qr_payload.decode_any(text).claims
     except PayloadError:
         return qr_payload.verify(text, keys, clock=clock)  # the format failure, named
     statuses = file = None

@@ -25,7 +25,9 @@ Two forms of text (the type's template chooses):
 In the URL form ``iss`` and the identifier claim are signed but not sent twice: the verifier
 puts them back from the URL's path before checking the signature, so the phone's camera
 opens the page and the fragment (never sent to a server) still proves the licence offline.
-Scheme, host and the ``V`` are upper case so that all but the ``#`` is QR alphanumeric.
+Scheme, host and the ``V`` are upper case so that all but the ``#`` is QR alphanumeric. A
+browser hands the page its URL with the fragment's spaces as %20, which Base45 may also hold
+literally: ``readings`` lists what such a text may stand for and the signature decides.
 
 Signed with a KeyStore key of usage ``qr``: SM2 with SM3 (signer ID 1234567812345678, raw
 r‖s) under the private-use COSE algorithm ``ALG_SM2`` (COSE registers no SM2), or ES256 (−7,
@@ -40,6 +42,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
+from itertools import combinations
 from typing import Iterable
 
 import cbor2
@@ -72,6 +75,8 @@ COSE_SIGN1_TAG = 18
 MAX_TEXT = 4296           # characters: the most any QR code holds (version 40-L, alphanumeric)
 HARD_LIMIT = 12           # the largest QR version at error correction M a licence code may take
 BROWSER_SPACE = "%20"     # how a browser's location.href writes a space of the fragment
+MAX_LITERALS = 2          # literal %20s tried in a browser-given URL form (see readings)
+MAX_GAPS = 16             # %20s beyond which only the all-spaces reading is tried (a code has ~7 spaces)
 _ALGORITHMS = {"SM2-with-SM3": ALG_SM2, "ecdsa-with-SHA256": ALG_ES256}
 _NAMES = {ALG_SM2: "SM2-with-SM3", ALG_ES256: "ES256"}
 
@@ -151,13 +156,8 @@ def sign(session: Session, keystore: KeyStore, key: KeyRef, claims: Claims, *, p
     protected = protected_header(session, keystore, key)
     payload = cbor2.dumps(claims.tocbor_value(with_id=address is None), canonical=True)
     signed = cbor2.dumps(claims.tocbor_value(), canonical=True)
-    while True:
-        der = keystore.sign(session, key, _to_be_signed(protected, signed), usage=Usage.QR, actor=actor)
-        text = _text(address, _message(protected, payload, _raw(key.algorithm, der)))
-        if address is None or BROWSER_SPACE not in text:
-            return text
-        # A browser writes the fragment's spaces as %20 and leaves a "%20" of Base45 as it is;
-        # a new signature (random k) gives other characters, so a page reads the code unambiguously.
+    der = keystore.sign(session, key, _to_be_signed(protected, signed), usage=Usage.QR, actor=actor)
+    return _text(address, _message(protected, payload, _raw(key.algorithm, der)))
 
 
 def licence_page(public_url: str, licence_id: str) -> str:
@@ -265,8 +265,6 @@ def decode(text: str) -> Decoded:
         raise PayloadError(f"a licence QR payload is a text of at most {MAX_TEXT} characters",
                            f"证照二维码载荷应为不超过 {MAX_TEXT} 个字符的文本")
     address, _, text = text.strip().rpartition("#")
-    if address:  # as a browser's location.href gives it: our URL-form codes hold no "%20" of their own
-        text = text.replace(BROWSER_SPACE, " ")
     if not text.startswith(PREFIX):
         raise PayloadError(f"not a licence QR payload (it does not start with {PREFIX})",
                            f"不是证照二维码载荷（不以 {PREFIX} 开头）")
@@ -402,6 +400,44 @@ def verify(text: str, keys: Iterable[QrKey], *, file: bytes | None = None, holde
     """The report (format "qr") on a licence QR's payload, from the key list given and, with
     ``statuses`` (a licence.status_list.StatusList), the licence's status as that list says,
     with its age: a list older than its ttl is a warning, never by itself INVALID."""
+    keys = list(keys)
+    reports = (_verify(reading, keys, file, holder_code, statuses, clock) for reading in readings(text))
+    first = next(reports)
+    if first.signatures[0].check_status(C.SIGNATURE) is S.PASSED:
+        return first
+    return next((r for r in reports if r.signatures[0].check_status(C.SIGNATURE) is S.PASSED), first)
+
+
+def readings(text: str) -> list[str]:
+    """What a QR text may stand for. A browser's location.href writes a space of the fragment
+    as %20 and leaves a %20 of Base45 as it is (about one code in three hundred holds one), so
+    in the URL form each %20 may be either: the readings with at most ``MAX_LITERALS`` of them
+    literal, fewest first; the signature decides which is the code."""
+    address, hash_, payload = text.strip().rpartition("#") if isinstance(text, str) else ("", "", text)
+    parts = payload.split(BROWSER_SPACE) if address else [payload]
+    if len(parts) == 1:
+        return [text]
+    gaps = range(len(parts) - 1)
+    found = []
+    for literals in range(min(MAX_LITERALS if len(gaps) <= MAX_GAPS else 0, len(gaps)) + 1):
+        for kept in combinations(gaps, literals):
+            joined = parts[0] + "".join((BROWSER_SPACE if i in kept else " ") + part
+                                        for i, part in enumerate(parts[1:]))
+            found.append(address + hash_ + joined)
+    return found
+
+
+def decode_any(text: str) -> Decoded:
+    """``decode`` of the first reading of ``text`` that parses (see ``readings``)."""
+    for reading in readings(text)[:-1]:
+        try:
+            return decode(reading)
+        except PayloadError:
+            continue
+    return decode(readings(text)[-1])
+
+
+def _verify(text: str, keys, file, holder_code, statuses, clock) -> Report:
     try:
         decoded = decode(text)
     except PayloadError as e:

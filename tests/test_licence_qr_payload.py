@@ -245,3 +245,27 @@ def test_fuzz_any_cbor_inside_a_cose_sign1_is_refused_or_reported(value):
 def test_fuzz_random_bytes_are_a_format_failure(data):
     report = qr_payload.verify(PREFIX + base45.encode(data), [])
     assert report.status is not Status.VALID
+
+
+def test_a_literal_percent_20_in_the_code_reads_right_as_scanned_and_as_a_browser_gives_it(session, keystore):  # noqa: F811,E501
+    """About one code in three hundred holds "%20" in its Base45; a browser's location.href
+    also writes the fragment's spaces as %20: every reading is tried and the signature decides."""
+    key = keystore.generate(session, "SM2-with-SM3", "qr/percent", ["qr"], actor="test")
+    spki = spki_of(keystore.public_key(session, key))
+    listed = QrKey(qr_payload.kid_of("SM2-with-SM3", spki), "SM2-with-SM3", spki, ISSUER)
+    for _ in range(5000):  # a new salt each time
+        text = qr_payload.sign(session, keystore, key, _claims(status=(1, 7)), page_url=SERVICE)
+        address, _, payload = text.partition("#")
+        if "%20" in payload and " " in payload:
+            break
+    else:
+        pytest.fail("no code with a literal %20 and a space in 5,000 draws")
+    href = f"{address}#{payload.replace(' ', '%20')}"
+    assert qr_payload.readings(href)[0] != text and text in qr_payload.readings(href)
+    for reading in (text, href):
+        assert qr_payload.verify(reading, [listed]).signatures[0].check_status(C.SIGNATURE) is S.PASSED
+    assert qr_payload.decode_any(href).claims.licence_id == _claims().licence_id
+    assert qr_payload.readings("ZZ1:%20%20") == ["ZZ1:%20%20"]  # the payload alone is never a browser's
+    many = "HTTPS://T.GOV.CN/V/X#ZZ1:" + "%20" * 1400  # never a million readings
+    assert qr_payload.readings(many) == ["HTTPS://T.GOV.CN/V/X#ZZ1:" + " " * 1400]
+    assert qr_payload.verify(many, [listed]).status is Status.INVALID

@@ -176,7 +176,7 @@ def verify_qr(value: str, keys_file: str | None, status_files: tuple[str, ...], 
         with open(path, "rb") as f:
             lists.append(status_list.read_token(f.read(), trusted_roots=trusted_roots))
     try:
-        wanted = qr_payload.decode(text).claims.status
+        wanted = qr_payload.decode_any(text).claims.status
     except InvalidInput:
         wanted = None
     chosen = next((s for s in lists if wanted and s.uri.endswith(f"/status-lists/{wanted[0]}")),
