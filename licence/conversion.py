@@ -1,5 +1,5 @@
-"""Bulk conversion of existing licences (存量证照转换): each row of a table (CSV, JSON Lines)
-becomes a licence of one type and issuer, issued as usual (checked, laid out, sealed,
+"""Bulk conversion of existing licences (存量证照转换): each row of a table (CSV, JSON Lines,
+.xlsx) becomes a licence of one type and issuer, issued as usual (checked, laid out, sealed,
 recorded, audited) and marked as converted with its source: the operator's text, the row,
 the SHA-256 of the file, and of the scanned paper licence when the row gives it.
 
@@ -39,6 +39,7 @@ from licence.models import licence_conversion
 from licence.types import get as get_type
 from trust import audit
 from trust.clock import utc_now
+from trust.archive import child, child_text, children, local, parse_xml, read_zip, resolve
 from trust.errors import InvalidInput, TrustError
 from trust.ids import validate_uscc
 
@@ -101,13 +102,14 @@ def read_rows(data: bytes, name: str, licence_type: LicenceType) -> list[Row]:
     if len(data) > MAX_FILE:
         raise InvalidInput(f"the file is larger than {MAX_FILE // (1024 * 1024)} MB: split it",
                            f"文件超过 {MAX_FILE // (1024 * 1024)} MB，请拆分")
-    text = _text(data)
-    if name.lower().endswith(".jsonl"):
-        records = _jsonl(text)
+    if name.lower().endswith(".xlsx"):
+        records = _xlsx(data)
+    elif name.lower().endswith(".jsonl"):
+        records = _jsonl(_text(data))
     elif name.lower().endswith(".csv"):
-        records = _csv(text)
+        records = _csv(_text(data))
     else:
-        raise InvalidInput("convert a .csv or .jsonl file", "请转换 .csv 或 .jsonl 文件")
+        raise InvalidInput("convert a .csv, .jsonl or .xlsx file", "请转换 .csv、.jsonl 或 .xlsx 文件")
     columns = _columns(licence_type)
     rows = []
     for number, record in records:
@@ -148,6 +150,64 @@ def _csv(text: str) -> Iterator[tuple[int, dict]]:
             yield reader.line_num, dict(zip(header, cells))
     except csv.Error as e:
         raise InvalidInput(f"not a CSV file: {e}", f"不是 CSV 文件：{e}") from None
+
+
+_RELATIONSHIP_ID = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+_CELL = re.compile(r"([A-Z]{1,3})[0-9]+")
+
+
+def _xlsx(data: bytes) -> Iterator[tuple[int, dict]]:
+    """The first worksheet of an Office Open XML workbook, through trust/archive's bounded zip
+    and XML readers (no entities, no network): shared strings, inline strings and numbers as
+    written. A date cell is a serial number, not a date: format date columns as text."""
+    parts = read_zip(data)
+
+    def xml(name: str):
+        if name not in parts:
+            raise InvalidInput(f"not an .xlsx workbook: it has no {name}", f"不是 .xlsx 工作簿：缺少 {name}")
+        return parse_xml(parts[name], name)
+
+    sheets = child(xml("xl/workbook.xml"), "sheets")
+    sheet = child(sheets, "sheet") if sheets is not None else None
+    relation = next((r for r in children(xml("xl/_rels/workbook.xml.rels"), "Relationship")
+                     if sheet is not None and r.get("Id") == sheet.get(_RELATIONSHIP_ID)), None)
+    target = resolve("xl/workbook.xml", relation.get("Target", "")) if relation is not None else None
+    rows = child(xml(target or "xl/worksheets/sheet1.xml"), "sheetData")
+    strings = [] if "xl/sharedStrings.xml" not in parts else [
+        "".join(t.text or "" for t in si.iter() if local(t.tag) == "t" and local(t.getparent().tag) in ("si", "r"))
+        for si in children(xml("xl/sharedStrings.xml"), "si")]
+    header: dict[str, str] = {}
+    for row in children(rows, "row") if rows is not None else ():
+        cells = {}
+        for cell in children(row, "c"):
+            column = _CELL.fullmatch(cell.get("r", ""))
+            if column is None:
+                raise InvalidInput("a cell of the worksheet has no A1-style reference", "工作表中有单元格缺少 A1 式引用")
+            cells[column.group(1)] = _cell_text(cell, strings)
+        number = int(row.get("r", "0")) if row.get("r", "").isdigit() else 0
+        if not header:
+            header = {column: value for column, value in cells.items() if value}
+            continue
+        if set(cells) - set(header) and any(cells[c] for c in set(cells) - set(header)):
+            raise InvalidInput(f"row {number} has a cell in a column without a header", f"第 {number} 行有单元格不在表头列内")
+        yield number, {header[c]: v for c, v in cells.items() if c in header}
+    if not header:
+        raise InvalidInput("the worksheet is empty", "工作表为空")
+
+
+def _cell_text(cell, strings: list[str]) -> str:
+    kind = cell.get("t", "n")
+    if kind == "inlineStr":
+        return "".join(t.text or "" for t in cell.iter() if local(t.tag) == "t")
+    value = child_text(cell, "v") or ""
+    if kind == "s":
+        if not value.isdigit() or int(value) >= len(strings):
+            raise InvalidInput("a cell refers to a shared string the workbook does not have",
+                               "单元格引用了工作簿中不存在的共享字符串")
+        return strings[int(value)]
+    if kind == "n" and value.endswith(".0"):
+        return value[:-2]  # a whole number some writers store as a float ("10000000.0")
+    return value
 
 
 def _jsonl(text: str) -> Iterator[tuple[int, dict]]:

@@ -82,7 +82,7 @@ def test_jsonl_rows_and_what_refuses_a_whole_file(authority):
     licence_type = types.get(authority.world.session, FOOD).licence_type
     for data, name, words in ((_csv([_row(1)]).replace("许可证编号".encode(), "编号".encode()), "a.csv", "column"),
                               ("\ufeffrow".encode("utf-16"), "a.csv", "UTF-8"),
-                              (b"x", "a.xls", ".csv or .jsonl"), (b"", "a.csv", "empty"),
+                              (b"x", "a.xls", "or .xlsx"), (b"", "a.csv", "empty"),
                               (b'[1, 2]\n', "a.jsonl", "object")):
         with pytest.raises(conversion.InvalidInput, match=words):
             conversion.read_rows(data, name, licence_type)
@@ -134,3 +134,37 @@ def test_killed_halfway_and_run_again_every_row_is_converted_exactly_once(tmp_pa
     finally:
         engine.dispose()
     assert len(numbers) == len(set(numbers)) == total and issued == total
+
+
+def test_an_excel_workbook_converts_like_its_csv(authority, tmp_path):
+    """An .xlsx written by openpyxl (an independent writer), read with our bounded zip and XML
+    readers: shared strings, a number cell, a bad row reported; a zip that is no workbook refused."""
+    import openpyxl
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(HEADER)
+    sheet.append(_row(31))
+    bad = _row(32, complaint_phone="call us")
+    sheet.append(bad)
+    row = _row(33)
+    row[HEADER.index("complaint_phone")] = 12315  # typed as a number
+    sheet.append(row)
+    book.save(tmp_path / "licences.xlsx")
+    data = (tmp_path / "licences.xlsx").read_bytes()
+    results = _run(authority, data, name="licences.xlsx")
+    assert [r.outcome for r in results] == ["converted", "failed", "converted"]
+    assert [(e.row, e.field) for r in results for e in r.errors] == [(3, "complaint_phone")]
+    licence_type = types.get(authority.world.session, FOOD).licence_type
+    with pytest.raises(conversion.InvalidInput, match="xl/workbook.xml"):
+        conversion.read_rows(_zip({"a.txt": b"x"}), "a.xlsx", licence_type)
+    with pytest.raises(conversion.InvalidInput, match="zip"):
+        conversion.read_rows(b"PK\x03\x04 not really", "a.xlsx", licence_type)
+
+
+def _zip(parts: dict[str, bytes]) -> bytes:
+    import zipfile
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, content in parts.items():
+            archive.writestr(name, content)
+    return out.getvalue()

@@ -328,8 +328,8 @@ def expire() -> None:
 @credential_option
 def convert(file: str, type_code: str, issuer_code: str, source: str, client_id: str | None, report_path: str | None,
             credential_path: str) -> None:
-    """把存量证照表（.csv、.jsonl）逐行转换为电子证照；中断后重新运行只补未完成的行 / Convert a table of existing
-    licences (.csv, .jsonl), one licence a row; run it again after an interruption to finish the rest.
+    """把存量证照表（.csv、.jsonl、.xlsx）逐行转换为电子证照；中断后重新运行只补未完成的行 / Convert a table of existing
+    licences (.csv, .jsonl, .xlsx), one licence a row; run it again after an interruption to finish the rest.
 
     \b
     退出码 1：有行未能转换（见错误报告）。Exit 1: some rows were not converted (see the error report)."""
