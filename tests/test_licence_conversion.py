@@ -13,9 +13,10 @@ import subprocess
 import time
 
 import pytest
+from hypothesis import given, settings, strategies as st
 from sqlalchemy import func, select
 
-from licence import conversion, types
+from licence import catalogue, conversion, types
 from licence.models import licence_conversion, licences
 from tests.licence_support import CLIENT, ENTERPRISE_USCC, FOOD, FOOD_FACE, USCC, VERIFY_URL, make_authority
 from bench.server import TRUSTCTL
@@ -168,3 +169,34 @@ def _zip(parts: dict[str, bytes]) -> bytes:
         for name, content in parts.items():
             archive.writestr(name, content)
     return out.getvalue()
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=3000), st.integers(0, 10**6), st.integers(1, 255))
+def test_fuzz_a_damaged_workbook_is_refused_by_name_never_a_crash(junk, position, flip):
+    """Random bytes and single changed bytes of a real workbook: rows, or our InvalidInput."""
+    licence_type = catalogue.shipped()[FOOD]
+    for data in (junk, _damaged(position, flip)):
+        try:
+            conversion.read_rows(data, "a.xlsx", licence_type)
+        except conversion.InvalidInput:
+            pass
+
+
+def _damaged(position: int, flip: int) -> bytes:
+    data = bytearray(_WORKBOOK)
+    data[position % len(data)] ^= flip
+    return bytes(data)
+
+
+def _workbook() -> bytes:
+    import openpyxl
+    book = openpyxl.Workbook()
+    book.active.append(HEADER)
+    book.active.append(_row(1))
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+_WORKBOOK = _workbook()
