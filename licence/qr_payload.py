@@ -73,7 +73,12 @@ ISS, EXP, NBF, IAT = 1, 4, 5, 6
 X5CHAIN = 33              # RFC 9360
 COSE_SIGN1_TAG = 18
 MAX_TEXT = 4296           # characters: the most any QR code holds (version 40-L, alphanumeric)
-HARD_LIMIT = 12           # the largest QR version at error correction M a licence code may take
+# The largest QR version at error correction M a licence code may take. The goal is 10 and is
+# not reached: in the URL form the 64-byte signature, the 8-byte kid, ~13 bytes of COSE framing,
+# the 16-byte face SM3, the 16-byte holder digest and its 8-byte salt (spec §9's sizes) and the
+# page URL with the identifier already fill version 11 to 12; 10 would need shorter digests and
+# salt, or no iat: a change of the profile, not of this code.
+HARD_LIMIT = 12
 BROWSER_SPACE = "%20"     # how a browser's location.href writes a space of the fragment
 MAX_LITERALS = 2          # literal %20s tried in a browser-given URL form (see readings)
 MAX_GAPS = 16             # %20s beyond which only the all-spaces reading is tried (a code has ~7 spaces)
