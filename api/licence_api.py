@@ -119,6 +119,12 @@ def query():
     return _consumer_call(sharing.query)
 
 
+def holder_codes(session, person) -> tuple[str, ...]:
+    """The holder codes a person speaks for: their own ID number, then the credit codes of the
+    enterprises they represent now (identity.subjects.represented)."""
+    return person.identifier, *(lp.identifier for _a, lp in subjects.represented(session, person.id))
+
+
 def _holder() -> tuple[str, tuple[str, ...]]:
     """Who speaks through the request's token (scope licence:wallet, a person's) and the
     holder codes they speak for: their own ID number and the enterprises they represent."""
@@ -127,7 +133,7 @@ def _holder() -> tuple[str, tuple[str, ...]]:
         person = subjects.get_subject(session, token.subject) if token.subject else None
         if person is None or person.kind != "person":
             raise PermissionDenied("the wallet is a person's: log in as one", "证照夹属于个人，请以个人身份登录")
-        codes = (person.identifier, *(lp.identifier for _a, lp in subjects.represented(session, person.id)))
+        codes = holder_codes(session, person)
     return f"person:{person.id}", codes
 
 

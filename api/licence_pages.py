@@ -15,8 +15,8 @@ verdict beside the registry's.
 from flask import Blueprint, Response, current_app, redirect, render_template, request
 from markupsafe import Markup
 
+from api.licence_api import holder_codes
 from api.oidc_http import signed_in_subject
-from identity import subjects
 from licence import presentation, qr_keys, registry, sharing, status_list
 from licence.layout import qr_code
 from licence.registry import LicenceStatus
@@ -148,7 +148,7 @@ def _wallet_holder(session):
     person = signed_in_subject(session)
     if person is None or person.kind != "person":
         return None
-    return person, (person.identifier, *(lp.identifier for _a, lp in subjects.represented(session, person.id)))
+    return person, holder_codes(session, person)
 
 
 @blueprint.get("/wallet")
