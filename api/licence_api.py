@@ -22,6 +22,14 @@ verifies. The rules live in licence/; this module parses, authorises, calls, ser
                                                                 presentation good for 60 s
     POST /api/v1/licences/autofill              licence:read    辅助录入 {holder_code, type_code, purpose,
                                                                 operator?}: a form's fields, with the holder's consent
+    POST /api/v1/licences/requests              licence:read    {licence_id | holder_code and type_code, purpose,
+                                                                reason, days?, operator?}: ask the issuing
+                                                                department for the 有条件 fields (201, pending)
+    GET  /api/v1/licences/requests[?status=], …/<id>   licence:read: the consumer's own; licence:manage
+                                                                and the role: the officer's department's queue,
+                                                                a pending request with its age
+    POST /api/v1/licences/requests/<id>/approve|refuse   licence:manage and the role, an officer of the
+                                                                issuing department (its registered name) {answer}
     POST /api/v1/licences/compare               licence:read    比对 {licence_id | holder_code and type_code, fields,
                                                                 purpose, operator?}: per field match, no_match or
                                                                 not_comparable (licence/sharing.py), for a consumer
@@ -46,12 +54,12 @@ from api.auth import acting_officer, current_token
 from identity import subjects
 from api.json_body import json_object, query_int, query_text, text, time_value
 from api.seal_api import seal_status
-from licence import issuance, presentation, registry, sharing
+from licence import issuance, presentation, registry, share_requests, sharing
 from licence.qr_online import verify_online
 from licence.verify import is_pdf, verify_licence
 from ofd.package import OFDFormatError
 from trust import truststore
-from trust.clock import iso_z
+from trust.clock import iso_z, utc_now
 from trust.errors import InvalidInput, NotFound, PermissionDenied
 
 blueprint = Blueprint("licence_api", __name__, url_prefix="/api/v1")
@@ -225,6 +233,67 @@ def wallet_withdraw(consent_id: str):
         consent = sharing.withdraw_consent(session, consent_id, holder_codes=codes, actor=actor)
         session.commit()
     return jsonify(consent.to_dict())
+
+
+@blueprint.post("/licences/requests")
+def request_fields():
+    """A consumer asks the issuing department for a licence's 有条件 fields."""
+    def submit(session, client_id, body):
+        return share_requests.submit(session, client_id, body).to_dict(utc_now())
+    response = _consumer_call(submit)
+    response.status_code = 201
+    return response
+
+
+def _answering_officer() -> tuple[str, frozenset[str]]:
+    """The officer behind the request (licence:manage, the licence role) and the issuers they
+    answer for: those registered under their department's name."""
+    token = current_token("licence:manage")
+    actor = acting_officer(OFFICER_ROLE)
+    with _session() as session:
+        department = subjects.get_subject(session, token.subject).department
+        return actor, share_requests.issuers_of_department(session, department)
+
+
+@blueprint.get("/licences/requests")
+def list_requests():
+    """A consumer's own requests; for an officer (licence:manage), their department's queue,
+    oldest first, a pending one with its age. ?status=pending|approved|refused."""
+    status = query_text("status")
+    if status is not None and status not in set(share_requests.RequestStatus):
+        raise InvalidInput(en="status is pending, approved or refused", zh="status 须为 pending、approved 或 refused")
+    if "licence:manage" in current_token().scopes:
+        _actor_name, issuers = _answering_officer()
+        where = {"issuer_codes": issuers}
+    else:
+        where = {"client_id": current_token("licence:read").client_id}
+    with _session() as session:
+        found = share_requests.listed(session, status=status, **where)
+    now = utc_now()
+    return jsonify({"requests": [r.to_dict(now) for r in found]})
+
+
+@blueprint.get("/licences/requests/<request_id>")
+def get_request(request_id: str):
+    token = current_token("licence:read")
+    with _session() as session:
+        return jsonify(share_requests.get(session, request_id, client_id=token.client_id).to_dict(utc_now()))
+
+
+@blueprint.post("/licences/requests/<request_id>/<any(approve, refuse):decision>")
+def answer_request(request_id: str, decision: str):
+    """An officer of the issuing department answers: {"answer": their words}."""
+    actor, issuers = _answering_officer()
+    body = json_object()
+    with _session() as session:
+        try:
+            answered = share_requests.answer(session, request_id, approve=decision == "approve",
+                                             words=body.get("answer"), actor=actor, issuer_codes=issuers)
+        except PermissionDenied:
+            session.commit()
+            raise
+        session.commit()
+    return jsonify(answered.to_dict(utc_now()))
 
 
 @blueprint.post("/licences/autofill")

@@ -187,3 +187,29 @@ licence_presentation_use = Table(
     Column("nonce", String(64), primary_key=True),
     Column("used_at", DateTime(timezone=True), nullable=False),
 )
+
+# A consumer's request for a licence's 有条件 fields (licence/share_requests.py), answered by
+# the issuing department: pending, then approved until a time or refused, with the reason.
+licence_request = Table(
+    "licence_request", Base.metadata,
+    Column("id", String(36), primary_key=True),
+    Column("client_id", String(64), nullable=False),
+    Column("purpose", Text, nullable=False),
+    Column("operator", Text),
+    Column("reason", Text, nullable=False),               # why the consumer needs the fields
+    Column("days", Integer, nullable=False),              # the period asked for
+    Column("licence_id", String(128), nullable=False),    # as asked; the approval holds for every version
+    Column("base", String(120), nullable=False),
+    Column("holder_code", String(18), nullable=False),
+    Column("type_code", String(21), nullable=False),
+    Column("issuer_code", String(18), nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("answered_at", DateTime(timezone=True)),
+    Column("answered_by", Text),
+    Column("answer", Text),                               # the officer's words
+    Column("until", DateTime(timezone=True)),             # an approval's end
+    CheckConstraint("status IN ('pending', 'approved', 'refused')", name="ck_licence_request_status"),
+    Index("ix_licence_request_issuer", "issuer_code", "status"),
+    Index("ix_licence_request_use", "base", "client_id"),
+)

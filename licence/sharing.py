@@ -5,7 +5,9 @@ applicant typed with the licence, field by field, that never answers a stored va
 
 Query releases 无条件 fields to a consumer for a purpose it was registered for, 有条件
 fields only while the holder's consent for that consumer and purpose stands (granted in the
-wallet, for a period, withdrawable), and 不予共享 fields never; a field withheld is listed as
+wallet, for a period, withdrawable) or the issuing department's approval of the consumer's
+request for that licence and purpose runs (licence/share_requests.py), and 不予共享 fields
+never; a field withheld is listed as
 withheld with the reason, never silently missing.
 
 A consumer states a purpose with every use; only a purpose it was registered for is
@@ -35,7 +37,7 @@ from licence import registry
 from licence.catalogue import LicenceType, Sharing, Source
 from licence.face import canonical
 from licence.metadata import HolderCodeType
-from licence.models import licence_consent, licence_consumer, licence_use, licences
+from licence.models import licence_consent, licence_consumer, licence_request, licence_use, licences
 from licence.registry import LicenceRecord, LicenceStatus
 from licence.types import get as get_type
 from trust import audit
@@ -74,7 +76,7 @@ class Consumer:
                 "created_at": iso_z(self.created_at), "actor": self.actor}
 
 
-def _purpose(value) -> str:
+def purpose_of(value) -> str:
     if not isinstance(value, str) or not 2 <= len(value.strip()) <= MAX_PURPOSE or not value.strip().isprintable():
         raise InvalidInput(f"a purpose is 2 to {MAX_PURPOSE} printable characters saying what the data is used for",
                            f"使用用途须为 2 至 {MAX_PURPOSE} 个可打印字符，说明数据用于何事")
@@ -87,7 +89,7 @@ def add_consumer(session: Session, client_id: str, *, types, purposes, actor: st
     consumer of ``types`` for ``purposes``; registering it again replaces both. Audited.
     Does not commit."""
     types = tuple(sorted(set(types or ())))
-    purposes = tuple(sorted({_purpose(p) for p in purposes or ()}))
+    purposes = tuple(sorted({purpose_of(p) for p in purposes or ()}))
     if not types or not purposes or len(purposes) > MAX_PURPOSES:
         raise InvalidInput(f"a consumer is registered for at least one type and 1 to {MAX_PURPOSES} purposes",
                            f"使用方须登记至少一个证照类型和 1 至 {MAX_PURPOSES} 项使用用途")
@@ -132,7 +134,7 @@ def check_use(session: Session, client_id: str, type_code: str | None, purpose: 
     raise PermissionDenied(why[0], why[1])
 
 
-def _operator(body: dict) -> str | None:
+def operator_of(body: dict) -> str | None:
     """Who at the consumer asks (for the audit log), when the consumer says."""
     operator = body.get("operator")
     if operator is not None and (not isinstance(operator, str) or not 0 < len(operator) <= MAX_OPERATOR
@@ -164,7 +166,7 @@ def _holder_code(body: dict) -> str:
     return code.strip().upper()
 
 
-def _find(session: Session, body: dict) -> LicenceRecord:
+def find_licence(session: Session, body: dict) -> LicenceRecord:
     """The licence named by ``licence_id``, or the holder's current licence of ``type_code``."""
     if body.get("licence_id") is not None:
         if not isinstance(body["licence_id"], str):
@@ -229,13 +231,13 @@ def compare(session: Session, client_id: str, body, *, clock: Callable[[], datet
                            "operator", "比对请求应包含 licence_id（或 holder_code 与 type_code）、fields、purpose 与 operator")
     if "purpose" not in body:
         raise InvalidInput("a comparison states its purpose", "比对须说明使用用途")
-    purpose = _purpose(body["purpose"])
-    operator = _operator(body)
+    purpose = purpose_of(body["purpose"])
+    operator = operator_of(body)
     fields = body.get("fields")
     if not isinstance(fields, dict) or not 0 < len(fields) <= MAX_FIELDS:
         raise InvalidInput(f"'fields' is an object of 1 to {MAX_FIELDS} field keys and the values to compare",
                            f"“fields”须为含 1 至 {MAX_FIELDS} 个字段及其待比对值的对象")
-    record = _find(session, body)
+    record = find_licence(session, body)
     type_code = record.record["type_code"]
     check_use(session, client_id, type_code, purpose)
     licence_type = get_type(session, type_code, record.record["type_version"]).licence_type
@@ -281,7 +283,7 @@ def grant_consent(session: Session, holder_code: str, client_id: str, purpose, u
     """The holder's consent that ``client_id`` receive its licences' 有条件 fields for
     ``purpose`` until ``until`` (at most a year on). The caller has established that
     ``actor`` may speak for the holder. Audited. Does not commit."""
-    purpose, now = _purpose(purpose), clock()
+    purpose, now = purpose_of(purpose), clock()
     row = session.execute(select(licence_consumer).where(licence_consumer.c.client_id == client_id)).one_or_none()
     if row is None or purpose not in json.loads(row.purposes):
         raise InvalidInput("the application is not a licence consumer registered for this purpose",
@@ -325,6 +327,15 @@ def _consented(session: Session, holder_code: str, client_id: str, purpose: str,
     return any(_consent(r).active(now) for r in rows)
 
 
+def _approved(session: Session, record: LicenceRecord, client_id: str, purpose: str, now: datetime) -> bool:
+    """Whether the issuing department approved this consumer's request for the licence (any
+    version) and purpose, and the approval still runs (licence/share_requests.py)."""
+    untils = session.execute(select(licence_request.c.until).where(
+        (licence_request.c.base == record.id.base) & (licence_request.c.client_id == client_id)
+        & (licence_request.c.purpose == purpose) & (licence_request.c.status == "approved"))).scalars()
+    return any(now < as_utc(until) for until in untils)
+
+
 _WITHHELD = {
     Sharing.CONDITIONAL: ("有条件共享：需持证人授权或颁证部门批准", "conditionally shared: needs the holder's consent or "
                                                       "the issuing department's approval"),
@@ -356,27 +367,30 @@ def query(session: Session, client_id: str, body, *, clock: Callable[[], datetim
                            "查询请求应包含 holder_code、type_code（可选）、purpose 与 operator")
     if "purpose" not in body:
         raise InvalidInput("a query states its purpose", "查询须说明使用用途")
-    purpose, operator, holder_code = _purpose(body["purpose"]), _operator(body), _holder_code(body)
+    purpose, operator, holder_code = purpose_of(body["purpose"]), operator_of(body), _holder_code(body)
     type_code = body.get("type_code")
     if type_code is not None and not isinstance(type_code, str):
         raise InvalidInput("'type_code' is text", "“type_code”须为文本")
     allowed = check_use(session, client_id, type_code, purpose)
     now = clock()
     consented = _consented(session, holder_code, client_id, purpose, now)
-    answers, released = [], {}
+    answers, released, approved = [], {}, []
     for licence_id in _current(session, holder_code, type_code):
         record = registry.get(session, licence_id)
         if record.record["type_code"] not in allowed:
             continue
         licence_type = get_type(session, record.record["type_code"], record.record["type_version"]).licence_type
-        fields, withheld = _released(licence_type, record, consented)
+        basis = "consent" if consented else "approval" if _approved(session, record, client_id, purpose, now) else None
+        if basis == "approval":
+            approved.append(licence_id)
+        fields, withheld = _released(licence_type, record, basis is not None)
         released[licence_id] = sorted(fields)
         answers.append({"licence_id": licence_id, "type_code": record.record["type_code"],
                         "type_name": record.record["type_name"], "status": record.status.value,
                         "valid_from": record.record["valid_from"], "valid_to": record.record["valid_to"] or "长期",
-                        "fields": fields, "withheld": withheld})
+                        "conditional_basis": basis, "fields": fields, "withheld": withheld})
     audit.append(session, f"client:{client_id}", "licence.query", holder_code, {
-        "purpose": purpose, "operator": operator, "consent": consented, "released": released})
+        "purpose": purpose, "operator": operator, "consent": consented, "approved": approved, "released": released})
     for licence_id, keys in released.items():
         _record_use(session, client_id, Action.QUERY, holder_code, registry.get(session, licence_id), purpose,
                     operator, keys, now)
@@ -397,7 +411,7 @@ def autofill(session: Session, client_id: str, body, *, clock: Callable[[], date
     purpose (PermissionDenied, audited, otherwise). Recorded like a query. Does not commit."""
     if not isinstance(body, dict) or not isinstance(body.get("type_code"), str):
         raise InvalidInput("auto-fill names the licence type (type_code)", "辅助录入须指明证照类型（type_code）")
-    purpose, holder_code = _purpose(body.get("purpose")), _holder_code(body)
+    purpose, holder_code = purpose_of(body.get("purpose")), _holder_code(body)
     check_use(session, client_id, body["type_code"], purpose)
     if not _consented(session, holder_code, client_id, purpose, clock()):
         audit.append(session, f"client:{client_id}", "licence.use.refused", body["type_code"], {

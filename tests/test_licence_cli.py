@@ -2,13 +2,17 @@
 
 import json
 import re
+from datetime import datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy import insert
 
 from licence.identifier import parse
+from licence.models import licence_request
 from tests.licence_support import business_request
 from tests.serving import clean_env, trustctl
 from tests.test_cli_serve import audit_records
+from trust import db
 
 
 @pytest.fixture(scope="module")
@@ -141,3 +145,31 @@ def test_an_officer_registers_a_licence_consumer_for_types_and_purposes(demo):
     assert json.loads(trustctl(env, "licence", "consumer", "list", "--json").stdout) == []
     assert {"licence.consumer.add", "licence.consumer.remove"} <= {
         action for actor, action in audit_records(demo["dir"] / "home" / "trust.db") if actor.startswith("officer:")}
+
+
+def test_an_officer_lists_the_pending_requests_with_their_age_and_answers_one(demo):
+    env, officer = demo["env"], demo["officer"]
+    licence = parse(demo["licence"])
+    engine = db.make_engine(f"sqlite:///{demo['dir'] / 'home' / 'trust.db'}")
+    with engine.begin() as connection:  # as share_requests.submit stores one (its rules: test_licence_requests.py)
+        connection.execute(insert(licence_request).values(
+            id="0b7c2a8e-3c4f-4f55-9d0e-5a1c3c1f0001", client_id="demo-department-app", purpose="企业开办",
+            reason="核验经营资格", days=3, licence_id=demo["licence"], base=licence.base, holder_code="X",
+            type_code=licence.type_code, issuer_code=licence.issuer_code, status="pending",
+            requested_at=datetime.now(timezone.utc) - timedelta(days=2, hours=5)))
+    engine.dispose()
+    listed = trustctl(env, "licence", "requests", "list", "--status", "pending")
+    assert listed.returncode == 0 and "2 d 5 h" in listed.stdout and "核验经营资格" in listed.stdout, listed.stderr
+    [found] = json.loads(trustctl(env, "licence", "requests", "list", "--json").stdout)
+    assert found["status"] == "pending" and found["age_seconds"] >= (2 * 24 + 5) * 3600
+    assert trustctl(env, "licence", "requests", "answer", found["id"], "approve", "--answer", "同意").returncode == 4
+    answered = trustctl(env, "licence", "requests", "answer", found["id"], "approve", "--answer", "同意，三日内有效",
+                        "--credential", officer)
+    assert answered.returncode == 0 and "Approved" in answered.stdout, answered.stderr
+    [after] = json.loads(trustctl(env, "licence", "requests", "list", "--json").stdout)
+    assert after["status"] == "approved" and after["active"] and after["answered_by"].startswith("officer:")
+    twice = trustctl(env, "licence", "requests", "answer", found["id"], "refuse", "--answer", "不同意",
+                     "--credential", officer)
+    assert twice.returncode == 1 and "already" in twice.stderr
+    assert ("licence.request.approve" in {action for _actor, action in audit_records(
+        demo["dir"] / "home" / "trust.db")})

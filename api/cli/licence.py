@@ -4,7 +4,8 @@ Listing, showing and exporting need no credential, nor do ``expire`` (run from c
 only records what the dates already say) and ``lta-renew`` (cron too: it adds document time
 stamps from our TSA, audited as the licence service's). Importing a type, registering an issuer,
 issuing (as one of the issuer's client applications, like ``trustctl seal sign``) and
-changing a licence's status and registering a consumer are an officer's acts, signed with their credential
+changing a licence's status, registering a consumer and answering a consumer's request for
+conditionally shared fields are an officer's acts, signed with their credential
 (``--credential`` or ``TRUST_OFFICER_KEY``) and audited with the officer named.
 """
 
@@ -21,10 +22,11 @@ import click
 from api.cli import exits
 from api.cli.approvals import credential_option, json_option, print_json, read_file, run, run_as
 from identity.clients import get_client
-from licence import conversion, issuance, qr_keys, registry, renewal, sharing, types
+from licence import conversion, issuance, qr_keys, registry, renewal, share_requests, sharing, types
 from licence.catalogue import MAX_DEFINITION_BYTES
 from licence.registry import TRANSITIONS
 from trust import audit
+from trust.clock import utc_now
 from trust.config import load_settings
 
 MAX_REQUEST_BYTES = 1024 * 1024
@@ -176,6 +178,49 @@ def consumer_list(as_json: bool) -> None:
         return
     for c in found:
         click.echo(f"{c.client_id}  {', '.join(c.types)}  {'、'.join(c.purposes)}")
+
+
+@licence.group("requests")
+def requests_() -> None:
+    """使用方对有条件共享字段的申请，由颁证部门审批 / Consumers' requests for conditionally shared fields."""
+
+
+@requests_.command("list")
+@click.option("--status", type=click.Choice([s.value for s in share_requests.RequestStatus]),
+              help="只列此状态 / Only requests in this state.")
+@click.option("--issuer", "issuer_codes", multiple=True, help="颁证单位代码 / Of these issuers (credit codes).")
+@json_option
+def requests_list(status: str | None, issuer_codes: tuple[str, ...], as_json: bool) -> None:
+    """列出申请，最早的在前；待审批的显示已等待时间 / List requests, oldest first; pending ones with their age."""
+    found = run(lambda session, _k: share_requests.listed(session, status=status, issuer_codes=issuer_codes or None),
+                keystore=False)
+    now = utc_now()
+    if as_json:
+        print_json([r.to_dict(now) for r in found])
+        return
+    for r in found:
+        state = f"待审批 pending {_age(now - r.requested_at)}" if r.status == share_requests.RequestStatus.PENDING \
+            else f"{r.status.value} {r.answered_by}"
+        click.echo(f"{r.id}  {r.client_id}  {r.licence_id}  {r.purpose}  {state}\n    {r.reason}")
+
+
+def _age(age: timedelta) -> str:
+    hours = int(age.total_seconds()) // 3600
+    return f"{hours // 24} 天 {hours % 24} 小时 / {hours // 24} d {hours % 24} h"
+
+
+@requests_.command("answer")
+@click.argument("request_id")
+@click.argument("decision", type=click.Choice(["approve", "refuse"]))
+@click.option("--answer", "words", required=True, help="审批意见 / The officer's words (2–500 characters).")
+@credential_option
+def requests_answer(request_id: str, decision: str, words: str, credential_path: str) -> None:
+    """批准（按申请期限）或拒绝申请 / Approve (for the period asked) or refuse a request."""
+    found = run_as(f"licence.request.{decision}", request_id, lambda session, _k, acting: share_requests.answer(
+        session, request_id, approve=decision == "approve", words=words, actor=f"officer:{acting.officer.id}"),
+        credential_paths=(credential_path,), keystore=False)
+    until = f" until {found.until:%Y-%m-%d %H:%M} UTC" if found.until else ""
+    click.echo(f"{'已批准 / Approved' if found.status == 'approved' else '已拒绝 / Refused'}: {found.id}{until}")
 
 
 @licence.command("usage")
