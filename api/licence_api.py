@@ -30,6 +30,11 @@ verifies. The rules live in licence/; this module parses, authorises, calls, ser
                                                                 a pending request with its age
     POST /api/v1/licences/requests/<id>/approve|refuse   licence:manage and the role, an officer of the
                                                                 issuing department (its registered name) {answer}
+    POST /api/v1/licences/imports               licence:issue   bulk conversion as a job: multipart file
+                                                                (.csv|.jsonl|.xlsx), type_code, issuer_code, source:
+                                                                202 and Location (200: the unfinished job of that file)
+    GET  /api/v1/licences/imports/<id>[/errors.csv]   licence:issue (its client)   progress (counts, percent,
+                                                                rate, ETA) and the first errors; the error report
     POST /api/v1/licences/compare               licence:read    比对 {licence_id | holder_code and type_code, fields,
                                                                 purpose, operator?}: per field match, no_match or
                                                                 not_comparable (licence/sharing.py), for a consumer
@@ -54,7 +59,7 @@ from api.auth import acting_officer, current_token
 from identity import subjects
 from api.json_body import json_object, query_int, query_text, text, time_value
 from api.seal_api import seal_status
-from licence import issuance, presentation, registry, share_requests, sharing
+from licence import conversion, imports, issuance, presentation, registry, share_requests, sharing
 from licence.qr_online import verify_online
 from licence.verify import is_pdf, verify_licence
 from ofd.package import OFDFormatError
@@ -67,10 +72,15 @@ blueprint = Blueprint("licence_api", __name__, url_prefix="/api/v1")
 OFFICER_ROLE = "licence-admin"
 MAX_LICENCE_FILE = 8 * 1024 * 1024       # a one-page licence is ~100 KB; ten times a large one
 STATUS_ACTS = ("suspend", "resume", "revoke", "annul", "cancel")
+MAX_ERRORS_SHOWN = 100                   # in the job's JSON; the CSV report has them all
+
+
+def _sessions_factory():
+    return current_app.extensions["trust.sessions"]
 
 
 def _session():
-    return current_app.extensions["trust.sessions"]()
+    return _sessions_factory()()
 
 
 def _settings():
@@ -294,6 +304,65 @@ def answer_request(request_id: str, decision: str):
             raise
         session.commit()
     return jsonify(answered.to_dict(utc_now()))
+
+
+@blueprint.post("/licences/imports")
+def import_licences():
+    """Bulk conversion as a job: multipart "file" (.csv, .jsonl, .xlsx), "type_code",
+    "issuer_code", "source". 202 with the job (Location: its progress), or 200 with the
+    unfinished job of the same file."""
+    token = current_token("licence:issue")
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise InvalidInput(en="send the table as the multipart field 'file'", zh="请以 multipart 字段“file”上传转换表")
+    data = upload.read(conversion.MAX_FILE + 1)
+    form = {name: request.form.get(name) for name in ("type_code", "issuer_code", "source")}
+    if not all(isinstance(v, str) and v for v in form.values()):
+        raise InvalidInput(en="give the form fields type_code, issuer_code and source",
+                           zh="请给出表单字段 type_code、issuer_code 与 source")
+    with _session() as session:
+        try:
+            job, new = imports.submit(session, token.client_id, data=data, file_name=upload.filename, **form)
+        except PermissionDenied:
+            session.commit()
+            raise
+        session.commit()
+    if job.stale(utc_now()):
+        imports.start(_sessions_factory(), current_app.extensions["trust.keystore"], job.id,
+                      verify_url=_settings().public_url)
+    response = jsonify(_import_view(job))
+    response.status_code = 202 if new else 200
+    response.headers["Location"] = f"/api/v1/licences/imports/{job.id}"
+    return response
+
+
+def _import_view(job: imports.ImportJob) -> dict:
+    return {**job.to_dict(utc_now()), "error_report": f"/api/v1/licences/imports/{job.id}/errors.csv"}
+
+
+@blueprint.get("/licences/imports/<job_id>")
+def import_progress(job_id: str):
+    """The job's progress and its first errors; a job whose runner died is resumed here."""
+    token = current_token("licence:issue")
+    with _session() as session:
+        job = imports.get(session, job_id, client_id=token.client_id)
+        first = imports.errors(session, job.id)[:MAX_ERRORS_SHOWN]
+    if job.stale(utc_now()):
+        imports.start(_sessions_factory(), current_app.extensions["trust.keystore"], job.id,
+                      verify_url=_settings().public_url)
+    return jsonify({**_import_view(job), "errors": [
+        {"row": e.row, "field": e.field, "message": {"zh": e.zh, "en": e.en}} for e in first]})
+
+
+@blueprint.get("/licences/imports/<job_id>/errors.csv")
+def import_errors(job_id: str):
+    """The error report as `trustctl licence convert` writes it: row, field, 说明, message."""
+    token = current_token("licence:issue")
+    with _session() as session:
+        job = imports.get(session, job_id, client_id=token.client_id)
+        report = conversion.error_report(imports.errors(session, job.id))
+    return Response(report, mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="{job.id}.errors.csv"', "Cache-Control": "no-store"})
 
 
 @blueprint.post("/licences/autofill")

@@ -213,3 +213,42 @@ licence_request = Table(
     Index("ix_licence_request_issuer", "issuer_code", "status"),
     Index("ix_licence_request_use", "base", "client_id"),
 )
+
+# A bulk conversion submitted over HTTP (licence/imports.py): the file kept until the job is
+# done, so that a job cut short resumes; its progress counters and heartbeat.
+licence_import = Table(
+    "licence_import", Base.metadata,
+    Column("id", String(36), primary_key=True),
+    Column("client_id", String(64), nullable=False),
+    Column("type_code", String(21), nullable=False),
+    Column("issuer_code", String(18), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("file_name", Text, nullable=False),
+    Column("file_sha256", String(64), nullable=False),
+    Column("data", LargeBinary),                          # dropped when the job is done
+    Column("status", String(10), nullable=False),
+    Column("message", Text),                              # why a job failed as a whole
+    Column("total", Integer, nullable=False),
+    Column("converted", Integer, nullable=False),
+    Column("done_before", Integer, nullable=False),
+    Column("failed", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", DateTime(timezone=True)),
+    Column("heartbeat_at", DateTime(timezone=True)),
+    Column("runner", String(32)),                         # who took it last: a claim compares and sets it
+    Column("finished_at", DateTime(timezone=True)),
+    CheckConstraint("status IN ('queued', 'running', 'done', 'failed')", name="ck_licence_import_status"),
+    Index("ix_licence_import_client", "client_id", "file_sha256"),
+)
+
+# The rows an import job could not convert: its error report.
+licence_import_error = Table(
+    "licence_import_error", Base.metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("import_id", String(36), nullable=False),
+    Column("row", Integer, nullable=False),
+    Column("field", Text, nullable=False),
+    Column("zh", Text, nullable=False),
+    Column("en", Text, nullable=False),
+    Index("ix_licence_import_error_job", "import_id", "row"),
+)

@@ -19,9 +19,9 @@ def as_utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
 
 
-def iso_z(value: datetime) -> str:
-    """ISO 8601 in UTC to the second, with ``Z``, as reports and the API show times."""
-    return as_utc(value).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+def iso_z(value: datetime | None) -> str | None:
+    """ISO 8601 in UTC to the second, with ``Z``, as reports and the API show times (None: not yet)."""
+    return None if value is None else as_utc(value).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def beijing_date(value: datetime) -> date:
