@@ -16,8 +16,9 @@ verifies. The rules live in licence/; this module parses, authorises, calls, ser
                                                                 class and the holder's consent allow
     GET|POST /api/v1/wallet/consents, DELETE …/<id>   licence:wallet (a person)   the consents of the holder
                                                                 and the enterprises they represent
-    GET  /api/v1/wallet/licences, …/<id>/ofd|pdf, /api/v1/wallet/uses   licence:wallet (a person)   their
-                                                                licences and files, and who used them
+    GET  /api/v1/wallet/licences, …/<id>/ofd|pdf, /api/v1/wallet/uses|requests   licence:wallet (a person)
+                                                                their licences and files, who used them, and
+                                                                departments' requests to the issuers
     POST /api/v1/wallet/presentations            licence:wallet (a person)   亮证 {licence_id, disclose}: a
                                                                 presentation good for 60 s
     POST /api/v1/licences/autofill              licence:read    辅助录入 {holder_code, type_code, purpose,
@@ -207,6 +208,16 @@ def wallet_present():
                         "expires_at": iso_z(expires)})
     response.status_code = 201
     return response
+
+
+@blueprint.get("/wallet/requests")
+def wallet_requests():
+    """Departments' requests to the issuers for the 有条件 fields of the person's licences."""
+    _actor_name, codes = _holder()
+    with _session() as session:
+        found = share_requests.listed(session, holder_codes=codes)
+    now = utc_now()
+    return jsonify({"requests": [r.to_dict(now) for r in reversed(found)]})
 
 
 @blueprint.get("/wallet/consents")

@@ -10,14 +10,23 @@ that is malformed or unknown gets a 404 page. Opened from a licence's QR code (t
 licence/qr_payload.py, ``/V/<id>#ZZ1:…``), the page's own script sends the fragment, which the
 browser never sends with the page request, to ``POST /api/v1/verify`` and shows the QR's
 verdict beside the registry's.
+
+The wallet (``/wallet``, a person logged in through our single sign-on) lists the person's
+licences and their enterprises', lets them choose which 有条件 fields a presentation (亮证)
+shows, grant and withdraw consents (forms with the login pages' CSRF token), and see the
+departments' requests to the issuers and who used the licences.
 """
+
+from datetime import timedelta
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request
 from markupsafe import Markup
 
 from api.licence_api import holder_codes
-from api.oidc_http import signed_in_subject
-from licence import presentation, qr_keys, registry, sharing, status_list
+from api.oidc_http import csrf_refused, form_page, signed_in_subject
+from identity.clients import get_client
+from licence import presentation, qr_keys, registry, share_requests, sharing, status_list, types
+from licence.catalogue import Sharing
 from licence.layout import qr_code
 from licence.registry import LicenceStatus
 from licence.verify import holder_view, mask_id_number, standing
@@ -38,6 +47,7 @@ HEADLINE = {
     LicenceStatus.EXPIRED: ("已失效", "Expired"), LicenceStatus.TRANSFERRED: ("已转出", "Transferred out"),
     LicenceStatus.REVOKED: ("已吊销", "Revoked"), LicenceStatus.OTHER: ("无效", "Not valid"),
 }
+CONSENT_DAYS = (7, 30, 90, 365)   # the periods the wallet offers for a consent
 PICTURE_TYPES = {"PNG": "image/png", "JPG": "image/jpeg", "JPEG": "image/jpeg"}
 
 
@@ -160,9 +170,59 @@ def wallet_page():
         if holder is None:
             return redirect("/login?next=/wallet", 303)
         person, codes = holder
-        found = sharing.licences_of(session, codes)
+        found = [(record, _disclosable(session, record)) for record in sharing.licences_of(session, codes)]
         uses = sharing.uses_of(session, codes, limit=50)
-    return _page("licence/wallet.html", 200, person=person, licences=found, uses=uses)
+        now = utc_now()
+        consents = [(c, c.active(now), _client_name(session, c.client_id)) for c in sharing.consents_of(session, codes)]
+        requests = [(r, _client_name(session, r.client_id))
+                    for r in share_requests.listed(session, holder_codes=codes)][::-1]
+        choices = [(f"{c.client_id}|{purpose}", f"{_client_name(session, c.client_id)} · {purpose}")
+                   for c in sharing.consumers(session) for purpose in c.purposes]
+    return form_page("licence/wallet.html", 200, person=person, licences=found, uses=uses, consents=consents,
+                     requests=requests, choices=choices, holders=codes, periods=CONSENT_DAYS)
+
+
+def _disclosable(session, record: registry.LicenceRecord) -> list:
+    """The 有条件 fields of a licence the holder may choose to show (亮证)."""
+    licence_type = types.get(session, record.record["type_code"], record.record["type_version"]).licence_type
+    return [f for f in licence_type.fields if f.sharing == Sharing.CONDITIONAL
+            and sharing.field_value(record.record, f) is not None]
+
+
+def _client_name(session, client_id: str) -> str:
+    try:
+        return get_client(session, client_id).name
+    except NotFound:
+        return client_id
+
+
+@blueprint.post("/wallet/consents")
+def wallet_consent():
+    """The wallet's forms: grant a consent (consumer and purpose, holder, days) or withdraw one."""
+    if refused := csrf_refused():
+        return refused
+    with current_app.extensions["trust.sessions"]() as session:
+        holder = _wallet_holder(session)
+        if holder is None:
+            return redirect("/login?next=/wallet", 303)
+        person, codes = holder
+        actor = f"person:{person.id}"
+        try:
+            if request.form.get("withdraw"):
+                sharing.withdraw_consent(session, request.form["withdraw"], holder_codes=codes, actor=actor)
+            else:
+                client_id, _, purpose = request.form.get("consumer", "").partition("|")
+                holder_code = request.form.get("holder", "")
+                days = request.form.get("days", "")
+                if holder_code not in codes or days not in {str(d) for d in CONSENT_DAYS}:
+                    raise InvalidInput(en="choose a holder of yours and a period offered",
+                                       zh="请选择本人或所代表的企业，以及所列期限")
+                sharing.grant_consent(session, holder_code, client_id, purpose,
+                                      utc_now() + timedelta(days=int(days)), actor=actor)
+        except (InvalidInput, NotFound) as e:
+            return form_page("identity/error.html", 400, title_zh="未能完成", detail_zh=e.zh, detail_en=e.en)
+        session.commit()
+    return redirect("/wallet#consents", 303)
 
 
 @blueprint.get("/wallet/show/<licence_id>")

@@ -137,7 +137,7 @@ def _form_token(csrf_cookie: str) -> str:
     return base64.urlsafe_b64encode(mac).decode().rstrip("=")
 
 
-def _page(template: str, status: int = 200, form_action: str = "", **context) -> Response:
+def form_page(template: str, status: int = 200, form_action: str = "", **context) -> Response:
     """Render a page with the CSRF token of this browser (its cookie made on first need)."""
     cookie = request.cookies.get(_csrf_cookie_name())
     fresh = not cookie or len(cookie) != 43
@@ -153,7 +153,7 @@ def _page(template: str, status: int = 200, form_action: str = "", **context) ->
     return response
 
 
-def _csrf_refused() -> Response | None:
+def csrf_refused() -> Response | None:
     """None when the form carries this browser's CSRF token; else the page that says so."""
     cookie = request.cookies.get(_csrf_cookie_name(), "")
     field = request.form.get(CSRF_FIELD, "")
@@ -165,7 +165,7 @@ def _csrf_refused() -> Response | None:
 
 
 def _error_page(title_zh: str, detail_zh: str, detail_en: str, status: int = 400) -> Response:
-    return _page("identity/error.html", status, title_zh=title_zh, detail_zh=detail_zh, detail_en=detail_en)
+    return form_page("identity/error.html", status, title_zh=title_zh, detail_zh=detail_zh, detail_en=detail_en)
 
 
 FIRST_PARTY_PAGES = ("/wallet",)  # pages of this service that send a person to log in and back
@@ -211,12 +211,12 @@ def _no_store(response: Response) -> Response:
 def login_page():
     next_url = _safe_next(request.args.get("next"))
     with _session() as session:
-        return _page("identity/login.html", next=next_url or "", form_action=_client_origin(next_url, session))
+        return form_page("identity/login.html", next=next_url or "", form_action=_client_origin(next_url, session))
 
 
 @blueprint.route("/login", methods=["POST"])
 def login_submit():
-    if refused := _csrf_refused():
+    if refused := csrf_refused():
         return refused
     next_url = _safe_next(request.form.get("next"))
     username = request.form.get("username", "")[:MAX_USERNAME_CHARS]
@@ -228,7 +228,7 @@ def login_submit():
                                                   device=request.cookies.get(_device_cookie_name()))
         except Unauthenticated as error:
             session.commit()  # keep the failure count: throttling and lockout
-            return _page("identity/login.html", 401, next=next_url or "", username=username, error=error.zh,
+            return form_page("identity/login.html", 401, next=next_url or "", username=username, error=error.zh,
                          form_action=origin)
         if authn.totp_required(subject) and not subject.totp_enrolled:
             session.commit()
@@ -258,12 +258,12 @@ def totp_page():
         if _login_session(session) is None:
             return redirect("/login" + (f"?{urlencode({'next': next_url})}" if next_url else ""), 303)
         session.commit()
-        return _page("identity/totp.html", next=next_url or "", form_action=_client_origin(next_url, session))
+        return form_page("identity/totp.html", next=next_url or "", form_action=_client_origin(next_url, session))
 
 
 @blueprint.route("/login/totp", methods=["POST"])
 def totp_submit():
-    if refused := _csrf_refused():
+    if refused := csrf_refused():
         return refused
     next_url = _safe_next(request.form.get("next"))
     code = request.form.get("code", "").strip()[:16]
@@ -276,7 +276,7 @@ def totp_submit():
             authn.verify_totp(session, _keystore(), subject.id, code)
         except Unauthenticated as error:
             session.commit()
-            return _page("identity/totp.html", 401, next=next_url or "", error=error.zh,
+            return form_page("identity/totp.html", 401, next=next_url or "", error=error.zh,
                          form_action=_client_origin(next_url, session))
         # A new session for the stronger login: the cookie changes with the privilege.
         sessions.end_session(session, _login_cookie())
@@ -295,7 +295,7 @@ def login_done():
         session.commit()
     if user is None:
         return redirect("/login", 303)
-    return _page("identity/done.html", name=user.subject.display_name)
+    return form_page("identity/done.html", name=user.subject.display_name)
 
 
 # The authorization endpoint and consent --------------------------------------------------
@@ -358,7 +358,7 @@ def authorize():
         client = grant.client
         origin = _client_origin(request.full_path, session)
         session.commit()  # the login session's last use
-        return _page("identity/consent.html", client=client, user=user.subject,
+        return form_page("identity/consent.html", client=client, user=user.subject,
                      scopes=[(s, *SCOPES[s]) for s in sorted(scopes)],
                      request_query=request.query_string.decode("ascii", "replace"), form_action=origin)
 
@@ -369,7 +369,7 @@ def _scopes(oauth_request: oidc.OAuthRequest) -> frozenset[str]:
 
 @blueprint.post("/consent")
 def consent():
-    if refused := _csrf_refused():
+    if refused := csrf_refused():
         return refused
     query = request.form.get("request", "")[:MAX_QUERY_CHARS]
     params = parse_qs(query, keep_blank_values=True)
@@ -515,7 +515,7 @@ def userinfo():
 
 @blueprint.route(oidc.PATHS["end_session"], methods=["GET", "POST"])
 def logout():
-    if request.method == "POST" and (refused := _csrf_refused()):
+    if request.method == "POST" and (refused := csrf_refused()):
         return refused
     params = (request.args if request.method == "GET" else request.form).to_dict(flat=False)
     params.pop(CSRF_FIELD, None)
@@ -527,10 +527,10 @@ def logout():
         except OAuth2Error as error:
             return _error_page("退出请求无效", "退出登录的请求无效。", f"{error.error}: {error.description or ''}")
         if end_session_request.needs_confirmation and request.method == "GET":
-            return _page("identity/logout.html", fields=[(k, v) for k, values in params.items() for v in values])
+            return form_page("identity/logout.html", fields=[(k, v) for k, values in params.items() for v in values])
         result = provider.create_endpoint_response("end_session", end_session_request)
         session.commit()
-    response = _respond(result) if result else _page("identity/logged_out.html")
+    response = _respond(result) if result else form_page("identity/logged_out.html")
     response.delete_cookie(sessions.cookie_name(_secure()), path="/", secure=_secure(), httponly=True,
                            samesite="Lax")
     return _no_store(response)

@@ -140,11 +140,14 @@ def get(session: Session, request_id, *, client_id: str | None = None) -> ShareR
     return found[0]
 
 
-def listed(session: Session, *, issuer_codes=None, client_id: str | None = None,
+def listed(session: Session, *, issuer_codes=None, client_id: str | None = None, holder_codes=None,
            status: RequestStatus | None = None, limit: int = 200) -> list[ShareRequest]:
     """The queue, oldest first: of ``issuer_codes`` (every issuer when None), of one consumer
-    (``client_id``), of ``status``."""
+    (``client_id``), about the licences of ``holder_codes`` (what the holder's wallet shows),
+    of ``status``."""
     where = []
+    if holder_codes is not None:
+        where.append(licence_request.c.holder_code.in_(list(holder_codes)))
     if issuer_codes is not None:
         where.append(licence_request.c.issuer_code.in_(list(issuer_codes)))
     if client_id is not None:

@@ -12,7 +12,7 @@ from identity import subjects
 from licence import share_requests, sharing
 from tests.licence_support import BUSINESS, PERSON_ID, PHYSICIAN, business_request, physician_request
 from tests.test_licence_api import _issue, issuer  # noqa: F401 (fixture)
-from tests.test_licence_sharing import PURPOSE, consumer  # noqa: F401 (fixture)
+from tests.test_licence_sharing import PURPOSE, _person, consumer  # noqa: F401 (fixture)
 from tests.test_seal_api import APP, app, audit_records, bearer, client, world  # noqa: F401 (fixtures)
 from tests.test_seal_making import HOLDER
 
@@ -80,6 +80,9 @@ def test_the_issuing_departments_approval_releases_conditional_fields_for_its_pu
     assert mine["status"] == "approved" and mine["answer"] == "同意，限本次审批使用"
     assert client.get(f"/api/v1/licences/requests/{request['id']}",
                       headers=bearer(app, client_id="other-app", scopes=("licence:read",))).status_code == 404
+
+    wallet = client.get("/api/v1/wallet/requests", headers=_person(app)).get_json()["requests"]
+    assert [(r["id"], r["status"], r["answer"]) for r in wallet] == [(request["id"], "approved", "同意，限本次审批使用")]
 
     [(actor, target, details)] = audit_records(app, "licence.request")
     assert actor == f"client:{APP}" and target == licence_id

@@ -10,12 +10,16 @@ import re
 import subprocess
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 import requests
+from sqlalchemy import insert
 
 from bench.server import free_port
+from identity.clients import DEMO_CLIENT_NAME
+from identity.demo import ENTERPRISE
 from licence.identifier import parse
 from licence.layout import qr_code
 from tests.licence_support import BUSINESS, business_request
@@ -306,10 +310,47 @@ def test_the_demo_citizen_shows_the_enterprises_licence_and_a_verifier_accepts_i
     assert again["status"] == "INVALID" and "replay" in again["signatures"][0]["checks"][0]["reason"]["en"]
 
 
+def _consent_and_withdraw(holder) -> None:
+    """In the wallet: consent that the demo department application read the enterprise's
+    licences for 企业开办 for 30 days, see it listed, withdraw it, see it withdrawn."""
+    assert "待颁证部门审批" in holder.inner_text("section.requests")
+    holder.select_option("select[name=consumer]", label=f"{DEMO_CLIENT_NAME} · 企业开办")
+    holder.select_option("select[name=holder]", index=1)  # the enterprise the citizen represents
+    holder.select_option("select[name=days]", "30")
+    holder.click("form.grant button")
+    holder.wait_for_selector("li.consent form button", timeout=20_000)
+    assert "企业开办" in holder.inner_text("li.consent") and ENTERPRISE["uscc"] in holder.inner_text("li.consent")
+    holder.click("li.consent form button")
+    holder.wait_for_selector("li.consent:not(:has(form))", timeout=20_000)
+    assert "已撤回" in holder.inner_text("li.consent")
+
+
+def _register_consumer(served) -> None:
+    from licence import sharing
+    from licence.models import licence_request
+    from trust.config import load_settings
+    from trust.db import make_engine, session_factory
+    engine = make_engine(load_settings(served["env"]).database_url)
+    try:
+        with session_factory(engine)() as session:
+            sharing.add_consumer(session, "demo-department-app", types=[BUSINESS], purposes=["企业开办"], actor="test")
+            licence = parse(served["demo_licence"])  # a request as share_requests.submit stores one
+            session.execute(insert(licence_request).values(
+                id="7d0c9d8e-0000-4000-8000-000000000001", client_id="demo-department-app", purpose="企业开办",
+                reason="核验", days=7, licence_id=served["demo_licence"], base=licence.base,
+                holder_code=ENTERPRISE["uscc"], type_code=licence.type_code, issuer_code=licence.issuer_code,
+                status="pending", requested_at=datetime.now(timezone.utc)))
+            session.commit()
+    finally:
+        engine.dispose()
+
+
 def test_the_wallet_on_a_phone_shows_the_enterprises_licence_and_a_verifier_checks_it(served):
     """Log in as the demo citizen, see the demo enterprise's licence in /wallet through
-    represents, show it (亮证): another phone opens the code's URL and its page says valid."""
+    represents, consent that a department read it and withdraw the consent, show it (亮证):
+    another phone opens the code's URL and its page says valid."""
     require_chromium()
+    _register_consumer(served)
     from playwright.sync_api import sync_playwright
     licence_id = served["demo_licence"]
     with sync_playwright() as playwright:
@@ -325,7 +366,9 @@ def test_the_wallet_on_a_phone_shows_the_enterprises_licence_and_a_verifier_chec
             holder.wait_for_url(f"{served['base']}/wallet", timeout=20_000)
             card = holder.locator(f"[data-licence-id='{licence_id}']")
             assert card.count() == 1 and "示例数字科技有限公司" in card.inner_text()
-            card.locator("a.show").click()
+            _consent_and_withdraw(holder)
+            card = holder.locator(f"[data-licence-id='{licence_id}']")
+            card.locator("button.show").click()
             holder.wait_for_selector(".presentation-qr svg", timeout=20_000)
             url = holder.get_attribute("#present-url", "href")
             assert url.startswith(f"{served['base']}/v/p#ZZP:")

@@ -224,3 +224,10 @@ def test_autofill_needs_the_holders_consent_and_names_its_source(app, client, co
     assert filled["provenance"]["licence_id"] == licence_id
     assert filled["form"]["id_number"] == PERSON_ID and filled["form"]["born_on"] == "1949-12-31"
     assert filled["labels"]["name"] == "姓名"
+
+
+def test_the_wallets_consent_form_needs_its_csrf_token_and_a_login(app, client):  # noqa: F811
+    assert client.post("/wallet/consents", data={"consumer": f"{APP}|{PURPOSE}", "holder": PERSON_ID,
+                                                 "days": "30"}).status_code == 401  # no CSRF token
+    page = client.get("/wallet")
+    assert page.status_code == 303 and page.headers["Location"].startswith("/login")
