@@ -6,22 +6,16 @@ and covered by the signature's References; with `embed_fonts=False` only the fon
 is written and viewers substitute. Glyph advances come from the font's metrics.
 """
 
-import copy
 import functools
-import io
 import itertools
-import logging
 import os
-import threading
 import unicodedata
 import uuid
 from datetime import date
 
-from fontTools import subset
-from fontTools.ttLib import TTFont
 from lxml import etree
 
-from ofd import layout
+from ofd import layout, truetype
 from ofd.package import NS, write_package
 from trust.errors import InvalidInput
 
@@ -56,71 +50,22 @@ def _rgb(color) -> str:
     return " ".join(str(int(c)) for c in color)
 
 
-_DROPPED_TABLES = ["BDF", "FFTM", "EBDT", "EBLC", "EBSC"]  # bitmaps and tool data (tags stripped, as fontTools names them)
-_SHALLOW_COPIED = {"glyf", "loca", "hmtx", "vmtx", "cmap", "post"}
-
-
 class _ParsedFont:
-    """A font file parsed once per process (fontNumber 0 of a collection): the cmap and
-    advances, and every table, from which each document's subset is cut. Subsetting runs
-    under a lock because fontTools expands glyphs in place on first use."""
+    """A font file read once per process (fontNumber 0 of a collection), from which each
+    document's subset is cut (ofd/truetype.py)."""
 
     def __init__(self, path: str):
-        font = TTFont(path, fontNumber=0, recalcTimestamp=False)  # keep head.modified: same bytes each time
-        for tag in [t for t in font.keys() if t.strip() in _DROPPED_TABLES]:
-            del font[tag]
-        for tag in font.keys():
-            font[tag]  # decompile now, once
-        self.font = font
-        self.name = font["name"].getDebugName(4)
-        self.cmap = font.getBestCmap()
-        self.metrics = font["hmtx"].metrics
-        self.units = font["head"].unitsPerEm
-        self.lock = threading.Lock()
+        with open(path, "rb") as f:
+            self.font = truetype.TrueTypeFont(f.read())
+        self.name = self.font.name
 
     def advances(self, chars: set[str]) -> dict[str, float]:
-        return {c: self.metrics[self.cmap[ord(c)]][0] / self.units for c in chars if ord(c) in self.cmap}
+        found = {c: self.font.advance(ord(c)) for c in chars}
+        return {c: advance for c, advance in found.items() if advance is not None}
 
     def subset(self, chars: set[str]) -> bytes:
         """A TrueType font with only the glyphs of ``chars``."""
-        options = subset.Options()
-        options.drop_tables += _DROPPED_TABLES
-        options.name_IDs = ["*"]
-        subsetter = subset.Subsetter(options)
-        subsetter.populate(text="".join(sorted(chars)) or " ")
-        logging.getLogger("fontTools").setLevel(logging.ERROR)
-        with self.lock:
-            font = self._copy()
-            subsetter.subset(font)
-            out = io.BytesIO()
-            font.save(out)
-        return out.getvalue()
-
-    def _copy(self) -> TTFont:
-        """A font the subsetter may cut down: the large tables copied one level deep (it
-        rebinds their glyph-keyed dicts, and shares the glyphs), the others deep."""
-        font = TTFont(recalcTimestamp=False)
-        font.setGlyphOrder(list(self.font.getGlyphOrder()))
-        for tag in self.font.keys():
-            if tag == "GlyphOrder":
-                continue
-            table = self.font[tag]
-            if tag not in _SHALLOW_COPIED:
-                font[tag] = copy.deepcopy(table)
-                continue
-            copied = copy.copy(table)
-            if tag == "glyf":
-                copied.glyphs, copied.glyphOrder = dict(table.glyphs), list(table.glyphOrder)
-            elif tag in ("hmtx", "vmtx"):
-                copied.metrics = dict(table.metrics)
-            elif tag == "cmap":
-                copied.tables = [copy.copy(subtable) for subtable in table.tables]
-            elif tag == "post":
-                for name in ("mapping", "extraNames", "glyphOrder"):
-                    if hasattr(table, name):
-                        setattr(copied, name, copy.copy(getattr(table, name)))
-            font[tag] = copied
-        return font
+        return self.font.subset(chars)
 
 
 def _parsed_font(path: str) -> _ParsedFont:
