@@ -193,7 +193,8 @@ def _pdf_rates(sessions, keystore, demo: str, roots: tuple[bytes, ...]) -> dict[
 
 def _conversion_rate(sessions, keystore, issuer: str, public_url: str) -> dict[str, float]:
     """Rows of a 食品经营许可证 table converted per second (licence/conversion.py: each row
-    checked, laid out, sealed, signed as a PDF, recorded with its source, committed alone),
+    checked, laid out, sealed as an OFD, recorded with its source, committed alone; its PDF
+    comes later, from `trustctl licence make-pdfs`),
     for SECONDS, and the minutes 10,000 rows would take at that rate (#17's target: 10)."""
     import csv
     import io

@@ -15,6 +15,12 @@ from the record, like 经营者名称, fills what it prints), and the holder:
 ``holder_code_type`` (持证主体代码类型: 001 or 111, else told by the code's shape),
 ``valid_from`` / ``valid_to`` (有效期起始 / 有效期截止) and ``image_sha256`` (扫描件SHA256).
 A CSV is UTF-8 (with or without BOM) or GBK/GB 18030, as Excel writes it in China.
+
+A converted licence is issued as its sealed OFD, the licence as the standards define it; its
+PDF rendition, when the issuer signs PDFs, is made afterwards by `trustctl licence
+make-pdfs` (licence.issuance.add_pdf, run from cron or after a conversion): PAdES B-LTA
+signing costs more than the rest of a row together, and a conversion of millions of paper
+licences should not wait for renditions few will download.
 """
 
 import csv
@@ -290,7 +296,7 @@ def convert_row(session: Session, keystore: KeyStore, licence_type: LicenceType,
                                f"{earlier.file_name}): a duplicate, not issued again",
                                f"证照编号 {licence_no} 已转换过（{earlier.file_name} 第 {earlier.source_row} 行），重复行，不再签发")
         record = issuance.issue_draft(session, keystore, ready, client_id=client_id, actor=origin.operator,
-                                      verify_url=verify_url, clock=clock)
+                                      verify_url=verify_url, with_pdf=False, clock=clock)
         details = {"source": origin.source, "file_name": origin.file_name, "file_sha256": origin.file_sha256,
                    "row": row.number, "image_sha256": image or None}
         session.execute(insert(licence_conversion).values(

@@ -17,11 +17,12 @@ Idempotency: a client's ``Idempotency-Key`` with the same request returns the li
 issued the first time; with another request it is refused (409).
 """
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Callable
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from hsm.keystore import KeyStore
@@ -30,7 +31,7 @@ from licence.catalogue import LicenceType, QrForm, Source, ValidityRule, canonic
 from licence.pdf import points_box, write_pdf
 from licence.pdf_verify import signed_revision
 from licence.metadata import LONG_TERM, HolderCodeType
-from licence.models import licence_idempotency, licence_serial, licences
+from licence.models import licence_idempotency, licence_issuer, licence_serial, licences
 from licence.registry import LICENCE_SERVICE, LicenceRecord, LicenceStatus, Operation
 from licence.types import get as get_type
 from licence.verify import mask_name
@@ -198,8 +199,9 @@ def _next_serial(session: Session, type_code: str, issuer_code: str, year: int) 
 
 def seal_and_store(session: Session, keystore: KeyStore, ready: Draft, licence_id: identifier.LicenceId, *,
                    operation: Operation, supersedes: str | None, client_id: str, actor: str, verify_url: str,
-                   clock: Callable[[], datetime] = utc_now) -> LicenceRecord:
-    """Lay out, seal and store one licence version with its history and audit entries."""
+                   with_pdf: bool = True, clock: Callable[[], datetime] = utc_now) -> LicenceRecord:
+    """Lay out, seal and store one licence version with its history and audit entries; its
+    PDF too unless ``with_pdf`` is False (``add_pdf`` makes it later)."""
     record = ready.record(licence_id, supersedes)
     now = clock().replace(microsecond=0)
     status_list_number, status_index = status_list.assign(session)
@@ -207,9 +209,7 @@ def seal_and_store(session: Session, keystore: KeyStore, ready: Draft, licence_i
                                  public_url=verify_url, now=now)
     document = laid_out(ready, record, qr_text)
     seal = seals.get_seal(session, ready.issuer.es_id)
-    centre_x, centre_y = ready.licence_type.template.seal
-    stamp = Stamp(0, (centre_x - seal.picture_width_mm / 2, centre_y - seal.picture_height_mm / 2,
-                      seal.picture_width_mm, seal.picture_height_mm))
+    stamp = Stamp(0, _seal_box(ready, seal))
 
     def signed_value(signature_xml: bytes, signature_loc: str) -> bytes:
         return signing.sign(session, keystore, seal.es_id, data=signature_xml, client_id=LICENCE_SERVICE,
@@ -219,7 +219,7 @@ def seal_and_store(session: Session, keystore: KeyStore, ready: Draft, licence_i
     sealed = sign_ofd(write_ofd(document), signed_value, seal=seal.seal, stamps=[stamp], signing_time=now,
                       provider=Provider(name="trust-service licence", version="1.0"))
     digest = sm3(sealed).hex()
-    pdf = _signed_pdf(session, keystore, ready, document, seal, stamp.boundary, licence_id)
+    pdf = _signed_pdf(session, keystore, ready, document, seal, licence_id) if with_pdf else None
     pdf_digest = sm3(signed_revision(pdf)).hex() if pdf is not None else None
     session.execute(insert(licences).values(
         status_list=status_list_number, status_index=status_index, qr_text=qr_text, qr_kid=qr_kid,
@@ -243,7 +243,51 @@ def seal_and_store(session: Session, keystore: KeyStore, ready: Draft, licence_i
 _PDF_PICTURES = {"PNG", "JPG", "JPEG", "BMP", "GIF"}
 
 
-def _signed_pdf(session: Session, keystore: KeyStore, ready: Draft, document: lm.Document, seal, box,
+def _seal_box(ready: Draft, seal) -> tuple[float, float, float, float]:
+    """Where the seal's picture sits on the face (mm): centred where the template says."""
+    centre_x, centre_y = ready.licence_type.template.seal
+    return (centre_x - seal.picture_width_mm / 2, centre_y - seal.picture_height_mm / 2, seal.picture_width_mm,
+            seal.picture_height_mm)
+
+
+def add_pdf(session: Session, keystore: KeyStore, licence_id: str, *, actor: str) -> LicenceRecord:
+    """Make and store the PDF of a licence issued without one (bulk conversion defers it;
+    an issuer may get its PDF key after issuing): the face laid out again from the stored
+    record and QR text, exactly as at issuance, signed now. Audited. Does not commit."""
+    found = registry.get(session, licence_id)
+    if found.pdf_sm3 is not None:
+        return found
+    r = found.record
+    version = get_type(session, r["type_code"], r["type_version"])
+    issuer = registry.get_issuer(session, r["type_code"], r["issuer"]["code"])
+    ready = Draft(version.licence_type, version.version,
+                  dataclasses.replace(issuer, issuer_name=r["issuer"]["name"], area_code=r["area_code"]),
+                  Holder(r["holder"]["name"], r["holder"]["code"], HolderCodeType(r["holder"]["code_type"])),
+                  dict(r["face"]), date.fromisoformat(r["issue_date"]), date.fromisoformat(r["valid_from"]),
+                  found.valid_to)
+    pdf = _signed_pdf(session, keystore, ready, laid_out(ready, r, found.qr_text), seals.get_seal(session, found.es_id),
+                      identifier.parse(licence_id))
+    if pdf is None:
+        raise NotFound(en=f"the issuer {issuer.issuer_code} has no PDF key", zh=f"颁证单位 {issuer.issuer_code} 没有 PDF 签名密钥")
+    digest = sm3(signed_revision(pdf)).hex()
+    session.execute(update(licences).where(licences.c.licence_id == licence_id).values(pdf=pdf, pdf_sm3=digest))
+    audit.append(session, actor, "licence.pdf", licence_id, {"pdf_sm3": digest})
+    return registry.get(session, licence_id)
+
+
+def without_pdf(session: Session, *, limit: int) -> list[str]:
+    """Standing licences (valid, latest version) with no PDF whose issuer has a PDF key,
+    oldest first: what ``add_pdf`` is for."""
+    with_key = select(licence_issuer.c.type_code, licence_issuer.c.issuer_code).where(
+        licence_issuer.c.pdf_key_id.is_not(None))
+    return list(session.execute(select(licences.c.licence_id).where(
+        licences.c.pdf_sm3.is_(None) & licences.c.superseded_by.is_(None)
+        & (licences.c.status == LicenceStatus.VALID.value)
+        & tuple_(licences.c.type_code, licences.c.issuer_code).in_(with_key))
+        .order_by(licences.c.created_at, licences.c.licence_id).limit(limit)).scalars())
+
+
+def _signed_pdf(session: Session, keystore: KeyStore, ready: Draft, document: lm.Document, seal,
                 licence_id: identifier.LicenceId) -> bytes | None:
     """The same layout as a PDF, signed PAdES B-LTA with the issuer's PDF key by a visible
     signature that shows the seal's picture where the OFD stamps it; None when the issuer has
@@ -253,7 +297,7 @@ def _signed_pdf(session: Session, keystore: KeyStore, ready: Draft, document: lm
         return None
     certificate, ca_name = registry.pdf_signing_certificate(session, key_id, ready.issuer.issuer_code)
     long_term = pades.our_revocation_data(session, keystore, ca_name.removesuffix("-issuing"), (certificate,))
-    appearance = pades.Appearance(points_box(document.pages[0], *box),
+    appearance = pades.Appearance(points_box(document.pages[0], *_seal_box(ready, seal)),
                                   picture=seal.picture if seal.picture_type.upper() in _PDF_PICTURES else None)
     signer = pades.KeyStoreSigner(session, keystore, keystore.get(session, key_id), certificate,
                                   long_term.intermediates, actor=LICENCE_SERVICE)
@@ -333,12 +377,12 @@ def issue(session: Session, keystore: KeyStore, body, *, client_id: str, verify_
 
 
 def issue_draft(session: Session, keystore: KeyStore, ready: Draft, *, client_id: str, actor: str, verify_url: str,
-                clock: Callable[[], datetime] = utc_now) -> LicenceRecord:
+                with_pdf: bool = True, clock: Callable[[], datetime] = utc_now) -> LicenceRecord:
     """Version 001 of a checked request under the issuer's next serial. Does not commit."""
     serial = _next_serial(session, ready.licence_type.type_code, ready.issuer.issuer_code, ready.issue_date.year)
     licence_id = identifier.build(ready.licence_type.type_code, ready.issuer.issuer_code, serial, 1)
     return seal_and_store(session, keystore, ready, licence_id, operation=Operation.ISSUE, supersedes=None,
-                          client_id=client_id, actor=actor, verify_url=verify_url, clock=clock)
+                          client_id=client_id, actor=actor, verify_url=verify_url, with_pdf=with_pdf, clock=clock)
 
 
 _CHANGE_MEMBERS = {"holder", "face", "validity"}

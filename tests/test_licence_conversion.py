@@ -135,6 +135,38 @@ def test_killed_halfway_and_run_again_every_row_is_converted_exactly_once(tmp_pa
     finally:
         engine.dispose()
     assert len(numbers) == len(set(numbers)) == total and issued == total
+    _pdfs_are_made_afterwards(env, tmp_path / "home", total)
+
+
+def _pdfs_are_made_afterwards(env, home, total: int) -> None:
+    """Converted licences are issued as sealed OFDs; `trustctl licence make-pdfs` then makes
+    their PDFs, once, and each verifies as the licence (registry, signature, time stamps)."""
+    from ca import authority
+    from licence.pdf_verify import licence_metadata
+    from licence.verify import registry_lookup, verify_licence
+    from trust import truststore
+    engine = make_engine(f"sqlite:///{home / 'trust.db'}")
+    try:
+        with session_factory(engine)() as session:
+            pending = session.execute(select(func.count()).select_from(licences).where(
+                (licences.c.type_code == FOOD) & licences.c.pdf.is_(None))).scalar()
+        assert pending == total
+        made = trustctl(env, "licence", "make-pdfs")
+        assert made.returncode == 0 and f"PDFs made: {total}" in made.stdout, made.stdout + made.stderr
+        assert "Making PDFs" in made.stderr  # the progress bar
+        assert "PDFs made: 0" in trustctl(env, "licence", "make-pdfs").stdout
+        with session_factory(engine)() as session:
+            for ca in authority.list_authorities(session):
+                truststore.import_roots(session, "licence", ca.certificate, actor="test")
+            roots = tuple(c.der for c in truststore.trusted_roots(session, "licence"))
+            licence_id, pdf = session.execute(select(licences.c.licence_id, licences.c.pdf).where(
+                licences.c.type_code == FOOD).limit(1)).one()
+            report = verify_licence(pdf, lookup=registry_lookup(session), trusted_roots=roots)
+            assert report.status.value == "VALID", report.to_dict()
+            embedded, _changed = licence_metadata(pdf)
+            assert embedded.licence_id == licence_id
+    finally:
+        engine.dispose()
 
 
 def test_an_excel_workbook_converts_like_its_csv(authority, tmp_path):

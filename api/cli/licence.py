@@ -1,8 +1,9 @@
 """`trustctl licence`: the licence catalogue, issuers and licences from the command line.
 
 Listing, showing and exporting need no credential, nor do ``expire`` (run from cron; it
-only records what the dates already say) and ``lta-renew`` (cron too: it adds document time
-stamps from our TSA, audited as the licence service's). Importing a type, registering an issuer,
+only records what the dates already say), ``lta-renew`` (cron too: it adds document time
+stamps from our TSA, audited as the licence service's) and ``make-pdfs`` (cron or after a
+conversion: the PDF renditions of licences issued without one, audited likewise). Importing a type, registering an issuer,
 issuing (as one of the issuer's client applications, like ``trustctl seal sign``) and
 changing a licence's status, registering a consumer and answering a consumer's request for
 conditionally shared fields are an officer's acts, signed with their credential
@@ -414,6 +415,31 @@ def convert(file: str, type_code: str, issuer_code: str, source: str, client_id:
     click.echo(f"错误报告 / Error report: {report}")
     if counts[conversion.Outcome.FAILED]:
         sys.exit(1)
+
+
+@licence.command("make-pdfs")
+@click.option("--limit", type=click.IntRange(1), default=100_000, show_default=True,
+              help="本次最多补签的份数 / At most this many PDFs this run.")
+def make_pdfs(limit: int) -> None:
+    """为尚无 PDF 的有效证照补签 PDF（如批量转换的证照；供定时任务，可重复运行）/ Make the PDFs of valid licences
+    that have none (such as converted ones); for cron, safe to run again."""
+    def work(session, keystore):
+        pending = issuance.without_pdf(session, limit=limit)
+        started = time.monotonic()
+
+        def rate(_item) -> str:
+            elapsed = time.monotonic() - started
+            return f"{bar.pos / elapsed:.1f} 份/s PDFs/s" if elapsed > 0 and bar.pos else ""
+
+        with click.progressbar(pending, label="补签 PDF / Making PDFs", file=sys.stderr, show_pos=True,
+                               show_eta=True, item_show_func=rate) as bar:
+            for licence_id in bar:
+                issuance.add_pdf(session, keystore, licence_id, actor=registry.LICENCE_SERVICE)
+                session.commit()
+        return len(pending)
+
+    made = run(work)
+    click.echo(f"已补签 PDF / PDFs made: {made}")
 
 
 def _only_client(session, type_code: str, issuer_code: str) -> str:
