@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export TRUST_HOME ?= $(CURDIR)/var
 
-.PHONY: run test bench install install-test clean
+.PHONY: run test bench bench-conversion install install-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ test: install-test
 
 bench: install
 	@$(BIN)/python -m bench
+
+# Issue #17's acceptance run of bulk conversion: 10,000 rows, killed at half, run again (~10 min).
+bench-conversion: install
+	@$(BIN)/python -m bench.conversion
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
