@@ -45,7 +45,8 @@ from seal.verify import verify_ses_signature
 from trust import db, truststore
 from trust.config import load_settings
 from trust.hashes import sm3
-from trust.sm2 import SM2PrivateKey
+from trust.sm2 import SM2PrivateKey, SM2PublicKey
+from trust.x509 import parse_certificate
 
 SECONDS = 5
 HTTP_SECONDS = 12      # long enough for several 1,000-signature batches per worker
@@ -101,9 +102,14 @@ def _measure(server: subprocess.Popen, port: int, es_id: str, token: str, roots)
     best = max(http_runs, key=lambda r: r["per_s"])
     efficiency = max(r["per_server_cpu_s"] for r in http_runs) / max(cpu for _, cpu in raw)
 
-    digest = parse_signature(sample).data_hash
-    verify_rate = rate(lambda: verify_ses_signature(sample, data_hash=digest, trusted_roots=roots), SECONDS)
-    verify_http = _verify_http(port, sample, digest, SECONDS)
+    ses = parse_signature(sample)
+    verify_one = lambda: verify_ses_signature(sample, data_hash=ses.data_hash, trusted_roots=roots)  # noqa: E731
+    verifications = _sm2_verifications(verify_one)
+    signer_key = parse_certificate(ses.cert).public_key()
+    sm2_verify_rate = rate(lambda: signer_key.verify(ses.signature, ses.tbs_raw), SECONDS)
+    bound = sm2_verify_rate / verifications
+    verify_rate = rate(verify_one, SECONDS)
+    verify_http = _verify_http(port, sample, ses.data_hash, SECONDS)
     return {
         "seal_sm2_sign_raw_two_cores_per_s": round(raw_rate, 1),
         "seal_batch_sign_http_per_s": round(best["per_s"], 1),
@@ -111,8 +117,29 @@ def _measure(server: subprocess.Popen, port: int, es_id: str, token: str, roots)
         "seal_batch_sign_client_cpu_share": round(best["client_cpu_share"], 3),
         "seal_batch_sign_server_cpu_ratio": round(efficiency, 3),
         "seal_ses_verify_per_s": round(verify_rate, 1),
+        "seal_ses_verify_sm2_verifications": verifications,
+        "seal_ses_verify_sm2_bound_per_s": round(bound, 1),
+        "seal_ses_verify_bound_ratio": round(verify_rate / bound, 3),
         "seal_ses_verify_http_per_s": round(verify_http, 1),
     }
+
+
+def _sm2_verifications(work) -> int:
+    """How many SM2 verifications one call of ``work`` does (signatures, seal, chain)."""
+    done = 0
+    original = SM2PublicKey.verify_digest
+
+    def counted(self, *args, **kwargs):
+        nonlocal done
+        done += 1
+        return original(self, *args, **kwargs)
+
+    SM2PublicKey.verify_digest = counted
+    try:
+        work()
+    finally:
+        SM2PublicKey.verify_digest = original
+    return done
 
 
 # ---------------------------------------------------------------- raw SM2 on two cores

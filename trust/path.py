@@ -19,7 +19,7 @@ basicConstraints only gives a WARNING, and its revocation is not checked.
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from asn1crypto import cms, pem, x509 as asn1_x509
+from asn1crypto import cms, pem
 
 from trust.errors import InvalidInput, InvalidSignature, UnsupportedAlgorithm
 from trust.report import Check, CheckName as C, CheckStatus as S, Message, check
@@ -308,12 +308,7 @@ _HANDLED_EXTENSIONS = {"2.5.29.15", "2.5.29.19", "2.5.29.37", "2.5.29.14", "2.5.
 
 def _unhandled_critical_extensions(cert: Certificate) -> str:
     """RFC 5280 §6.1.3 (f)/§6.1.4 (o): an unrecognised critical extension fails the path."""
-    try:
-        extensions = asn1_x509.TbsCertificate.load(cert.tbs)["extensions"]
-        critical = [e["extn_id"].dotted for e in extensions if e["critical"].native]
-    except (ValueError, TypeError, KeyError):
-        return "(unreadable)"
-    return ", ".join(oid for oid in critical if oid not in _HANDLED_EXTENSIONS)
+    return ", ".join(oid for oid, critical, _value in cert.extensions if critical and oid not in _HANDLED_EXTENSIONS)
 
 
 # ---------------------------------------------------------------- revocation

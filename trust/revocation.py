@@ -156,20 +156,12 @@ def _timeout(url: str) -> InvalidInput:
 
 # ---------------------------------------------------------------- where to ask
 
-def _extensions(cert: Certificate) -> dict[str, bytes]:
-    try:
-        tbs = asn1_x509.TbsCertificate.load(cert.tbs)
-        return {e["extn_id"].dotted: e["extn_value"].contents for e in tbs["extensions"]}
-    except (ValueError, TypeError):
-        return {}
-
-
 def _uris(general_names) -> list[str]:
     return [name.native for name in general_names if name.name == "uniform_resource_identifier"]
 
 
 def crl_urls(cert: Certificate) -> list[str]:
-    value = _extensions(cert).get("2.5.29.31")
+    value = cert.extension("2.5.29.31")
     if value is None:
         return []
     try:
@@ -182,7 +174,7 @@ def crl_urls(cert: Certificate) -> list[str]:
 
 def _access_urls(cert: Certificate, method: str) -> list[str]:
     """The URIs of one access method in the authority information access extension."""
-    value = _extensions(cert).get("1.3.6.1.5.5.7.1.1")
+    value = cert.extension("1.3.6.1.5.5.7.1.1")
     if value is None:
         return []
     try:

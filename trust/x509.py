@@ -52,6 +52,12 @@ class Certificate:
     authority_key_id: bytes | None
     names_revocation_service: bool   # a CRL distribution point or an OCSP responder (AIA)
     signature_unused_bits: int = 0   # the signatureValue BIT STRING's count: anything but 0 is refused
+    extensions: tuple[tuple[str, bool, bytes], ...] = ()   # (OID, critical, extnValue contents), as written
+
+    def extension(self, oid: str) -> bytes | None:
+        """The value of an extension (its extnValue's contents), None when absent; of a
+        repeated one (RFC 5280 forbids it), the last, as the other readers here take it."""
+        return next((value for found, _critical, value in reversed(self.extensions) if found == oid), None)
 
     def __repr__(self) -> str:
         return f"Certificate(subject={self.subject!r}, issuer={self.issuer!r}, serial={self.serial_number:#x})"
@@ -179,8 +185,9 @@ def _parse_certificate(data: bytes) -> Certificate:
         spki = tbs["subject_public_key_info"].dump()
         key_info = _SubjectPublicKeyInfo.load(spki)
         algorithm = key_info["algorithm"]
-        extensions = {e["extn_id"].dotted: e["extn_value"].native for e in tbs["extensions"]} \
-            if isinstance(tbs["extensions"], _RawExtensions) else {}
+        listed = tuple((e["extn_id"].dotted, bool(e["critical"].native), e["extn_value"].native)
+                       for e in tbs["extensions"]) if isinstance(tbs["extensions"], _RawExtensions) else ()
+        extensions = {oid: value for oid, _critical, value in listed}
         key_usage, eku, basic, ski, aki = (
             _extension(extensions, oid) for oid in ("2.5.29.15", "2.5.29.37", "2.5.29.19", "2.5.29.14", "2.5.29.35"))
         sm2 = algorithm["algorithm"].dotted == oids.SM2_CURVE or (
@@ -200,7 +207,7 @@ def _parse_certificate(data: bytes) -> Certificate:
             subject_key_id=ski.native if ski is not None else None,
             authority_key_id=aki["key_identifier"].native if aki is not None else None,
             names_revocation_service=_names_revocation_service(extensions),
-            signature_unused_bits=cert["signature_value"].contents[0])
+            signature_unused_bits=cert["signature_value"].contents[0], extensions=listed)
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError) as exc:
         raise _invalid(str(exc)[:200], "结构不合法") from None
     if result.is_sm2:
