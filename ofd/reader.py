@@ -175,8 +175,9 @@ def colour(element) -> tuple[int, ...] | None:
 
 
 class _Reader:
-    def __init__(self, package: Package):
+    def __init__(self, package: Package, *, objects: bool = True):
         self.package = package
+        self.read_objects = objects
         self.links: dict[str, set[str]] = {}
         self.missing: list[str] = []
         self.fonts: dict[str, Font] = {}
@@ -320,7 +321,7 @@ class _Reader:
                         self.resources(self.link(template_part, res.text))
                     layers.extend(self.layers(template_xml))
             layers.extend(self.layers(content))
-            for layer in layers:
+            for layer in layers if self.read_objects else ():
                 self.objects(layer, texts, images, paths, 0)
         return Page(page_id, index, part, page_box, tuple(texts), tuple(images), tuple(paths))
 
@@ -418,8 +419,10 @@ def signature_entries(package: Package, part: str | None) -> tuple[SignatureEntr
     return tuple(entries)
 
 
-def read_package(package: Package) -> Document:
-    return _Reader(package).read()
+def read_package(package: Package, *, objects: bool = True) -> Document:
+    """The document; with ``objects`` False, its structure alone (parts, links, resources,
+    pages without their text, image and path objects): what a verifier needs."""
+    return _Reader(package, objects=objects).read()
 
 
 def read_ofd(data: bytes) -> Document:

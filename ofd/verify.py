@@ -34,7 +34,7 @@ def verify_ofd(data: bytes, *, trusted_roots=(), certificates=(), seal_status=No
     package = Package.from_bytes(data)
     signatures = []
     try:
-        document = read_package(package)
+        document = read_package(package, objects=False)  # the structure: the page objects are the signature's
         signatures_loc, signatures_part, entries = document.signatures_loc, document.signatures_part, document.signatures
         unreadable = None
     except OFDFormatError as e:

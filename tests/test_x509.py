@@ -213,3 +213,28 @@ def test_a_certificate_naming_a_crl_leaves_revocation_open():
         checks = {c.check: c.status for c in _certificate_checks(certificate, now, (root.cert_der,), "签名者", "signer")}
         assert checks[CheckName.CHAIN] is S.PASSED
         assert checks[CheckName.REVOCATION] is expected
+
+
+def test_a_certificate_signature_found_good_is_not_checked_again_and_a_changed_one_still_fails(monkeypatch):
+    from trust import x509
+    from trust.sm2 import SM2PublicKey
+    root = make_root("Cache Root")
+    leaf = make_leaf(root, "Cache Leaf")
+    cert, issuer = parse_certificate(leaf.cert_der), parse_certificate(root.cert_der)
+    checked = []
+    original = SM2PublicKey.verify_digest
+    monkeypatch.setattr(SM2PublicKey, "verify_digest", lambda self, *a, **k: checked.append(1) or original(self, *a, **k))
+    verify_issued_by(cert, issuer)
+    verify_issued_by(cert, issuer)
+    assert len(checked) == 1
+    forged = bytearray(leaf.cert_der)
+    forged[-5] ^= 1
+    with pytest.raises(InvalidSignature):
+        verify_issued_by(parse_certificate(bytes(forged)), issuer)
+    with pytest.raises(InvalidSignature):  # a failure is never kept: checked again, and fails again
+        verify_issued_by(parse_certificate(bytes(forged)), issuer)
+    assert len(checked) == 3
+    monkeypatch.setattr(x509, "_SIGNATURES_KEPT", 1)
+    other = make_leaf(root, "Cache Other")
+    verify_issued_by(parse_certificate(other.cert_der), issuer)
+    assert len(x509._SIGNATURES_CHECKED) <= 1  # bounded

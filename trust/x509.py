@@ -9,6 +9,7 @@ the CA issue's; ``verify_chain`` builds one path and reports what it found.
 """
 
 import functools
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -276,6 +277,24 @@ def verify_issued_by(cert: Certificate, issuer: Certificate) -> None:
         # refuse it, and a certificate that common verifiers reject is not one to trust here.
         raise InvalidSignature(f"the certificate's signatureValue declares {cert.signature_unused_bits} unused bits",
                                f"证书签名值声明了 {cert.signature_unused_bits} 个未用位")
+    key = (cert.der, issuer.der)
+    if key in _SIGNATURES_CHECKED:
+        return
+    _check_issuer_signature(cert, issuer)
+    with _SIGNATURES_LOCK:
+        while _SIGNATURES_CHECKED and len(_SIGNATURES_CHECKED) >= _SIGNATURES_KEPT:
+            _SIGNATURES_CHECKED.pop(next(iter(_SIGNATURES_CHECKED)))
+        _SIGNATURES_CHECKED[key] = None
+
+
+# Certificate signatures found good, by the two certificates' bytes: a verifier meets the same
+# few chains again and again, and the answer for the same bytes never changes. Bounded.
+_SIGNATURES_KEPT = 1024
+_SIGNATURES_CHECKED: dict[tuple[bytes, bytes], None] = {}
+_SIGNATURES_LOCK = threading.Lock()
+
+
+def _check_issuer_signature(cert: Certificate, issuer: Certificate) -> None:
     if cert.signature_algorithm in SM2_SIGNATURE_OIDS:
         if not issuer.is_sm2:
             raise InvalidSignature("an SM2 signature from a non-SM2 issuer key", "签发者密钥不是 SM2，却使用了 SM2 签名")
