@@ -55,7 +55,7 @@ def read_metadata(data: bytes) -> LicenceMetadata | None:
     """The GB/T 36903 metadata of an OFD licence: our CustomTag first, else DocInfo's
     CustomDatas (other producers write only those); None if the file carries neither."""
     package = Package.from_bytes(data)
-    document = read_package(package)
+    document = read_package(package, objects=False)
     for tag in document.custom_tags:
         if tag.namespace == metadata.NAMESPACE and tag.part and tag.part in package:
             return metadata.from_xml(package.read(tag.part))

@@ -45,7 +45,7 @@ def render(file: str, page: int, dpi: int, out: str) -> None:
     try:
         with open(file, "rb") as f:
             data = f.read()
-        pages = len(read_package(Package.from_bytes(data)).pages)
+        pages = len(read_package(Package.from_bytes(data), objects=False).pages)
     except (TrustError, OSError) as e:
         click.echo(f"无法读取 Unreadable: {getattr(e, 'zh', e)} / {e}", err=True)
         sys.exit(EXIT_UNREADABLE)
