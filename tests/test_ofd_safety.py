@@ -166,3 +166,12 @@ def test_repeat_counts_cannot_allocate_without_bound():
     (page,) = read_ofd(data).pages
     assert time.monotonic() - start < 5
     assert len(page.texts) == 2000 and page.texts[0].delta_x == (1.0,)
+
+
+def test_the_depth_limit_is_exact_and_counts_comments_and_instructions_but_not_text():
+    from trust.archive import ArchiveError, DEFAULT_LIMITS, parse_xml
+    depth = DEFAULT_LIMITS.max_xml_depth
+    parse_xml(b"<a>" * depth + b"text" + b"</a>" * depth)
+    for inner in (b"<b/>", b"<!-- c -->", b"<?pi x?>"):
+        with pytest.raises(ArchiveError, match="nested deeper"):
+            parse_xml(b"<a>" * depth + inner + b"</a>" * depth)

@@ -9,6 +9,7 @@ off, and with bounds on depth and attribute size. Every refusal is an ArchiveErr
 module re-raises it as its own error.
 """
 
+import functools
 import io
 import posixpath
 import zipfile
@@ -153,26 +154,30 @@ def parse_xml(data: bytes, name: str = "XML", limits: Limits = DEFAULT_LIMITS) -
         raise ArchiveError(f"{name} is empty", f"{name} 为空")
     if root.getroottree().docinfo.doctype:
         raise ArchiveError(f"{name} has a DOCTYPE (DTDs and entities are refused)", f"{name} 含 DOCTYPE（拒绝 DTD 与实体）")
-    _check_tree(root, name, limits)
+    _check_tree(root, name, limits, len(data))
     return root
 
 
-def _check_tree(root: etree._Element, name: str, limits: Limits) -> None:
-    stack = [(root, 1)]
-    while stack:
-        element, depth = stack.pop()
-        if depth > limits.max_xml_depth:
-            raise ArchiveError(f"{name} is nested deeper than {limits.max_xml_depth} levels",
-                         f"{name} 嵌套层级超过 {limits.max_xml_depth}")
-        if not isinstance(element.tag, str):
-            if isinstance(element, etree._Entity):
-                raise ArchiveError(f"{name} uses an entity reference", f"{name} 使用了实体引用")
-            continue
-        for value in element.attrib.values():
-            if len(value) > limits.max_attribute_size:
+def _check_tree(root: etree._Element, name: str, limits: Limits, size: int) -> None:
+    """Depth, entity references and attribute lengths within the limits; walked in libxml2
+    (XPath and typed iteration), and attributes only when the document is larger than the
+    longest attribute allowed (no attribute is longer than the bytes that hold it)."""
+    if _deeper_than(limits.max_xml_depth)(root):
+        raise ArchiveError(f"{name} is nested deeper than {limits.max_xml_depth} levels",
+                           f"{name} 嵌套层级超过 {limits.max_xml_depth}")
+    if next(root.iter(etree.Entity), None) is not None:
+        raise ArchiveError(f"{name} uses an entity reference", f"{name} 使用了实体引用")
+    if size > limits.max_attribute_size:
+        for element in root.iter(tag=etree.Element):
+            if any(len(value) > limits.max_attribute_size for value in element.attrib.values()):
                 raise ArchiveError(f"{name} has an attribute longer than {limits.max_attribute_size} characters",
-                             f"{name} 的属性值超过 {limits.max_attribute_size} 字符")
-        stack.extend((child, depth + 1) for child in element)
+                                   f"{name} 的属性值超过 {limits.max_attribute_size} 字符")
+
+
+@functools.lru_cache(maxsize=4)
+def _deeper_than(depth: int) -> etree.XPath:
+    """True for a document with a node other than text below ``depth`` levels of elements."""
+    return etree.XPath("boolean(/" + "*/" * depth + "node()[not(self::text())])")
 
 
 def local(tag) -> str:
