@@ -12,6 +12,7 @@ module re-raises it as its own error.
 import functools
 import io
 import posixpath
+import struct
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -68,23 +69,77 @@ def check_entry_name(name: str) -> str:
     return name
 
 
-def _inflate(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, budget: int, limits: Limits) -> bytes:
-    """Decompress one entry, stopping as soon as a limit is passed."""
+def _stored_bytes(data: bytes, info: zipfile.ZipInfo) -> bytes | None:
+    """An entry's bytes as stored, found through its local header; None when the header is
+    not where the central directory says or names another file (zipfile then says why)."""
+    start = info.header_offset
+    header = data[start:start + _LOCAL_HEADER.size]
+    if len(header) < _LOCAL_HEADER.size or header[:4] != b"PK\x03\x04":
+        return None
+    name_length, extra_length = _LOCAL_HEADER.unpack(header)[-2:]
+    name = data[start + _LOCAL_HEADER.size:start + _LOCAL_HEADER.size + name_length]
+    if name != info.orig_filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437", "replace"):
+        return None
+    begin = start + _LOCAL_HEADER.size + name_length + extra_length
+    stored = data[begin:begin + info.compress_size]
+    return stored if len(stored) == info.compress_size else None
+
+
+_LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")   # APPNOTE 4.3.7, up to the name and extra field lengths
+
+
+def _inflate(data: bytes, archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, budget: int,
+             limits: Limits) -> bytes:
+    """Decompress one entry, stopping as soon as a limit is passed: a stored or deflated entry
+    in one call of zlib bounded by the limits (its CRC checked), any other through zipfile."""
     cap = min(limits.max_entry_size, budget)
+    stored = _stored_bytes(data, info) if info.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) else None
+    if stored is None:
+        return _inflate_stream(archive, info, name, cap, budget, limits)
+    by_ratio = max(limits.ratio_floor, limits.max_ratio * max(info.compress_size, 1))
+    bound = min(cap, by_ratio)
+    if info.compress_type == zipfile.ZIP_STORED:
+        out = stored
+    else:
+        inflater = zlib.decompressobj(-15)
+        try:
+            out = inflater.decompress(stored, bound + 1)
+        except zlib.error as e:
+            raise ArchiveError(f"entry {name!r} cannot be read: {e}", f"条目 {name!r} 无法读取：{e}") from None
+        if len(out) <= bound and not inflater.eof:
+            raise ArchiveError(f"entry {name!r} cannot be read: its compressed data ends early",
+                               f"条目 {name!r} 无法读取：压缩数据不完整")
+    _check_size(name, len(out), cap, budget, by_ratio, limits)
+    if zlib.crc32(out) != info.CRC or len(out) != info.file_size:
+        raise ArchiveError(f"entry {name!r} cannot be read: its CRC or size is not what the archive says",
+                           f"条目 {name!r} 无法读取：CRC 或大小与目录不符")
+    return bytes(out)
+
+
+def _check_size(name: str, size: int, cap: int, budget: int, by_ratio: int, limits: Limits) -> None:
+    """Refuse an entry grown past the entry or total limit (``cap``, the smaller of them and
+    what is left of the ``budget``) or past the compression ratio allowed (``by_ratio``)."""
+    if size > cap:
+        if cap == budget:
+            raise ArchiveError(f"uncompressed size exceeds {limits.max_total_size} bytes in total",
+                               f"解压后总大小超过 {limits.max_total_size} 字节")
+        raise ArchiveError(f"entry {name!r} exceeds {limits.max_entry_size} bytes uncompressed",
+                           f"条目 {name!r} 解压后超过 {limits.max_entry_size} 字节")
+    if size > by_ratio:
+        raise ArchiveError(f"entry {name!r} has a compression ratio above {limits.max_ratio} (zip bomb?)",
+                           f"条目 {name!r} 压缩比超过 {limits.max_ratio}（疑似压缩炸弹）")
+
+
+def _inflate_stream(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, cap: int, budget: int,
+                    limits: Limits) -> bytes:
+    """Any other compression method, through zipfile's reader, chunk by chunk."""
+    by_ratio = max(limits.ratio_floor, limits.max_ratio * max(info.compress_size, 1))
     out = bytearray()
     try:
         with archive.open(info) as stream:
             while chunk := stream.read(1 << 16):
                 out += chunk
-                if len(out) > cap:
-                    if cap == budget:
-                        raise ArchiveError(f"uncompressed size exceeds {limits.max_total_size} bytes in total",
-                                     f"解压后总大小超过 {limits.max_total_size} 字节")
-                    raise ArchiveError(f"entry {name!r} exceeds {limits.max_entry_size} bytes uncompressed",
-                                 f"条目 {name!r} 解压后超过 {limits.max_entry_size} 字节")
-                if len(out) > limits.ratio_floor and len(out) > limits.max_ratio * max(info.compress_size, 1):
-                    raise ArchiveError(f"entry {name!r} has a compression ratio above {limits.max_ratio} (zip bomb?)",
-                                 f"条目 {name!r} 压缩比超过 {limits.max_ratio}（疑似压缩炸弹）")
+                _check_size(name, len(out), cap, budget, by_ratio, limits)
     except ArchiveError:
         raise
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError, ValueError) as e:
@@ -96,8 +151,9 @@ def read_zip(data: bytes, limits: Limits = DEFAULT_LIMITS) -> dict[str, bytes]:
     """The entries of a zip archive by name, in archive order (directories left out)."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise ArchiveError("expected bytes", "需要字节串")
+    data = bytes(data)
     try:
-        archive = zipfile.ZipFile(io.BytesIO(bytes(data)))
+        archive = zipfile.ZipFile(io.BytesIO(data))
         infos = archive.infolist()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError, NotImplementedError) as e:
         raise ArchiveError(f"not a zip archive ({e})", f"不是 ZIP 压缩包（{e}）") from None
@@ -113,7 +169,7 @@ def read_zip(data: bytes, limits: Limits = DEFAULT_LIMITS) -> dict[str, bytes]:
             raise ArchiveError(f"duplicate entry {name!r}", f"重复的条目 {name!r}")
         if info.flag_bits & 0x1:
             raise ArchiveError(f"entry {name!r} is encrypted", f"条目 {name!r} 已加密")
-        content = _inflate(archive, info, name, limits.max_total_size - total, limits)
+        content = _inflate(data, archive, info, name, limits.max_total_size - total, limits)
         total += len(content)
         parts[name] = content
     return parts
