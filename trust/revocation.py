@@ -162,27 +162,35 @@ def _uris(general_names) -> list[str]:
 
 def crl_urls(cert: Certificate) -> list[str]:
     value = cert.extension("2.5.29.31")
-    if value is None:
-        return []
+    return [] if value is None else list(_distribution_points(value))
+
+
+# The addresses are read from an extension's bytes once: a verifier meets the same few
+# certificates again and again. Bounded.
+@functools.lru_cache(maxsize=512)
+def _distribution_points(value: bytes) -> tuple[str, ...]:
     try:
         points = asn1_x509.CRLDistributionPoints.load(value)
-        return [uri for point in points if point["distribution_point"].name == "full_name"
-                for uri in _uris(point["distribution_point"].chosen)]
+        return tuple(uri for point in points if point["distribution_point"].name == "full_name"
+                     for uri in _uris(point["distribution_point"].chosen))
     except (ValueError, TypeError, KeyError):
-        return []
+        return ()
 
 
 def _access_urls(cert: Certificate, method: str) -> list[str]:
     """The URIs of one access method in the authority information access extension."""
     value = cert.extension("1.3.6.1.5.5.7.1.1")
-    if value is None:
-        return []
+    return [] if value is None else list(_access_locations(value, method))
+
+
+@functools.lru_cache(maxsize=512)
+def _access_locations(value: bytes, method: str) -> tuple[str, ...]:
     try:
         access = asn1_x509.AuthorityInfoAccessSyntax.load(value)
-        return [entry["access_location"].native for entry in access
-                if entry["access_method"].native == method and entry["access_location"].name == "uniform_resource_identifier"]
+        return tuple(entry["access_location"].native for entry in access if entry["access_method"].native == method
+                     and entry["access_location"].name == "uniform_resource_identifier")
     except (ValueError, TypeError, KeyError):
-        return []
+        return ()
 
 
 def ocsp_urls(cert: Certificate) -> list[str]:
