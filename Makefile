@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export TRUST_HOME ?= $(CURDIR)/var
 
-.PHONY: run test bench bench-conversion install install-test clean
+.PHONY: run test bench bench-conversion load-test install install-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ bench: install
 # Issue #17's acceptance run of bulk conversion: 10,000 rows, killed at half, run again (~10 min).
 bench-conversion: install
 	@$(BIN)/python -m bench.conversion
+
+# Issue #18's load test: 60 s of mixed traffic on SQLite, then on PostgreSQL (~3 min).
+load-test: install
+	@$(BIN)/python -m bench.load
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
