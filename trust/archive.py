@@ -238,7 +238,7 @@ def _deeper_than(depth: int) -> etree.XPath:
 
 def local(tag) -> str:
     """An element's name without namespace: readers accept any (or no) namespace."""
-    return etree.QName(tag).localname if isinstance(tag, str) else ""
+    return tag.rpartition("}")[2] if isinstance(tag, str) else ""  # lxml's "{namespace}name"
 
 
 def children(element, name: str) -> list:
