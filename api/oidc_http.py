@@ -26,6 +26,7 @@ from api.auth import MAX_TOKEN_CHARS, bearer_token
 from identity import authn, oidc, sessions, signing_keys
 from identity.clients import SCOPES, find_client
 from trust.errors import InvalidToken, Unauthenticated
+from trust.db import begin_reading, end_reading
 
 blueprint = Blueprint("oidc_http", __name__, template_folder="templates", static_folder="static",
                       static_url_path="/identity-static")
@@ -446,16 +447,20 @@ def _client_failure(session, claimed: tuple[str, str] | None) -> str:
     return "the client secret is wrong"
 
 
-def _form_endpoint(run) -> Response:
+def _form_endpoint(run, *, reads_first: bool = False) -> Response:
     """Token, introspection and revocation: the form is the protocol's parameters.
     The session is committed whatever the answer: a refused replay has revoked tokens.
-    Failed client authentications are counted per client and address (identity.authn)."""
+    Failed client authentications are counted per client and address (identity.authn).
+    ``reads_first``: everything up to the first write only reads (client credentials,
+    introspection), so it runs in a reading transaction (trust.db.begin_reading)."""
     form = request.form.to_dict(flat=False)
     repeated = sorted(name for name, values in form.items() if len(values) > 1)
     if repeated:  # RFC 6749 §3.1, §3.2: parameters must not be included more than once
         return _oauth_error(400, "invalid_request", f"the parameter {repeated[0][:40]} is given more than once")
     claimed, address = _claimed_client(form), request.remote_addr or ""
     with _session() as session:
+        if reads_first and "client_assertion" not in form:  # an assertion's jti is recorded against replay
+            begin_reading(session)
         if claimed is not None:
             retry = authn.client_auth_retry_after(session, claimed[0], address)
             if retry is not None:
@@ -473,6 +478,7 @@ def _form_endpoint(run) -> Response:
             headers = [(k, v) for k, v in headers if k.lower() != "www-authenticate"] + \
                 [("WWW-Authenticate", 'Basic error="invalid_client"')]
             if claimed is not None and find_client(session, claimed[0]) is not None:
+                end_reading(session)
                 authn.count_client_auth_failure(session, claimed[0], address)
             result = (status, body, headers)
         session.commit()
@@ -481,13 +487,14 @@ def _form_endpoint(run) -> Response:
 
 @blueprint.post(oidc.PATHS["token"])
 def token():
-    return _form_endpoint(lambda provider, oauth_request: provider.create_token_response(oauth_request))
+    return _form_endpoint(lambda provider, oauth_request: provider.create_token_response(oauth_request),
+                          reads_first=request.form.get("grant_type") == "client_credentials")
 
 
 @blueprint.post(oidc.PATHS["introspection"])
 def introspect():
     return _form_endpoint(lambda provider, oauth_request:
-                          provider.create_endpoint_response("introspection", oauth_request))
+                          provider.create_endpoint_response("introspection", oauth_request), reads_first=True)
 
 
 @blueprint.post(oidc.PATHS["revocation"])

@@ -43,6 +43,7 @@ from identity import federation, jose, sessions, signing_keys, subjects, tokens
 from identity.client_models import oauth_authorization_code, oauth_client_assertion, oauth_consent
 from identity.clients import SCOPES, TOKEN_ALGS, USER_SCOPES, Client, find_client
 from trust import audit
+from trust.db import end_reading
 from trust.errors import InvalidToken, PermissionDenied, TrustError
 from trust.hashes import sm3
 
@@ -226,6 +227,7 @@ class Provider(AuthorizationServer):
         code, refresh = request.authorization_code, request.refresh_token
         grant_id = code.grant_id if code else refresh.grant.grant_id if refresh else None
         subject = user.id if user else None
+        end_reading(self.session)
         access_token, issued = tokens.issue_access_token(
             self.session, self.keystore, issuer=self.issuer, client_id=client.client_id, subject=subject,
             scopes=scopes, alg=client.token_alg, grant_id=grant_id, extra_claims=extra_claims)

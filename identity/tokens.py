@@ -86,6 +86,9 @@ class AccessToken:
     claims: dict = field(compare=False, repr=False)
 
 
+_INSERT_ACCESS_TOKEN = insert(oauth_access_token)  # built once: building costs more than running (#18)
+
+
 def issue_access_token(session: Session, keystore: KeyStore, *, issuer: str, client_id: str,
                        subject: str | None, scopes, audience=None, alg: str = "ES256", lifetime: int = 600,
                        grant_id: str | None = None, extra_claims: dict | None = None,
@@ -107,9 +110,10 @@ def issue_access_token(session: Session, keystore: KeyStore, *, issuer: str, cli
               "exp": _epoch(expires_at), "iat": _epoch(issued_at), "jti": jti, "client_id": client_id,
               "scope": " ".join(sorted(scope_set)), **extra}
     token = jose.sign_compact(session, keystore, ref, {"alg": alg, "typ": ACCESS_TOKEN_TYPE, "kid": kid}, claims)
-    session.execute(insert(oauth_access_token).values(
-        jti=jti, client_id=client_id, subject_id=subject, grant_id=grant_id, scopes=" ".join(sorted(scope_set)),
-        audience=" ".join(audiences), issued_at=issued_at, expires_at=expires_at))
+    session.execute(_INSERT_ACCESS_TOKEN, {
+        "jti": jti, "client_id": client_id, "subject_id": subject, "grant_id": grant_id,
+        "scopes": " ".join(sorted(scope_set)), "audience": " ".join(audiences), "issued_at": issued_at,
+        "expires_at": expires_at})
     return token, AccessToken(jti, client_id, subject, scope_set, audiences, issued_at, expires_at, claims)
 
 

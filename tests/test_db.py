@@ -1,3 +1,4 @@
+import multiprocessing
 import socket
 import threading
 import time
@@ -17,7 +18,8 @@ import licence.models  # noqa: F401
 import seal.models  # noqa: F401
 import trust.truststore  # noqa: F401
 from trust import audit
-from trust.db import Base, check_ready, is_initialised, make_engine, session_factory, upgrade
+from trust.db import (Base, begin_reading, check_ready, end_reading, is_initialised, make_engine, session_factory,
+                      upgrade)
 from trust.errors import StorageError
 
 
@@ -100,3 +102,71 @@ def test_concurrent_appends_never_fork_the_chain(engine):
         seqs = session.execute(text("SELECT seq FROM audit_log ORDER BY seq")).scalars().all()
     assert report.ok and report.records_checked == 2 * per_thread
     assert seqs == list(range(1, 2 * per_thread + 1))
+
+
+def _appends(url: str, name: str, threads: int, per_thread: int) -> None:
+    """``threads`` threads of this process append ``per_thread`` audit records each."""
+    engine = make_engine(url)
+    make_session, errors = session_factory(engine), []
+
+    def writer(index: int) -> None:
+        try:
+            for i in range(per_thread):
+                with make_session() as session:
+                    audit.append(session, f"{name}-{index}", "test.append", detail={"i": i})
+                    session.commit()
+        except Exception as e:  # reported below
+            errors.append(e)
+
+    workers = [threading.Thread(target=writer, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    engine.dispose()
+    if errors:
+        raise errors[0]
+
+
+def test_sqlite_writers_of_several_processes_queue_and_none_is_lost(tmp_path):
+    """Writers queue on the database's writer lock file (trust.db._QueuedConnection)
+    across threads and processes: every append lands, once, in one chain."""
+    url = f"sqlite:///{tmp_path / 'trust.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    context = multiprocessing.get_context("spawn")
+    others = [context.Process(target=_appends, args=(url, f"p{n}", 3, 15)) for n in range(2)]
+    for process in others:
+        process.start()
+    _appends(url, "main", 3, 15)
+    for process in others:
+        process.join(timeout=120)
+        assert process.exitcode == 0
+    with session_factory(engine)() as session:
+        report = audit.verify_chain(session)
+    engine.dispose()
+    assert report.ok and report.records_checked == 3 * 3 * 15
+    assert (tmp_path / "trust.db.writers").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_reading_transaction_neither_waits_for_the_writer_nor_writes(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'trust.db'}")
+    upgrade(engine)
+    make_session = session_factory(engine)
+    with make_session() as writer, make_session() as reader:
+        audit.append(writer, "alice", "test.append")  # holds the write lock until it commits
+        begin_reading(reader)
+        assert audit.head(reader).seq == 0  # at once, from the snapshot before the writer's change
+        with pytest.raises(StorageError, match="reading transaction"):
+            audit.append(reader, "bob", "test.append")
+        reader.rollback()
+        writer.commit()
+        begin_reading(reader)
+        assert audit.head(reader).seq == 1
+        end_reading(reader)
+        audit.append(reader, "bob", "test.append")  # a writer's transaction now
+        reader.commit()
+        end_reading(reader)  # outside a reading transaction: nothing to end
+    with make_session() as session:
+        assert audit.verify_chain(session).records_checked == 2
+    engine.dispose()

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from sqlalchemy import (CheckConstraint, Column, DateTime, Integer, Row, String, Table, Text,
-                        insert, select, update)
+                        bindparam, insert, select, update)
 from sqlalchemy.orm import Session
 
 from trust.db import Base
@@ -117,6 +117,15 @@ def record_hash(prev_hash: str, canonical: bytes) -> str:
     return sm3(prev + canonical).hex()
 
 
+# Built once: each append runs these three, and building a statement costs three times
+# as much as running it (SQLAlchemy's coercion and cache key; #18).
+_HEAD = select(audit_head).where(audit_head.c.id == 1)
+_HEAD_FOR_UPDATE = _HEAD.with_for_update()
+_INSERT_RECORD = insert(audit_log)
+_MOVE_HEAD = update(audit_head).where(audit_head.c.id == 1).values(last_seq=bindparam("seq"),
+                                                                    last_hash=bindparam("digest"))
+
+
 def append(session: Session, actor: str, action: str, target: str = "",
            detail: dict | None = None, clock: Callable[[], datetime] = utc_now) -> AuditRecord:
     """Add a record at the end of the chain, inside the caller's transaction.
@@ -139,10 +148,9 @@ def append(session: Session, actor: str, action: str, target: str = "",
     head = _head_row(session, for_update=True)
     seq = head.last_seq + 1
     digest = record_hash(head.last_hash, canonical_record(seq, at, actor, action, target, detail))
-    session.execute(insert(audit_log).values(
-        seq=seq, at=at, actor=actor, action=action, target=target,
-        detail=detail_json, prev_hash=head.last_hash, hash=digest))
-    session.execute(update(audit_head).where(audit_head.c.id == 1).values(last_seq=seq, last_hash=digest))
+    session.execute(_INSERT_RECORD, {"seq": seq, "at": at, "actor": actor, "action": action, "target": target,
+                                     "detail": detail_json, "prev_hash": head.last_hash, "hash": digest})
+    session.execute(_MOVE_HEAD, {"seq": seq, "digest": digest})
     return AuditRecord(seq, at, actor, action, target, detail, head.last_hash, digest)
 
 
@@ -254,8 +262,7 @@ def _as_utc(at: datetime) -> datetime:
 
 
 def _head_row(session: Session, for_update: bool) -> Row:
-    query = select(audit_head).where(audit_head.c.id == 1)
-    row = session.execute(query.with_for_update() if for_update else query).one_or_none()
+    row = session.execute(_HEAD_FOR_UPDATE if for_update else _HEAD).one_or_none()
     if row is None:
         raise AuditChainBroken("the audit head row is missing; the log has been tampered with",
                                "审计链头记录缺失，审计日志已被篡改")
