@@ -2,7 +2,8 @@
 
 Views reach the service's dependencies through ``current_app.extensions``:
 ``"trust.settings"`` (:class:`trust.config.Settings`), ``"trust.engine"`` (the SQLAlchemy
-engine) and ``"trust.sessions"`` (a sessionmaker bound to it) and ``"trust.keystore"`` (hsm's KeyStore).
+engine), ``"trust.sessions"`` (a sessionmaker bound to it), ``"trust.group_commit"``
+(:class:`trust.db.GroupCommit` on those sessions) and ``"trust.keystore"`` (hsm's KeyStore).
 """
 
 from flask import Flask, Response, current_app, request
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     app.extensions["trust.settings"] = settings
     app.extensions["trust.engine"] = engine
     app.extensions["trust.sessions"] = sessions
+    app.extensions["trust.group_commit"] = db.GroupCommit(sessions)
     app.extensions["trust.keystore"] = keystore
 
     app.before_request(reject_oversized_body)

@@ -58,7 +58,7 @@ def _keystore():
 
 
 def _provider(session) -> oidc.Provider:
-    return oidc.Provider(session, _keystore(), issuer=_issuer())
+    return oidc.Provider(session, _keystore(), issuer=_issuer(), group=current_app.extensions["trust.group_commit"])
 
 
 def _login_cookie() -> str | None:

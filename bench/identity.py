@@ -1,11 +1,16 @@
 """Tokens: client-credentials issuance and introspection over HTTP against `trustctl serve`
-(gunicorn, 2 workers, SQLite, on 127.0.0.1), beside the same operations in process and raw
-ES256 signing in the same run.
+(gunicorn, 2 workers, SQLite, on 127.0.0.1), beside the same operations in process, raw
+ES256 signing, and the rate at which the same server answers /healthz (a request that does
+nothing: the ceiling of the HTTP stack and of this Python client), all in the same run.
 
 Every HTTP request authenticates its client with client_secret_basic (an SM3 hash of the
-256-bit secret, identity.clients) as a real client does; the in-process figures show what
-the token itself costs. The bench makes its own temporary
-TRUST_HOME; the server is stopped at the end.
+256-bit secret, identity.clients) as a real client does. The client signs with ES256, the
+algorithm of #18's reference figure (an RS256 signature alone costs about 1 ms). The
+figures without a suffix are over keep-alive connections, as real clients use them;
+``_new_connection`` ones open a connection for every request. HTTP_CLIENTS connections:
+fewer leave one of the two workers idle part of the time (each connection stays on the
+worker that accepted it). The bench makes its own temporary TRUST_HOME; the server is
+stopped at the end.
 """
 
 import base64
@@ -13,15 +18,13 @@ import http.client
 import json
 import os
 import tempfile
-import threading
-import time
 from pathlib import Path
 from urllib.parse import urlencode
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from bench.server import environment, free_port, served
+from bench.server import environment, free_port, posts_per_second, served
 from bench.timing import rate
 from hsm.keystore import initialise_keystore, open_keystore
 from identity import clients, signing_keys, tokens
@@ -29,7 +32,7 @@ from trust.config import load_settings
 from trust.db import make_engine, session_factory, upgrade
 
 SECONDS = 3
-HTTP_THREADS = 4
+HTTP_CLIENTS = 16
 WORKERS = 2
 BATCH = 100
 
@@ -48,32 +51,6 @@ def _post(port: int, path: str, form: dict, authorization: str) -> dict:
     return json.loads(body)
 
 
-def _http_rate(request, seconds: float) -> float:
-    """Requests per second with HTTP_THREADS clients, each on a new connection (gunicorn's
-    sync workers close it after every response)."""
-    request()
-    counts, errors = [0] * HTTP_THREADS, []
-    deadline = time.perf_counter() + seconds
-
-    def client(index: int) -> None:
-        try:
-            while time.perf_counter() < deadline:
-                request()
-                counts[index] += 1
-        except BaseException as error:  # reported in the main thread
-            errors.append(error)
-
-    start = time.perf_counter()
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(HTTP_THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=seconds + 30)
-    if errors:
-        raise errors[0]
-    return sum(counts) / (time.perf_counter() - start)
-
-
 def run() -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="trust-bench-identity-") as directory:
         home, port = Path(directory) / "home", free_port()
@@ -88,24 +65,34 @@ def run() -> dict[str, float]:
             keystore = open_keystore(settings, sessions)
             signing_keys.ensure_signing_keys(session, keystore)
             client, secret = clients.register_client(session, name="bench", grant_types=["client_credentials"],
-                                                     scopes=["seal:sign"])
+                                                     scopes=["seal:sign"], token_alg="ES256")
             session.commit()
 
             in_process = _in_process(session, keystore, settings.public_url)
 
         authorization = "Basic " + base64.b64encode(f"{client.client_id}:{secret}".encode()).decode()
+        form_headers = {"Authorization": authorization, "Content-Type": "application/x-www-form-urlencoded"}
+        token_form = {"grant_type": "client_credentials", "scope": "seal:sign"}
         with served(env, port, WORKERS, Path(directory) / "serve.log"):
-            issue = lambda: _post(port, "/oauth/token", {"grant_type": "client_credentials",  # noqa: E731
-                                                        "scope": "seal:sign"}, authorization)
-            access_token = issue()["access_token"]
-            introspect = lambda: _post(port, "/oauth/introspect", {"token": access_token},  # noqa: E731
-                                       authorization)
-            if not introspect()["active"]:
+            access_token = _post(port, "/oauth/token", token_form, authorization)["access_token"]
+            if not _post(port, "/oauth/introspect", {"token": access_token}, authorization)["active"]:
                 raise SystemExit("the introspection endpoint says our fresh token is inactive")
-            http_figures = {"identity_http_client_credentials_per_s": round(_http_rate(issue, SECONDS), 1),
-                            "identity_http_introspect_per_s": round(_http_rate(introspect, SECONDS), 1)}
+            requests = {"identity_http_client_credentials": ("/oauth/token", urlencode(token_form).encode()),
+                        "identity_http_introspect": ("/oauth/introspect",
+                                                     urlencode({"token": access_token}).encode())}
+            http_figures = {}
+            for name, (path, body) in requests.items():
+                for suffix, new_connections in (("", False), ("_new_connection", True)):
+                    http_figures[f"{name}{suffix}_per_s"] = round(posts_per_second(
+                        port, path, body, form_headers, seconds=SECONDS, clients=HTTP_CLIENTS,
+                        new_connections=new_connections), 1)
+            http_figures["http_healthz_per_s"] = round(posts_per_second(
+                port, "/healthz", None, {}, seconds=SECONDS, clients=HTTP_CLIENTS, method="GET"), 1)
         engine.dispose()
-    return {**in_process, **http_figures}
+    tokens_per_s = http_figures["identity_http_client_credentials_per_s"]
+    return {**in_process, **http_figures,
+            "identity_http_client_credentials_ratio": round(tokens_per_s / in_process["identity_es256_sign_per_s"], 4),
+            "identity_http_client_credentials_vs_healthz": round(tokens_per_s / http_figures["http_healthz_per_s"], 3)}
 
 
 def _in_process(session, keystore, issuer: str) -> dict[str, float]:

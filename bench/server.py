@@ -70,10 +70,11 @@ def _wait_until_ready(server: subprocess.Popen, port: int, workers: int, log: Pa
     raise SystemExit(f"bench: trustctl serve was not ready within {START_TIMEOUT_S} s:\n{log.read_text()}")
 
 
-def posts_per_second(port: int, path: str, body: bytes, headers: dict, *, seconds: float, clients: int,
-                     expected: int = 200) -> float:
-    """POSTs of ``body`` to ``path`` per second from ``clients`` threads, each on its own
-    keep-alive connection, for about ``seconds``; an answer other than ``expected`` ends the bench."""
+def posts_per_second(port: int, path: str, body: bytes | None, headers: dict, *, seconds: float, clients: int,
+                     expected: int = 200, method: str = "POST", new_connections: bool = False) -> float:
+    """Requests (POSTs of ``body`` by default) to ``path`` per second from ``clients`` threads,
+    each on its own keep-alive connection (``new_connections``: a new one for every request),
+    for about ``seconds``; an answer other than ``expected`` ends the bench."""
     count, failures = [0] * clients, []
     deadline = time.perf_counter() + seconds
 
@@ -81,7 +82,10 @@ def posts_per_second(port: int, path: str, body: bytes, headers: dict, *, second
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         try:
             while time.perf_counter() < deadline and not failures:
-                connection.request("POST", path, body=body, headers=headers)
+                if new_connections:
+                    connection.close()
+                    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                connection.request(method, path, body=body, headers=headers)
                 response = connection.getresponse()
                 answer = response.read()
                 if response.status != expected:

@@ -224,7 +224,18 @@ def _note_use(session: Session, actor: str, action: str, key_id: str, usage: Usa
 def _write_key_use(session: Session) -> None:
     if session.in_nested_transaction():  # fired for savepoints too; write at the real commit
         return
-    for (actor, action, key_id, usage), (count, first, last) in session.info.pop(_PENDING, {}).items():
+    write_key_use(session, take_key_use(session))
+
+
+def take_key_use(session: Session) -> dict:
+    """The key uses noted in ``session`` and not written yet, taken out of it for another
+    transaction to write (write_key_use): a request that only read hands its signature's
+    audit record to trust.db.GroupCommit with the rest of its writes."""
+    return session.info.pop(_PENDING, {})
+
+
+def write_key_use(session: Session, uses: dict) -> None:
+    for (actor, action, key_id, usage), (count, first, last) in uses.items():
         audit.append(session, actor, action, key_id, {
             "usage": str(usage), "count": count,
             "first_at": first.isoformat(), "last_at": last.isoformat()})

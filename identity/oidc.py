@@ -43,7 +43,7 @@ from identity import federation, jose, sessions, signing_keys, subjects, tokens
 from identity.client_models import oauth_authorization_code, oauth_client_assertion, oauth_consent
 from identity.clients import SCOPES, TOKEN_ALGS, USER_SCOPES, Client, find_client
 from trust import audit
-from trust.db import end_reading
+from trust.db import GroupCommit
 from trust.errors import InvalidToken, PermissionDenied, TrustError
 from trust.hashes import sm3
 
@@ -178,11 +178,13 @@ class _RefreshCredential:
 class Provider(AuthorizationServer):
     """The authorization server for one request, over one database session."""
 
-    def __init__(self, session: Session, keystore, *, issuer: str, clock=utc_now):
+    def __init__(self, session: Session, keystore, *, issuer: str, group: GroupCommit | None = None,
+                 clock=utc_now):
         super().__init__(scopes_supported=list(SCOPES))
         self.session = session
         self.keystore = keystore
         self.issuer = issuer
+        self.group = group  # writes of a request that has only read so far (trust.db.begin_reading)
         self.clock = clock
         self.register_client_auth_method("client_secret_basic", self._authenticate_client_secret_basic)
         self.register_client_auth_method("private_key_jwt", self._authenticate_private_key_jwt)
@@ -227,10 +229,9 @@ class Provider(AuthorizationServer):
         code, refresh = request.authorization_code, request.refresh_token
         grant_id = code.grant_id if code else refresh.grant.grant_id if refresh else None
         subject = user.id if user else None
-        end_reading(self.session)
         access_token, issued = tokens.issue_access_token(
             self.session, self.keystore, issuer=self.issuer, client_id=client.client_id, subject=subject,
-            scopes=scopes, alg=client.token_alg, grant_id=grant_id, extra_claims=extra_claims)
+            scopes=scopes, alg=client.token_alg, grant_id=grant_id, extra_claims=extra_claims, group=self.group)
         response = {"access_token": access_token, "token_type": "Bearer",
                     "expires_in": int((issued.expires_at - issued.issued_at).total_seconds()),
                     "scope": " ".join(sorted(scopes))}

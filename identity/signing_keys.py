@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from hsm.keystore import KeyRef, KeyState, KeyStore, Usage
 from identity import jose
+from trust.db import end_reading
 from trust.errors import InvalidInput, NotFound, UnsupportedAlgorithm
 from trust.keys import PublicKey
 
@@ -54,6 +55,7 @@ def _kid_and_key(session: Session, keystore: KeyStore, ref: KeyRef) -> tuple[str
 
 
 def _create(session: Session, keystore: KeyStore, alg: str) -> KeyRef:
+    end_reading(session)  # made on first need, from a request that may only have read so far
     with session.begin_nested():
         ref = keystore.generate(session, jose.KEYSTORE_ALGORITHMS[alg], label(alg), [Usage.TOKEN], actor=SYSTEM_ACTOR)
     _forget_versions(keystore)
@@ -66,8 +68,10 @@ def ensure_signing_keys(session: Session, keystore: KeyStore) -> list[KeyRef]:
 
 
 def current_signing_key(session: Session, keystore: KeyStore, alg: str) -> tuple[KeyRef, str]:
-    """The active version that signs ``alg`` tokens and its kid; made on first need."""
-    versions = keystore.list(session, label=label(alg))
+    """The active version that signs ``alg`` tokens and its kid; made on first need. From
+    the versions cached for verification (a state change shows within the state_ttl)."""
+    wanted = label(alg)
+    versions = [ref for ref in _token_key_versions(session, keystore, None) if ref.label == wanted]
     active = [ref for ref in versions if ref.state == KeyState.ACTIVE]
     if not active:
         if versions:

@@ -19,10 +19,11 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from hsm.keystore import KeyStore
+from hsm.keystore import KeyStore, take_key_use, write_key_use
 from identity import jose, signing_keys
 from identity.token_models import oauth_access_token, oauth_refresh_token
 from trust import audit
+from trust.db import GroupCommit, is_reading
 from trust.errors import InvalidInput, InvalidToken
 from trust.hashes import sm3
 
@@ -92,8 +93,11 @@ _INSERT_ACCESS_TOKEN = insert(oauth_access_token)  # built once: building costs 
 def issue_access_token(session: Session, keystore: KeyStore, *, issuer: str, client_id: str,
                        subject: str | None, scopes, audience=None, alg: str = "ES256", lifetime: int = 600,
                        grant_id: str | None = None, extra_claims: dict | None = None,
-                       clock=utc_now) -> tuple[str, AccessToken]:
+                       group: GroupCommit | None = None, clock=utc_now) -> tuple[str, AccessToken]:
     """An RFC 9068 access token, recorded for introspection and revocation; the caller commits.
+    With ``group``, when ``session`` has only read so far (trust.db.begin_reading), the
+    token's row and its signature's audit record are committed by the group before this
+    returns, and ``session`` is left without writes.
 
     ``audience`` defaults to the issuer (this service's own API). For the client
     credentials grant ``subject`` is None and the token's sub is the client id (§2.2)."""
@@ -110,10 +114,18 @@ def issue_access_token(session: Session, keystore: KeyStore, *, issuer: str, cli
               "exp": _epoch(expires_at), "iat": _epoch(issued_at), "jti": jti, "client_id": client_id,
               "scope": " ".join(sorted(scope_set)), **extra}
     token = jose.sign_compact(session, keystore, ref, {"alg": alg, "typ": ACCESS_TOKEN_TYPE, "kid": kid}, claims)
-    session.execute(_INSERT_ACCESS_TOKEN, {
-        "jti": jti, "client_id": client_id, "subject_id": subject, "grant_id": grant_id,
-        "scopes": " ".join(sorted(scope_set)), "audience": " ".join(audiences), "issued_at": issued_at,
-        "expires_at": expires_at})
+    row = {"jti": jti, "client_id": client_id, "subject_id": subject, "grant_id": grant_id,
+           "scopes": " ".join(sorted(scope_set)), "audience": " ".join(audiences), "issued_at": issued_at,
+           "expires_at": expires_at}
+    if group is None or not is_reading(session):
+        session.execute(_INSERT_ACCESS_TOKEN, row)
+    else:
+        uses = take_key_use(session)
+
+        def record(writer: Session) -> None:
+            writer.execute(_INSERT_ACCESS_TOKEN, row)
+            write_key_use(writer, uses)
+        group.run(record)
     return token, AccessToken(jti, client_id, subject, scope_set, audiences, issued_at, expires_at, claims)
 
 

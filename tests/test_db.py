@@ -7,6 +7,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
 
 import ca.models  # noqa: F401  registers every table of the service on Base.metadata
 import hsm.dual_control  # noqa: F401
@@ -18,9 +19,9 @@ import licence.models  # noqa: F401
 import seal.models  # noqa: F401
 import trust.truststore  # noqa: F401
 from trust import audit
-from trust.db import (Base, begin_reading, check_ready, end_reading, is_initialised, make_engine, session_factory,
-                      upgrade)
-from trust.errors import StorageError
+from trust.db import (Base, GroupCommit, begin_reading, check_ready, end_reading, is_initialised, make_engine,
+                      session_factory, upgrade)
+from trust.errors import InvalidInput, StorageError
 
 
 def test_migrations_create_the_tables_and_reach_head(engine):
@@ -169,4 +170,57 @@ def test_a_reading_transaction_neither_waits_for_the_writer_nor_writes(tmp_path)
         end_reading(reader)  # outside a reading transaction: nothing to end
     with make_session() as session:
         assert audit.verify_chain(session).records_checked == 2
+    engine.dispose()
+
+
+def test_a_group_commit_returns_once_committed_and_undoes_only_the_failed_work(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'trust.db'}")
+    upgrade(engine)
+    make_session = session_factory(engine)
+    group, results, errors = GroupCommit(make_session), [], []
+    start = threading.Barrier(8)
+
+    def requester(index: int) -> None:
+        start.wait()
+        for i in range(10):
+            def work(session, i=i):
+                record = audit.append(session, f"r{index}", "test.append", detail={"i": i})
+                if index == 0 and i == 5:
+                    raise InvalidInput("refused", "拒绝")
+                return record.seq
+            try:
+                seq = group.run(work)
+            except InvalidInput as error:
+                errors.append(error)
+                continue
+            with make_session() as session:  # committed before run returned: another session sees it
+                results.append((seq, audit.head(session).seq >= seq))
+
+    threads = [threading.Thread(target=requester, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(errors) == 1 and len(results) == 79 and all(seen for _, seen in results)
+    with make_session() as session:
+        report = audit.verify_chain(session)
+        actors = session.execute(text("SELECT actor, detail FROM audit_log")).all()
+    assert report.ok and report.records_checked == 79
+    assert ("r0", '{"i":5}') not in actors
+    engine.dispose()
+
+
+def test_a_group_whose_commit_fails_raises_to_its_waiter_and_the_next_group_commits(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'trust.db'}")
+    upgrade(engine)
+    group = GroupCommit(session_factory(engine))
+
+    def breaks_the_commit(session):  # a deferred foreign key: checked at COMMIT
+        session.execute(text("CREATE TEMP TABLE p (y INTEGER PRIMARY KEY)"))
+        session.execute(text("CREATE TEMP TABLE t (x INTEGER REFERENCES p(y) DEFERRABLE INITIALLY DEFERRED)"))
+        session.execute(text("INSERT INTO t VALUES (1)"))
+
+    with pytest.raises(IntegrityError, match="FOREIGN KEY"):
+        group.run(breaks_the_commit)
+    assert group.run(lambda session: audit.append(session, "a", "test.append").seq) == 1  # still serving
     engine.dispose()

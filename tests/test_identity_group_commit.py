@@ -1,0 +1,88 @@
+"""Client-credentials tokens are written by a group commit (trust.db.GroupCommit, #18): a
+token acknowledged to a client has its row and its signature's audit record on disk, even
+when the whole service is killed with SIGKILL in the middle of the traffic."""
+
+import base64
+import http.client
+import json
+import os
+import signal
+import threading
+import time
+from urllib.parse import urlencode
+
+from sqlalchemy import func, select
+
+from bench.server import environment, free_port, worker_pids
+from hsm.keystore import initialise_keystore, open_keystore
+from identity import clients, signing_keys
+from identity.token_models import oauth_access_token
+from tests.serving import trustctl_serve
+from trust import audit
+from trust.config import load_settings
+from trust.db import make_engine, session_factory, upgrade
+
+CLIENTS = 4
+
+
+def _issue_until(port: int, authorization: str, stop: threading.Event, acknowledged: list[str]) -> None:
+    """Tokens over one keep-alive connection until ``stop`` or the server is gone; the jti of
+    every token the server answered with."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    body = urlencode({"grant_type": "client_credentials", "scope": "seal:sign"})
+    try:
+        while not stop.is_set():
+            connection.request("POST", "/oauth/token", body, {
+                "Authorization": authorization, "Content-Type": "application/x-www-form-urlencoded"})
+            response = connection.getresponse()
+            answer = response.read()
+            assert response.status == 200, answer
+            payload = json.loads(answer)["access_token"].split(".")[1]
+            acknowledged.append(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["jti"])
+    except (OSError, http.client.HTTPException):
+        pass  # killed under us: what was answered before counts
+
+
+def test_every_acknowledged_token_survives_sigkill(tmp_path):
+    home, port = tmp_path / "home", free_port()
+    home.mkdir(mode=0o700)
+    env = environment(home, port)
+    settings = load_settings(env)
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    sessions = session_factory(engine)
+    with sessions() as session:
+        initialise_keystore(session, settings)
+        signing_keys.ensure_signing_keys(session, open_keystore(settings, sessions))
+        client, secret = clients.register_client(session, name="durability", grant_types=["client_credentials"],
+                                                 scopes=["seal:sign"], token_alg="ES256")
+        session.commit()
+    authorization = "Basic " + base64.b64encode(f"{client.client_id}:{secret}".encode()).decode()
+
+    acknowledged: list[str] = []
+    stop = threading.Event()
+    with trustctl_serve(env, port, tmp_path / "serve.log", workers=2) as server:
+        threads = [threading.Thread(target=_issue_until, args=(port, authorization, stop, acknowledged))
+                   for _ in range(CLIENTS)]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 20
+        while len(acknowledged) < 200 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for pid in [server.pid, *worker_pids(server.pid)]:  # all at once, mid-traffic
+            os.kill(pid, signal.SIGKILL)
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=15)
+    assert len(acknowledged) >= 200
+
+    with sessions() as session:
+        stored = set(session.execute(select(oauth_access_token.c.jti)).scalars())
+        assert set(acknowledged) <= stored
+        assert audit.verify_chain(session).ok
+        # every stored token's signature is in the audit log, committed with its row
+        uses = session.execute(select(audit.audit_log.c.detail).where(
+            audit.audit_log.c.action == "key.sign")).scalars()
+        signed = sum(json.loads(detail)["count"] for detail in uses if json.loads(detail)["usage"] == "token")
+        assert signed == session.execute(select(func.count()).select_from(oauth_access_token)).scalar()
+    engine.dispose()
