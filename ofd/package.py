@@ -49,25 +49,30 @@ def parse_xml(data: bytes, name: str = "XML", limits: Limits = DEFAULT_LIMITS) -
         return archive.parse_xml(data, name, limits)
 
 
-def write_package(parts: dict[str, bytes]) -> bytes:
+def write_package(parts: dict[str, bytes], stored: dict[str, archive.StoredEntry] | None = None) -> bytes:
     """Zip the parts in order; the stored content of every part is exactly the bytes given,
-    so digests over parts survive re-zipping."""
+    so digests over parts survive re-zipping. Parts unchanged since they were read
+    (``Package.stored``) are copied without compressing them again."""
     with _as_ofd_error():
-        return archive.write_zip(parts)
+        return archive.write_zip(parts, stored)
 
 
 class Package:
-    """The parts of an OFD package by entry name, in zip order, with the bytes as stored."""
+    """The parts of an OFD package by entry name, in zip order, with the bytes as stored;
+    ``stored``: the entries as the zip held them, for write_package."""
 
-    def __init__(self, parts: dict[str, bytes], limits: Limits = DEFAULT_LIMITS):
+    def __init__(self, parts: dict[str, bytes], limits: Limits = DEFAULT_LIMITS,
+                 stored: dict[str, archive.StoredEntry] | None = None):
         self.parts = parts
         self.limits = limits
+        self.stored = stored or {}
         self._folded = {name.lower(): name for name in parts}
 
     @classmethod
     def from_bytes(cls, data: bytes, limits: Limits = DEFAULT_LIMITS) -> "Package":
         with _as_ofd_error():
-            return cls(archive.read_zip(data, limits), limits)
+            parts, stored = archive.read_zip_stored(data, limits)
+            return cls(parts, limits, stored)
 
     def __contains__(self, name: str) -> bool:
         return name in self.parts

@@ -252,4 +252,4 @@ def sign_ofd(data: bytes, signed_value: SignedValueCallback, *, sign_type: str =
     # 5. SignedValue.dat over the exact Signature.xml bytes
     parts[signature_part] = signature_xml
     parts[f"{sign_dir}/SignedValue.dat"] = bytes(signed_value(signature_xml, to_loc(signature_part)))
-    return write_package(parts)
+    return write_package(parts, package.stored)

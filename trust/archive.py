@@ -88,14 +88,26 @@ def _stored_bytes(data: bytes, info: zipfile.ZipInfo) -> bytes | None:
 _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")   # APPNOTE 4.3.7, up to the name and extra field lengths
 
 
+@dataclass(frozen=True)
+class StoredEntry:
+    """An entry as its archive holds it: what write_zip copies, without compressing again,
+    when the same ``content`` object is written back."""
+
+    content: bytes
+    method: int          # zipfile.ZIP_STORED or ZIP_DEFLATED
+    crc: int
+    data: bytes          # as stored (compressed when deflated)
+
+
 def _inflate(data: bytes, archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, budget: int,
-             limits: Limits) -> bytes:
+             limits: Limits) -> tuple[bytes, StoredEntry | None]:
     """Decompress one entry, stopping as soon as a limit is passed: a stored or deflated entry
-    in one call of zlib bounded by the limits (its CRC checked), any other through zipfile."""
+    in one call of zlib bounded by the limits (its CRC checked), any other through zipfile.
+    With the content, the entry as stored (None for other methods)."""
     cap = min(limits.max_entry_size, budget)
     stored = _stored_bytes(data, info) if info.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) else None
     if stored is None:
-        return _inflate_stream(archive, info, name, cap, budget, limits)
+        return _inflate_stream(archive, info, name, cap, budget, limits), None
     by_ratio = max(limits.ratio_floor, limits.max_ratio * max(info.compress_size, 1))
     bound = min(cap, by_ratio)
     if info.compress_type == zipfile.ZIP_STORED:
@@ -113,7 +125,8 @@ def _inflate(data: bytes, archive: zipfile.ZipFile, info: zipfile.ZipInfo, name:
     if zlib.crc32(out) != info.CRC or len(out) != info.file_size:
         raise ArchiveError(f"entry {name!r} cannot be read: its CRC or size is not what the archive says",
                            f"条目 {name!r} 无法读取：CRC 或大小与目录不符")
-    return bytes(out)
+    content = bytes(out)
+    return content, StoredEntry(content, info.compress_type, info.CRC, stored)
 
 
 def _check_size(name: str, size: int, cap: int, budget: int, by_ratio: int, limits: Limits) -> None:
@@ -149,6 +162,12 @@ def _inflate_stream(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, 
 
 def read_zip(data: bytes, limits: Limits = DEFAULT_LIMITS) -> dict[str, bytes]:
     """The entries of a zip archive by name, in archive order (directories left out)."""
+    return read_zip_stored(data, limits)[0]
+
+
+def read_zip_stored(data: bytes, limits: Limits = DEFAULT_LIMITS) -> tuple[dict[str, bytes], dict[str, StoredEntry]]:
+    """read_zip's entries, and those stored or deflated as they are stored, for write_zip to
+    copy when they are written back unchanged."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise ArchiveError("expected bytes", "需要字节串")
     data = bytes(data)
@@ -160,6 +179,7 @@ def read_zip(data: bytes, limits: Limits = DEFAULT_LIMITS) -> dict[str, bytes]:
     if len(infos) > limits.max_entries:
         raise ArchiveError(f"more than {limits.max_entries} entries", f"条目数超过 {limits.max_entries}")
     parts: dict[str, bytes] = {}
+    as_stored: dict[str, StoredEntry] = {}
     total = 0
     for info in infos:
         name = check_entry_name(_entry_name(info))
@@ -169,10 +189,12 @@ def read_zip(data: bytes, limits: Limits = DEFAULT_LIMITS) -> dict[str, bytes]:
             raise ArchiveError(f"duplicate entry {name!r}", f"重复的条目 {name!r}")
         if info.flag_bits & 0x1:
             raise ArchiveError(f"entry {name!r} is encrypted", f"条目 {name!r} 已加密")
-        content = _inflate(data, archive, info, name, limits.max_total_size - total, limits)
+        content, entry = _inflate(data, archive, info, name, limits.max_total_size - total, limits)
         total += len(content)
         parts[name] = content
-    return parts
+        if entry is not None:
+            as_stored[name] = entry
+    return parts, as_stored
 
 
 def resolve(base: str, loc: str) -> str | None:
@@ -257,15 +279,40 @@ def child_text(element, name: str) -> str | None:
     return c.text.strip() if c is not None and c.text is not None else None
 
 
-def write_zip(parts: dict[str, bytes]) -> bytes:
-    """Zip the parts in order (deflate, UTF-8 names). The stored content of every part is
-    exactly the bytes given, so digests over parts survive re-zipping."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, content in parts.items():
-            check_entry_name(name)
-            info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            archive.writestr(info, content)
-    return buffer.getvalue()
+_WRITTEN_LOCAL = struct.Struct("<L5H3L2H")          # APPNOTE 4.3.7 local file header
+_WRITTEN_CENTRAL = struct.Struct("<L6H3L5H2L")      # 4.3.12 central directory file header
+_WRITTEN_END = struct.Struct("<L4H2LH")             # 4.3.16 end of central directory record
+_DOS_DATE = (2020 - 1980) << 9 | 1 << 5 | 1         # 2020-01-01 00:00, as every entry we write
+
+
+def write_zip(parts: dict[str, bytes], stored: dict[str, StoredEntry] | None = None) -> bytes:
+    """Zip the parts in order (deflate; UTF-8 names, flagged when not ASCII). The stored
+    content of every part is exactly the bytes given, so digests over parts survive
+    re-zipping. A part whose content is the very object of its entry in ``stored``
+    (read_zip_stored) is copied as stored instead of compressed again: sealing a document
+    changes three of its parts, and deflating the rest again was a third of its time (#18).
+
+    Written here rather than by zipfile, which cannot copy compressed data; no ZIP64: an
+    archive past 65,535 entries or 4 GiB is refused (trust.archive reads far less)."""
+    stored = stored or {}
+    out, central = bytearray(), bytearray()
+    for name, content in parts.items():
+        check_entry_name(name)
+        entry = stored.get(name)
+        if entry is not None and entry.content is content:
+            method, crc, data = entry.method, entry.crc, entry.data
+        else:
+            deflater = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
+            method, crc, data = zipfile.ZIP_DEFLATED, zlib.crc32(content), deflater.compress(content) + deflater.flush()
+        encoded = name.encode("utf-8")
+        flags = 0 if name.isascii() else 0x800
+        offset = len(out)
+        if offset + len(data) + len(encoded) + _WRITTEN_LOCAL.size >= 1 << 32 or len(content) >= 1 << 32:
+            raise ArchiveError("the archive would be larger than 4 GiB", "压缩包将超过 4 GiB")
+        fields = (20, flags, method, 0, _DOS_DATE, crc, len(data), len(content), len(encoded))
+        out += _WRITTEN_LOCAL.pack(0x04034B50, *fields, 0) + encoded + data
+        central += _WRITTEN_CENTRAL.pack(0x02014B50, 3 << 8 | 20, *fields, 0, 0, 0, 0, 0o644 << 16, offset) + encoded
+    count = len(parts)
+    if count > 0xFFFF:
+        raise ArchiveError("more than 65,535 entries to write", "要写入的条目超过 65535 个")
+    return bytes(out + central + _WRITTEN_END.pack(0x06054B50, 0, 0, count, count, len(central), len(out), 0))
