@@ -175,9 +175,10 @@ def colour(element) -> tuple[int, ...] | None:
 
 
 class _Reader:
-    def __init__(self, package: Package, *, objects: bool = True):
+    def __init__(self, package: Package, *, objects: bool = True, contents: bool = True):
         self.package = package
-        self.read_objects = objects
+        self.read_objects = objects and contents
+        self.read_contents = contents
         self.links: dict[str, set[str]] = {}
         self.missing: list[str] = []
         self.fonts: dict[str, Font] = {}
@@ -225,7 +226,7 @@ class _Reader:
         page_area = child(common, "PageArea")
         default_box = box(child_text(page_area, "PhysicalBox"), (0.0, 0.0, 210.0, 297.0)) if page_area is not None \
             else (0.0, 0.0, 210.0, 297.0)
-        for name in ("PublicRes", "DocumentRes"):
+        for name in ("PublicRes", "DocumentRes") if self.read_contents else ():
             for res in children(common, name):
                 self.resources(self.link(doc_root, res.text))
         templates = {}
@@ -298,7 +299,7 @@ class _Reader:
                                                              colour(child(param, "FillColor")))
 
     def page(self, page_id: str, index: int, part: str | None, default_box: Box, templates: dict) -> Page:
-        content = self.optional_xml(part)
+        content = self.optional_xml(part) if self.read_contents else None
         texts: list[TextRun] = []
         images: list[ImageItem] = []
         paths: list[PathItem] = []
@@ -419,10 +420,12 @@ def signature_entries(package: Package, part: str | None) -> tuple[SignatureEntr
     return tuple(entries)
 
 
-def read_package(package: Package, *, objects: bool = True) -> Document:
+def read_package(package: Package, *, objects: bool = True, contents: bool = True) -> Document:
     """The document; with ``objects`` False, its structure alone (parts, links, resources,
-    pages without their text, image and path objects): what a verifier needs."""
-    return _Reader(package, objects=objects).read()
+    pages without their text, image and path objects): what a verifier needs. With
+    ``contents`` False, not even the pages' content or the resources are read (the pages
+    have their ID, part and the default box): what adding a signature needs."""
+    return _Reader(package, objects=objects, contents=contents).read()
 
 
 def read_ofd(data: bytes) -> Document:

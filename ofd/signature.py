@@ -168,7 +168,7 @@ def sign_ofd(data: bytes, signed_value: SignedValueCallback, *, sign_type: str =
     if sign_type == "Seal" and not seal:
         raise InvalidInput("a Seal signature needs the seal (SES_Seal DER)", "签章需要电子印章数据（SES_Seal DER）")
     package = Package.from_bytes(data)
-    document = read_package(package, objects=False)
+    document = read_package(package, contents=False)  # the pages' IDs and the signatures are all it needs
     parts = dict(package.parts)
     doc_dir = posixpath.dirname(document.doc_root)
     signs_dir = posixpath.join(doc_dir, "Signs")
