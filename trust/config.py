@@ -6,12 +6,22 @@ under ``TRUST_HOME`` (``./var``), the database is an SQLite file there.
 
 import os
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 from trust.errors import InvalidInput
 
 
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+
+
+class Mode(StrEnum):
+    """``TRUST_MODE``: ``embedded`` (the default: `make run`, demo and development) or
+    ``production``, in which `trustctl serve` refuses settings only a demo may have
+    (api/production.py)."""
+
+    EMBEDDED = "embedded"
+    PRODUCTION = "production"
 
 
 @dataclass(frozen=True)
@@ -27,6 +37,7 @@ class Settings:
     proxy_hops: int = 0
     # An RFC 3161 time-stamp authority of the province's, for seal signatures that ask for "external".
     tsa_url: str | None = None
+    mode: Mode = Mode.EMBEDDED
 
     @property
     def sqlite_default(self) -> bool:
@@ -46,7 +57,17 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         public_url=public_url(env),
         proxy_hops=proxy_hops(env),
         tsa_url=tsa_url(env),
+        mode=mode(env),
     )
+
+
+def mode(env: dict[str, str]) -> Mode:
+    value = env.get("TRUST_MODE", Mode.EMBEDDED).strip().lower()
+    try:
+        return Mode(value)
+    except ValueError:
+        raise InvalidInput(f"TRUST_MODE is embedded or production, not {value[:20]!r}",
+                           f"TRUST_MODE 须为 embedded 或 production，而不是 {value[:20]!r}") from None
 
 
 def public_url(environ: dict[str, str] | None = None) -> str:

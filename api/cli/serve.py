@@ -1,10 +1,13 @@
 """`trustctl serve`: run the HTTP service under gunicorn."""
 
 import logging
+import os
+import sys
 
 import click
 from gunicorn.app.base import BaseApplication
 
+from api import production
 from api.cli import exits
 from api.app import create_app
 from api.asgi import BufferedWSGI
@@ -74,6 +77,12 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     # The service's own log records (api.problems: failed requests) go beside gunicorn's.
     logging.basicConfig(format=LOG_FORMAT)  # warnings and errors, as by default
     settings = load_settings()
+    refused = production.refusals(settings, dict(os.environ))
+    if refused:
+        click.echo("生产模式拒绝启动 / Production mode refuses to start (TRUST_MODE=production):", err=True)
+        for refusal in refused:
+            click.echo(f"  {refusal.setting}: {refusal.zh}\n    {refusal.en}", err=True)
+        sys.exit(exits.FAILED)
     options = gunicorn_options(host or settings.host, port or settings.port,
                                workers or settings.workers)
     TrustServer(settings, options).run()
