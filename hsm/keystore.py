@@ -101,6 +101,7 @@ class Usage(StrEnum):
     TOKEN = "token"                # JWT / OIDC
     DOCUMENT = "document"          # PDF / OFD signatures
     QR = "qr"                      # licence QR payloads
+    AUDIT = "audit"                # checkpoints of the audit chain (hsm/checkpoints.py)
     ENCRYPTION = "encryption"      # decrypt SM2 envelopes
     ESCROW = "escrow"              # wrap escrowed keys
 

@@ -49,6 +49,25 @@ audit_head = Table(
 )
 
 
+# Signed checkpoints of the chain's head (hsm/checkpoints.py): the service's own SM2 key
+# signs checkpoint_statement(seq, hash, at), so a chain cut short and its head moved back,
+# or rewritten consistently from some record on, no longer matches what was signed.
+audit_checkpoint = Table(
+    "audit_checkpoint", Base.metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),  # the last record it covers
+    Column("hash", String(64), nullable=False),                      # that record's hash
+    Column("at", DateTime(timezone=True), nullable=False),           # when it was signed
+    Column("key_id", String(36), nullable=False),                    # hsm_keys.id of the signing key
+    Column("signature", Text, nullable=False),                       # base64 of the DER SM2 signature
+)
+
+
+def checkpoint_statement(seq: int, digest: str, at: datetime) -> bytes:
+    """The bytes a checkpoint's signature covers (also what an exported anchor carries)."""
+    return canonical_json({"type": "trust-audit-checkpoint/1", "seq": seq, "hash": digest,
+                           "at": at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")}).encode()
+
+
 # The minute and count of refusals being coalesced, per key (append_coalesced).
 audit_coalesce = Table(
     "audit_coalesce", Base.metadata,

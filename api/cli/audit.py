@@ -1,7 +1,9 @@
-"""`trustctl audit`: check the audit chain and print its head.
+"""`trustctl audit`: check the audit chain and its signed checkpoints, print its head, sign
+a checkpoint and export it.
 
 Exit codes (api/cli/exits.py): 0 the chain is intact, 1 it is broken (`verify` names the
-first bad record), 5 the database cannot be read or is not initialised.
+first bad record and every checkpoint finding), 3 an anchor file that cannot be read,
+5 the database cannot be read or is not initialised.
 """
 
 import dataclasses
@@ -11,6 +13,8 @@ import sys
 import click
 
 from api.cli import exits
+from hsm import checkpoints
+from hsm.keystore import open_keystore
 from trust import audit as audit_log
 from trust.config import load_settings
 from trust.db import check_ready, make_engine, session_factory
@@ -25,14 +29,58 @@ def audit() -> None:
 
 @audit.command()
 @click.option("--json", "as_json", is_flag=True, help="机器可读输出 / Machine-readable output.")
-def verify(as_json: bool) -> None:
-    """校验整条审计链 / Verify the whole audit chain."""
-    report = _with_session(audit_log.verify_chain)
+@click.option("--anchor", "anchor_file", type=click.File("rb"),
+              help="另行保存的检查点（audit checkpoint --export）/ A checkpoint kept elsewhere "
+                   "(from `audit checkpoint --export`).")
+def verify(as_json: bool, anchor_file) -> None:
+    """校验整条审计链及其签名检查点 / Verify the whole audit chain and its signed checkpoints."""
+    anchor = _anchor(anchor_file) if anchor_file else None
+
+    def check(session):
+        findings = checkpoints.verify_checkpoints(session, checkpoints.Policy.from_env())
+        if anchor is not None:
+            findings += checkpoints.check_anchor(session, anchor)
+        return audit_log.verify_chain(session), findings
+
+    report, findings = _with_session(check)
+    ok = report.ok and not any(finding.fails for finding in findings)
     if as_json:
-        click.echo(json.dumps(dataclasses.asdict(report), ensure_ascii=False))
+        click.echo(json.dumps({**dataclasses.asdict(report), "ok": ok,
+                               "findings": [{**dataclasses.asdict(f), "fails": f.fails} for f in findings]},
+                              ensure_ascii=False))
     else:
-        click.echo(f"{'OK' if report.ok else 'BROKEN'}: {report.zh} / {report.en}")
-    sys.exit(exits.OK if report.ok else exits.FAILED)
+        click.echo(f"{'OK' if ok else 'BROKEN'}: {report.zh} / {report.en}")
+        for finding in findings:
+            click.echo(f"  {'BROKEN' if finding.fails else 'WARNING'} [{finding.kind}] {finding.zh} / {finding.en}")
+    sys.exit(exits.OK if ok else exits.FAILED)
+
+
+def _anchor(file) -> checkpoints.Anchor:
+    try:
+        return checkpoints.parse_anchor(json.loads(file.read(1 << 16)))
+    except (ValueError, UnicodeDecodeError, TrustError):
+        exits.fail(exits.Unreadable("the anchor file is not an exported audit checkpoint",
+                                    "锚点文件不是导出的审计检查点"))
+
+
+@audit.command()
+@click.option("--export", "export_file", type=click.File("w"),
+              help="把最新的签名检查点写入文件，供另行保存 / Write the latest signed checkpoint to a file, "
+                   "to keep elsewhere ('-': standard output).")
+def checkpoint(export_file) -> None:
+    """签署审计链头（检查点）/ Sign the audit chain's head (a checkpoint)."""
+    def make(session, keystore):
+        made = checkpoints.make_checkpoint(session, keystore)
+        session.commit()
+        return made, checkpoints.export(session, keystore) if export_file else None
+
+    made, exported = _with_keystore(make)
+    if made is not None:
+        click.echo(f"检查点已签署 / Checkpoint signed: seq {made.seq} {made.hash}", err=export_file is not None)
+    else:
+        click.echo("链头已有检查点 / The head is checkpointed already", err=export_file is not None)
+    if export_file:
+        export_file.write(json.dumps(exported, ensure_ascii=False, indent=2) + "\n")
 
 
 @audit.command()
@@ -44,6 +92,21 @@ def head(as_json: bool) -> None:
         click.echo(json.dumps({"seq": chain_head.seq, "hash": chain_head.hash}))
     else:
         click.echo(f"{chain_head.seq} {chain_head.hash}")
+
+
+def _with_keystore(work):
+    try:
+        settings = load_settings()
+        engine = make_engine(settings.database_url, create=False)
+        try:
+            check_ready(engine)
+            sessions = session_factory(engine)
+            with sessions() as session:
+                return work(session, open_keystore(settings, sessions))
+        finally:
+            engine.dispose()
+    except TrustError as e:
+        exits.fail(e)
 
 
 def _with_session(read):

@@ -10,6 +10,7 @@ from gunicorn.app.base import BaseApplication
 from api import production
 from api.cli import exits
 from api.app import create_app
+from hsm import checkpoints
 from api.asgi import BufferedWSGI
 from trust.config import Settings, load_settings
 
@@ -35,7 +36,11 @@ class TrustServer(BaseApplication):
     def load(self):
         # Called in each worker after the fork (no preload), so no database
         # connection is ever shared between processes.
-        return BufferedWSGI(create_app(self.settings), max_body=self.settings.max_request_bytes)
+        app = create_app(self.settings)
+        # The serving processes sign the audit checkpoints that fall due (hsm/checkpoints.py).
+        app.after_request(checkpoints.Checkpointer(app.extensions["trust.sessions"], app.extensions["trust.keystore"],
+                                                   checkpoints.Policy.from_env()).after_request)
+        return BufferedWSGI(app, max_body=self.settings.max_request_bytes)
 
 
 def gunicorn_options(host: str, port: int, workers: int) -> dict:
@@ -77,6 +82,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     # The service's own log records (api.problems: failed requests) go beside gunicorn's.
     logging.basicConfig(format=LOG_FORMAT)  # warnings and errors, as by default
     settings = load_settings()
+    checkpoints.Policy.from_env()  # a bad setting is refused here, not in every worker
     refused = production.refusals(settings, dict(os.environ))
     if refused:
         click.echo("生产模式拒绝启动 / Production mode refuses to start (TRUST_MODE=production):", err=True)
