@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api import ca_api, ca_http, health, licence_api, licence_pages, oidc_http, problems, seal_api
+from api import audit_api, ca_api, ca_http, health, licence_api, licence_pages, oidc_http, problems, seal_api
 from hsm.keystore import KeyStore, open_keystore
 from trust import db
 from trust.config import Settings, load_settings
@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     app.register_blueprint(seal_api.blueprint)
     app.register_blueprint(licence_api.blueprint)
     app.register_blueprint(licence_pages.blueprint)
+    app.register_blueprint(audit_api.blueprint)
     if settings.proxy_hops:
         # The client address (login throttling, audit) and scheme as the trusted proxies saw
         # them; the host stays ours (TRUST_PUBLIC_URL), whatever X-Forwarded-Host says.

@@ -50,6 +50,7 @@ SCOPES = {
     "licence:manage": ("管理电子证照", "manage electronic licences"),
     "licence:verify": ("核验电子证照", "verify electronic licences"),
     "ca:issue": ("签发数字证书", "issue certificates"),
+    "audit:read": ("检索与导出审计日志（审计管理员）", "search and export the audit log (audit administrators)"),
 }
 USER_SCOPES = frozenset({"openid", "profile", "realname", "enterprise", "email", "phone", "offline_access"})
 

@@ -7,6 +7,7 @@ first bad record and every checkpoint finding), 3 an anchor file that cannot be 
 """
 
 import dataclasses
+import getpass
 import json
 import sys
 
@@ -15,7 +16,7 @@ import click
 from api.cli import exits
 from hsm import checkpoints
 from hsm.keystore import open_keystore
-from trust import audit as audit_log
+from trust import audit as audit_log, audit_query
 from trust.config import load_settings
 from trust.db import check_ready, make_engine, session_factory
 from trust.errors import AuditChainBroken, TrustError
@@ -92,6 +93,54 @@ def head(as_json: bool) -> None:
         click.echo(json.dumps({"seq": chain_head.seq, "hash": chain_head.hash}))
     else:
         click.echo(f"{chain_head.seq} {chain_head.hash}")
+
+
+@audit.command()
+@click.option("--since", help="起始时间（含），带时区的 ISO 8601 / From (inclusive), ISO 8601 with zone.")
+@click.option("--until", help="截止时间（不含）/ Until (exclusive), ISO 8601 with zone.")
+@click.option("--actor", help="操作者，可用 * 结尾作前缀 / Actor, or a prefix ending in * (client:*).")
+@click.option("--action", help="动作，可用 * 结尾作前缀 / Action, or a prefix ending in * (licence.*).")
+@click.option("--target", help="对象：密钥、印章、证照或客户端标识 / Object: a key, seal, licence or client id.")
+@click.option("--purpose", help="证照用证事由 / The purpose a licence use declared.")
+@click.option("--outcome", type=click.Choice(audit_query.OUTCOMES), help="结果 / Outcome.")
+@click.option("--after", type=click.IntRange(0), default=0, help="从此序号之后 / After this sequence number.")
+@click.option("--limit", type=click.IntRange(1, audit_query.MAX_PAGE), default=100, show_default=True,
+              help="每页条数 / Records a page.")
+@click.option("--format", "kind", type=click.Choice(["table", "json", "jsonl", "csv"]), default="table",
+              show_default=True, help="jsonl、csv：全部匹配记录及其链杂凑 / jsonl, csv: every match with its chain hashes.")
+def search(since, until, actor, action, target, purpose, outcome, after, limit, kind) -> None:
+    """检索、导出审计日志（本身记入审计）/ Search or export the audit log (itself audited)."""
+    try:
+        query = audit_query.Query(since=audit_query.parse_time(since, "--since"),
+                                  until=audit_query.parse_time(until, "--until"), actor=actor,
+                                  action=action, target=target, purpose=purpose, outcome=outcome)
+    except TrustError as e:
+        exits.fail(e)
+    reader = f"cli:{getpass.getuser()}"
+
+    def read(session):
+        if kind in ("jsonl", "csv"):
+            audit_query.record_reading(session, reader, "export", query)
+            session.commit()
+            records = audit_query.export(session, query)
+            for line in (audit_query.csv_lines(records) if kind == "csv" else map(audit_query.json_line, records)):
+                click.echo(line, nl=False)
+            return
+        records, following = audit_query.search(session, query, after=after, limit=limit)
+        audit_query.record_reading(session, reader, "search", query, len(records))
+        session.commit()
+        if kind == "json":
+            click.echo(json.dumps({"records": [audit_query.as_json(r) for r in records], "next": following},
+                                  ensure_ascii=False))
+            return
+        for r in records:
+            detail = json.dumps(r.detail, ensure_ascii=False, sort_keys=True)
+            click.echo(f"{r.seq:>8}  {r.at.strftime('%Y-%m-%d %H:%M:%S')}Z  {r.actor}  {r.action}  {r.target}  "
+                       f"{detail[:120]}")
+        if following is not None:
+            click.echo(f"（还有更多 / more: --after {following}）")
+
+    _with_keystore(lambda session, _keystore: read(session))
 
 
 def _with_keystore(work):
