@@ -6,8 +6,12 @@
 ``format=json`` (the default): a page of at most ``limit`` records (1–1,000, default 100)
 after the sequence number ``after``, and ``next``, the ``after`` of the following page.
 ``format=jsonl`` or ``csv``: every matching record with its chain hashes (at most 100,000:
-narrow the range beyond), as a download. Times are ISO 8601 with their zone. Every reading
-is itself audited (trust.audit_query.record_reading).
+narrow the range beyond), as a download. Times are ISO 8601 with their zone.
+
+    GET /api/v1/audit/usage?since=&until=     the same caller
+        使用频度: uses by month, action, object (seal, licence type, key) and client
+
+Every reading is itself audited (trust.audit_query.record_reading).
 """
 
 from flask import Blueprint, Response, current_app, jsonify, stream_with_context
@@ -63,3 +67,17 @@ def search():
     media = "text/csv; charset=utf-8" if kind == "csv" else "application/jsonl"
     return Response(stream_with_context(lines()), mimetype=media, headers={
         "Content-Disposition": f'attachment; filename="audit.{kind}"'})
+
+
+@blueprint.get("/audit/usage")
+@require_scopes(SCOPE)
+def usage():
+    """使用频度: uses by month, action, object and client over ?since=&until= (and any other
+    criterion of /audit)."""
+    actor = acting_officer(AUDITOR_ROLE)
+    query = query_from_request()
+    with current_app.extensions["trust.sessions"]() as session:
+        rows = audit_query.usage(session, query)
+        audit_query.record_reading(session, actor, "usage", query, len(rows))
+        session.commit()
+    return jsonify(usage=rows)

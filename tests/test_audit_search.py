@@ -94,6 +94,24 @@ def test_an_export_carries_its_chain_proof_in_json_lines_and_csv(session):
     assert all(_recomputed({**r, "seq": int(r["seq"]), "detail": json.loads(r["detail"])}) for r in rows)
 
 
+def test_usage_counts_uses_by_month_object_and_client(session):
+    _log(session)
+    audit.append(session, "service", "key.sign", "K-1", {"usage": "token", "count": 40},
+                 clock=lambda: datetime(2027, 1, 2, tzinfo=timezone.utc))
+    audit.append(session, "officer:x", "licence.issue", "L-9", {"type_code": "11100000MB0143028R001"},
+                 clock=lambda: datetime(2027, 1, 3, tzinfo=timezone.utc))
+    session.commit()
+    assert audit_query.usage(session, Query()) == [
+        {"month": "2026-12", "action": "licence.query", "object": "", "client": "client:bank", "count": 3},
+        {"month": "2026-12", "action": "licence.query", "object": "", "client": "client:tax", "count": 3},
+        {"month": "2026-12", "action": "seal.sign", "object": "S-1", "client": "client:bank", "count": 3},
+        {"month": "2027-01", "action": "key.sign", "object": "token:K-1", "client": "service", "count": 40},
+        {"month": "2027-01", "action": "licence.issue", "object": "11100000MB0143028R001", "client": "officer:x",
+         "count": 1}]
+    assert [r["month"] for r in audit_query.usage(session, Query(since=datetime(2027, 1, 1, tzinfo=timezone.utc)))] \
+        == ["2027-01", "2027-01"]
+
+
 def test_reading_is_audited(session):
     _log(session)
     audit_query.record_reading(session, "officer:auditor", "search", Query(actor="client:*"), 9)
@@ -151,7 +169,12 @@ def test_the_api_serves_auditors_only_and_audits_their_reading(app):
     assert [(r.actor, r.action) for r in readings] == [(auditor, "audit.search"), (auditor, "audit.search"),
                                                        (auditor, "audit.export"), (auditor, "audit.export")]
 
+    used = client.get("/api/v1/audit/usage?until=2026-12-07T01:00:00Z", headers=headers)  # before the tokens
+    assert used.status_code == 200 and {(r["action"], r["count"]) for r in used.json["usage"]} == {
+        ("licence.query", 3), ("seal.sign", 3)}
+
     other, _ = _officer(app, ["seal-admin"])
+    assert client.get("/api/v1/audit/usage", headers=other).status_code == 403
     refused = client.get("/api/v1/audit", headers=other)
     assert refused.status_code == 403
     assert client.get("/api/v1/audit").status_code == 401
@@ -167,6 +190,7 @@ def test_trustctl_audit_search_pages_exports_and_is_audited(tmp_path):
     exported = trustctl(env, "audit", "search", "--format", "csv", "--until", "2099-01-01T00:00:00Z")
     rows = list(csv.DictReader(io.StringIO(exported.stdout)))
     assert rows and all(_recomputed({**r, "seq": int(r["seq"]), "detail": json.loads(r["detail"])}) for r in rows)
+    assert trustctl(env, "audit", "usage", "--json").returncode == 0
     readings = trustctl(env, "audit", "search", "--action", "audit.*")
-    assert "audit.search" in readings.stdout and "audit.export" in readings.stdout
+    assert all(kind in readings.stdout for kind in ("audit.search", "audit.export", "audit.usage"))
     assert trustctl(env, "audit", "search", "--since", "yesterday").returncode == 1

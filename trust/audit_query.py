@@ -138,6 +138,35 @@ def export(session: Session, query: Query) -> Iterator[AuditRecord]:
         yield _record(row)
 
 
+# What counts as a use (使用频度), and what object and client each names: the seal signed
+# with, the licence type issued, the key used; the client is the record's actor or the
+# client the record names.
+_USES = {
+    "seal.sign": lambda r: (r.target, r.detail.get("client_id") or r.actor, 1),
+    "licence.issue": lambda r: (r.detail.get("type_code", ""), r.actor, 1),
+    "licence.convert": lambda r: (r.target, r.actor, 1),
+    "licence.query": lambda r: ("", r.actor, 1),
+    "licence.compare": lambda r: ("", r.actor, 1),
+    "licence.present": lambda r: (r.target, r.actor, 1),
+    "key.sign": lambda r: (f"{r.detail.get('usage', '')}:{r.target}", r.actor, int(r.detail.get("count", 1))),
+}
+
+
+def usage(session: Session, query: Query) -> list[dict]:
+    """Uses by month, action, object and client, over the records ``query`` selects (its
+    time range, usually), counted: seal signatures per seal and client, licences issued per
+    type and issuer, queries per consumer, signatures per key and usage."""
+    statement = _statement(query, 0).where(audit_log.c.action.in_(list(_USES))).execution_options(yield_per=1000)
+    counts: dict[tuple, int] = {}
+    for row in session.execute(statement):
+        record = _record(row)
+        thing, client, count = _USES[record.action](record)
+        key = (record.at.strftime("%Y-%m"), record.action, str(thing), str(client))
+        counts[key] = counts.get(key, 0) + count
+    return [{"month": month, "action": action, "object": thing, "client": client, "count": count}
+            for (month, action, thing, client), count in sorted(counts.items())]
+
+
 def as_json(record: AuditRecord) -> dict:
     return {"seq": record.seq, "at": record.at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "actor": record.actor,
             "action": record.action, "target": record.target, "detail": record.detail,

@@ -143,6 +143,32 @@ def search(since, until, actor, action, target, purpose, outcome, after, limit, 
     _with_keystore(lambda session, _keystore: read(session))
 
 
+@audit.command()
+@click.option("--since", help="起始时间（含），带时区的 ISO 8601 / From (inclusive), ISO 8601 with zone.")
+@click.option("--until", help="截止时间（不含）/ Until (exclusive), ISO 8601 with zone.")
+@click.option("--json", "as_json", is_flag=True, help="机器可读输出 / Machine-readable output.")
+def usage(since, until, as_json) -> None:
+    """使用频度：按月、动作、对象与客户端统计 / Uses by month, action, object and client."""
+    try:
+        query = audit_query.Query(since=audit_query.parse_time(since, "--since"),
+                                  until=audit_query.parse_time(until, "--until"))
+    except TrustError as e:
+        exits.fail(e)
+
+    def count(session, _keystore):
+        rows = audit_query.usage(session, query)
+        audit_query.record_reading(session, f"cli:{getpass.getuser()}", "usage", query, len(rows))
+        session.commit()
+        return rows
+
+    rows = _with_keystore(count)
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False))
+        return
+    for row in rows:
+        click.echo(f"{row['month']}  {row['action']:<16} {row['object'] or '-':<40} {row['client']:<40} {row['count']:>8}")
+
+
 def _with_keystore(work):
     try:
         settings = load_settings()
