@@ -56,6 +56,11 @@ def _kid_and_key(session: Session, keystore: KeyStore, ref: KeyRef) -> tuple[str
 
 def _create(session: Session, keystore: KeyStore, alg: str) -> KeyRef:
     end_reading(session)  # made on first need, from a request that may only have read so far
+    # Read again as a writer: a request that read before another made the key must use it.
+    made = [ref for ref in keystore.list(session, label=label(alg)) if ref.state == KeyState.ACTIVE]
+    if made:
+        _forget_versions(keystore)
+        return made[-1]
     with session.begin_nested():
         ref = keystore.generate(session, jose.KEYSTORE_ALGORITHMS[alg], label(alg), [Usage.TOKEN], actor=SYSTEM_ACTOR)
     _forget_versions(keystore)
@@ -73,6 +78,9 @@ def current_signing_key(session: Session, keystore: KeyStore, alg: str) -> tuple
     wanted = label(alg)
     versions = [ref for ref in _token_key_versions(session, keystore, None) if ref.label == wanted]
     active = [ref for ref in versions if ref.state == KeyState.ACTIVE]
+    if not active:  # the cache may predate another worker's first key: ask the database
+        versions = keystore.list(session, label=wanted)
+        active = [ref for ref in versions if ref.state == KeyState.ACTIVE]
     if not active:
         if versions:
             raise NotFound(f"no active key signs {alg} tokens (label {label(alg)}); rotate it",

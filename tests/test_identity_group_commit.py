@@ -86,3 +86,37 @@ def test_every_acknowledged_token_survives_sigkill(tmp_path):
         signed = sum(json.loads(detail)["count"] for detail in uses if json.loads(detail)["usage"] == "token")
         assert signed == session.execute(select(func.count()).select_from(oauth_access_token)).scalar()
     engine.dispose()
+
+
+def test_concurrent_first_tokens_make_one_signing_key(tmp_path):
+    """Requests that read before any signing key exists each find the one the first made
+    (the key is made on first need, from a request that has only read so far)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from api.app import create_app
+    from hsm.kek import create_master_key_file
+    from hsm.models import hsm_keys
+    from trust.config import Settings
+
+    url = f"sqlite:///{tmp_path / 'trust.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    create_master_key_file(tmp_path / "master.key")
+    app = create_app(Settings(home=tmp_path, database_url=url, host="127.0.0.1", port=8000,
+                              max_request_bytes=1 << 20, workers=1, public_url="https://trust.test"), engine)
+    with app.extensions["trust.sessions"]() as session:
+        client, secret = clients.register_client(session, name="first", grant_types=["client_credentials"],
+                                                 scopes=["seal:sign"], token_alg="ES256")
+        session.commit()
+
+    def token(_):
+        return app.test_client().post("/oauth/token", data={"grant_type": "client_credentials", "scope": "seal:sign"},
+                                      auth=(client.client_id, secret)).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(token, range(16))) == [200] * 16
+    with app.extensions["trust.sessions"]() as session:
+        labels = session.execute(select(hsm_keys.c.label).where(hsm_keys.c.label == "token/ES256")).scalars().all()
+        assert labels == ["token/ES256"]
+        assert session.execute(select(func.count()).select_from(oauth_access_token)).scalar() == 16
+    engine.dispose()
