@@ -27,7 +27,7 @@ from hsm.keystore import KeyRef, KeyState, KeyStore, Usage
 from identity import passwords, totp
 from identity.models import identity_device, identity_subject, identity_throttle
 from identity.subjects import Subject, get_subject, normalise_username
-from trust import audit
+from trust import audit, events
 from trust.errors import InvalidInput, KeyUnavailable, Unauthenticated
 from trust.hashes import sm3
 
@@ -210,6 +210,8 @@ def authenticate_password(session: Session, username: str, password: str, *, add
 
 def _fail(session: Session, account_key: str | None, address_key: str | None, username: str | None,
           address: str, now: datetime, *, count_account: bool) -> None:
+    events.emit("identity.login.failed", events.Severity.WARNING, "anonymous", (username or "")[:MAX_ADDRESS_CHARS],
+                {"address": address[:MAX_ADDRESS_CHARS]})
     # Only existing accounts are counted by name: counting every name tried would let anyone grow the table.
     if account_key is not None and count_account and _count_failure(session, account_key, ACCOUNT_LIMIT, now):
         audit.append(session, "identity", "identity.lockout", account_key,

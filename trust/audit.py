@@ -22,6 +22,7 @@ from sqlalchemy import (CheckConstraint, Column, DateTime, Integer, Row, String,
                         bindparam, insert, select, update)
 from sqlalchemy.orm import Session
 
+from trust import events
 from trust.db import Base
 from trust.errors import AuditChainBroken, InvalidInput
 from trust.hashes import sm3
@@ -170,6 +171,9 @@ def append(session: Session, actor: str, action: str, target: str = "",
     session.execute(_INSERT_RECORD, {"seq": seq, "at": at, "actor": actor, "action": action, "target": target,
                                      "detail": detail_json, "prev_hash": head.last_hash, "hash": digest})
     session.execute(_MOVE_HEAD, {"seq": seq, "digest": digest})
+    severity = events.severity_of(action)
+    if severity is not None:
+        events.note(session, events.Event(action, severity, actor, target, detail, at, seq))
     return AuditRecord(seq, at, actor, action, target, detail, head.last_hash, digest)
 
 

@@ -16,7 +16,7 @@ import click
 from api.cli import exits
 from hsm import checkpoints
 from hsm.keystore import open_keystore
-from trust import audit as audit_log, audit_query
+from trust import audit as audit_log, audit_query, events
 from trust.config import load_settings
 from trust.db import check_ready, make_engine, session_factory
 from trust.errors import AuditChainBroken, TrustError
@@ -45,6 +45,9 @@ def verify(as_json: bool, anchor_file) -> None:
 
     report, findings = _with_session(check)
     ok = report.ok and not any(finding.fails for finding in findings)
+    if not ok:
+        events.emit("audit.verify.failed", events.Severity.CRITICAL, f"cli:{getpass.getuser()}", "", {
+            "chain": report.en, "findings": [{"kind": str(f.kind), "seq": f.seq, "en": f.en} for f in findings]})
     if as_json:
         click.echo(json.dumps({**dataclasses.asdict(report), "ok": ok,
                                "findings": [{**dataclasses.asdict(f), "fails": f.fails} for f in findings]},
