@@ -13,6 +13,7 @@ from datetime import datetime
 
 from flask import g, request
 
+from trust.clock import parse_aware
 from trust.errors import InvalidInput
 
 MAX_DEPTH = 32            # deeper than any body of this API; stops RecursionError long before
@@ -123,12 +124,8 @@ def text(body: dict, name: str, required: bool = True) -> str | None:
 
 def time_value(body: dict, name: str) -> datetime:
     """An RFC 3339 time with its offset (``2027-01-31T16:00:00Z``), as an aware datetime."""
-    value = text(body, name)
-    try:
-        when = datetime.fromisoformat(value.strip().replace("Z", "+00:00")) if len(value) <= 40 else None
-    except ValueError:
-        when = None
-    if when is None or when.tzinfo is None:
+    when = parse_aware(text(body, name))
+    if when is None:
         raise InvalidInput(f"'{name}' is an RFC 3339 time with its offset, e.g. 2027-01-31T16:00:00Z",
                            f"“{name}”须为带时区的 RFC 3339 时间，如 2027-01-31T16:00:00Z")
     return when

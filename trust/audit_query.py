@@ -20,7 +20,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from trust.audit import AuditRecord, append, audit_log
-from trust.clock import as_utc, iso_z
+from trust.clock import as_utc, iso_z, parse_aware
 from trust.errors import InvalidInput
 
 MAX_PAGE = 1000
@@ -65,11 +65,8 @@ def parse_time(value: str | None, name: str) -> datetime | None:
     """A time bound as given on the command line or in a query: ISO 8601 with its zone."""
     if value is None:
         return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        parsed = None
-    if parsed is None or parsed.tzinfo is None:
+    parsed = parse_aware(value)
+    if parsed is None:
         raise InvalidInput(f"{name} is an ISO 8601 time with its zone, e.g. 2026-12-07T00:00:00+08:00",
                            f"{name} 须为带时区的 ISO 8601 时间，如 2026-12-07T00:00:00+08:00")
     return parsed

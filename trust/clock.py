@@ -27,3 +27,15 @@ def iso_z(value: datetime | None) -> str | None:
 def beijing_date(value: datetime) -> date:
     """The calendar date in China (UTC+8) at ``value``: the dates printed on licences and seals."""
     return value.astimezone(BEIJING).date()
+
+
+def parse_aware(value: str) -> datetime | None:
+    """An ISO 8601 / RFC 3339 time with its offset (``2027-01-31T16:00:00Z``) as an aware
+    datetime; None when ``value`` is not one, or has no offset (callers say which field)."""
+    if len(value) > 40:
+        return None
+    try:
+        when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else None
