@@ -94,13 +94,14 @@ class _TcpReceiver:
 
 
 def test_tcp_delivery_survives_the_receiver_being_down(tmp_path):
-    receiver = _TcpReceiver()
-    port = receiver.port
-    receiver.close()  # down
+    placeholder = socket.socket()
+    placeholder.bind(("127.0.0.1", 0))  # bound but not listening: connections are refused, the port stays ours
+    port = placeholder.getsockname()[1]
     sender = Sender(Config(("tcp", "127.0.0.1", port), spool=tmp_path / "spool.jsonl"))
     sender.send([_event(n=1), _event(n=2)])
     assert len((tmp_path / "spool.jsonl").read_text().splitlines()) == 2
     assert (tmp_path / "spool.jsonl").stat().st_mode & 0o777 == 0o600
+    placeholder.close()
     receiver = _TcpReceiver(port)  # back
     try:
         sender.send([_event(n=3)])
