@@ -18,6 +18,7 @@ import http.client
 import json
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -25,10 +26,13 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from bench.server import environment, free_port, posts_per_second, served
+from sqlalchemy import Engine
+from sqlalchemy.orm import sessionmaker
+
 from bench.timing import rate
-from hsm.keystore import initialise_keystore, open_keystore
+from hsm.keystore import KeyStore, initialise_keystore, open_keystore
 from identity import clients, signing_keys, tokens
-from trust.config import load_settings
+from trust.config import Settings, load_settings
 from trust.db import make_engine, session_factory, upgrade
 
 SECONDS = 3
@@ -51,26 +55,46 @@ def _post(port: int, path: str, form: dict, authorization: str) -> dict:
     return json.loads(body)
 
 
+@dataclass(frozen=True)
+class TokenHome:
+    """A TRUST_HOME to serve on ``port``, with its keystore, token signing keys and one ES256
+    client-credentials client (scope seal:sign); ``authorization`` is its Basic header."""
+
+    env: dict
+    port: int
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker
+    keystore: KeyStore
+    authorization: str
+
+
+def token_home(home: Path) -> TokenHome:
+    """Make ``home`` (mode 0700) such a TRUST_HOME, on a free loopback port."""
+    port = free_port()
+    home.mkdir(mode=0o700)
+    env = environment(home, port)
+    settings = load_settings(env)
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    sessions = session_factory(engine)
+    with sessions() as session:
+        initialise_keystore(session, settings)
+        keystore = open_keystore(settings, sessions)
+        signing_keys.ensure_signing_keys(session, keystore)
+        client, secret = clients.register_client(session, name="bench", grant_types=["client_credentials"],
+                                                 scopes=["seal:sign"], token_alg="ES256")
+        session.commit()
+    authorization = "Basic " + base64.b64encode(f"{client.client_id}:{secret}".encode()).decode()
+    return TokenHome(env, port, settings, engine, sessions, keystore, authorization)
+
+
 def run() -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="trust-bench-identity-") as directory:
-        home, port = Path(directory) / "home", free_port()
-        home.mkdir(mode=0o700)
-        env = environment(home, port)
-        settings = load_settings(env)
-        engine = make_engine(settings.database_url)
-        upgrade(engine)
-        sessions = session_factory(engine)
-        with sessions() as session:
-            initialise_keystore(session, settings)
-            keystore = open_keystore(settings, sessions)
-            signing_keys.ensure_signing_keys(session, keystore)
-            client, secret = clients.register_client(session, name="bench", grant_types=["client_credentials"],
-                                                     scopes=["seal:sign"], token_alg="ES256")
-            session.commit()
-
-            in_process = _in_process(session, keystore, settings.public_url)
-
-        authorization = "Basic " + base64.b64encode(f"{client.client_id}:{secret}".encode()).decode()
+        made = token_home(Path(directory) / "home")
+        env, port, engine, authorization = made.env, made.port, made.engine, made.authorization
+        with made.sessions() as session:
+            in_process = _in_process(session, made.keystore, made.settings.public_url)
         form_headers = {"Authorization": authorization, "Content-Type": "application/x-www-form-urlencoded"}
         token_form = {"grant_type": "client_credentials", "scope": "seal:sign"}
         with served(env, port, WORKERS, Path(directory) / "serve.log"):

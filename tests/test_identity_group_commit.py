@@ -13,14 +13,13 @@ from urllib.parse import urlencode
 
 from sqlalchemy import func, select
 
-from bench.server import environment, free_port, worker_pids
-from hsm.keystore import initialise_keystore, open_keystore
-from identity import clients, signing_keys
+from bench.identity import token_home
+from bench.server import worker_pids
+from identity import clients
 from identity.token_models import oauth_access_token
 from tests.serving import trustctl_serve
 from trust import audit
-from trust.config import load_settings
-from trust.db import make_engine, session_factory, upgrade
+from trust.db import make_engine, upgrade
 
 CLIENTS = 4
 
@@ -44,20 +43,9 @@ def _issue_until(port: int, authorization: str, stop: threading.Event, acknowled
 
 
 def test_every_acknowledged_token_survives_sigkill(tmp_path):
-    home, port = tmp_path / "home", free_port()
-    home.mkdir(mode=0o700)
-    env = environment(home, port)
-    settings = load_settings(env)
-    engine = make_engine(settings.database_url)
-    upgrade(engine)
-    sessions = session_factory(engine)
-    with sessions() as session:
-        initialise_keystore(session, settings)
-        signing_keys.ensure_signing_keys(session, open_keystore(settings, sessions))
-        client, secret = clients.register_client(session, name="durability", grant_types=["client_credentials"],
-                                                 scopes=["seal:sign"], token_alg="ES256")
-        session.commit()
-    authorization = "Basic " + base64.b64encode(f"{client.client_id}:{secret}".encode()).decode()
+    made = token_home(tmp_path / "home")
+    env, port, sessions, authorization = made.env, made.port, made.sessions, made.authorization
+    engine = made.engine
 
     acknowledged: list[str] = []
     stop = threading.Event()
