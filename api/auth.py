@@ -14,7 +14,7 @@ from functools import wraps
 from flask import current_app, g, request
 
 from identity import subjects, tokens
-from trust import audit
+from trust import audit, duties
 from trust.errors import InvalidToken, PermissionDenied, Unauthenticated
 
 MAX_TOKEN_CHARS = 8192  # larger than any token we issue; refused before parsing
@@ -68,13 +68,29 @@ def current_token(*scopes: str) -> "tokens.AccessToken":
 
 def acting_officer(role: str) -> str:
     """The audit name of the person behind the request's (already validated) token, who must
-    be an officer holding ``role``; a client's own token, or anyone else, is refused and audited."""
+    be an officer holding ``role`` or, for an administrative role, its duty's own role
+    (trust.duties: ``security-admin`` may do what ``seal-admin`` may), and no second duty; a
+    client's own token, or anyone else, is refused and audited. Officers log in with TOTP
+    (identity.authn.totp_required), so such a token never rests on a password alone."""
     token = g.access_token
-    with current_app.extensions["trust.sessions"]() as session:
-        held = subjects.roles(session, token.subject) if token.subject else frozenset()
-    if role not in held:
-        _refuse(PermissionDenied(f"only an officer with the role {role} may do this",
-                                 f"只有具备“{role}”角色的工作人员可以执行此操作"), request.path)
+    held, held_duties = frozenset(), frozenset()
+    if token.subject:
+        with current_app.extensions["trust.sessions"]() as session:
+            held, held_duties = subjects.roles(session, token.subject), subjects.person_duties(session, token.subject)
+    try:
+        duties.check_holding(held, held_duties, f"officer {token.subject}", PermissionDenied)
+    except PermissionDenied as error:
+        _refuse(error, request.path)
+    needed = duties.ROLE_DUTY.get(role)
+    if role not in held and (needed is None or needed.value not in held):
+        if needed is None:
+            error = PermissionDenied(en=f"only an officer with the role {role} may do this",
+                                     zh=f"只有具备“{role}”角色的工作人员可以执行此操作")
+        else:
+            english, chinese = duties.NAMES[needed]
+            error = PermissionDenied(en=f"only the {english} (role {needed.value} or {role}) may do this",
+                                     zh=f"此操作须由{chinese}（角色 {needed.value} 或 {role}）执行")
+        _refuse(error, request.path)
     return f"officer:{token.subject}"
 
 

@@ -164,7 +164,7 @@ def _authorised_officer(session, action: str, target: str, raw: bytes) -> office
         raise officers.deny(session, "anonymous", f"{action}:{target}", PermissionDenied(
             "this request needs a security officer's signature (X-Officer-Fingerprint, X-Officer-Signature)",
             "此请求需要安全员签名（X-Officer-Fingerprint、X-Officer-Signature）"))
-    return officers.authenticate(session, officer_statement(action, target, raw), proof)
+    return officers.authenticate(session, officer_statement(action, target, raw), proof, act=action)
 
 
 def _check_time(at: str) -> None:

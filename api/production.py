@@ -20,14 +20,14 @@ from ca.profiles import DEFAULT_POLICY_ARC
 from hsm.demo import DEMO_OFFICERS
 from hsm.keystore import KeyStoreConfig
 from hsm.officers import ACTIVE, officers
-from identity.demo import CITIZEN, ENTERPRISE, OFFICER
+from identity.demo import CITIZEN, ENTERPRISE, OFFICERS
 from identity.models import identity_subject
 from trust.config import Mode, Settings
 from trust.db import is_initialised, make_engine, session_factory
 from trust.errors import StorageError
 
 EXAMPLE_ARC = "2.999"   # ITU-T X.660's example arc, under which the default policy arc lies
-DEMO_USERNAMES = (CITIZEN["username"], ENTERPRISE["username"], OFFICER["username"])
+DEMO_USERNAMES = (CITIZEN["username"], ENTERPRISE["username"], *(who["username"] for who in OFFICERS.values()))
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ def demo_accounts(settings: Settings) -> list[str]:
             people = session.execute(select(identity_subject.c.username).where(
                 identity_subject.c.username.in_(DEMO_USERNAMES), identity_subject.c.status == "active")).scalars()
             custodians = session.execute(select(officers.c.id).where(
-                officers.c.id.in_([officer_id for officer_id, _ in DEMO_OFFICERS]),
+                officers.c.id.in_([officer_id for officer_id, _, _ in DEMO_OFFICERS]),
                 officers.c.status == ACTIVE)).scalars()
             return sorted(people) + sorted(custodians)
     finally:

@@ -36,6 +36,7 @@ from hsm.officers import Credential, PermissionDenied
 from trust import audit
 from trust.audit import canonical_json, utc_now
 from trust.db import Base
+from trust.duties import Duty
 from trust.errors import InvalidInput, NotFound, TrustError
 
 Clock = Callable[[], datetime]
@@ -168,7 +169,7 @@ def request(session: Session, keystore: KeyStore, action: str, target: str, para
     expires_at = now + current.ttl
     signed = _request_statement(request_id, action, target, parameters, expires_at)
     proof = credential.prove(signed)
-    requester = officers.authenticate(session, signed, proof, clock=clock)
+    requester = officers.authenticate(session, signed, proof, act="approval.request", clock=clock)
     active = officers.count_active(session)
     if active < current.threshold:
         raise InvalidInput(
@@ -196,7 +197,7 @@ def approve(session: Session, keystore: KeyStore, request_id: str, *, credential
     row = _open_row(session, request_id, clock)
     signed = _decision_statement(row, APPROVE, "")
     proof = credential.prove(signed)
-    officer = officers.authenticate(session, signed, proof, clock=clock)
+    officer = officers.authenticate(session, signed, proof, act="approval.approve", clock=clock)
     target = _audit_target(request_id)
     if officer.id == row.requester:
         raise officers.deny(session, officer.id, target, PermissionDenied(
@@ -225,7 +226,7 @@ def reject(session: Session, request_id: str, *, credential: Credential, reason:
     row = _open_row(session, request_id, clock)
     signed = _decision_statement(row, REJECT, reason)
     proof = credential.prove(signed)
-    officer = officers.authenticate(session, signed, proof, clock=clock)
+    officer = officers.authenticate(session, signed, proof, act="approval.reject", clock=clock)
     now = _now(clock)
     session.execute(approval_decisions.delete().where(
         (approval_decisions.c.request_id == request_id) & (approval_decisions.c.officer_id == officer.id)))
@@ -335,7 +336,7 @@ def _active_officer(session: Session, officer_id: str) -> officers.Officer | Non
         officer = officers.get(session, officer_id)
     except NotFound:
         return None
-    return officer if officer.status == officers.ACTIVE else None
+    return officer if officer.status == officers.ACTIVE and officer.duty == Duty.SECURITY else None
 
 
 def _decision_of(session: Session, request_id: str, officer_id: str):

@@ -26,9 +26,10 @@ from typing import Callable
 from sqlalchemy import Column, DateTime, String, Table, Text, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from trust import audit
+from trust import audit, duties
 from trust.audit import canonical_json, utc_now
 from trust.db import Base
+from trust.duties import Duty
 from trust.errors import InvalidInput, InvalidSignature, NotFound, PermissionDenied, TrustError  # noqa: F401 (PermissionDenied re-exported)
 from trust.hashes import sm3
 from trust.sm2 import SM2PrivateKey, SM2PublicKey
@@ -44,6 +45,7 @@ officers = Table(
     Column("public_key", Text, nullable=False),  # SubjectPublicKeyInfo, PEM
     Column("fingerprint", String(64), nullable=False, unique=True),
     Column("status", String(16), nullable=False),
+    Column("duty", String(16), nullable=False),  # trust.duties.Duty: one per person
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True)),
 )
@@ -56,6 +58,7 @@ class Officer:
     public_key: str
     fingerprint: str
     status: str
+    duty: Duty
     created_at: datetime
 
     def verify(self, statement: bytes, signature: bytes | str) -> bool:
@@ -148,8 +151,9 @@ def load_credential(path: str | Path) -> Credential:
 
 
 def enrol(session: Session, officer_id: str, name: str, public_key_pem: str, *, actor: str,
-          clock: Callable[[], datetime] = utc_now) -> Officer:
-    """Register an officer by public key. Does not commit."""
+          duty: Duty = Duty.SECURITY, clock: Callable[[], datetime] = utc_now) -> Officer:
+    """Register an administrator's credential by public key, for their one duty. Does not commit."""
+    duty = duties.parse(duty)
     if not officer_id or len(officer_id) > 64 or not officer_id.replace("-", "").replace(".", "").isalnum():
         raise InvalidInput("an officer id is 1-64 letters, digits, '-' or '.'",
                            "安全员编号应为 1-64 个字母、数字、“-”或“.”")
@@ -163,9 +167,9 @@ def enrol(session: Session, officer_id: str, name: str, public_key_pem: str, *, 
     now = clock()
     session.execute(insert(officers).values(
         id=officer_id, name=name, public_key=public_key.to_pem(), fingerprint=key_print,
-        status=ACTIVE, created_at=now))
+        status=ACTIVE, duty=duty.value, created_at=now))
     audit.append(session, actor, "officer.enrol", f"officer:{officer_id}",
-                 {"name": name, "fingerprint": key_print}, clock=clock)
+                 {"name": name, "fingerprint": key_print, "duty": duty.value}, clock=clock)
     return get(session, officer_id)
 
 
@@ -195,13 +199,15 @@ def list_officers(session: Session, *, active_only: bool = True) -> list[Officer
 
 
 def count_active(session: Session) -> int:
-    return session.execute(select(func.count()).select_from(officers)
-                           .where(officers.c.status == ACTIVE)).scalar_one()
+    """The active security officers: those who can approve under dual control."""
+    return session.execute(select(func.count()).select_from(officers).where(
+        officers.c.status == ACTIVE, officers.c.duty == Duty.SECURITY.value)).scalar_one()
 
 
-def authenticate(session: Session, signed: bytes, proof: Proof, *,
+def authenticate(session: Session, signed: bytes, proof: Proof, *, act: str,
                  clock: Callable[[], datetime] = utc_now) -> Officer:
-    """The active officer whose key made ``proof`` over ``signed``, or PermissionDenied.
+    """The active officer whose key made ``proof`` over ``signed`` and whose duty is the one
+    ``act`` needs (trust.duties), or PermissionDenied.
 
     A refusal is appended to the audit log before raising (nothing else has been
     written by then), so the caller commits the session to keep it.
@@ -216,6 +222,12 @@ def authenticate(session: Session, signed: bytes, proof: Proof, *,
         raise deny(session, officer.id, "officer.authenticate",
                    PermissionDenied("the credential's signature does not verify",
                                     "凭据签名验证不通过"), clock)
+    needed = duties.duty_of_act(act)
+    if officer.duty != needed:
+        english, chinese = duties.NAMES[needed]
+        raise deny(session, officer.id, act, PermissionDenied(
+            en=f"{act} is an act of the {english}; officer {officer.id} is a {duties.NAMES[officer.duty][0]}",
+            zh=f"{act} 须由{chinese}执行；{officer.id} 是{duties.NAMES[officer.duty][1]}"), clock)
     return officer
 
 
@@ -225,7 +237,7 @@ def identify(session: Session, credential: Credential, action: str, target: str,
     fresh statement of the act, checked against their registered public key."""
     signed = statement(decision="act", action=action, target=target,
                        at=clock().isoformat(), nonce=secrets.token_hex(16))
-    return authenticate(session, signed, credential.prove(signed), clock=clock)
+    return authenticate(session, signed, credential.prove(signed), act=action, clock=clock)
 
 
 def deny(session: Session, actor: str, target: str, error: TrustError,
@@ -236,4 +248,4 @@ def deny(session: Session, actor: str, target: str, error: TrustError,
 
 
 def _officer(row) -> Officer:
-    return Officer(row.id, row.name, row.public_key, row.fingerprint, row.status, row.created_at)
+    return Officer(row.id, row.name, row.public_key, row.fingerprint, row.status, Duty(row.duty), row.created_at)

@@ -18,10 +18,12 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from hsm.officers import ACTIVE as OFFICER_ACTIVE, officers
 from identity import passwords
 from identity.models import LEVELS, identity_representative, identity_role, identity_subject
 from identity.sources import IdentitySource
-from trust import audit
+from trust import audit, duties
+from trust.duties import Duty
 from trust.errors import InvalidInput, NotFound
 from trust.ids import validate_resident_id, validate_uscc
 
@@ -156,6 +158,8 @@ def create_officer(session: Session, *, username: str, password: str, name: str,
         raise InvalidInput("a staff number is 1 to 32 letters, digits or -", "工号须为 1 至 32 个字母、数字或 -")
     department = _name(department, "department", "部门")
     role_list = _words(roles, _ROLE, MAX_ROLES, "roles", "角色")
+    duties.check_holding(role_list, duties.duties_of_roles(role_list) | _credential_duty(session, username),
+                         f"officer {str(username)[:64]}")
     subject = _create(session, "officer", username, password, _name(name, "name", "姓名"), staff_number.strip(),
                       "L3", None, department, actor, clock, source_name=f"department:{department}")
     for role in role_list:
@@ -225,6 +229,23 @@ def roles(session: Session, subject_id: str) -> frozenset[str]:
     query = (select(identity_role.c.role).join(identity_subject, identity_subject.c.id == identity_role.c.subject_id)
              .where(identity_role.c.subject_id == subject_id, identity_subject.c.status == "active"))
     return frozenset(session.scalars(query))
+
+
+def person_duties(session: Session, subject_id: str) -> frozenset[Duty]:
+    """The administrator duties of an active subject: those of their roles, and that of the
+    SM2 credential enrolled under their username (hsm.officers): one person, both registers.
+    More than one is refused wherever they act (trust.duties.check_single)."""
+    username = session.scalar(select(identity_subject.c.username).where(
+        identity_subject.c.id == subject_id, identity_subject.c.status == "active"))
+    if username is None:
+        return frozenset()
+    return duties.duties_of_roles(roles(session, subject_id)) | _credential_duty(session, username)
+
+
+def _credential_duty(session: Session, username: str) -> frozenset[Duty]:
+    duty = session.scalar(select(officers.c.duty).where(officers.c.id == str(username).strip().lower(),
+                                                        officers.c.status == OFFICER_ACTIVE))
+    return frozenset() if duty is None else frozenset({Duty(duty)})
 
 
 # ---------------------------------------------------------------- representatives (经办人授权)

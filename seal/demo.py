@@ -22,7 +22,7 @@ DEMO_SEAL_NAME = "演示局"
 MAKER_LABEL, HOLDER_LABEL = "demo/seal-maker", "demo/department-seal"
 PICTURE_DPI = 200        # 42 mm at 200 dpi: a 331-pixel PNG of ~12 KB, embedded in every signature
 VALIDITY = timedelta(days=3 * 365)
-(APPLICANT, _), (APPROVER, _), _ = DEMO_OFFICERS  # one demo officer applies, another approves
+(APPLICANT, _, _), (APPROVER, _, _) = DEMO_OFFICERS[:2]  # one demo officer applies, another approves
 
 
 def demo_seal_code(uscc: str) -> str:

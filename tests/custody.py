@@ -3,10 +3,12 @@
 import os
 from pathlib import Path
 
+from hsm import officers
 from hsm.demo import set_up_demo_custody
 from hsm.keystore import initialise_keystore
 from trust.config import load_settings
 from trust.db import make_engine, session_factory, upgrade
+from trust.duties import Duty
 
 
 def demo_custody(tmp_path: Path, monkeypatch, db_url: str | None = None) -> Path:
@@ -26,3 +28,18 @@ def demo_custody(tmp_path: Path, monkeypatch, db_url: str | None = None) -> Path
         session.commit()
     engine.dispose()
     return home
+
+
+def enrol_administrator(home: Path, officer_id: str, duty: Duty) -> Path:
+    """Enrol a fresh SM2 credential for one administrator duty in an initialised home (as an
+    officer enrolls their own public key); the credential file, mode 0600, is returned."""
+    credential, pem_text = officers.new_credential()
+    path = home / f"{officer_id}.pem"
+    officers.write_credential(path, pem_text)
+    engine = make_engine(f"sqlite:///{home / 'trust.db'}")
+    with session_factory(engine)() as session:
+        officers.enrol(session, officer_id, officer_id, credential.private_key.public_key().to_pem(),
+                       actor="test", duty=duty)
+        session.commit()
+    engine.dispose()
+    return path

@@ -17,7 +17,9 @@ from hsm.kek import create_master_key_file
 from identity import subjects, tokens
 from trust import audit, audit_query, db
 from trust.audit_query import Query
+from tests.custody import enrol_administrator
 from trust.config import Settings
+from trust.duties import Duty
 from trust.errors import InvalidInput
 
 T0 = datetime(2026, 12, 7, 0, 0, tzinfo=timezone.utc)
@@ -184,6 +186,7 @@ def test_trustctl_audit_search_pages_exports_and_is_audited(tmp_path):
     from tests.serving import clean_env, trustctl
     env = clean_env(TRUST_HOME=str(tmp_path / "home"))
     assert trustctl(env, "init").returncode == 0
+    env["TRUST_OFFICER_KEY"] = str(enrol_administrator(tmp_path / "home", "auditor-1", Duty.AUDIT))
     found = trustctl(env, "audit", "search", "--action", "system.*", "--format", "json")
     assert found.returncode == 0, found.stderr
     assert [r["action"] for r in json.loads(found.stdout)["records"]] == ["system.init"]
@@ -194,3 +197,7 @@ def test_trustctl_audit_search_pages_exports_and_is_audited(tmp_path):
     readings = trustctl(env, "audit", "search", "--action", "audit.*")
     assert all(kind in readings.stdout for kind in ("audit.search", "audit.export", "audit.usage"))
     assert trustctl(env, "audit", "search", "--since", "yesterday").returncode == 1
+    assert readings.stdout.count("auditor-1") >= 3  # the auditor is named, not the shell's user
+    env["TRUST_OFFICER_KEY"] = str(enrol_administrator(tmp_path / "home", "sysadmin-1", Duty.SYSTEM))
+    refused = trustctl(env, "audit", "search")
+    assert refused.returncode == 1 and "audit administrator" in refused.stderr

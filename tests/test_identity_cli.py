@@ -15,8 +15,10 @@ from click.testing import CliRunner
 from api.cli.identity import identity
 from hsm.keystore import initialise_keystore, open_keystore
 from identity import authn, signing_keys, subjects
+from tests.custody import enrol_administrator
 from trust.config import load_settings
 from trust.db import make_engine, session_factory, upgrade
+from trust.duties import Duty
 from trust.errors import Unauthenticated
 from trust.ids import generate_resident_id, generate_uscc
 
@@ -40,6 +42,8 @@ def home(tmp_path, monkeypatch):
     with session_factory(engine)() as session:
         initialise_keystore(session, load_settings())
         session.commit()
+    # Officers, clients and federation are the system administrator's acts (trust.duties).
+    monkeypatch.setenv("TRUST_OFFICER_KEY", str(enrol_administrator(home, "sysadmin-1", Duty.SYSTEM)))
     yield home
     engine.dispose()
 

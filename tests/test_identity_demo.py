@@ -20,6 +20,9 @@ def test_demo_identities(session, tmp_path):
     assert citizen["assurance_level"] == "L2" and citizen["assurance_source"].startswith("local-registry:")
     assert enterprise["assurance_level"] == "L2" and enterprise["representatives"] == [citizen["id"]]
     assert officer["totp_enrolled"] and officer["roles"] == ["ca-officer", "licence-officer", "seal-admin"]
+    # One of each separated administrator duty (三员), each with TOTP.
+    assert [made[k]["roles"] for k in ("sysadmin", "auditor")] == [["sys-admin"], ["audit-admin"]]
+    assert made["sysadmin"]["totp_enrolled"] and made["auditor"]["totp_enrolled"]
     for who in (citizen, enterprise, officer):
         assert authn.authenticate_password(session, who["username"], who["password"], address="127.0.0.1").id == who["id"]
     # The officer's app, from the URI shown: the current code works at once.
@@ -31,9 +34,9 @@ def test_demo_identities(session, tmp_path):
 
     again = demo.create_demo_identities(session, keystore, tmp_path)
     session.commit()
-    assert [again[k]["id"] for k in ("citizen", "enterprise", "officer")] == [
-        made[k]["id"] for k in ("citizen", "enterprise", "officer")]
-    assert all(again[k]["password"] is None for k in ("citizen", "enterprise", "officer"))
+    people = ("citizen", "enterprise", "officer", "sysadmin", "auditor")
+    assert [again[k]["id"] for k in people] == [made[k]["id"] for k in people]
+    assert all(again[k]["password"] is None for k in people)
     assert again["officer"]["totp_secret"] is None and "exists, unchanged" in demo.notice(again)
-    assert len(subjects.list_subjects(session)) == 3
+    assert len(subjects.list_subjects(session)) == 5
     assert audit.verify_chain(session).ok

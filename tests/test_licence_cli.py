@@ -22,7 +22,8 @@ def demo(tmp_path_factory):
     init = trustctl(env, "init", "--demo")
     assert init.returncode == 0, init.stderr
     officer = str(tmp_path / "home" / "officers" / "officer-1.pem")
-    return {"env": env, "dir": tmp_path, "officer": officer,
+    sysadmin = str(tmp_path / "home" / "officers" / "sysadmin-1.pem")  # the catalogue and consumers are theirs
+    return {"env": env, "dir": tmp_path, "officer": officer, "sysadmin": sysadmin,
             "licence": re.search(r"Demo business licence: (\S+)", init.stdout).group(1)}
 
 
@@ -37,8 +38,8 @@ def test_types_list_show_export(demo):
     assert len(json.loads(out.read_text(encoding="utf-8"))) == 3
 
 
-def test_an_officer_imports_a_new_version_and_a_broken_one_is_refused(demo, tmp_path):
-    env, officer = demo["env"], demo["officer"]
+def test_the_system_administrator_imports_a_new_version_and_a_broken_one_is_refused(demo, tmp_path):
+    env, officer = demo["env"], demo["sysadmin"]
     definition = json.loads(trustctl(env, "licence", "types", "show", "11100000MB0143028R002", "--json").stdout)["definition"]
     definition["fields"][3]["max_length"] = 120
     (path := tmp_path / "food.json").write_text(json.dumps(definition, ensure_ascii=False), encoding="utf-8")
@@ -53,7 +54,9 @@ def test_an_officer_imports_a_new_version_and_a_broken_one_is_refused(demo, tmp_
     unsigned = trustctl(env, "licence", "types", "import", str(path))
     assert unsigned.returncode == 4 and "credential" in unsigned.stderr.lower()
     records = audit_records(demo["dir"] / "home" / "trust.db")
-    assert records.count(("officer-1", "licence.type")) == 1  # the officer's; the shipped ones are "trustctl init"
+    assert records.count(("sysadmin-1", "licence.type")) == 1  # theirs; the shipped ones are "trustctl init"
+    security = trustctl(env, "licence", "types", "import", str(path), "--credential", demo["officer"])
+    assert security.returncode == 1 and "system administrator" in security.stderr  # 三员分立
 
 
 def test_issue_show_suspend_and_verify_from_the_command_line(demo, tmp_path):
@@ -121,8 +124,8 @@ def test_an_officer_rotates_a_qr_key_and_the_old_one_stays_listed(demo):
                for actor, action in audit_records(demo["dir"] / "home" / "trust.db"))
 
 
-def test_an_officer_registers_a_licence_consumer_for_types_and_purposes(demo):
-    env, officer = demo["env"], demo["officer"]
+def test_the_system_administrator_registers_a_licence_consumer_for_types_and_purposes(demo):
+    env, officer = demo["env"], demo["sysadmin"]
     added = trustctl(env, "licence", "consumer", "add", "demo-department-app", "--types",
                      "11100000MB0143028R001,11100000MB0143028R002", "--purposes", "企业开办，银行开户",
                      "--purposes", "招投标资格审查", "--credential", officer)

@@ -27,7 +27,8 @@ def served(tmp_path_factory):
     person = re.search(r"citizen: (\S+)\s+密码 / password: (\S+)", init.stdout).groups()
     registered = trustctl(env, "identity", "client", "register", "--name", "pyoidc RP", "--redirect-uri", REDIRECT,
                           "--grant", "authorization_code", "--grant", "refresh_token", "--scope", "openid",
-                          "--scope", "profile", "--scope", "email", "--scope", "offline_access")
+                          "--scope", "profile", "--scope", "email", "--scope", "offline_access",
+                          "--credential", str(tmp_path / "home" / "officers" / "sysadmin-1.pem"))
     assert registered.returncode == 0, registered.stderr
     client = (re.search(r"client_id: (\S+)", registered.stdout).group(1),
               re.search(r"client_secret: (\S+?)（", registered.stdout).group(1))

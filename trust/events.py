@@ -74,6 +74,22 @@ def mask_text(text: str) -> str:
     return _PHONE.sub(r"\1****\2", _RESIDENT_ID.sub(lambda m: m[1] + "*" * 8 + m[2], text))
 
 
+class MaskingFilter(logging.Filter):
+    """Masks resident ID and phone numbers in every log line it passes, the exception's
+    text included: an access log line carries the query string, an error message the input
+    it refused. Put on a handler (it then sees what other loggers propagate to it) or on a
+    logger that logs itself (gunicorn's access and error logs)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask_text(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = mask_text(logging.Formatter().formatException(record.exc_info))
+        return True
+
+
 def mask_name(name: str) -> str:
     return name[:1] + "*" * (len(name) - 1) if len(name) > 1 else "*"
 

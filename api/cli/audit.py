@@ -1,5 +1,6 @@
 """`trustctl audit`: check the audit chain and its signed checkpoints, print its head, sign
-a checkpoint and export it.
+a checkpoint and export it; the audit administrator's search, export and usage counts,
+signed with their credential (trust.duties) and themselves audited.
 
 Exit codes (api/cli/exits.py): 0 the chain is intact, 1 it is broken (`verify` names the
 first bad record and every checkpoint finding), 3 an anchor file that cannot be read,
@@ -14,6 +15,7 @@ import sys
 import click
 
 from api.cli import exits
+from api.cli.approvals import credential_option, run_as
 from hsm import checkpoints
 from hsm.keystore import open_keystore
 from trust import audit as audit_log, audit_query, events
@@ -111,7 +113,8 @@ def head(as_json: bool) -> None:
               help="每页条数 / Records a page.")
 @click.option("--format", "kind", type=click.Choice(["table", "json", "jsonl", "csv"]), default="table",
               show_default=True, help="jsonl、csv：全部匹配记录及其链杂凑 / jsonl, csv: every match with its chain hashes.")
-def search(since, until, actor, action, target, purpose, outcome, after, limit, kind) -> None:
+@credential_option
+def search(since, until, actor, action, target, purpose, outcome, after, limit, kind, credential_path) -> None:
     """检索、导出审计日志（本身记入审计）/ Search or export the audit log (itself audited)."""
     try:
         query = audit_query.Query(since=audit_query.parse_time(since, "--since"),
@@ -119,10 +122,11 @@ def search(since, until, actor, action, target, purpose, outcome, after, limit, 
                                   action=action, target=target, purpose=purpose, outcome=outcome)
     except TrustError as e:
         exits.fail(e)
-    reader = f"cli:{getpass.getuser()}"
+    exporting = kind in ("jsonl", "csv")
 
-    def read(session):
-        if kind in ("jsonl", "csv"):
+    def read(session, _keystore, acting):
+        reader = acting.officer.id
+        if exporting:
             audit_query.record_reading(session, reader, "export", query)
             session.commit()
             records = audit_query.export(session, query)
@@ -143,14 +147,16 @@ def search(since, until, actor, action, target, purpose, outcome, after, limit, 
         if following is not None:
             click.echo(f"（还有更多 / more: --after {following}）")
 
-    _with_keystore(lambda session, _keystore: read(session))
+    run_as("audit.export" if exporting else "audit.search", "audit", read, credential_paths=(credential_path,),
+           keystore=False)
 
 
 @audit.command()
 @click.option("--since", help="起始时间（含），带时区的 ISO 8601 / From (inclusive), ISO 8601 with zone.")
 @click.option("--until", help="截止时间（不含）/ Until (exclusive), ISO 8601 with zone.")
 @click.option("--json", "as_json", is_flag=True, help="机器可读输出 / Machine-readable output.")
-def usage(since, until, as_json) -> None:
+@credential_option
+def usage(since, until, as_json, credential_path) -> None:
     """使用频度：按月、动作、对象与客户端统计 / Uses by month, action, object and client."""
     try:
         query = audit_query.Query(since=audit_query.parse_time(since, "--since"),
@@ -158,13 +164,12 @@ def usage(since, until, as_json) -> None:
     except TrustError as e:
         exits.fail(e)
 
-    def count(session, _keystore):
+    def count(session, _keystore, acting):
         rows = audit_query.usage(session, query)
-        audit_query.record_reading(session, f"cli:{getpass.getuser()}", "usage", query, len(rows))
-        session.commit()
+        audit_query.record_reading(session, acting.officer.id, "usage", query, len(rows))
         return rows
 
-    rows = _with_keystore(count)
+    rows = run_as("audit.usage", "audit", count, credential_paths=(credential_path,), keystore=False)
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False))
         return

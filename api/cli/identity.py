@@ -3,7 +3,9 @@ representatives, TOTP enrolment, lockouts —, the rotation of token signing key
 registry of client applications and the trusted issuers of other identity platforms.
 
 Passwords are asked for at a prompt (hidden, twice; piped in, as two lines): they never
-appear on the command line. Acts are audited with actor ``trustctl``.
+appear on the command line. Acts are audited with actor ``trustctl``, except the system
+administrator's (officers, clients, federation: trust.duties), who signs them with their
+credential and is named in the audit log.
 
 Exit codes: 0 done, 1 refused or failed, 2 usage error (bad input, unknown user).
 """
@@ -16,7 +18,7 @@ import click
 import segno
 
 from api.cli import exits
-from api.cli.approvals import json_option, print_json, run
+from api.cli.approvals import credential_option, json_option, print_json, run, run_as
 from identity import authn, clients, federation, sessions, signing_keys, subjects, tokens, totp
 from identity.client_models import AUTH_METHODS
 from identity.sources import configured_source
@@ -93,13 +95,17 @@ def add_enterprise(username: str, name: str, uscc: str, level: str) -> None:
 @click.option("--staff-number", required=True, help="工号 / Staff number.")
 @click.option("--department", required=True, help="所属部门 / Department.")
 @click.option("--role", "roles", multiple=True, required=True,
-              help="角色，可重复，如 seal-admin、ca-officer / Role; repeat (seal-admin, ca-officer...).")
-def add_officer(username: str, name: str, staff_number: str, department: str, roles: tuple[str, ...]) -> None:
+              help="角色，可重复；管理员职责（sys-admin、security-admin、audit-admin）至多一项 / Role; repeat. "
+                   "At most one administrator duty (sys-admin, security-admin, audit-admin).")
+@credential_option
+def add_officer(username: str, name: str, staff_number: str, department: str, roles: tuple[str, ...],
+                credential_path: str) -> None:
     """新增工作人员（须绑定动态口令后方可登录）/ Add an officer (who logs in once TOTP is enrolled)."""
     password = _password()
-    subject = run(lambda session, _: subjects.create_officer(
+    subject = run_as("identity.officer.create", username, lambda session, _, acting: subjects.create_officer(
         session, username=username, password=password, name=name, staff_number=staff_number,
-        department=department, roles=list(roles), actor=ACTOR), keystore=False)
+        department=department, roles=list(roles), actor=acting.officer.id),
+        credential_paths=(credential_path,), keystore=False)
     click.echo(_describe(subject))
     click.echo(f"请绑定动态口令 / Enrol TOTP next: trustctl identity enrol-totp {subject.username}")
 
@@ -294,12 +300,15 @@ def client() -> None:
 @click.option("--jwks", "jwks_path", type=click.Path(exists=True, dir_okay=False),
               help="private_key_jwt 的公钥 JWK 集文件 / The client's public JWK set (private_key_jwt).")
 @click.option("--department", help="所属部门 / Department.")
-def register_client(name, redirect_uris, grants, scopes, alg, auth_method, jwks_path, department) -> None:
+@credential_option
+def register_client(name, redirect_uris, grants, scopes, alg, auth_method, jwks_path, department,
+                    credential_path) -> None:
     """登记部门应用；密钥仅显示这一次 / Register an application; its secret is shown this once."""
     jwks = _jwks_file(jwks_path)
-    registered, secret = run(lambda session, _: clients.register_client(
+    registered, secret = run_as("identity.client.register", name, lambda session, _, acting: clients.register_client(
         session, name=name, redirect_uris=redirect_uris, grant_types=grants, scopes=scopes, token_alg=alg,
-        auth_method=auth_method, jwks=jwks, department=department, actor=ACTOR), keystore=False)
+        auth_method=auth_method, jwks=jwks, department=department, actor=acting.officer.id),
+        credential_paths=(credential_path,), keystore=False)
     click.echo(f"client_id: {registered.client_id}")
     if secret:
         click.echo(f"client_secret: {secret}（仅显示这一次 / shown this once）")
@@ -321,9 +330,11 @@ def list_clients(as_json: bool) -> None:
 
 @client.command("disable")
 @click.argument("client_id")
-def disable_client(client_id: str) -> None:
+@credential_option
+def disable_client(client_id: str, credential_path: str) -> None:
     """停用部门应用 / Disable an application."""
-    run(lambda session, _: clients.disable_client(session, client_id, actor=ACTOR), keystore=False)
+    run_as("identity.client.disable", client_id, lambda session, _, acting: clients.disable_client(
+        session, client_id, actor=acting.officer.id), credential_paths=(credential_path,), keystore=False)
     click.echo(f"已停用 / Disabled: {client_id}")
 
 
@@ -345,12 +356,14 @@ def federation_group() -> None:
               help="换得的令牌可有的权限范围，可重复 / Scopes an exchanged token may carry; repeat.")
 @click.option("--alg", "algs", multiple=True, type=click.Choice(list(clients.TOKEN_ALGS)),
               help="接受的签名算法，可重复；默认 ES256 / Accepted algorithms; repeat. Default ES256.")
-def add_issuer(issuer, name, jwks_path, audience, level, scopes, algs) -> None:
+@credential_option
+def add_issuer(issuer, name, jwks_path, audience, level, scopes, algs, credential_path) -> None:
     """登记（或更新）受信任的外部签发方 / Add or replace a trusted external issuer."""
     jwks = _jwks_file(jwks_path)
-    run(lambda session, _: federation.add_issuer(
+    run_as("identity.federation.add-issuer", issuer, lambda session, _, acting: federation.add_issuer(
         session, issuer=issuer, name=name, jwks=jwks, audience=audience, assurance_level=level,
-        scopes=list(scopes), algorithms=list(algs or ("ES256",)), actor=ACTOR), keystore=False)
+        scopes=list(scopes), algorithms=list(algs or ("ES256",)), actor=acting.officer.id),
+        credential_paths=(credential_path,), keystore=False)
     click.echo(f"已登记 / Trusted: {issuer}  {level}")
 
 
@@ -358,9 +371,11 @@ def add_issuer(issuer, name, jwks_path, audience, level, scopes, algs) -> None:
 @click.argument("issuer")
 @click.argument("external_subject")
 @click.argument("username")
-def link(issuer: str, external_subject: str, username: str) -> None:
+@credential_option
+def link(issuer: str, external_subject: str, username: str, credential_path: str) -> None:
     """把外部身份（签发方与其 sub）关联到本地用户 / Map an external identity to a local user."""
-    run(lambda session, _: federation.link_identity(
-        session, issuer=issuer, external_subject=external_subject, subject_id=_by_username(session, username).id,
-        actor=ACTOR), keystore=False)
+    run_as("identity.federation.link", f"{issuer} {external_subject}", lambda session, _, acting:
+           federation.link_identity(session, issuer=issuer, external_subject=external_subject,
+                                    subject_id=_by_username(session, username).id, actor=acting.officer.id),
+           credential_paths=(credential_path,), keystore=False)
     click.echo(f"已关联 / Linked: {issuer} {external_subject} → {username}")

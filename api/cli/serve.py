@@ -6,15 +6,26 @@ import sys
 
 import click
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
 
 from api import production
 from api.cli import exits
 from api.app import create_app
 from hsm import checkpoints
 from api.asgi import BufferedWSGI
+from trust import events
 from trust.config import Settings, load_settings
 
 LOG_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s"
+
+
+class MaskedLogger(Logger):
+    """gunicorn's logs with personal data masked in every line (trust.events.MaskingFilter)."""
+
+    def setup(self, cfg) -> None:
+        super().setup(cfg)
+        for log in (self.error_log, self.access_log):
+            log.addFilter(events.MaskingFilter())
 
 
 class TrustServer(BaseApplication):
@@ -64,6 +75,7 @@ def gunicorn_options(host: str, port: int, workers: int) -> dict:
         "graceful_timeout": 10,  # time to finish requests on SIGTERM
         "accesslog": "-",        # stdout
         "errorlog": "-",         # stderr
+        "logger_class": MaskedLogger,  # no ID or phone number in any line
         # gunicorn's defaults, spelled out: bounds on what one request line and header
         # block may cost before the app sees it.
         "limit_request_line": 4094,
@@ -81,6 +93,8 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     """运行信任服务 / Run the trust service (gunicorn)."""
     # The service's own log records (api.problems: failed requests) go beside gunicorn's.
     logging.basicConfig(format=LOG_FORMAT)  # warnings and errors, as by default
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(events.MaskingFilter())
     settings = load_settings()
     checkpoints.Policy.from_env()  # a bad setting is refused here, not in every worker
     refused = production.refusals(settings, dict(os.environ))
