@@ -154,10 +154,12 @@ def test_unlock_disable_enable(home, db):
         authn.authenticate_password(session, "zhangsan", PASSWORD, address="10.0.0.2")
 
 
-def test_rotate_keys(home, db):
+def test_rotate_keys(home, db, monkeypatch):
     with db() as session:
         _, before = signing_keys.current_signing_key(session, open_keystore(load_settings()), "ES256")
         session.commit()
+    assert cli("rotate-keys", "--alg", "ES256").exit_code == 1  # keys are not the system administrator's
+    monkeypatch.setenv("TRUST_OFFICER_KEY", str(enrol_administrator(home, "security-1", Duty.SECURITY)))
     done = cli("rotate-keys", "--alg", "ES256")
     assert done.exit_code == 0, done.output
     assert "ES256: 第 2 版" in done.output and before not in done.output

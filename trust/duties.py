@@ -16,7 +16,9 @@ belong to one duty.
 On the command line the licence authority's own acts (issuing, the lifecycle, conversion,
 answering a consumer's request) are done under keys in custody, so by security
 administrators; department staff do them through the API with the business role
-``licence-admin``, which is not an administrator's act.
+``licence-admin``, which is not an administrator's act. Housekeeping that cron runs by rules
+already set (expiring seals and licences, purging expired tokens, making due PDFs, renewing
+archive timestamps, signing the audit checkpoint) is nobody's act and needs no credential.
 """
 
 from enum import StrEnum
@@ -45,6 +47,7 @@ ROLE_DUTY = {duty.value: duty for duty in Duty} | {
 # Acts by name (the action of the signed statement, as the audit log records it); the
 # longest matching prefix decides. An act named nowhere is a programming error.
 ACT_DUTY = {
+    "identity.account.": Duty.SYSTEM,
     "identity.client.": Duty.SYSTEM,
     "identity.officer.": Duty.SYSTEM,
     "identity.federation.": Duty.SYSTEM,
@@ -52,6 +55,7 @@ ACT_DUTY = {
     "licence.issuer": Duty.SYSTEM,
     "licence.consumer.": Duty.SYSTEM,
     "key.": Duty.SECURITY,
+    "identity.signing-key.": Duty.SECURITY,
     "kek.": Duty.SECURITY,
     "approval.": Duty.SECURITY,
     "policy.": Duty.SECURITY,

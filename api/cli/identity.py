@@ -3,9 +3,11 @@ representatives, TOTP enrolment, lockouts —, the rotation of token signing key
 registry of client applications and the trusted issuers of other identity platforms.
 
 Passwords are asked for at a prompt (hidden, twice; piped in, as two lines): they never
-appear on the command line. Acts are audited with actor ``trustctl``, except the system
-administrator's (officers, clients, federation: trust.duties), who signs them with their
-credential and is named in the audit log.
+appear on the command line. Every change is an administrator's act (trust.duties): the
+system administrator's for accounts, clients and federation, the security administrator's
+for the token signing keys; they sign it with their credential (``--credential`` or
+TRUST_OFFICER_KEY) and are named in the audit log. Only ``purge``, housekeeping that cron
+runs by the rules already set, needs none.
 
 Exit codes: 0 done, 1 refused or failed, 2 usage error (bad input, unknown user).
 """
@@ -39,6 +41,12 @@ def _by_username(session, username: str) -> subjects.Subject:
     return subject
 
 
+def _as_sysadmin(act: str, target: str, credential_path: str, work):
+    """Run ``work(session, actor)`` as the system administrator whose credential is given."""
+    return run_as(act, target, lambda session, _, acting: work(session, acting.officer.id),
+                  credential_paths=(credential_path,), keystore=False)
+
+
 def _describe(subject: subjects.Subject) -> str:
     lines = [f"{subject.username}  {KIND_ZH[subject.kind]} / {subject.kind}  {subject.display_name}",
              f"  标识 / id:            {subject.id}",
@@ -66,12 +74,14 @@ def identity() -> None:
 @click.option("--name", required=True, help="姓名 / Full name.")
 @click.option("--resident-id", required=True, help="公民身份号码 / Resident ID number (GB 11643).")
 @level_option
-def add_person(username: str, name: str, resident_id: str, level: str) -> None:
+@credential_option
+def add_person(username: str, name: str, resident_id: str, level: str, credential_path: str) -> None:
     """新增自然人 / Add a natural person."""
     password = _password()
-    subject = run(lambda session, _: subjects.create_person(
-        session, username=username, password=password, name=name, resident_id=resident_id,
-        assurance_level=level, source=configured_source(), actor=ACTOR), keystore=False)
+    subject = _as_sysadmin("identity.account.create", username, credential_path, lambda session, actor:
+                           subjects.create_person(session, username=username, password=password, name=name,
+                                                  resident_id=resident_id, assurance_level=level,
+                                                  source=configured_source(), actor=actor))
     click.echo(_describe(subject))
 
 
@@ -80,12 +90,14 @@ def add_person(username: str, name: str, resident_id: str, level: str) -> None:
 @click.option("--name", required=True, help="单位名称 / Organisation name.")
 @click.option("--uscc", required=True, help="统一社会信用代码 / Unified social credit code (GB 32100).")
 @level_option
-def add_enterprise(username: str, name: str, uscc: str, level: str) -> None:
+@credential_option
+def add_enterprise(username: str, name: str, uscc: str, level: str, credential_path: str) -> None:
     """新增法人 / Add a legal person."""
     password = _password()
-    subject = run(lambda session, _: subjects.create_legal_person(
-        session, username=username, password=password, name=name, uscc=uscc, assurance_level=level,
-        source=configured_source(), actor=ACTOR), keystore=False)
+    subject = _as_sysadmin("identity.account.create", username, credential_path, lambda session, actor:
+                           subjects.create_legal_person(session, username=username, password=password, name=name,
+                                                        uscc=uscc, assurance_level=level,
+                                                        source=configured_source(), actor=actor))
     click.echo(_describe(subject))
 
 
@@ -117,16 +129,17 @@ def add_officer(username: str, name: str, staff_number: str, department: str, ro
               help="授权范围，可重复，如 licence:read / Scope; repeat (licence:read, seal:sign...).")
 @click.option("--until", required=True, type=click.DateTime(["%Y-%m-%d"]),
               help="授权截止日期（当日结束，UTC）/ Last day of the authorisation (to its end, UTC).")
-def authorise(enterprise: str, person: str, scopes: tuple[str, ...], until: datetime) -> None:
+@credential_option
+def authorise(enterprise: str, person: str, scopes: tuple[str, ...], until: datetime, credential_path: str) -> None:
     """授权自然人代表法人办事 / Authorise a person to act for a legal person."""
     end = datetime.combine(until.date(), time.max, tzinfo=timezone.utc)
 
-    def work(session, _):
+    def work(session, actor):
         return subjects.authorise_representative(
             session, legal_person_id=_by_username(session, enterprise).id,
-            person_id=_by_username(session, person).id, scope=list(scopes), until=end, actor=ACTOR)
+            person_id=_by_username(session, person).id, scope=list(scopes), until=end, actor=actor)
 
-    rep = run(work, keystore=False)
+    rep = _as_sysadmin("identity.account.authorise", f"{person} {enterprise}", credential_path, work)
     click.echo(f"已授权 / Authorised: {person} → {enterprise}  {' '.join(sorted(rep.scope))}  "
                f"至 / until {rep.until:%Y-%m-%d %H:%M:%S} UTC")
 
@@ -169,12 +182,13 @@ def show(username: str, as_json: bool) -> None:
 
 @identity.command("enrol-totp")
 @click.argument("username")
-def enrol_totp(username: str) -> None:
+@credential_option
+def enrol_totp(username: str, credential_path: str) -> None:
     """绑定动态口令：用验证器应用扫码，再输入其显示的口令 / Enrol TOTP: scan the code with an
     authenticator app, then type the code it shows."""
-    def work(session, keystore):
+    def work(session, keystore, acting):
         subject = _by_username(session, username)
-        secret, uri = authn.enrol_totp(session, keystore, subject.id, actor=ACTOR)
+        secret, uri = authn.enrol_totp(session, keystore, subject.id, actor=acting.officer.id)
         picture = io.StringIO()
         segno.make(uri, error="m").terminal(out=picture, compact=True)
         click.echo(picture.getvalue(), nl=False)
@@ -183,25 +197,26 @@ def enrol_totp(username: str) -> None:
         authn.confirm_totp(session, keystore, subject.id, code)
         return subject
 
-    subject = run(work)
+    subject = run_as("identity.account.totp", username, work, credential_paths=(credential_path,))
     click.echo(f"动态口令已绑定 / TOTP enrolled: {subject.username}")
 
 
 @identity.command()
 @click.argument("username", required=False)
 @click.option("--address", help="解除此客户端地址的锁定 / Lift the lockout of this client address instead.")
-def unlock(username: str | None, address: str | None) -> None:
+@credential_option
+def unlock(username: str | None, address: str | None, credential_path: str) -> None:
     """解除登录锁定 / Lift a login lockout (of an account, or of an address)."""
     if (username is None) == (address is None):
         raise click.UsageError("give a USERNAME or --address, one of them")
 
-    def work(session, _):
+    def work(session, actor):
         if address is not None:
-            authn.unlock_address(session, address, actor=ACTOR)
+            authn.unlock_address(session, address, actor=actor)
         else:
-            authn.unlock(session, _by_username(session, username).id, actor=ACTOR)
+            authn.unlock(session, _by_username(session, username).id, actor=actor)
 
-    run(work, keystore=False)
+    _as_sysadmin("identity.account.unlock", username or address, credential_path, work)
     click.echo(f"已解除锁定 / Unlocked: {username or address}")
 
 
@@ -210,31 +225,35 @@ def unlock(username: str | None, address: str | None) -> None:
 @click.argument("level", type=click.Choice(["L1", "L2", "L3"]))
 @click.option("--source", required=True,
               help="谁以何种方式核验，如 counter:某某区政务服务中心 / Who checked and how, e.g. counter:<office>.")
-def set_level(username: str, level: str, source: str) -> None:
+@credential_option
+def set_level(username: str, level: str, source: str, credential_path: str) -> None:
     """记录实名核验结果（如现场核验后升为 L3）/ Record a real-name check (e.g. L3 after a face-to-face check)."""
-    subject = run(lambda session, _: subjects.set_assurance(session, _by_username(session, username).id, level,
-                                                            source=source, actor=ACTOR), keystore=False)
+    subject = _as_sysadmin("identity.account.level", username, credential_path, lambda session, actor:
+                           subjects.set_assurance(session, _by_username(session, username).id, level,
+                                                  source=source, actor=actor))
     click.echo(_describe(subject))
 
 
 @identity.command()
 @click.argument("username")
-def disable(username: str) -> None:
+@credential_option
+def disable(username: str, credential_path: str) -> None:
     """停用用户并结束其全部登录会话 / Disable a user and end all their login sessions."""
-    def work(session, _):
-        subject = subjects.set_status(session, _by_username(session, username).id, "disabled", actor=ACTOR)
+    def work(session, actor):
+        subject = subjects.set_status(session, _by_username(session, username).id, "disabled", actor=actor)
         return sessions.end_sessions_of(session, subject.id)
 
-    ended = run(work, keystore=False)
+    ended = _as_sysadmin("identity.account.disable", username, credential_path, work)
     click.echo(f"已停用 / Disabled: {username}（结束会话 / sessions ended: {ended}）")
 
 
 @identity.command()
 @click.argument("username")
-def enable(username: str) -> None:
+@credential_option
+def enable(username: str, credential_path: str) -> None:
     """重新启用用户 / Enable a user again."""
-    run(lambda session, _: subjects.set_status(session, _by_username(session, username).id, "active",
-                                               actor=ACTOR), keystore=False)
+    _as_sysadmin("identity.account.enable", username, credential_path, lambda session, actor: subjects.set_status(
+        session, _by_username(session, username).id, "active", actor=actor))
     click.echo(f"已启用 / Enabled: {username}")
 
 
@@ -256,14 +275,16 @@ def purge() -> None:
 @identity.command("rotate-keys")
 @click.option("--alg", "algs", multiple=True, type=click.Choice(list(signing_keys.SIGNING_ALGS)),
               help="只轮换此算法的密钥，可重复；默认全部 / Only this algorithm; repeat. Default: all.")
-def rotate_keys(algs: tuple[str, ...]) -> None:
+@credential_option
+def rotate_keys(algs: tuple[str, ...], credential_path: str) -> None:
     """轮换令牌签名密钥（旧密钥在其令牌过期前仍在 JWKS 中发布）/ Rotate the token signing keys (old
     ones stay in the JWKS until their tokens expire)."""
-    def work(session, keystore):
-        return [(alg, *signing_keys.rotate_signing_key(session, keystore, alg, actor=ACTOR))
+    def work(session, keystore, acting):
+        return [(alg, *signing_keys.rotate_signing_key(session, keystore, alg, actor=acting.officer.id))
                 for alg in (algs or signing_keys.SIGNING_ALGS)]
 
-    for alg, ref, kid in run(work):
+    for alg, ref, kid in run_as("identity.signing-key.rotate", ",".join(algs) or "all", work,
+                                credential_paths=(credential_path,)):
         click.echo(f"{alg}: 第 {ref.version} 版 / version {ref.version}  kid {kid}")
 
 
