@@ -101,6 +101,74 @@ def test_each_administrator_does_their_acts_and_is_refused_and_audited_for_the_o
                                      if duties.duty_of_act(act) is not duty)
 
 
+def _every_act(home: Path, tmp_path: Path) -> dict[str, Duty]:
+    """Every command line act that takes a credential, with arguments that reach the duty
+    check (objects need not exist: the credential is checked before anything is looked up,
+    except an approval request, which is opened here)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from datetime import datetime, timedelta, timezone
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "duty test")])
+    now = datetime.now(timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(key, hashes.SHA256()))
+    (pem := tmp_path / "root.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (empty := tmp_path / "empty.json").write_text("{}")
+    engine = db.make_engine(load_settings().database_url)
+    with db.session_factory(engine)() as session:
+        request = dual_control.request(session, None, "policy.change", "policy", {"threshold": 3, "ttl_seconds": 3600},
+                                       credential=officers.load_credential(home / "officers" / "officer-3.pem"))
+        session.commit()
+    engine.dispose()
+    security = [
+        "key generate --algorithm SM2-with-SM3 --label l --usage seal", "key rotate l", "key suspend k",
+        "key resume k", "key destroy k", f"approvals approve {request.id}", f"approvals reject {request.id}",
+        "kek rotate", "ca init n", "ca issue n --profile server --generate-key l", "ca revoke n 1", "ca crl n",
+        f"ca dual n --signing-cert {pem} --out-cert {tmp_path}/o1 --out-envelope {tmp_path}/o2",
+        f"ca recover n 1 --recipient {pem} --reason r", f"trust import seal {pem}", "trust remove seal ab",
+        "identity rotate-keys", "seal make --holder-name n --uscc 1 --holder-key k --maker-key k",
+        f"seal import {empty}", "seal suspend s --reason r", "seal resume s --reason r", "seal revoke s --reason r",
+        "seal destroy s --reason r", "seal authorise s",
+        f"seal sign s --client c --purpose p --digest {'0' * 64} --out {tmp_path}/o3",
+        "licence rotate-key --issuer i", "licence requests answer r approve --answer a",
+        f"licence issue {empty} --client c", "licence suspend l --reason r", "licence resume l --reason r",
+        "licence revoke l --reason r", "licence annul l --reason r", "licence cancel l --reason r",
+        f"licence convert {empty} --type t --issuer i --source s"]
+    system = [
+        "identity add-person --username u --name n --resident-id 1",
+        "identity add-enterprise --username u --name n --uscc 1",
+        "identity add-officer --username u --name n --staff-number 1 --department d --role seal-admin",
+        "identity authorise --enterprise e --person p --scope licence:read --until 2030-01-01",
+        "identity enrol-totp u", "identity unlock u", "identity set-level u L2 --source s", "identity disable u",
+        "identity enable u", "identity client register --name n --grant client_credentials --scope seal:sign",
+        "identity client disable c", f"identity federation add-issuer https://i --name n --jwks {empty} --audience a "
+        "--level L2", "identity federation link https://i s u", f"licence types import {empty}",
+        "licence issuer t --issuer i --name n --seal s", "licence consumer add c --types t --purposes p",
+        "licence consumer remove c"]
+    audit_acts = ["audit search", "audit usage"]
+    return ({act: Duty.SECURITY for act in security} | {act: Duty.SYSTEM for act in system}
+            | {act: Duty.AUDIT for act in audit_acts})
+
+
+@pytest.mark.parametrize("duty", list(Duty))
+def test_every_act_of_the_other_two_duties_is_refused_on_the_command_line(home, tmp_path, duty):
+    acts = _every_act(home, tmp_path)
+    credential = str(home / "officers" / f"{CREDENTIALS[duty]}.pem")
+    before = len(_audit_rows(home))
+    others = [act for act, owner in acts.items() if owner is not duty]
+    for act in others:
+        args = act.split()
+        twice = args[:2] in (["ca", "init"], ["ca", "crl"], ["seal", "make"])  # dual control: two credentials
+        done = CliRunner().invoke(main, [*args, *["--credential", credential] * (2 if twice else 1)],
+                                  input="Correct-Horse-42!\nCorrect-Horse-42!\n")
+        assert done.exit_code == 1 and duties.NAMES[acts[act]][0] in done.output, (act, done.output)
+    denied = [row for row in _audit_rows(home)[before:] if row.action == "officer.denied"]
+    assert len(denied) == len(others) and {row.actor for row in denied} == {CREDENTIALS[duty]}
+
+
 def test_only_security_officers_count_and_approve_under_dual_control(home):
     engine = db.make_engine(load_settings().database_url)
     with db.session_factory(engine)() as session:
@@ -143,7 +211,7 @@ def _headers(app, person) -> dict:
     with app.extensions["trust.sessions"]() as session:
         token, _ = tokens.issue_access_token(session, app.extensions["trust.keystore"], issuer="https://trust.test",
                                              client_id="admin-console", subject=person.id,
-                                             scopes=["seal:manage", "audit:read"])
+                                             scopes=["seal:manage", "audit:read", "ca:issue"])
         session.commit()
     return {"Authorization": f"Bearer {token}"}
 
@@ -167,26 +235,41 @@ def test_one_person_is_never_given_two_duties(app):
                            actor="test", duty="root")
 
 
+API_ACTS = {  # every administrator's act of the JSON API, by duty (the system's are all on the CLI)
+    ("GET", "/api/v1/seals"): Duty.SECURITY, ("GET", "/api/v1/seals/ES-1"): Duty.SECURITY,
+    ("POST", "/api/v1/seals/ES-1/suspend"): Duty.SECURITY, ("POST", "/api/v1/seals/ES-1/resume"): Duty.SECURITY,
+    ("POST", "/api/v1/seals/ES-1/revoke"): Duty.SECURITY, ("POST", "/api/v1/seals/revoke"): Duty.SECURITY,
+    ("PUT", "/api/v1/seals/ES-1/authorisation"): Duty.SECURITY,
+    ("POST", "/api/ca/issuing/certificates"): Duty.SECURITY,
+    ("POST", "/api/ca/issuing/certificates/1/revoke"): Duty.SECURITY,
+    ("GET", "/api/v1/audit"): Duty.AUDIT, ("GET", "/api/v1/audit/usage"): Duty.AUDIT,
+}
+
+
 def test_through_the_api_each_duty_reaches_only_its_own_endpoints(app):
     client = app.test_client()
     with app.extensions["trust.sessions"]() as session:
         people = {duty: _officer(session, [duty.value]) for duty in Duty}
         seal_admin = _officer(session, ["seal-admin"])
         session.commit()
-    endpoints = {Duty.SECURITY: "/api/v1/seals", Duty.AUDIT: "/api/v1/audit"}  # the system's acts are on the CLI
+    refusals = 0
     for duty, person in people.items():
         headers = _headers(app, person)
-        for owner, path in endpoints.items():
-            answer = client.get(path, headers=headers)
-            assert answer.status_code == (200 if owner is duty else 403), (duty, path, answer.json)
-            if owner is not duty:
-                assert duties.NAMES[owner][0] in answer.json["detail"]
+        for (method, path), owner in API_ACTS.items():
+            answer = client.open(path, method=method, headers=headers, json={"reason": "核查"})
+            if owner is duty:
+                assert answer.status_code != 403, (duty, path, answer.json)
+            else:
+                assert answer.status_code == 403 and duties.NAMES[owner][0] in answer.json["detail"], (duty, path)
+                refusals += 1
+    assert client.get("/api/v1/seals", headers=_headers(app, people[Duty.SECURITY])).status_code == 200
+    assert client.get("/api/v1/audit", headers=_headers(app, people[Duty.AUDIT])).status_code == 200
     assert client.get("/api/v1/seals", headers=_headers(app, seal_admin)).status_code == 200
     assert client.get("/api/v1/audit", headers=_headers(app, seal_admin)).status_code == 403
     with app.extensions["trust.sessions"]() as session:
-        refusals = session.execute(select(audit.audit_log.c.action).where(
+        audited = session.execute(select(audit.audit_log.c.action).where(
             audit.audit_log.c.action == "api.refused")).all()
-    assert len(refusals) == 5
+    assert len(audited) == refusals + 1
 
 
 def test_two_duties_written_in_by_hand_are_refused_at_every_use(app):
