@@ -112,7 +112,7 @@ def latest(session: Session) -> Checkpoint | None:
     return _checkpoint(row) if row else None
 
 
-def _signing_key(session: Session, keystore: KeyStore):
+def signing_key(session: Session, keystore: KeyStore):
     active = [ref for ref in keystore.list(session, label=LABEL) if ref.state == KeyState.ACTIVE]
     if active:
         return active[-1]
@@ -128,7 +128,7 @@ def make_checkpoint(session: Session, keystore: KeyStore, *, clock: Callable[[],
     last = latest(session)
     if head.seq == 0 or (last is not None and last.seq >= head.seq):
         return None
-    ref = _signing_key(session, keystore)
+    ref = signing_key(session, keystore)
     at = clock()
     signature = keystore.sign(session, ref, checkpoint_statement(head.seq, head.hash, at), usage=Usage.AUDIT,
                               actor=ACTOR)

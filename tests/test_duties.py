@@ -147,7 +147,7 @@ def _every_act(home: Path, tmp_path: Path) -> dict[str, Duty]:
         "identity client disable c", f"identity federation add-issuer https://i --name n --jwks {empty} --audience a "
         "--level L2", "identity federation link https://i s u", f"licence types import {empty}",
         "licence issuer t --issuer i --name n --seal s", "licence consumer add c --types t --purposes p",
-        "licence consumer remove c"]
+        "licence consumer remove c", f"backup create {tmp_path}/backup"]
     audit_acts = ["audit search", "audit usage"]
     return ({act: Duty.SECURITY for act in security} | {act: Duty.SYSTEM for act in system}
             | {act: Duty.AUDIT for act in audit_acts})

@@ -54,6 +54,7 @@ ACT_DUTY = {
     "licence.type.": Duty.SYSTEM,
     "licence.issuer": Duty.SYSTEM,
     "licence.consumer.": Duty.SYSTEM,
+    "backup.": Duty.SYSTEM,
     "key.": Duty.SECURITY,
     "identity.signing-key.": Duty.SECURITY,
     "kek.": Duty.SECURITY,

@@ -2,7 +2,7 @@
 
 import click
 
-from api.cli import approvals, audit, exits, init, kek, key, ofd, serve, trust, verify
+from api.cli import approvals, audit, backup, exits, init, kek, key, ofd, serve, trust, verify
 from api.cli import ca as ca_cli
 from api.cli import identity as identity_cli
 from api.cli import licence as licence_cli
@@ -27,6 +27,7 @@ def main() -> None:
 main.add_command(init.init)
 main.add_command(serve.serve)
 main.add_command(audit.audit)
+main.add_command(backup.backup)
 main.add_command(key.key)
 main.add_command(approvals.approvals)
 main.add_command(kek.kek)
