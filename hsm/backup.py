@@ -1,7 +1,8 @@
 """Backup and restore of the service's state (issue #20 item 3).
 
 A backup is a directory: the database as one consistent snapshot (SQLite through its
-online backup API, so writers may go on meanwhile) and ``MANIFEST.json``: the installation
+online backup API; PostgreSQL through ``pg_dump`` in a snapshot exported from the
+transaction that reads the manifest's facts; writers go on meanwhile) and ``MANIFEST.json``: the installation
 (the hash of its first audit record), the audit chain's head, the keys in custody (id,
 label, state, the KEK that wraps each: never the KEK itself, never an unwrapped key), each
 file's SHA-256, and a signature over all of it by the service's audit key
@@ -9,27 +10,31 @@ file's SHA-256, and a signature over all of it by the service's audit key
 consistent with the key store by construction; the officers' credentials and the KEK are
 kept by their holders, not in backups.
 
-``verify`` opens the snapshot read-only, walks its audit chain to the head the manifest
+``verify`` opens a private copy of the snapshot (a PostgreSQL dump: restored into a
+scratch database on the configured server, dropped afterwards), walks its audit chain to the head the manifest
 names, checks the signed checkpoints, unwraps every software key with the KEK this host
 holds (a backup of another installation, or keys swapped in by hand, fail here: their
 wrapping is bound to this KEK) and checks the manifest's signature with the audit key so
-unwrapped. ``restore`` verifies first, copies the snapshot into the home under a temporary
-name and renames it into place last, so a home is never left half restored.
-
-PostgreSQL (pg_dump) is not done yet: such a home is refused with a clear message.
+unwrapped. ``restore`` into SQLite checks a private copy and renames exactly that copy into
+the empty home last; into PostgreSQL, ``pg_restore --single-transaction`` loads the empty
+target database whole or not at all, and a load that then fails the checks is emptied
+again. Either way nothing is left half restored.
 """
 
+import contextlib
+import glob
 import hashlib
 import json
 import os
 import secrets
 import shutil
 import sqlite3
+import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -43,8 +48,10 @@ from trust.errors import InvalidInput, InvalidSignature, NotFound, TrustError
 from trust.keys import load_public_key
 
 FORMAT = "trust-service-backup/1"
-MANIFEST, DATABASE = "MANIFEST.json", "trust.db"
+MANIFEST, DATABASE, DUMP = "MANIFEST.json", "trust.db", "trust.pgdump"
+SNAPSHOTS = {"sqlite": DATABASE, "postgresql": DUMP}
 CHUNK = 1 << 20
+TOOL_TIMEOUT_S = 6 * 3600  # a province's database takes a while; a hung tool must still end
 
 
 class BackupInvalid(TrustError):
@@ -62,13 +69,38 @@ class Verified:
     created_at: str
 
 
+def _kind(database_url: str) -> str:
+    kind = make_url(database_url).get_backend_name()
+    if kind not in SNAPSHOTS:
+        raise InvalidInput(en=f"cannot back up a {kind} database", zh=f"无法备份 {kind} 数据库")
+    return kind
+
+
 def _sqlite_file(database_url: str) -> Path:
+    return Path(make_url(database_url).database)
+
+
+def _libpq(database_url: str) -> tuple[str, dict]:
+    """The URL for libpq's tools without the password, which goes in their environment
+    (an argument would show in ps)."""
     url = make_url(database_url)
-    if url.get_backend_name() != "sqlite":
-        raise InvalidInput(en="backing up a PostgreSQL database (pg_dump) is not supported yet; "
-                              "use pg_dump and this tool once it is",
-                           zh="暂不支持备份 PostgreSQL 数据库（pg_dump），请直接使用 pg_dump")
-    return Path(url.database)
+    env = dict(os.environ) | ({"PGPASSWORD": url.password} if url.password else {})
+    return url.set(drivername="postgresql", password=None).render_as_string(hide_password=False), env
+
+
+def _pg_tool(name: str, *args: str, env: dict) -> None:
+    found = shutil.which(name) or next(iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)),
+                                       None)
+    if found is None:
+        raise InvalidInput(en=f"{name} is not installed (Debian: apt-get install postgresql-client)",
+                           zh=f"未安装 {name}（Debian：apt-get install postgresql-client）")
+    try:
+        done = subprocess.run([found, *args], env=env, capture_output=True, text=True, timeout=TOOL_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise BackupInvalid(en=f"{name} did not finish within {TOOL_TIMEOUT_S} s", zh=f"{name} 超时未完成") from None
+    if done.returncode != 0:
+        detail = done.stderr.strip().splitlines()[-1:] or [f"exit {done.returncode}"]
+        raise BackupInvalid(en=f"{name} failed: {detail[0][:300]}", zh=f"{name} 执行失败：{detail[0][:300]}")
 
 
 def _sha256(path: Path) -> str:
@@ -96,7 +128,7 @@ def _facts(session: Session) -> dict:
 
 def create(database_url: str, keystore: KeyStore, target: Path, *, actor: str) -> dict:
     """Write a backup of the database at ``database_url`` into the new directory ``target``."""
-    source = _sqlite_file(database_url)
+    kind = _kind(database_url)
     target = Path(target)
     _empty_target(target)
     partial = target.with_name(f".{target.name}.partial-{secrets.token_hex(4)}")
@@ -109,16 +141,14 @@ def create(database_url: str, keystore: KeyStore, target: Path, *, actor: str) -
                 audit.append(session, actor, "backup.create", str(target), {})
                 checkpoints.make_checkpoint(session, keystore)
                 session.commit()
-                snapshot = partial / DATABASE
+                snapshot = partial / SNAPSHOTS[kind]
                 snapshot.touch(mode=0o600)
-                live, copy = sqlite3.connect(f"file:{source}?mode=ro", uri=True), sqlite3.connect(snapshot)
-                try:
-                    live.backup(copy)
-                finally:
-                    live.close()
-                    copy.close()
-                manifest = {"format": FORMAT, "created_at": utc_now().isoformat(), "database": "sqlite",
-                            "files": {DATABASE: _sha256(snapshot)}} | _snapshot_facts(snapshot)
+                if kind == "sqlite":
+                    facts = _sqlite_snapshot(_sqlite_file(database_url), snapshot)
+                else:
+                    facts = _pg_snapshot(engine, database_url, snapshot)
+                manifest = {"format": FORMAT, "created_at": utc_now().isoformat(), "database": kind,
+                            "files": {snapshot.name: _sha256(snapshot)}} | facts
                 key = checkpoints.signing_key(session, keystore)
                 body = canonical_json(manifest).encode()
                 signature = keystore.sign(session, key, body, usage=Usage.AUDIT, actor=actor)
@@ -145,15 +175,35 @@ def create(database_url: str, keystore: KeyStore, target: Path, *, actor: str) -
     return manifest
 
 
-def _snapshot_facts(snapshot: Path) -> dict:
+def _sqlite_snapshot(source: Path, snapshot: Path) -> dict:
+    live, copy = sqlite3.connect(f"file:{source}?mode=ro", uri=True), sqlite3.connect(snapshot)
+    try:
+        live.backup(copy)
+    finally:
+        live.close()
+        copy.close()
     with tempfile.TemporaryDirectory(prefix="trust-backup-") as scratch:  # no lock file beside the snapshot
         shutil.copyfile(snapshot, Path(scratch) / DATABASE)
         engine = make_engine(f"sqlite:///{Path(scratch) / DATABASE}", create=False)
         try:
-            with session_factory(engine)() as session:
-                return _facts(session)
+            with engine.connect() as connection:
+                return _facts(connection)
         finally:
             engine.dispose()
+
+
+def _pg_snapshot(engine, database_url: str, snapshot: Path) -> dict:
+    """pg_dump inside the snapshot of the transaction that reads the facts: both see the
+    same database, however many writers go on."""
+    url, env = _libpq(database_url)
+    with engine.connect().execution_options(isolation_level="REPEATABLE READ") as connection:
+        with connection.begin():
+            exported = connection.execute(text("SELECT pg_export_snapshot()")).scalar_one()
+            facts = _facts(connection)
+            _pg_tool("pg_dump", "--format=custom", "--no-owner", "--no-privileges", f"--snapshot={exported}",
+                     f"--file={snapshot}", f"--dbname={url}", env=env)
+    snapshot.chmod(0o600)
+    return facts
 
 
 def _read_manifest(directory: Path) -> tuple[dict, dict]:
@@ -173,26 +223,40 @@ def _read_manifest(directory: Path) -> tuple[dict, dict]:
     return manifest, signature
 
 
-def verify(directory: Path, keystore: KeyStore) -> Verified:
-    """Check a backup as a restore would; BackupInvalid naming the first thing wrong."""
+def verify(directory: Path, keystore: KeyStore, database_url: str) -> Verified:
+    """Check a backup as a restore would; BackupInvalid naming the first thing wrong. A
+    PostgreSQL backup is loaded into a scratch database on the server of ``database_url``."""
+    directory = Path(directory)
     with tempfile.TemporaryDirectory(prefix="trust-backup-") as scratch:
-        return _verified_copy(Path(directory), keystore, Path(scratch) / DATABASE)
+        manifest, signature, copy = _checked_copy(directory, Path(scratch))
+        if manifest["database"] == "sqlite":
+            return _check_sqlite(copy, keystore, manifest, signature)
+        if _kind(database_url) != "postgresql":
+            raise InvalidInput(en="checking a PostgreSQL backup needs a PostgreSQL server: set TRUST_DATABASE_URL",
+                               zh="检查 PostgreSQL 备份需要 PostgreSQL 服务器，请设置 TRUST_DATABASE_URL")
+        with _scratch_database(database_url) as scratch_url:
+            return _load_and_check(copy, scratch_url, keystore, manifest, signature)
 
 
-def _verified_copy(directory: Path, keystore: KeyStore, copy: Path) -> Verified:
-    """Copy the backup's database to ``copy`` and check that copy, so what is restored is
-    exactly what was checked (and the backup itself is only read)."""
+def _checked_copy(directory: Path, scratch: Path) -> tuple[dict, dict, Path]:
+    """The manifest, and a private copy of the snapshot whose digest is the manifest's, so
+    what is restored is exactly what was checked (and the backup itself is only read)."""
     manifest, signature = _read_manifest(directory)
-    for name in sorted(manifest["files"]):
-        if "/" in name or not (directory / name).is_file():
-            raise BackupInvalid(en=f"the backup lacks {name}", zh=f"备份缺少文件 {name}")
-    if set(manifest["files"]) != {DATABASE}:
-        raise BackupInvalid(en=f"the manifest lists files other than {DATABASE}", zh=f"清单列出了 {DATABASE} 以外的文件")
+    name = SNAPSHOTS.get(manifest.get("database"))
+    if name is None or set(manifest["files"]) != {name}:
+        raise BackupInvalid(en="the manifest names no snapshot this service makes", zh="清单中没有本服务可识别的快照")
+    if not (directory / name).is_file():
+        raise BackupInvalid(en=f"the backup lacks {name}", zh=f"备份缺少文件 {name}")
+    copy = scratch / name
     copy.touch(mode=0o600)
-    shutil.copyfile(directory / DATABASE, copy)
-    if _sha256(copy) != manifest["files"][DATABASE]:
-        raise BackupInvalid(en=f"{DATABASE} in the backup was altered (its SHA-256 is not the manifest's)",
-                            zh=f"备份中的 {DATABASE} 已被改动（SHA-256 与清单不符）")
+    shutil.copyfile(directory / name, copy)
+    if _sha256(copy) != manifest["files"][name]:
+        raise BackupInvalid(en=f"{name} in the backup was altered (its SHA-256 is not the manifest's)",
+                            zh=f"备份中的 {name} 已被改动（SHA-256 与清单不符）")
+    return manifest, signature, copy
+
+
+def _check_sqlite(copy: Path, keystore: KeyStore, manifest: dict, signature: dict) -> Verified:
     engine = make_engine(f"sqlite:///{copy}", create=False)
     try:
         with session_factory(engine)() as session:
@@ -200,10 +264,45 @@ def _verified_copy(directory: Path, keystore: KeyStore, copy: Path) -> Verified:
     except TrustError:
         raise
     except Exception as error:  # not an SQLite database of ours, whatever its digest says
-        raise BackupInvalid(en=f"{DATABASE} in the backup cannot be read: {error.__class__.__name__}",
-                            zh=f"无法读取备份中的 {DATABASE}") from None
+        raise BackupInvalid(en=f"{copy.name} in the backup cannot be read: {error.__class__.__name__}",
+                            zh=f"无法读取备份中的 {copy.name}") from None
     finally:
         engine.dispose()
+    return _verified(manifest)
+
+
+def _load_and_check(dump: Path, database_url: str, keystore: KeyStore, manifest: dict, signature: dict) -> Verified:
+    """pg_restore the dump into the empty database whole or not at all, then check it there."""
+    url, env = _libpq(database_url)
+    _pg_tool("pg_restore", "--no-owner", "--no-privileges", "--single-transaction", "--exit-on-error",
+             f"--dbname={url}", str(dump), env=env)
+    engine = make_engine(database_url, create=False)
+    try:
+        with session_factory(engine)() as session:
+            _check_snapshot(session, keystore, manifest, signature)
+    finally:
+        engine.dispose()
+    return _verified(manifest)
+
+
+@contextlib.contextmanager
+def _scratch_database(database_url: str):
+    url = make_url(database_url)
+    name = f"{url.database}_check_{secrets.token_hex(4)}"
+    admin = make_engine(url.set(database="postgres").render_as_string(hide_password=False), create=False)
+    try:
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield url.set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+def _verified(manifest: dict) -> Verified:
     head = manifest["audit_head"]
     return Verified(manifest["installation"], head["seq"], head["hash"], len(manifest["keys"]), manifest["created_at"])
 
@@ -246,28 +345,73 @@ def _check_snapshot(session: Session, keystore: KeyStore, manifest: dict, signat
 
 
 def restore(directory: Path, database_url: str, keystore: KeyStore, *, allowed=()) -> Verified:
-    """Verify the backup, then put its database in place of none: the home must be empty
-    but for ``allowed`` (the KEK file the operator brought). The checked copy is renamed
-    into place last, after the restore is recorded in its audit log."""
-    target = _sqlite_file(database_url)
-    _empty_target(target.parent, allowed=allowed)
-    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=".restoring-", dir=target.parent))
+    """Verify the backup and put it in place of nothing: an SQLite home empty but for
+    ``allowed`` (the KEK file the operator brought), or a PostgreSQL database without tables.
+    The restore is recorded in the restored audit log."""
+    kind = _kind(database_url)
+    directory = Path(directory)
+    if kind == "sqlite":
+        target = _sqlite_file(database_url)
+        _empty_target(target.parent, allowed=allowed)
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=".restoring-", dir=target.parent))
+    else:
+        _empty_database(database_url)
+        scratch = Path(tempfile.mkdtemp(prefix="trust-restoring-"))
     try:
-        copy = scratch / DATABASE
-        verified = _verified_copy(Path(directory), keystore, copy)
-        engine = make_engine(f"sqlite:///{copy}", create=False)
-        try:
-            with session_factory(engine)() as session:
-                audit.append(session, "trustctl", "backup.restore", str(directory),
-                             {"installation": verified.installation, "audit_seq": verified.audit_seq,
-                              "created_at": verified.created_at})
-                session.commit()
-        finally:
-            engine.dispose()
-        with open(copy, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(copy, target)
+        manifest, signature, copy = _checked_copy(directory, scratch)
+        if manifest["database"] != kind:
+            raise BackupInvalid(en=f"this is a {manifest['database']} backup; the service here uses {kind}",
+                                zh=f"这是 {manifest['database']} 备份，而本机使用 {kind}")
+        if kind == "sqlite":
+            verified = _check_sqlite(copy, keystore, manifest, signature)
+            _record_restore(f"sqlite:///{copy}", directory, verified)
+            with open(copy, "rb") as f:
+                os.fsync(f.fileno())
+            os.replace(copy, target)
+        else:
+            try:
+                verified = _load_and_check(copy, database_url, keystore, manifest, signature)
+            except TrustError:
+                _empty_again(database_url)
+                raise
+            _record_restore(database_url, directory, verified)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return verified
+
+
+def _record_restore(database_url: str, directory: Path, verified: Verified) -> None:
+    engine = make_engine(database_url, create=False)
+    try:
+        with session_factory(engine)() as session:
+            audit.append(session, "trustctl", "backup.restore", str(directory),
+                         {"installation": verified.installation, "audit_seq": verified.audit_seq,
+                          "created_at": verified.created_at})
+            session.commit()
+    finally:
+        engine.dispose()
+
+
+def _empty_database(database_url: str) -> None:
+    engine = make_engine(database_url, create=False)
+    try:
+        with engine.connect() as connection:
+            tables = inspect(connection).get_table_names()
+    finally:
+        engine.dispose()
+    if tables:
+        raise InvalidInput(en=f"the database {make_url(database_url).database} is not empty ({len(tables)} tables): "
+                              f"a restore goes into a new, empty database",
+                           zh=f"数据库 {make_url(database_url).database} 不是空的（{len(tables)} 张表），须恢复到新的空数据库")
+
+
+def _empty_again(database_url: str) -> None:
+    """Undo a load that failed its checks: the database is as empty as it was."""
+    engine = make_engine(database_url, create=False)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("DROP SCHEMA public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+    finally:
+        engine.dispose()

@@ -30,13 +30,13 @@ def demo_custody(tmp_path: Path, monkeypatch, db_url: str | None = None) -> Path
     return home
 
 
-def enrol_administrator(home: Path, officer_id: str, duty: Duty) -> Path:
+def enrol_administrator(home: Path, officer_id: str, duty: Duty, db_url: str | None = None) -> Path:
     """Enrol a fresh SM2 credential for one administrator duty in an initialised home (as an
     officer enrolls their own public key); the credential file, mode 0600, is returned."""
     credential, pem_text = officers.new_credential()
     path = home / f"{officer_id}.pem"
     officers.write_credential(path, pem_text)
-    engine = make_engine(f"sqlite:///{home / 'trust.db'}")
+    engine = make_engine(db_url or f"sqlite:///{home / 'trust.db'}")
     with session_factory(engine)() as session:
         officers.enrol(session, officer_id, officer_id, credential.private_key.public_key().to_pem(),
                        actor="test", duty=duty)

@@ -7,11 +7,18 @@ wrong: altered, re-described, another installation's, restored over a home in us
 import json
 import re
 import shutil
+import uuid
 
 import pytest
+from sqlalchemy import inspect
+from sqlalchemy.engine import make_url
 
-from bench.postgres import free_port
+from bench.postgres import PG_USER, admin_connection, free_port
+from hsm.kek import create_master_key_file
+from tests.custody import enrol_administrator
 from tests.serving import clean_env, trustctl, trustctl_serve
+from trust.db import make_engine
+from trust.duties import Duty
 
 VERDICT = re.compile(r"^结果 Result: \S+ (VALID|INVALID|INDETERMINATE)", re.MULTILINE)
 
@@ -106,3 +113,59 @@ def test_an_altered_or_foreign_backup_is_refused_and_nothing_is_restored(made, t
 
     busy = trustctl(made["env"], "backup", "create", str(tmp / "backup"), "--credential", made["sysadmin"])
     assert busy.returncode == 1 and "not empty" in busy.stderr  # never over an earlier backup
+
+
+@pytest.mark.postgres
+def test_a_postgresql_home_goes_through_pg_dump_into_an_empty_database(postgres_url, tmp_path):
+    port = make_url(postgres_url).port
+    names = [f"b_{uuid.uuid4().hex[:12]}_{role}" for role in ("source", "target", "spare")]
+    with admin_connection(port) as admin:
+        for name in names:
+            admin.execute(f"CREATE DATABASE {name}")
+    source, target, spare = (f"postgresql+psycopg://{PG_USER}@127.0.0.1:{port}/{name}" for name in names)
+    try:
+        env = clean_env(TRUST_HOME=str(tmp_path / "home"), TRUST_DATABASE_URL=source)
+        assert trustctl(env, "init").returncode == 0
+        sysadmin = enrol_administrator(tmp_path / "home", "sysadmin-1", Duty.SYSTEM, db_url=source)
+        done = trustctl(env, "backup", "create", str(tmp_path / "backup"), "--credential", str(sysadmin))
+        assert done.returncode == 0, done.stderr
+        assert sorted(p.name for p in (tmp_path / "backup").iterdir()) == ["MANIFEST.json", "trust.pgdump"]
+        keys = json.loads(trustctl(env, "key", "list", "--json").stdout)
+
+        (tmp_path / "new").mkdir()
+        shutil.copy(tmp_path / "home" / "master.key", tmp_path / "new" / "master.key")
+        new = clean_env(TRUST_HOME=str(tmp_path / "new"), TRUST_DATABASE_URL=target)
+        checked = trustctl(new, "backup", "verify", str(tmp_path / "backup"))
+        assert checked.returncode == 0, checked.stderr
+        restored = trustctl(new, "backup", "restore", str(tmp_path / "backup"))
+        assert restored.returncode == 0, restored.stderr
+        audit = trustctl(new, "audit", "verify", "--json")
+        assert audit.returncode == 0 and json.loads(audit.stdout)["ok"], audit.stdout
+        assert [k["id"] for k in json.loads(trustctl(new, "key", "list", "--json").stdout)] == [k["id"] for k in keys]
+        again = trustctl(new, "backup", "restore", str(tmp_path / "backup"))
+        assert again.returncode == 1 and "not empty" in again.stderr
+
+        (tmp_path / "foreign").mkdir()  # another installation's KEK: loaded, refused, emptied again
+        create_master_key_file(tmp_path / "foreign" / "master.key")
+        foreign = clean_env(TRUST_HOME=str(tmp_path / "foreign"), TRUST_DATABASE_URL=spare)
+        refused = trustctl(foreign, "backup", "restore", str(tmp_path / "backup"))
+        assert refused.returncode == 1 and "another installation" in refused.stderr, refused.stderr
+        engine = make_engine(spare, create=False)
+        with engine.connect() as connection:
+            assert inspect(connection).get_table_names() == []
+        engine.dispose()
+
+        dump = tmp_path / "backup" / "trust.pgdump"
+        data = bytearray(dump.read_bytes())
+        data[len(data) // 2] ^= 0x01
+        dump.write_bytes(bytes(data))
+        spare_env = {**new, "TRUST_DATABASE_URL": spare}
+        refused = trustctl(spare_env, "backup", "restore", str(tmp_path / "backup"))
+        assert refused.returncode == 1 and "altered" in refused.stderr
+        with admin_connection(port) as admin:
+            left = [row[0] for row in admin.execute("SELECT datname FROM pg_database WHERE datname LIKE '%_check_%'")]
+        assert left == []  # the scratch database of verify is gone
+    finally:
+        with admin_connection(port) as admin:
+            for name in names:
+                admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

@@ -54,7 +54,8 @@ def _verified_line(verified: backups.Verified) -> str:
 def verify(directory: Path, as_json: bool) -> None:
     """用本机的主密钥检查备份 / Check a backup, with this host's KEK, as a restore would."""
     try:
-        verified = backups.verify(directory, open_keystore(load_settings()))
+        settings = load_settings()
+        verified = backups.verify(directory, open_keystore(settings), settings.database_url)
     except TrustError as error:
         exits.fail(error)
     click.echo(json.dumps(verified.__dict__) if as_json else _verified_line(verified))
@@ -63,7 +64,8 @@ def verify(directory: Path, as_json: bool) -> None:
 @backup.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 def restore(directory: Path) -> None:
-    """恢复到空的 TRUST_HOME（仅可有主密钥文件）/ Restore into an empty TRUST_HOME (the KEK file may be there)."""
+    """恢复到空的 TRUST_HOME（仅可有主密钥文件）或空的 PostgreSQL 数据库 / Restore into an empty TRUST_HOME
+    (the KEK file may be there) or an empty PostgreSQL database (TRUST_DATABASE_URL)."""
     try:
         settings = load_settings()
         kek_file = KeyStoreConfig.from_env(home=settings.home).kek_file
