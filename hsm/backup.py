@@ -165,10 +165,11 @@ def create(database_url: str, keystore: KeyStore, target: Path, *, actor: str) -
         if target.exists():
             target.rmdir()
         partial.rename(target)
-    except OSError as error:
+    except (OSError, sqlite3.Error) as error:  # a full disk shows as either
         shutil.rmtree(partial, ignore_errors=True)
-        raise BackupInvalid(en=f"the backup could not be written to {target}: {error.strerror}; nothing was kept",
-                            zh=f"无法写入备份到 {target}：{error.strerror}；未保留任何部分") from None
+        reason = getattr(error, "strerror", None) or str(error)
+        raise BackupInvalid(en=f"the backup could not be written to {target}: {reason}; nothing was kept",
+                            zh=f"无法写入备份到 {target}：{reason}；未保留任何部分") from None
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise

@@ -7,7 +7,10 @@ wrong: altered, re-described, another installation's, restored over a home in us
 import json
 import re
 import shutil
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect
@@ -20,6 +23,7 @@ from tests.serving import clean_env, trustctl, trustctl_serve
 from trust.db import make_engine
 from trust.duties import Duty
 
+ROOT = Path(__file__).resolve().parent.parent
 VERDICT = re.compile(r"^结果 Result: \S+ (VALID|INVALID|INDETERMINATE)", re.MULTILINE)
 
 
@@ -113,6 +117,19 @@ def test_an_altered_or_foreign_backup_is_refused_and_nothing_is_restored(made, t
 
     busy = trustctl(made["env"], "backup", "create", str(tmp / "backup"), "--credential", made["sysadmin"])
     assert busy.returncode == 1 and "not empty" in busy.stderr  # never over an earlier backup
+
+
+def test_a_full_disk_leaves_no_partial_backup(made, tmp_path):
+    """The disk fills at 400 kB (RLIMIT_FSIZE: writes past it fail as on a full disk)."""
+    full = subprocess.run([sys.executable, "-c", (
+        "import resource, signal, sys\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (400_000, 400_000))\n"
+        "from api.cli import main\n"
+        "main()"), "backup", "create", str(tmp_path / "full"), "--credential", made["sysadmin"]],
+        env=made["env"], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert full.returncode == 1 and "nothing was kept" in full.stderr, full.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.postgres
