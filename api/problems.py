@@ -115,9 +115,10 @@ def problem(status: int, code: str, detail: str, detail_zh: str,
 def from_trust_error(error: TrustError) -> Response:
     status = status_for(error)
     if status == 500:
-        log.error("request %s failed: %s", request_id(), error.code, exc_info=error)
+        log.error("request %s failed: %s", request_id(), error.code, exc_info=error,
+                  extra={"request_id": request_id()})
     elif status > 500:  # unavailable for now (database, key device): no traceback needed
-        log.warning("request %s: %s: %s", request_id(), error.code, error.en)
+        log.warning("request %s: %s: %s", request_id(), error.code, error.en, extra={"request_id": request_id()})
     headers = None
     if status == 401:  # RFC 6750 §3: tell the client how to authenticate
         headers = [("WWW-Authenticate", f'Bearer error="{error.code}"' if error.code == "invalid_token" else "Bearer")]
@@ -137,7 +138,7 @@ def from_http_exception(error: HTTPException) -> Response:
 
 
 def from_unexpected(error: Exception) -> Response:
-    log.error("request %s failed unexpectedly", request_id(), exc_info=error)
+    log.error("request %s failed unexpectedly", request_id(), exc_info=error, extra={"request_id": request_id()})
     code, _, detail, detail_zh = HTTP_ERRORS[500]
     return problem(500, code, detail, detail_zh)
 

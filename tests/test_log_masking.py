@@ -71,3 +71,29 @@ def test_no_log_of_a_served_run_carries_the_demo_citizens_number(tmp_path):
     for path, text in logs.items():
         assert NUMBER not in text, (path, [line for line in text.splitlines() if NUMBER in line])
     assert MASKED in logs[log]  # the number went in, masked
+
+
+def test_json_lines_carry_the_request_id_the_caller_was_given(tmp_path):
+    """TRUST_LOG_FORMAT=json (issue #20 item 6): gunicorn's lines and ours are JSON objects,
+    an access line with the X-Request-ID its response carried, numbers still masked."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = clean_env(TRUST_HOME=str(tmp_path / "home"), TRUST_PUBLIC_URL=base, TRUST_LOG_FORMAT="json")
+    assert trustctl(env, "init").returncode == 0
+    log = tmp_path / "serve.log"
+    with trustctl_serve(env, port, log):
+        with urllib.request.urlopen(f"{base}/healthz?holder={NUMBER}", timeout=10) as response:
+            given = response.headers["X-Request-ID"]
+    lines = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.startswith("{")]
+    [access] = [line for line in lines if line.get("type") == "access" and line["path"] == "/healthz"]
+    assert access["request_id"] == given and access["status"] == 200 and access["query"] == f"holder={MASKED}"
+    assert any(line.get("logger") == "gunicorn.error" and "Booting worker" in line["message"] for line in lines)
+
+
+def test_the_json_formatter_writes_the_request_id_and_the_traceback():
+    from api.cli.serve import JsonFormatter
+    record = logging.LogRecord("api.problems", logging.ERROR, __file__, 1, "request %s failed", ("abc",), None)
+    record.request_id = "abc"
+    line = json.loads(JsonFormatter().format(record))
+    assert (line["level"], line["logger"], line["message"], line["request_id"]) == (
+        "ERROR", "api.problems", "request abc failed", "abc")

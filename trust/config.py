@@ -24,6 +24,11 @@ class Mode(StrEnum):
     PRODUCTION = "production"
 
 
+class LogFormat(StrEnum):
+    TEXT = "text"   # gunicorn's combined access lines and plain warnings, for a person at a terminal
+    JSON = "json"   # one JSON object a line, each with its request id, for a log collector
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path
@@ -38,6 +43,7 @@ class Settings:
     # An RFC 3161 time-stamp authority of the province's, for seal signatures that ask for "external".
     tsa_url: str | None = None
     mode: Mode = Mode.EMBEDDED
+    log_format: LogFormat = LogFormat.TEXT
 
     @property
     def sqlite_default(self) -> bool:
@@ -58,6 +64,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         proxy_hops=proxy_hops(env),
         tsa_url=tsa_url(env),
         mode=mode(env),
+        log_format=log_format(env),
     )
 
 
@@ -68,6 +75,15 @@ def mode(env: dict[str, str]) -> Mode:
     except ValueError:
         raise InvalidInput(f"TRUST_MODE is embedded or production, not {value[:20]!r}",
                            f"TRUST_MODE 须为 embedded 或 production，而不是 {value[:20]!r}") from None
+
+
+def log_format(env: dict[str, str]) -> LogFormat:
+    value = env.get("TRUST_LOG_FORMAT", LogFormat.TEXT).strip().lower()
+    try:
+        return LogFormat(value)
+    except ValueError:
+        raise InvalidInput(en=f"TRUST_LOG_FORMAT is text or json, not {value[:20]!r}",
+                           zh=f"TRUST_LOG_FORMAT 须为 text 或 json，而不是 {value[:20]!r}") from None
 
 
 def public_url(environ: dict[str, str] | None = None) -> str:
