@@ -11,7 +11,8 @@ from sqlalchemy import Engine
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api import audit_api, ca_api, ca_http, health, licence_api, licence_pages, oidc_http, problems, seal_api
+from api import (audit_api, ca_api, ca_http, health, licence_api, licence_pages, metrics_http, oidc_http, problems,
+                 seal_api)
 from hsm.keystore import KeyStore, open_keystore
 from trust import db
 from trust.config import Settings, load_settings
@@ -38,10 +39,13 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     app.extensions["trust.group_commit"] = db.GroupCommit(sessions)
     app.extensions["trust.keystore"] = keystore
 
+    app.before_request(metrics_http.start_timer)
     app.before_request(reject_oversized_body)
     app.after_request(add_standard_headers)
+    app.after_request(metrics_http.record_request)
     problems.register(app)
     app.register_blueprint(health.blueprint)
+    app.register_blueprint(metrics_http.blueprint)
     app.register_blueprint(ca_http.blueprint)
     app.register_blueprint(ca_api.blueprint)
     app.register_blueprint(oidc_http.blueprint)

@@ -59,6 +59,7 @@ from sqlalchemy.exc import IntegrityError
 from api.auth import acting_officer, current_token
 from identity import subjects
 from api.json_body import json_object, query_int, query_text, text, time_value
+from api.metrics_http import report_response
 from api.seal_api import seal_status
 from licence import conversion, imports, issuance, presentation, registry, share_requests, sharing
 from licence.qr_online import verify_online
@@ -507,14 +508,14 @@ def verify():
         body = json_object()
         if "qr" in body:
             with _session() as session:
-                return jsonify(verify_online(session, text(body, "qr"), public_url=_settings().public_url).to_dict())
+                return report_response(verify_online(session, text(body, "qr"), public_url=_settings().public_url))
         if "presentation" in body:
             with _session() as session:
                 roots = tuple(cert.der for cert in truststore.trusted_roots(session, "licence"))
                 report = presentation.verify(session, body["presentation"], body.get("nonce"), trusted_roots=roots)
                 session.commit()  # the (presentation, nonce) pair: once per verifier nonce
-            return jsonify(report.to_dict())
+            return report_response(report)
         licence_id = text(body, "licence_id")
         with _session() as session:
             data = registry.ofd_file(session, licence_id)
-    return jsonify(verify_report(data).to_dict())
+    return report_response(verify_report(data))

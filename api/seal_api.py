@@ -36,6 +36,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 
 from api.auth import acting_officer, require_scopes
 from api.json_body import json_object, query_int, query_text, text, text_list
+from api.metrics_http import report_response
 from seal import registry, signing
 from seal.registry import SealStatus
 from seal.ses import parse_signature
@@ -193,11 +194,11 @@ def verify_ses():
         if data_hash is not None:
             raise InvalidInput("a SignedData or bare signature is checked against the data itself: send 'data'",
                                "签名数据或裸签名值须以原文核验，请提交“data”")
-        return jsonify(other.to_dict())
+        return report_response(other)
     # a SES_Signature, or nothing readable: its report says why (format FAILED)
     found = verify_ses_signature(signature, data=data, data_hash=data_hash, trusted_roots=roots,
                                  seal_status=seal_status)
-    return jsonify(Report("ses", (found,)).to_dict())
+    return report_response(Report("ses", (found,)))
 
 
 def seal_status(es_id: str, seal_der: bytes):

@@ -51,7 +51,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hsm import envelope
 from hsm.models import hsm_keys
-from trust import audit
+from trust import audit, metrics
 from trust.algorithms import signature_algorithm
 from trust.errors import InvalidInput, KeyUnavailable, NotFound, UnsupportedAlgorithm
 from trust.keys import PublicKey, load_public_key
@@ -486,6 +486,7 @@ class KeyStore:
             self._forget(ref.id)
             raise
         _note_use(session, actor, "key.sign", ref.id, usage, len(signatures))
+        metrics.signed(usage.value, len(signatures))
         return signatures
 
     def check_usable(self, session: Session, ref: KeyRef, *, usage) -> None:

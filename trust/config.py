@@ -4,6 +4,7 @@ Everything has a default that works for the embedded mode (`make run`): the stat
 under ``TRUST_HOME`` (``./var``), the database is an SQLite file there.
 """
 
+import ipaddress
 import os
 from dataclasses import dataclass
 from enum import StrEnum
@@ -44,6 +45,8 @@ class Settings:
     tsa_url: str | None = None
     mode: Mode = Mode.EMBEDDED
     log_format: LogFormat = LogFormat.TEXT
+    # Who may read /metrics besides loopback clients (TRUST_METRICS_ALLOW: addresses or networks).
+    metrics_allow: tuple = ()
 
     @property
     def sqlite_default(self) -> bool:
@@ -65,6 +68,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         tsa_url=tsa_url(env),
         mode=mode(env),
         log_format=log_format(env),
+        metrics_allow=metrics_allow(env),
     )
 
 
@@ -84,6 +88,17 @@ def log_format(env: dict[str, str]) -> LogFormat:
     except ValueError:
         raise InvalidInput(en=f"TRUST_LOG_FORMAT is text or json, not {value[:20]!r}",
                            zh=f"TRUST_LOG_FORMAT 须为 text 或 json，而不是 {value[:20]!r}") from None
+
+
+def metrics_allow(env: dict[str, str]) -> tuple:
+    """``TRUST_METRICS_ALLOW``: comma-separated addresses or networks (10.0.0.0/8) that may
+    read /metrics besides loopback clients."""
+    try:
+        return tuple(ipaddress.ip_network(part.strip(), strict=False)
+                     for part in env.get("TRUST_METRICS_ALLOW", "").split(",") if part.strip())
+    except ValueError as error:
+        raise InvalidInput(en=f"TRUST_METRICS_ALLOW is a list of addresses or networks: {error}",
+                           zh=f"TRUST_METRICS_ALLOW 须为地址或网段列表：{error}") from None
 
 
 def public_url(environ: dict[str, str] | None = None) -> str:

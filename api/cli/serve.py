@@ -15,7 +15,7 @@ from api.cli import exits
 from api.app import create_app
 from hsm import checkpoints
 from api.asgi import BufferedWSGI
-from trust import events
+from trust import events, metrics
 from trust.config import LogFormat, Settings, load_settings
 
 LOG_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s"
@@ -90,6 +90,22 @@ class TrustServer(BaseApplication):
         return BufferedWSGI(app, max_body=self.settings.max_request_bytes)
 
 
+def _metrics_of_dead_worker(_arbiter, worker) -> None:
+    """A worker that ended keeps its counters, not its gauges (prometheus_client's rule)."""
+    if metrics.multiprocess_dir():
+        from prometheus_client import multiprocess
+        multiprocess.mark_process_dead(worker.pid)
+
+
+def _metrics_directory(settings: Settings) -> None:
+    """Each worker's metrics go to files here (trust/metrics.py); a new start begins at zero."""
+    directory = settings.home / "metrics"
+    directory.mkdir(mode=0o700, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+    os.environ[metrics.MULTIPROC_ENV] = str(directory)
+
+
 def gunicorn_options(host: str, port: int, workers: int) -> dict:
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"  # IPv6 in brackets
     url = f"http://{address}/"
@@ -118,6 +134,7 @@ def gunicorn_options(host: str, port: int, workers: int) -> dict:
         "limit_request_fields": 100,
         "limit_request_field_size": 8190,
         "when_ready": announce,
+        "child_exit": _metrics_of_dead_worker,
     }
 
 
@@ -142,6 +159,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         for refusal in refused:
             click.echo(f"  {refusal.setting}: {refusal.zh}\n    {refusal.en}", err=True)
         sys.exit(exits.FAILED)
+    _metrics_directory(settings)
     options = gunicorn_options(host or settings.host, port or settings.port,
                                workers or settings.workers)
     TrustServer(settings, options).run()
