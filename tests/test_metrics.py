@@ -81,4 +81,3 @@ def test_two_workers_count_together_and_signatures_and_verdicts_are_counted(tmp_
     assert all(found[healthz] == 20 for found in scrapes)  # both workers' counts, from either
     assert any(name == "trust_verifications_total" and dict(labels).get("status") for name, labels in scrapes[-1])
     assert scrapes[-1][("trust_http_request_duration_seconds_count", (("method", "GET"), ("route", "/healthz")))] == 20
-    assert (tmp_path / "home" / "metrics").is_dir()

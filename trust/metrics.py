@@ -1,8 +1,8 @@
 """The service's Prometheus metrics (issue #20 item 4), in one place for every package.
 
 Under `trustctl serve` each gunicorn worker records into files in ``PROMETHEUS_MULTIPROC_DIR``
-(prometheus_client's multi-process mode), which the serving process sets before it forks
-and clears at start; ``/metrics`` (api/metrics_http.py) adds them up. prometheus_client
+(prometheus_client's multi-process mode), a directory of the instance's own that the serving
+process makes before it forks; ``/metrics`` (api/metrics_http.py) adds them up. prometheus_client
 chooses where a metric keeps its values when the metric is made, so the metrics are made
 on first use, in the worker, after that variable is set; and prometheus_client is only
 imported then. A command line process records into memory and nobody reads it.

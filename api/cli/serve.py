@@ -1,9 +1,12 @@
 """`trustctl serve`: run the HTTP service under gunicorn."""
 
+import atexit
 import json
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from datetime import datetime, timezone
 
 import click
@@ -97,13 +100,13 @@ def _metrics_of_dead_worker(_arbiter, worker) -> None:
         multiprocess.mark_process_dead(worker.pid)
 
 
-def _metrics_directory(settings: Settings) -> None:
-    """Each worker's metrics go to files here (trust/metrics.py); a new start begins at zero."""
-    directory = settings.home / "metrics"
-    directory.mkdir(mode=0o700, exist_ok=True)
-    for stale in directory.glob("*.db"):
-        stale.unlink()
-    os.environ[metrics.MULTIPROC_ENV] = str(directory)
+def _metrics_directory() -> None:
+    """Each worker's metrics go to files in a directory of this instance's own (trust/metrics.py):
+    new at each start, so counts begin at zero, and never shared with another instance on the
+    same home; removed when the server stops."""
+    directory = tempfile.mkdtemp(prefix="trust-metrics-")
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    os.environ[metrics.MULTIPROC_ENV] = directory
 
 
 def gunicorn_options(host: str, port: int, workers: int) -> dict:
@@ -159,7 +162,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         for refusal in refused:
             click.echo(f"  {refusal.setting}: {refusal.zh}\n    {refusal.en}", err=True)
         sys.exit(exits.FAILED)
-    _metrics_directory(settings)
+    _metrics_directory()
     options = gunicorn_options(host or settings.host, port or settings.port,
                                workers or settings.workers)
     TrustServer(settings, options).run()
