@@ -25,6 +25,7 @@ import uuid
 from http import HTTPStatus
 
 from flask import Flask, Response, g, json
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from trust.errors import TrustError
@@ -32,6 +33,7 @@ from trust.errors import TrustError
 PROBLEM_JSON = "application/problem+json"
 
 log = logging.getLogger(__name__)
+RETRY_AFTER_S = 2
 
 # trust.errors code -> HTTP status. A subclass without an entry takes its parent's status
 # (see status_for); a TrustError with no entry anywhere up its classes is a 500.
@@ -109,6 +111,8 @@ def problem(status: int, code: str, detail: str, detail_zh: str,
     }
     if errors:
         body["errors"] = errors   # each wrong field of a request: {"field", "zh", "en"}
+    if status == 503:  # unavailable for now: say when to come back (RFC 9110 §10.2.3)
+        headers = [*(headers or []), ("Retry-After", str(RETRY_AFTER_S))]
     return Response(json.dumps(body), status=status, headers=headers, mimetype=PROBLEM_JSON)
 
 
@@ -137,6 +141,18 @@ def from_http_exception(error: HTTPException) -> Response:
     return problem(status, code, detail, detail_zh, headers)
 
 
+def from_database_error(error: DBAPIError) -> Response:
+    """A connection lost or refused (the database restarting, a standby being promoted) is
+    503 with Retry-After: the request did nothing, and the next one finds the new primary.
+    Anything else the database says is a fault of ours (500)."""
+    if not (isinstance(error, (OperationalError, InterfaceError)) or error.connection_invalidated):
+        return from_unexpected(error)
+    log.warning("request %s: the database is unreachable: %s", request_id(), type(error.orig).__name__,
+                extra={"request_id": request_id()})
+    return problem(503, "storage_error", "the database cannot be reached just now; try again shortly",
+                   "暂时无法连接数据库，请稍后重试")
+
+
 def from_unexpected(error: Exception) -> Response:
     log.error("request %s failed unexpectedly", request_id(), exc_info=error, extra={"request_id": request_id()})
     code, _, detail, detail_zh = HTTP_ERRORS[500]
@@ -146,4 +162,5 @@ def from_unexpected(error: Exception) -> Response:
 def register(app: Flask) -> None:
     app.register_error_handler(TrustError, from_trust_error)
     app.register_error_handler(HTTPException, from_http_exception)
+    app.register_error_handler(DBAPIError, from_database_error)
     app.register_error_handler(Exception, from_unexpected)

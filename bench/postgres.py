@@ -84,3 +84,70 @@ def server(*, durable: bool) -> Iterator[str]:
         if (data / "postmaster.pid").exists():
             run(str(binaries / "pg_ctl"), "stop", "-D", str(data), "-m", "fast", "-w", "-t", "30")
         shutil.rmtree(root, ignore_errors=True)
+
+
+class Replicated:
+    """A primary and a synchronous streaming standby (every commit acknowledged to a client is
+    on both), and the URL libpq uses to find whichever is writable."""
+
+    def __init__(self, run, binaries: Path, primary: Path, standby: Path, ports: tuple[int, int]):
+        self._run, self._binaries, self.primary, self.standby, self.ports = run, binaries, primary, standby, ports
+        hosts = "&".join(f"host=127.0.0.1:{port}" for port in ports)
+        self.url = f"postgresql+psycopg://{PG_USER}@/trust?{hosts}&target_session_attrs=read-write&connect_timeout=2"
+
+    def kill_primary(self) -> None:
+        """As a crash: no shutdown checkpoint, connections cut."""
+        self._run(str(self._binaries / "pg_ctl"), "stop", "-D", str(self.primary), "-m", "immediate", "-w", "-t", "30")
+
+    def promote(self) -> None:
+        done = self._run(str(self._binaries / "pg_ctl"), "promote", "-D", str(self.standby), "-w", "-t", "30")
+        if done.returncode != 0:
+            raise RuntimeError(f"the standby was not promoted: {done.stdout}{done.stderr}")
+
+
+@contextmanager
+def replicated() -> Iterator[Replicated]:
+    """A primary with the database ``trust`` and its standby (pg_basebackup -R), both on
+    loopback; stopped and removed afterwards. Unavailable as for ``server``."""
+    binaries = bin_dir()
+    if binaries is None:
+        raise Unavailable("no initdb on PATH or under /usr/lib/postgresql/*/bin (Debian: apt-get install postgresql)")
+    run_as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    root = Path(tempfile.mkdtemp(prefix="trust-pg-pair-"))
+    if run_as:
+        shutil.chown(root, "postgres", "postgres")
+    primary, standby, ports = root / "primary", root / "standby", (free_port(), free_port())
+
+    def run(*args):
+        return subprocess.run([*run_as, *args], capture_output=True, text=True, timeout=60)
+
+    def start(data: Path, port: int, extra: str = ""):
+        done = run(str(binaries / "pg_ctl"), "start", "-D", str(data), "-l", str(root / f"{data.name}.log"), "-w",
+                   "-t", "30", "-o", f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={root} "
+                                     f"-c fsync=off {extra}")
+        if done.returncode != 0:
+            log = (root / f"{data.name}.log").read_text(errors="replace") if (root / f"{data.name}.log").exists() else ""
+            raise RuntimeError(f"PostgreSQL did not start:\n{done.stdout}\n{done.stderr}\n{log}")
+
+    try:
+        done = run(str(binaries / "initdb"), "-D", str(primary), "-U", PG_USER, "--auth=trust", "-E", "UTF8",
+                   "--locale=C", "--no-sync")
+        if done.returncode != 0:
+            raise RuntimeError(f"initdb failed: {done.stderr}")
+        start(primary, ports[0], "-c synchronous_commit=on")
+        with admin_connection(ports[0]) as admin:
+            admin.execute("CREATE DATABASE trust")
+        done = run(str(binaries / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(ports[0]), "-U", PG_USER,
+                   "-D", str(standby), "-R", "-X", "stream", "-c", "fast")
+        if done.returncode != 0:
+            raise RuntimeError(f"pg_basebackup failed: {done.stderr}")
+        start(standby, ports[1], "-c synchronous_commit=on")
+        with admin_connection(ports[0]) as admin:  # synchronous from now on: the standby is there
+            admin.execute("ALTER SYSTEM SET synchronous_standby_names = '*'")
+            admin.execute("SELECT pg_reload_conf()")
+        yield Replicated(run, binaries, primary, standby, ports)
+    finally:
+        for data in (primary, standby):
+            if (data / "postmaster.pid").exists():
+                run(str(binaries / "pg_ctl"), "stop", "-D", str(data), "-m", "fast", "-w", "-t", "30")
+        shutil.rmtree(root, ignore_errors=True)

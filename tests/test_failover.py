@@ -1,0 +1,127 @@
+"""Issue #20 item 2: two instances on a PostgreSQL primary with a synchronous streaming
+standby, reached through one multi-host URL (``target_session_attrs=read-write``). Clients
+sign with the seal and get tokens on both; in the middle the primary is killed and the
+standby promoted. A request caught in the switch is answered 503 with Retry-After, never a
+wrong answer or a 500; the instances find the new primary by themselves; afterwards every
+acknowledged signature and token is there and the audit chain verifies."""
+
+import http.client
+import json
+import shutil
+import threading
+import time
+import uuid
+
+import pytest
+
+from bench import postgres
+from bench.load import _Client, _counts, _demo_values
+from bench.postgres import free_port
+from tests.serving import clean_env, trustctl, trustctl_serve
+from trust.hashes import sm3
+
+SECONDS, KILL_AT, PROMOTE_AT = 12, 4, 5
+
+
+@pytest.mark.postgres
+def test_a_promoted_standby_takes_over_and_nothing_acknowledged_is_lost(tmp_path, capsys):
+    try:
+        pair_context = postgres.replicated()
+        pair = pair_context.__enter__()
+    except postgres.Unavailable as error:
+        pytest.skip(str(error))
+    try:
+        ports = free_port(), free_port()
+        envs = [clean_env(TRUST_HOME=str(tmp_path / f"home-{i}"), TRUST_DATABASE_URL=pair.url,
+                          TRUST_PUBLIC_URL=f"http://127.0.0.1:{ports[0]}") for i in (0, 1)]
+        assert trustctl(envs[0], "init", "--demo").returncode == 0
+        (tmp_path / "home-1").mkdir(mode=0o700)
+        shutil.copy(tmp_path / "home-0" / "master.key", tmp_path / "home-1" / "master.key")
+        demo = _demo_values(tmp_path / "home-0")
+        seals_before, tokens_before = _counts(envs[0])
+        with trustctl_serve(envs[0], ports[0], tmp_path / "serve-0.log"), \
+                trustctl_serve(envs[1], ports[1], tmp_path / "serve-1.log"):
+            token = _token(ports[0], demo)
+            outcomes: list[tuple[str, int, float]] = []
+            lock = threading.Lock()
+            started = time.monotonic()
+
+            def run(index: int) -> None:
+                op = ("seal", "token")[index % 2]
+                client = _Client(ports[index // 2 % 2], demo["SECRET"], demo["ESID"], token, b"", "")
+                while time.monotonic() - started < SECONDS:
+                    status = _call(client, op)
+                    if status is None:  # the connection broke: counted (0), and a new one
+                        client = _Client(ports[index // 2 % 2], demo["SECRET"], demo["ESID"], token, b"", "")
+                        status = 0
+                    with lock:
+                        outcomes.append((op, status, time.monotonic() - started))
+                    if status == 503:
+                        time.sleep(0.2)
+
+            threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+            for thread in threads:
+                thread.start()
+            time.sleep(KILL_AT)
+            pair.kill_primary()
+            time.sleep(PROMOTE_AT - KILL_AT)
+            pair.promote()
+            for thread in threads:
+                thread.join()
+        statuses = {status for _, status, _ in outcomes}
+        assert statuses <= {200, 503}, sorted(statuses)
+        acknowledged = {op: sum(1 for o, status, _ in outcomes if o == op and status == 200) for op in ("seal", "token")}
+        after_switch = [status for _, status, at in outcomes if at > PROMOTE_AT + 2]
+        assert after_switch and after_switch.count(200) / len(after_switch) > 0.9  # found the new primary
+        refused = sum(1 for _, status, _ in outcomes if status == 503)
+        with capsys.disabled():
+            print(f"\nfailover: {len(outcomes)} requests, {refused} answered 503 during the switch "
+                  f"({100 * refused / len(outcomes):.1f} %), acknowledged {acknowledged}")
+        seals_after, tokens_after = _counts(envs[0])
+        assert seals_after - seals_before >= acknowledged["seal"]
+        assert tokens_after - tokens_before >= acknowledged["token"] + 1  # and the first token
+        verified = trustctl(envs[1], "audit", "verify", "--json")
+        assert verified.returncode == 0 and json.loads(verified.stdout)["ok"], verified.stdout
+    finally:
+        pair_context.__exit__(None, None, None)
+
+
+def _token(port: int, demo: dict) -> str:
+    client = _Client(port, demo["SECRET"], demo["ESID"], "", b"", "")
+    status, answer = client.call("POST", "/oauth/token", b"grant_type=client_credentials&scope=seal%3Asign",
+                                 {"Authorization": client.basic, "Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 200, answer
+    return json.loads(answer)["access_token"]
+
+
+def _call(client: _Client, op: str) -> int | None:
+    """The status of one seal signature or token request (-1: a 200 without what it promises);
+    None if the connection broke."""
+    try:
+        if op == "seal":
+            body = json.dumps({"digest": sm3(uuid.uuid4().bytes).hex(), "purpose": "切换测试"}).encode()
+            status, answer = client.call("POST", f"/api/v1/seals/{client.es_id}/sign", body,
+                                         {"Authorization": f"Bearer {client.bearer}",
+                                          "Content-Type": "application/json"})
+            return status if status != 200 or b"signature" in answer else -1
+        status, answer = client.call("POST", "/oauth/token", b"grant_type=client_credentials&scope=seal%3Asign",
+                                     {"Authorization": client.basic,
+                                      "Content-Type": "application/x-www-form-urlencoded"})
+        return status if status != 200 or b"access_token" in answer else -1
+    except (OSError, http.client.HTTPException):
+        return None
+
+
+def test_a_database_that_does_not_answer_is_503_with_retry_after(tmp_path):
+    from api.app import create_app
+    from hsm.kek import create_master_key_file
+    from trust.config import Settings
+    create_master_key_file(tmp_path / "master.key")
+    nowhere = f"postgresql+psycopg://trust@127.0.0.1:{free_port()}/trust?connect_timeout=2"
+    client = create_app(Settings(home=tmp_path, database_url=nowhere, host="127.0.0.1", port=8000,
+                                 max_request_bytes=1 << 20, workers=1)).test_client()
+    for answer in (client.get("/readyz"),
+                   client.post("/oauth/token", data={"grant_type": "client_credentials"},
+                               headers={"Authorization": "Basic ZGVtbzpzZWNyZXQ="})):
+        assert answer.status_code == 503 and answer.headers["Retry-After"] == "2", answer.get_data(as_text=True)
+        assert answer.json["code"] == "storage_error"
