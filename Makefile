@@ -29,8 +29,11 @@ run: install
 	$(BIN)/trustctl init --demo
 	$(BIN)/trustctl serve
 
+# Two processes share the suite (pytest-xdist, a file each at a time: module fixtures are made
+# once); the tests that judge timing under load (marked serial) run alone afterwards.
 test: install-test
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not serial"
+	$(BIN)/python -m pytest -m serial
 
 bench: install
 	@$(BIN)/python -m bench

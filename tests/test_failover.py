@@ -20,6 +20,8 @@ from bench.postgres import free_port
 from tests.serving import clean_env, trustctl, trustctl_serve
 from trust.hashes import sm3
 
+pytestmark = pytest.mark.serial  # timing under load: alone, after the parallel part (Makefile)
+
 SECONDS, KILL_AT, PROMOTE_AT = 12, 4, 5
 
 

@@ -19,6 +19,8 @@ from bench.postgres import PG_USER, admin_connection, free_port
 from tests.serving import clean_env, trustctl, trustctl_serve
 from trust.hashes import sm3
 
+pytestmark = pytest.mark.serial  # timing under load: alone, after the parallel part (Makefile)
+
 SECONDS = 8
 
 

@@ -19,6 +19,8 @@ import pytest
 from bench.server import free_port
 from tests.serving import clean_env, trustctl, trustctl_serve
 
+pytestmark = pytest.mark.serial  # timing under load: alone, after the parallel part (Makefile)
+
 SLOW_CLIENTS = 50
 SECONDS = float(os.environ.get("TRUST_SLOW_CLIENT_SECONDS", "60"))
 

@@ -58,7 +58,8 @@ def test_hash_lookup_by_name_and_oid():
         sm3("text")
 
 
-@pytest.mark.parametrize("key, data", [(b"key", b"data"), (b"k" * 100, b""), (os.urandom(64), os.urandom(300))])
+@pytest.mark.parametrize("key, data", [(b"key", b"data"), (b"k" * 100, b""), (os.urandom(64), os.urandom(300))],
+                         ids=["short", "long-key-empty-data", "random"])  # ids: the same in every xdist worker
 def test_hmac_sm3_matches_openssl(key, data):
     out = openssl("mac", "-digest", "SM3", "-macopt", "hexkey:" + key.hex(), "HMAC", input=data).stdout
     assert hmac_sm3(key, data).hex() == out.decode().strip().lower()
