@@ -7,7 +7,6 @@ acknowledged signature and token is there and the audit chain verifies."""
 
 import http.client
 import json
-import shutil
 import threading
 import time
 import uuid
@@ -15,9 +14,9 @@ import uuid
 import pytest
 
 from bench import postgres
-from bench.load import _Client, _counts, _demo_values
+from bench.load import _Client, _counts
 from bench.postgres import free_port
-from tests.serving import clean_env, trustctl, trustctl_serve
+from tests.serving import trustctl, two_instances
 from trust.hashes import sm3
 
 pytestmark = pytest.mark.serial  # timing under load: alone, after the parallel part (Makefile)
@@ -33,16 +32,8 @@ def test_a_promoted_standby_takes_over_and_nothing_acknowledged_is_lost(tmp_path
     except postgres.Unavailable as error:
         pytest.skip(str(error))
     try:
-        ports = free_port(), free_port()
-        envs = [clean_env(TRUST_HOME=str(tmp_path / f"home-{i}"), TRUST_DATABASE_URL=pair.url,
-                          TRUST_PUBLIC_URL=f"http://127.0.0.1:{ports[0]}") for i in (0, 1)]
-        assert trustctl(envs[0], "init", "--demo").returncode == 0
-        (tmp_path / "home-1").mkdir(mode=0o700)
-        shutil.copy(tmp_path / "home-0" / "master.key", tmp_path / "home-1" / "master.key")
-        demo = _demo_values(tmp_path / "home-0")
-        seals_before, tokens_before = _counts(envs[0])
-        with trustctl_serve(envs[0], ports[0], tmp_path / "serve-0.log"), \
-                trustctl_serve(envs[1], ports[1], tmp_path / "serve-1.log"):
+        with two_instances(tmp_path, pair.url) as (ports, envs, demo):
+            seals_before, tokens_before = _counts(envs[0])
             token = _token(ports[0], demo)
             outcomes: list[tuple[str, int, float]] = []
             lock = threading.Lock()

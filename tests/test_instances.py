@@ -6,7 +6,6 @@ sees: a token revoked at one is inactive at the other, a seal suspended by an of
 refused by both."""
 
 import json
-import shutil
 import threading
 import time
 import uuid
@@ -14,9 +13,9 @@ import uuid
 import pytest
 from sqlalchemy.engine import make_url
 
-from bench.load import _Client, _counts, _demo_values
-from bench.postgres import PG_USER, admin_connection, free_port
-from tests.serving import clean_env, trustctl, trustctl_serve
+from bench.load import _Client, _counts
+from bench.postgres import PG_USER, admin_connection
+from tests.serving import trustctl, two_instances
 from trust.hashes import sm3
 
 pytestmark = pytest.mark.serial  # timing under load: alone, after the parallel part (Makefile)
@@ -31,18 +30,9 @@ def test_two_instances_on_one_postgresql_share_everything_that_must_be_shared(po
     with admin_connection(server_port) as admin:
         admin.execute(f"CREATE DATABASE {name}")
     database = f"postgresql+psycopg://{PG_USER}@127.0.0.1:{server_port}/{name}"
-    ports = free_port(), free_port()
-    issuer = f"http://127.0.0.1:{ports[0]}"  # one public address for both, as behind one proxy
-    envs = [clean_env(TRUST_HOME=str(tmp_path / f"home-{i}"), TRUST_DATABASE_URL=database, TRUST_PUBLIC_URL=issuer,
-                      TRUST_KEY_STATE_TTL="1") for i in (0, 1)]
     try:
-        assert trustctl(envs[0], "init", "--demo").returncode == 0
-        (tmp_path / "home-1").mkdir(mode=0o700)
-        shutil.copy(tmp_path / "home-0" / "master.key", tmp_path / "home-1" / "master.key")
-        demo = _demo_values(tmp_path / "home-0")
-        seals_before, tokens_before = _counts(envs[0])
-        with trustctl_serve(envs[0], ports[0], tmp_path / "serve-0.log"), \
-                trustctl_serve(envs[1], ports[1], tmp_path / "serve-1.log"):
+        with two_instances(tmp_path, database, TRUST_KEY_STATE_TTL="1") as (ports, envs, demo):
+            seals_before, tokens_before = _counts(envs[0])
             first = _Client(ports[0], demo["SECRET"], demo["ESID"], "", b"", "")
             status, answer = first.call("POST", "/oauth/token", b"grant_type=client_credentials&scope=seal%3Asign",
                                         {"Authorization": first.basic,
