@@ -75,6 +75,14 @@ def _failed(check_name: C, zh: str, en: str, licence: dict | None = None) -> Rep
                   licence=licence)
 
 
+def _open(text: str, trusted_roots):
+    if not text.startswith(PREFIX):
+        raise PayloadError(f"not a licence presentation (it does not start with {PREFIX})",
+                           f"不是亮证码（不以 {PREFIX} 开头）")
+    return qr_keys.open_signed_list(base45.decode(text[len(PREFIX):]), trusted_roots=trusted_roots,
+                                    what="presentation", time_claim=2)
+
+
 def verify(session: Session, text, nonce, *, trusted_roots, clock: Callable[[], datetime] = utc_now) -> Report:
     """The report (format "presentation") on a shown licence for the verifier whose one-time
     ``nonce`` comes with it; records the (presentation, nonce) pair, so commit."""
@@ -84,13 +92,21 @@ def verify(session: Session, text, nonce, *, trusted_roots, clock: Callable[[], 
                            f"核验方随机数须为 16 至 {MAX_NONCE} 个可打印 ASCII 字符，每次核验都重新生成")
     if not isinstance(text, str) or len(text) > MAX_TEXT:
         return _failed(C.FORMAT, "亮证码过长或不是文本", "the presentation is not a text of a presentation's length")
-    text = text.strip().rpartition("#")[2].replace("%20", " ")
+    raw = base45.trim(text)
+    payload = raw.rpartition("#")[2]
+    # A browser writes the fragment's spaces as %20, but "%20" is Base45 too (one code in about
+    # three hundred holds it): in the URL form both readings are tried and the signature decides;
+    # a bare code is read as it is.
+    readings = [payload.replace("%20", " "), payload] if "#" in raw and "%20" in payload else [payload]
     try:
-        if not text.startswith(PREFIX):
-            raise PayloadError(f"not a licence presentation (it does not start with {PREFIX})",
-                               f"不是亮证码（不以 {PREFIX} 开头）")
-        value, issued_at = qr_keys.open_signed_list(base45.decode(text[len(PREFIX):]), trusted_roots=trusted_roots,
-                                                    what="presentation", time_claim=2)
+        for reading in readings:
+            try:
+                value, issued_at = _open(reading, trusted_roots)
+                break
+            except InvalidInput as error:
+                refused = error
+        else:
+            raise refused
         licence_id, expires, ident, disclosed = value.get(1), value.get(3), value.get(4), value.get(5)
         if not (isinstance(licence_id, str) and isinstance(expires, int) and isinstance(ident, bytes)
                 and isinstance(disclosed, dict)):

@@ -269,7 +269,7 @@ def decode(text: str) -> Decoded:
     if not isinstance(text, str) or len(text) > MAX_TEXT:
         raise PayloadError(f"a licence QR payload is a text of at most {MAX_TEXT} characters",
                            f"证照二维码载荷应为不超过 {MAX_TEXT} 个字符的文本")
-    address, _, text = text.strip().rpartition("#")
+    address, _, text = base45.trim(text).rpartition("#")
     if not text.startswith(PREFIX):
         raise PayloadError(f"not a licence QR payload (it does not start with {PREFIX})",
                            f"不是证照二维码载荷（不以 {PREFIX} 开头）")
@@ -418,7 +418,7 @@ def readings(text: str) -> list[str]:
     as %20 and leaves a %20 of Base45 as it is (about one code in three hundred holds one), so
     in the URL form each %20 may be either: the readings with at most ``MAX_LITERALS`` of them
     literal, fewest first; the signature decides which is the code."""
-    address, hash_, payload = text.strip().rpartition("#") if isinstance(text, str) else ("", "", text)
+    address, hash_, payload = base45.trim(text).rpartition("#") if isinstance(text, str) else ("", "", text)
     parts = payload.split(BROWSER_SPACE) if address else [payload]
     if len(parts) == 1:
         return [text]

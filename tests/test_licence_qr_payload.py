@@ -46,6 +46,10 @@ def test_base45_refuses_what_no_bytes_encode(text):
         base45.decode(text)
 
 
+def test_trimming_keeps_a_trailing_space_which_is_base45():
+    assert base45.trim("  \tZZ:AB \r\n") == "ZZ:AB "  # a scanner's line end goes, a space (Base45) stays
+
+
 # ---------------------------------------------------------------- signing and verifying
 
 def _claims(**changes):

@@ -13,6 +13,13 @@ ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
 _VALUE = {c: i for i, c in enumerate(ALPHABET)}
 
 
+def trim(text: str) -> str:
+    """``text`` without what a scanner or a copy adds around it: whitespace before, line ends
+    and tabs after. Never a trailing space: a space is Base45's 37th character, and a text
+    ending in one (one in 45) stripped of it no longer decodes."""
+    return text.lstrip().rstrip("\r\n\t")
+
+
 def encode(data: bytes) -> str:
     out = []
     for i in range(0, len(data) - 1, 2):
