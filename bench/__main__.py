@@ -3,10 +3,10 @@
 import json
 import sys
 
-from bench import crypto, hsm, identity, licence, ofd, seal
+from bench import crypto, hsm, identity, licence, ofd, seal, storage
 
 SUITES = {"crypto": crypto.run, "hsm": hsm.run, "ofd": ofd.run, "identity": identity.run, "seal": seal.run,
-          "licence": licence.run}
+          "licence": licence.run, "storage": storage.run}
 
 
 def main() -> None:
