@@ -36,6 +36,7 @@ from trust.errors import InvalidInput, NotFound
 from trust.report import CheckName as C, CheckStatus as S, Report, SignatureReport, check
 
 PREFIX = "ZZP:"
+MAX_READINGS = 128  # %20s beyond which only the all-spaces reading is tried
 TTL = timedelta(seconds=60)
 MAX_TEXT = 4296
 MAX_NONCE = 64
@@ -92,12 +93,15 @@ def verify(session: Session, text, nonce, *, trusted_roots, clock: Callable[[], 
                            f"核验方随机数须为 16 至 {MAX_NONCE} 个可打印 ASCII 字符，每次核验都重新生成")
     if not isinstance(text, str) or len(text) > MAX_TEXT:
         return _failed(C.FORMAT, "亮证码过长或不是文本", "the presentation is not a text of a presentation's length")
-    raw = base45.trim(text)
-    payload = raw.rpartition("#")[2]
-    # A browser writes the fragment's spaces as %20, but "%20" is Base45 too (one code in about
-    # three hundred holds it): in the URL form both readings are tried and the signature decides;
-    # a bare code is read as it is.
-    readings = [payload.replace("%20", " "), payload] if "#" in raw and "%20" in payload else [payload]
+    payload = base45.trim(text).rpartition("#")[2]
+    # A browser writes the fragment's spaces as %20 (the page sends location.hash), but "%20" is
+    # Base45 too: about one code in three hundred holds one. So every %20 is read as a space,
+    # then each in turn as itself (a bounded number of tries; a wrong reading fails at Base45 or
+    # CBOR, before any signature); the signature decides.
+    parts = payload.split("%20")
+    readings = [" ".join(parts)]
+    if 1 < len(parts) <= MAX_READINGS:
+        readings += [" ".join(parts[:gap + 1]) + "%20" + " ".join(parts[gap + 1:]) for gap in range(len(parts) - 1)]
     try:
         for reading in readings:
             try:
