@@ -11,8 +11,8 @@ from sqlalchemy import Engine
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api import (audit_api, ca_api, ca_http, health, licence_api, licence_pages, metrics_http, oidc_http, problems,
-                 seal_api)
+from api import (audit_api, ca_api, ca_http, health, licence_api, licence_pages, metrics_http, oidc_http, openapi,
+                 problems, seal_api)
 from hsm.keystore import KeyStore, open_keystore
 from trust import db
 from trust.config import Settings, load_settings
@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     app.register_blueprint(licence_api.blueprint)
     app.register_blueprint(licence_pages.blueprint)
     app.register_blueprint(audit_api.blueprint)
+    app.register_blueprint(openapi.blueprint)
     if settings.proxy_hops:
         # The client address (login throttling, audit) and scheme as the trusted proxies saw
         # them; the host stays ours (TRUST_PUBLIC_URL), whatever X-Forwarded-Host says.
