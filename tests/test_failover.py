@@ -3,25 +3,35 @@ standby, reached through one multi-host URL (``target_session_attrs=read-write``
 sign with the seal and get tokens on both; in the middle the primary is killed and the
 standby promoted. A request caught in the switch is answered 503 with Retry-After, never a
 wrong answer or a 500; the instances find the new primary by themselves; afterwards every
-acknowledged signature and token is there and the audit chain verifies."""
+acknowledged signature, token and licence is there and the audit chain verifies. Licences
+are issued as a department system would: each with its Idempotency-Key, sent again with
+the same key after a 503 or a broken connection, so none is issued twice."""
 
 import http.client
 import json
+import random
 import threading
 import time
 import uuid
 
 import pytest
+from sqlalchemy import func, select
 
 from bench import postgres
 from bench.load import _Client, _counts
 from bench.postgres import free_port
+from licence.demo import BUSINESS_LICENCE, DEMO_FACE
+from licence.models import licences
 from tests.serving import trustctl, two_instances
 from trust.hashes import sm3
+from trust import db
+from trust.config import load_settings
+from trust.ids import generate_uscc
 
 pytestmark = pytest.mark.serial  # timing under load: alone, after the parallel part (Makefile)
 
-SECONDS, KILL_AT, PROMOTE_AT = 12, 4, 5
+SECONDS, KILL_AT, PROMOTE_AT = 30, 12, 13
+OPS = ("seal", "token", "seal", "token", "licence")
 
 
 @pytest.mark.postgres
@@ -39,20 +49,29 @@ def test_a_promoted_standby_takes_over_and_nothing_acknowledged_is_lost(tmp_path
             lock = threading.Lock()
             started = time.monotonic()
 
+            issued: list[str] = []
+
             def run(index: int) -> None:
-                op = ("seal", "token")[index % 2]
-                client = _Client(ports[index // 2 % 2], demo["SECRET"], demo["ESID"], token, b"", "")
+                op, port = OPS[index], ports[index % 2]
+                client = _Client(port, demo["SECRET"], demo["ESID"], token, b"", "")
+                pending = None  # a licence request not yet acknowledged: sent again as it was
                 while time.monotonic() - started < SECONDS:
-                    status = _call(client, op)
+                    if op == "licence":
+                        pending = pending or _licence_request(demo["ISSUER"], random.Random(len(outcomes)))
+                        status = _issue(client, *pending, issued)
+                        if status in (200, 201):
+                            pending = None
+                    else:
+                        status = _call(client, op)
                     if status is None:  # the connection broke: counted (0), and a new one
-                        client = _Client(ports[index // 2 % 2], demo["SECRET"], demo["ESID"], token, b"", "")
+                        client = _Client(port, demo["SECRET"], demo["ESID"], token, b"", "")
                         status = 0
                     with lock:
                         outcomes.append((op, status, time.monotonic() - started))
                     if status == 503:
                         time.sleep(0.2)
 
-            threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+            threads = [threading.Thread(target=run, args=(i,)) for i in range(len(OPS))]
             for thread in threads:
                 thread.start()
             time.sleep(KILL_AT)
@@ -61,15 +80,19 @@ def test_a_promoted_standby_takes_over_and_nothing_acknowledged_is_lost(tmp_path
             pair.promote()
             for thread in threads:
                 thread.join()
+            missing = [licence_id for licence_id in issued if _licence_status(ports[1], token, licence_id) != 200]
         statuses = {status for _, status, _ in outcomes}
-        assert statuses <= {200, 503}, sorted(statuses)
-        acknowledged = {op: sum(1 for o, status, _ in outcomes if o == op and status == 200) for op in ("seal", "token")}
+        assert statuses <= {200, 201, 503}, sorted(statuses)
+        acknowledged = {op: sum(1 for o, status, _ in outcomes if o == op and status in (200, 201))
+                        for op in ("seal", "token", "licence")}
         after_switch = [status for _, status, at in outcomes if at > PROMOTE_AT + 2]
         assert after_switch and after_switch.count(200) / len(after_switch) > 0.9  # found the new primary
         refused = sum(1 for _, status, _ in outcomes if status == 503)
         with capsys.disabled():
             print(f"\nfailover: {len(outcomes)} requests, {refused} answered 503 during the switch "
                   f"({100 * refused / len(outcomes):.1f} %), acknowledged {acknowledged}")
+        assert issued and missing == [] and len(set(issued)) == len(issued), (missing, issued)
+        assert _issued_per_holder(envs[0]) <= {1}, "a request sent again was issued twice"
         seals_after, tokens_after = _counts(envs[0])
         assert seals_after - seals_before >= acknowledged["seal"]
         assert tokens_after - tokens_before >= acknowledged["token"] + 1  # and the first token
@@ -81,10 +104,48 @@ def test_a_promoted_standby_takes_over_and_nothing_acknowledged_is_lost(tmp_path
 
 def _token(port: int, demo: dict) -> str:
     client = _Client(port, demo["SECRET"], demo["ESID"], "", b"", "")
-    status, answer = client.call("POST", "/oauth/token", b"grant_type=client_credentials&scope=seal%3Asign",
+    status, answer = client.call("POST", "/oauth/token",
+                                 b"grant_type=client_credentials&scope=seal%3Asign+licence%3Aissue",
                                  {"Authorization": client.basic, "Content-Type": "application/x-www-form-urlencoded"})
     assert status == 200, answer
     return json.loads(answer)["access_token"]
+
+
+def _licence_request(issuer: str, rng: random.Random) -> tuple[bytes, str]:
+    """A business licence for a new enterprise, and the Idempotency-Key it is sent with."""
+    body = {"type_code": BUSINESS_LICENCE, "issuer_code": issuer, "face": DEMO_FACE,
+            "holder": {"name": "切换测试科技有限公司", "code": generate_uscc(rng), "code_type": "001"}}
+    return json.dumps(body, ensure_ascii=False).encode(), uuid.uuid4().hex
+
+
+def _issue(client: _Client, body: bytes, key: str, issued: list[str]) -> int | None:
+    """The status of one licence request; the licence acknowledged is kept in ``issued``."""
+    try:
+        status, answer = client.call("POST", "/api/v1/licences", body, {
+            "Authorization": f"Bearer {client.bearer}", "Content-Type": "application/json", "Idempotency-Key": key})
+    except (OSError, http.client.HTTPException):
+        return None
+    if status in (200, 201):  # 200: issued by an earlier attempt whose answer was lost
+        licence_id = json.loads(answer)["licence_id"]
+        if status == 201 or licence_id not in issued:
+            issued.append(licence_id)
+    return status
+
+
+def _issued_per_holder(env: dict) -> set[int]:
+    """How many licences each holder has: one each (every request names a new enterprise)."""
+    engine = db.make_engine(load_settings(env).database_url)
+    try:
+        with engine.connect() as connection:
+            return set(connection.execute(select(func.count()).select_from(licences)
+                                          .group_by(licences.c.holder_code)).scalars())
+    finally:
+        engine.dispose()
+
+
+def _licence_status(port: int, token: str, licence_id: str) -> int:
+    client = _Client(port, "", "", token, b"", "")
+    return client.call("GET", f"/api/v1/licences/{licence_id}", b"", {"Authorization": f"Bearer {token}"})[0]
 
 
 def _call(client: _Client, op: str) -> int | None:
