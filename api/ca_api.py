@@ -23,7 +23,7 @@ ways; refusals are audited.
     GET  /api/ca/<name>/certificates/<serial>     status and PEM of one issued certificate
 """
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from asn1crypto import pem
 from flask import Blueprint, current_app, jsonify, request
@@ -34,6 +34,7 @@ from ca import authority, csr, revocation
 from hsm import officers
 from hsm.officers import PermissionDenied, Proof
 from trust import audit
+from trust.clock import utc_now
 from trust.errors import InvalidInput, TrustError, Unauthenticated
 from trust.hashes import sm3
 
@@ -172,6 +173,6 @@ def _check_time(at: str) -> None:
         when = datetime.fromisoformat(at.replace("Z", "+00:00"))
     except ValueError:
         raise InvalidInput("'at' is an RFC 3339 time", "“at”须为 RFC 3339 时间") from None
-    if when.tzinfo is None or abs(datetime.now(timezone.utc) - when) > MAX_SKEW:
+    if when.tzinfo is None or abs(utc_now() - when) > MAX_SKEW:
         raise InvalidInput("'at' is more than five minutes from the server's time; sign a fresh request",
                            "“at”与服务器时间相差超过五分钟，请重新签名")

@@ -9,7 +9,7 @@ written beside it, for `trustctl verify --trust-root` on a machine that may fetc
 anchor).
 """
 
-from datetime import datetime, timezone
+
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -20,6 +20,7 @@ from ofd import layout
 from ofd.signature import Stamp, sign_ofd
 from ofd.writer import write_ofd
 from seal import registry, signing
+from trust.clock import utc_now
 from trust.x509 import parse_certificate
 
 SAMPLE_NAME = "demo-sealed.ofd"
@@ -30,7 +31,7 @@ def write_sealed_sample(session: Session, keystore: KeyStore, home: Path, es_id:
     """Seal a sample document with the registered seal ``es_id`` as ``client_id``; write it and
     the issuing CA's certificate; returns the OFD's path."""
     record = registry.get_seal(session, es_id)
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = utc_now().replace(microsecond=0)
 
     def signed_value(signature_xml: bytes, signature_loc: str) -> bytes:
         return signing.sign(session, keystore, es_id, data=signature_xml, client_id=client_id,

@@ -12,7 +12,7 @@ ready.
 import ipaddress
 import math
 import time
-from datetime import datetime, timezone
+
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import func, select
@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from hsm import checkpoints
 from hsm.dual_control import PENDING, approval_requests
 from trust import audit, metrics
+from trust.clock import utc_now
 from trust.errors import NotFound, TrustError
 
 blueprint = Blueprint("metrics", __name__)
@@ -78,11 +79,11 @@ class _State:
             with current_app.extensions["trust.sessions"]() as session:
                 pending = session.scalar(select(func.count()).select_from(approval_requests).where(
                     approval_requests.c.status == PENDING,
-                    approval_requests.c.expires_at > datetime.now(timezone.utc)))
+                    approval_requests.c.expires_at > utc_now()))
                 last = checkpoints.latest(session)
                 head = audit.head(session).seq
                 if last is not None:
-                    age = (datetime.now(timezone.utc) - last.at).total_seconds()
+                    age = (utc_now() - last.at).total_seconds()
                 unsigned = head - (last.seq if last is not None else 0)
         except Exception:  # noqa: BLE001 (the database is down: the scrape says so rather than fail)
             database = 0.0

@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from datetime import datetime, timezone
+
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from authlib.oauth2.rfc6749 import OAuth2Error
@@ -25,6 +25,7 @@ from flask import Blueprint, Response, current_app, json, redirect, render_templ
 from api.auth import MAX_TOKEN_CHARS, bearer_token
 from identity import authn, oidc, sessions, signing_keys
 from identity.clients import SCOPES, find_client
+from trust.clock import utc_now
 from trust.errors import InvalidToken, Unauthenticated
 from trust.db import begin_reading, end_reading
 
@@ -106,7 +107,7 @@ def _login_session(session):
     cookie = _login_cookie()
     if not cookie or len(cookie) > 256:
         return None
-    login = sessions.load_session(session, cookie, clock=oidc.utc_now)
+    login = sessions.load_session(session, cookie, clock=utc_now)
     if login is None:
         return None
     subject = oidc.active_subject(session, login.subject_id)
@@ -308,7 +309,7 @@ def _prompts(oauth_request: oidc.OAuthRequest) -> set[str]:
 def _login_too_old(user: oidc.EndUser, oauth_request: oidc.OAuthRequest) -> bool:
     """prompt=login or max_age (OIDC Core §3.1.2.1) ask for a login; one within the last
     RECENT_LOGIN_SECONDS answers them (else the browser would loop back to the login page)."""
-    age = (datetime.now(timezone.utc) - user.auth_time).total_seconds()
+    age = (utc_now() - user.auth_time).total_seconds()
     max_age = oauth_request.payload.data.get("max_age", "")
     limit = int(max_age) if max_age.isdigit() and len(max_age) < 10 else None
     if "login" in _prompts(oauth_request):

@@ -16,7 +16,7 @@ attempt stays on record.
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Sequence
 
 from asn1crypto import core, keys as asn1_keys, x509 as asn1_x509
@@ -34,6 +34,7 @@ from hsm import dual_control
 from hsm.keystore import KeyRef, KeyStore, Usage, is_root_ca_key
 from hsm.officers import Credential
 from trust import audit, oids
+from trust.clock import as_utc, utc_now
 from trust.errors import InvalidInput, NotFound, TrustError, UnsupportedAlgorithm
 from trust.keys import load_public_key
 from trust.sm2 import SM2PublicKey
@@ -91,18 +92,10 @@ def root_key_label(name: str) -> str:
     return f"root-ca/{name}"
 
 
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc).replace(microsecond=0)
-
-
-def _as_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
-
-
 def _authority(row) -> Authority:
     return Authority(name=row.name, family=row.family, parent=row.parent, key_id=row.key_id,
                      certificate=bytes(row.certificate), crl_number=row.crl_number,
-                     created_at=_as_utc(row.created_at))
+                     created_at=as_utc(row.created_at))
 
 
 def get_authority(session: Session, name: str) -> Authority:
@@ -146,7 +139,7 @@ def _sign_with_root(session: Session, keystore: KeyStore, ref: KeyRef, data: byt
             break
     if request.status != dual_control.EXECUTED:
         raise InvalidInput(f"the root CA signature was not approved ({request.status}): {request.error or ''}",
-                           f"根 CA 签名未获批准（{dual_control.status_zh(request.status)}）")
+                           f"根 CA 签名未获批准（{request.status.zh}）")
     return bytes.fromhex(request.result["signature"])
 
 
@@ -269,7 +262,7 @@ def _check_new_hierarchy(session: Session, name: str, family: str) -> None:
 def _create_hierarchy(session, keystore, name, family, approval, organization, actor):
     root_name, issuing_name = hierarchy_names(name)
     algorithm, sig_alg = FAMILIES[family]
-    now = utc_now()
+    now = utc_now().replace(microsecond=0)  # certificates carry whole seconds
     root_ref = keystore.generate(session, algorithm, root_key_label(name), [Usage.CERTIFICATE], actor=actor)
     issuing_ref = keystore.generate(session, algorithm, f"ca/{issuing_name}", [Usage.CERTIFICATE], actor=actor)
     root_spki = spki_of(keystore.public_key(session, root_ref))
@@ -411,7 +404,7 @@ def _issue(session: Session, keystore: KeyStore, authority_name: str, profile_na
         raise InvalidInput(f"serial {serial:#x} was already issued by {authority_name}",
                            f"序列号 {serial:#x} 已由 {authority_name} 签发过")
 
-    now = utc_now()
+    now = utc_now().replace(microsecond=0)  # certificates carry whole seconds
     issuer_cert = asn1_x509.Certificate.load(authority.certificate)
     not_after = min(now + (validity or prof.validity), issuer_cert.not_valid_after)
     tbs = _tbs(serial=serial, algorithm=authority.signature_algorithm, issuer=issuer_cert.subject, subject=name,
@@ -491,8 +484,8 @@ def newest_keyed(session: Session, profile_name: str, *, family: str | None = No
         query = query.where(ca_authority.c.family == family)
     if authority is not None:
         query = query.where(ca_certificate.c.issuer == authority)
-    now = datetime.now(timezone.utc)
+    now = utc_now()
     for row in session.execute(query):
-        if _as_utc(row.not_after) > now:
+        if as_utc(row.not_after) > now:
             return KeyedCertificate(bytes(row.der), row.key_id, row.family, bytes(row.issuer_der))
     raise NotFound(f"no valid {profile_name} certificate with a key here", f"没有可用的 {profile_name} 证书")

@@ -22,6 +22,7 @@ from ca.authority import Authority, key_identifier, refuse, sign_as
 from ca.models import ca_authority
 from ca.revocation import ASN1_REASONS, revocation_mark, revoked_entries
 from hsm.keystore import KeyStore
+from trust.clock import utc_now
 from trust.errors import InvalidInput, NotFound, TrustError
 from trust.x509 import parse_certificate
 
@@ -38,7 +39,7 @@ def build_crl(session: Session, keystore: KeyStore, authority: Authority, *, now
               approval=(), actor: str = "ca") -> bytes:
     """A fresh DER CRL for ``authority``; takes the next CRL number in the caller's
     transaction (the caller commits). A root CA's CRL needs ``approval`` (dual control)."""
-    now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
+    now = (now or utc_now()).astimezone(timezone.utc).replace(microsecond=0)
     ca_cert = parse_certificate(authority.certificate)
     session.execute(update(ca_authority).where(ca_authority.c.name == authority.name)
                     .values(crl_number=ca_authority.c.crl_number + 1))

@@ -26,6 +26,7 @@ from hsm.dual_control import Action
 from hsm.keystore import KeyStore, Usage
 from hsm.officers import Credential
 from trust import audit
+from trust.clock import utc_now
 from trust.errors import InvalidInput, NotFound, TrustError
 from trust.keys import load_public_key
 from trust.sm2 import SM2PublicKey
@@ -82,7 +83,7 @@ def _issue_dual(session, keystore, authority_name, signing, actor) -> DualCertif
                              public_key=escrowed.public_key, actor=actor)
     session.execute(insert(ca_escrow).values(
         issuer=authority_name, serial=str(issued.serial), signing_serial=str(signing.serial_number),
-        escrow_key_id=escrow_ref.id, envelope=escrowed.escrow_blob, created_at=authority.utc_now()))
+        escrow_key_id=escrow_ref.id, envelope=escrowed.escrow_blob, created_at=utc_now()))
     audit.append(session, actor, "ca.escrow", f"{authority_name}:{issued.serial}",
                  {"signing_serial": str(signing.serial_number), "escrow_key": escrow_ref.id})
     return DualCertificate(issued, escrowed.envelope)
@@ -125,7 +126,7 @@ def _recover(session, keystore, req, actor):
     envelope = keystore.recover_escrowed(session, keystore.get(session, row.escrow_key_id), bytes(row.envelope),
                                          recipient=recipient, actor=actor)
     session.execute(update(ca_escrow).where((ca_escrow.c.issuer == row.issuer) & (ca_escrow.c.serial == row.serial))
-                    .values(recovered_at=authority.utc_now()))
+                    .values(recovered_at=utc_now()))
     audit.append(session, actor, "ca.recover", req.target, {"reason": reason})
     return {"envelope": envelope.hex()}
 

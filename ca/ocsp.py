@@ -29,6 +29,7 @@ from ca.models import ca_certificate
 from ca.revocation import ASN1_REASONS, as_utc, certificate_status
 from hsm.keystore import KeyStore, Usage
 from trust import audit
+from trust.clock import utc_now
 from trust.cms import digest
 from trust.errors import InvalidInput, TrustError, UnsupportedAlgorithm
 from trust.x509 import Certificate, parse_certificate
@@ -106,7 +107,7 @@ def _issued_by(cert_id: CertID, issuer: Certificate) -> bool:
 
 def _responder(session: Session, keystore: KeyStore, authority: Authority):
     """(signer certificate, key ref, usage): the newest valid OCSP signer, else the CA itself."""
-    now = datetime.now(timezone.utc)
+    now = utc_now()
     rows = session.execute(select(ca_certificate.c.der, ca_certificate.c.key_id, ca_certificate.c.not_after).where(
         ca_certificate.c.issuer == authority.name, ca_certificate.c.profile == "ocsp-signer",
         ca_certificate.c.status == "good", ca_certificate.c.key_id.is_not(None))
@@ -135,7 +136,7 @@ def _single_response(session: Session, authority: Authority, cert_id: CertID, no
 def build_response(session: Session, keystore: KeyStore, authority: Authority, request: OCSPRequest, *,
                    now: datetime | None = None) -> bytes:
     """A signed successful OCSPResponse for a parsed request whose CertIDs all name ``authority``."""
-    now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
+    now = (now or utc_now()).astimezone(timezone.utc).replace(microsecond=0)
     signer, ref, usage = _responder(session, keystore, authority)
     data = {
         "responder_id": ocsp.ResponderId(name="by_key", value=hashlib.sha1(signer.public_key_bits).digest()),

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from ca.authority import refuse
 from ca.models import ca_certificate
 from trust import audit
+from trust.clock import as_utc, utc_now
 from trust.errors import InvalidInput, NotFound, TrustError
 
 # RFC 5280 CRLReason name -> code (value 7 is not used).
@@ -48,11 +49,6 @@ class CertificateStatus:
     status: str                      # "good" | "revoked" | "unknown"
     revoked_at: datetime | None = None
     reason: str | None = None
-
-
-def as_utc(value: datetime | None) -> datetime | None:
-    # SQLite keeps no time zone: what was written there was UTC.
-    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
 
 
 def serial_text(serial) -> str:
@@ -96,7 +92,7 @@ def revoke(session: Session, issuer: str, serial, reason: str | int = "unspecifi
                                  f"CA {issuer!r} 的证书 {serial} 已被吊销")
     except TrustError as error:
         raise refuse(session, actor, target, error, {"action": "revoke"}) from None
-    at = (at or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
+    at = (at or utc_now()).astimezone(timezone.utc).replace(microsecond=0)
     session.execute(update(ca_certificate).where(
         ca_certificate.c.issuer == issuer, ca_certificate.c.serial == serial,
         ca_certificate.c.status == "good").values(status="revoked", revoked_at=at, revocation_reason=reason))

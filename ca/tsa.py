@@ -24,6 +24,7 @@ from ca import profiles
 from ca.authority import FAMILIES, newest_keyed
 from hsm.keystore import KeyRef, KeyStore, Usage
 from trust import oids
+from trust.clock import utc_now
 from trust.cms import TST_INFO
 from trust.errors import InvalidInput, NotFound, TrustError
 from trust.hashes import hash_algorithm
@@ -140,7 +141,7 @@ def _signed_attributes(tst_info: bytes, digest_oid: str, signer: Certificate) ->
 def time_stamp_token(session: Session, keystore: KeyStore, signer: TimeStampSigner, request: TimeStampRequest, *,
                      now: datetime | None = None, actor: str = "service") -> bytes:
     """A TimeStampToken (ContentInfo of SignedData over TSTInfo) answering ``request``."""
-    now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    now = (now or utc_now()).astimezone(timezone.utc)
     info = {
         "version": "v1",
         "policy": request.policy or stamping_policy(),

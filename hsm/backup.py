@@ -42,7 +42,8 @@ from hsm import checkpoints
 from hsm.keystore import KeyStore, Usage
 from hsm.models import hsm_keys
 from trust import audit
-from trust.audit import canonical_json, utc_now
+from trust.audit import canonical_json
+from trust.clock import utc_now
 from trust.db import make_engine, session_factory
 from trust.errors import InvalidInput, InvalidSignature, NotFound, TrustError
 from trust.keys import load_public_key

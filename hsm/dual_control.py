@@ -34,17 +34,29 @@ from hsm import officers
 from hsm.keystore import APPROVED_ACTOR_PREFIX, KeyRef, KeyState, KeyStore, is_root_ca_key
 from hsm.officers import Credential, PermissionDenied
 from trust import audit
-from trust.audit import canonical_json, utc_now
+from trust.audit import canonical_json
+from trust.clock import as_utc, utc_now
 from trust.db import Base
 from trust.duties import Duty
 from trust.errors import InvalidInput, NotFound, TrustError
+from trust.states import BilingualState
 
 Clock = Callable[[], datetime]
 
 DEFAULT_THRESHOLD = 2
 DEFAULT_TTL = timedelta(hours=24)
 MIN_TTL, MAX_TTL = timedelta(minutes=5), timedelta(days=30)
-PENDING, EXECUTED, FAILED, REJECTED, EXPIRED = "pending", "executed", "failed", "rejected", "expired"
+
+
+class ApprovalStatus(BilingualState):
+    PENDING = "pending", "待批准", "pending"
+    EXECUTED = "executed", "已执行", "executed"
+    FAILED = "failed", "执行失败", "failed"
+    REJECTED = "rejected", "已拒绝", "rejected"
+    EXPIRED = "expired", "已过期", "expired"
+
+
+PENDING, EXECUTED, FAILED, REJECTED, EXPIRED = ApprovalStatus  # the members by their short names
 APPROVE, REJECT = "approve", "reject"
 
 
@@ -104,7 +116,7 @@ class ApprovalRequest:
     requester: str
     created_at: datetime
     expires_at: datetime
-    status: str
+    status: ApprovalStatus
     approvals: tuple[str, ...]  # as recorded: the requester first, then approvers in order
     threshold: int
     still_needed: int  # officers whose verified approval is still missing; 0 once closed
@@ -272,15 +284,15 @@ def _open_row(session: Session, request_id: str, clock: Clock):
                           .with_for_update()).one_or_none()
     if row is None:
         raise NotFound(f"no approval request {request_id}", f"没有审批申请 {request_id}")
-    if row.status == PENDING and _now(clock) >= _as_utc(row.expires_at):
+    if row.status == PENDING and _now(clock) >= as_utc(row.expires_at):
         _close(session, request_id, EXPIRED, _now(clock))
         audit.append(session, "trustctl", "approval.expire", _audit_target(request_id),
-                     {"expired_at": _iso(_as_utc(row.expires_at))}, clock=clock)
-        raise RequestClosed(f"request {request_id} expired at {_iso(_as_utc(row.expires_at))}; ask again",
-                            f"审批申请 {request_id} 已于 {_iso(_as_utc(row.expires_at))} 过期，请重新申请")
+                     {"expired_at": _iso(as_utc(row.expires_at))}, clock=clock)
+        raise RequestClosed(f"request {request_id} expired at {_iso(as_utc(row.expires_at))}; ask again",
+                            f"审批申请 {request_id} 已于 {_iso(as_utc(row.expires_at))} 过期，请重新申请")
     if row.status != PENDING:
         raise RequestClosed(f"request {request_id} is closed ({row.status})",
-                            f"审批申请 {request_id} 已结束（{_STATUS_ZH[row.status]}）")
+                            f"审批申请 {request_id} 已结束（{ApprovalStatus(row.status).zh}）")
     return row
 
 
@@ -317,7 +329,7 @@ def _verified_approvals(session: Session, row) -> list[str]:
     parameters = json.loads(row.parameters)
     agreed = []
     requester = _active_officer(session, row.requester)
-    signed = _request_statement(row.id, row.action, row.target, parameters, _as_utc(row.expires_at))
+    signed = _request_statement(row.id, row.action, row.target, parameters, as_utc(row.expires_at))
     if requester and requester.verify(signed, row.signature):
         agreed.append(requester.id)
     decisions = session.execute(select(approval_decisions).where(
@@ -349,15 +361,15 @@ def _request(session: Session, row, threshold: int, now: datetime) -> ApprovalRe
     decisions = session.execute(select(approval_decisions).where(approval_decisions.c.request_id == row.id)
                                 .order_by(approval_decisions.c.at, approval_decisions.c.officer_id)).all()
     rejection = next((d for d in decisions if d.decision == REJECT), None)
-    status = row.status
-    if status == PENDING and now >= _as_utc(row.expires_at):
+    status = ApprovalStatus(row.status)
+    if status == PENDING and now >= as_utc(row.expires_at):
         status = EXPIRED  # not yet recorded: the next attempt to decide records it
     approvals = (row.requester, *(d.officer_id for d in decisions if d.decision == APPROVE))
     # Only signatures that verify count towards the threshold.
     still_needed = max(0, threshold - len(_verified_approvals(session, row))) if status == PENDING else 0
     return ApprovalRequest(
         id=row.id, action=row.action, target=row.target, parameters=json.loads(row.parameters),
-        requester=row.requester, created_at=_as_utc(row.created_at), expires_at=_as_utc(row.expires_at),
+        requester=row.requester, created_at=as_utc(row.created_at), expires_at=as_utc(row.expires_at),
         status=status,
         approvals=approvals, threshold=threshold,
         still_needed=still_needed, rejected_by=rejection.officer_id if rejection else None,
@@ -388,20 +400,8 @@ def _now(clock: Clock) -> datetime:
     return now.astimezone(timezone.utc).replace(microsecond=0)
 
 
-def _as_utc(at: datetime) -> datetime:
-    # SQLite keeps no time zone: what was written there was UTC.
-    return at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at.astimezone(timezone.utc)
-
-
 def _iso(at: datetime) -> str:
     return at.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-_STATUS_ZH = {PENDING: "待批准", EXECUTED: "已执行", FAILED: "执行失败", REJECTED: "已拒绝", EXPIRED: "已过期"}
-
-
-def status_zh(status: str) -> str:
-    return _STATUS_ZH[status]
 
 
 # ---------------------------------------------------------------- the actions

@@ -40,7 +40,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Iterable, Protocol
@@ -53,6 +53,7 @@ from hsm import envelope
 from hsm.models import hsm_keys
 from trust import audit, metrics
 from trust.algorithms import signature_algorithm
+from trust.clock import as_utc, utc_now
 from trust.errors import InvalidInput, KeyUnavailable, NotFound, UnsupportedAlgorithm
 from trust.keys import PublicKey, load_public_key
 from trust.sm2 import DEFAULT_ID, SM2PublicKey
@@ -172,20 +173,11 @@ class Backend(Protocol):
     def check_ready(self, session: Session | None) -> None: ...
 
 
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def _as_utc(value: datetime | None) -> datetime | None:
-    # SQLite keeps no time zone: what was written there was UTC.
-    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
-
-
 def _ref(row) -> KeyRef:
     return KeyRef(id=row.id, label=row.label, version=row.version, backend=row.backend, handle=row.handle,
                   algorithm=row.algorithm, usages=frozenset(Usage(u) for u in row.usages.split()),
                   state=KeyState(row.state), exportable=bool(row.exportable),
-                  **{name: _as_utc(getattr(row, name)) for name in
+                  **{name: as_utc(getattr(row, name)) for name in
                      ("created_at", "activated_at", "suspended_at", "deactivated_at", "compromised_at",
                       "destroyed_at")})
 

@@ -27,7 +27,8 @@ from sqlalchemy import Column, DateTime, String, Table, Text, func, insert, sele
 from sqlalchemy.orm import Session
 
 from trust import audit, duties
-from trust.audit import canonical_json, utc_now
+from trust.audit import canonical_json
+from trust.clock import utc_now
 from trust.db import Base
 from trust.duties import Duty
 from trust.errors import InvalidInput, InvalidSignature, NotFound, PermissionDenied, TrustError  # noqa: F401 (PermissionDenied re-exported)

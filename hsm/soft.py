@@ -6,7 +6,6 @@ copied into another row fails to unwrap. Unwrapped keys live only in process mem
 KeyStore's cache), never in a log, an error, or a repr.
 """
 
-from datetime import datetime, timezone
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding
@@ -19,6 +18,7 @@ from hsm.kek import AES_GCM, WRAP_CIPHERS, KEKSource
 from hsm.keystore import EscrowedKey, Material
 from hsm.models import hsm_keks, hsm_keys
 from trust.algorithms import ECDSA, RSA, SM2WithSM3, signature_algorithm
+from trust.clock import utc_now
 from trust.errors import InvalidInput, UnsupportedAlgorithm
 from trust.keys import load_private_key
 from trust.sm2 import SM2PrivateKey, SM2PublicKey
@@ -95,7 +95,7 @@ class SoftBackend:
         if kek_id is None:
             kek_id = self.kek.initial_kek()
             session.execute(insert(hsm_keks).values(kek_id=kek_id, source=self.kek.source,
-                                                    created_at=datetime.now(timezone.utc)))
+                                                    created_at=utc_now()))
         return kek_id
 
     def create(self, session: Session, key_id: str, label: str, version: int, algorithm: str,
@@ -145,7 +145,7 @@ class SoftBackend:
             wrapped = self.kek.wrap(new, self.cipher, self.unwrap(row), wrap_aad(row.id, row.version, row.algorithm))
             session.execute(update(hsm_keys).where(hsm_keys.c.id == row.id)
                             .values(wrapped_key=wrapped, wrap_cipher=self.cipher, kek_id=new))
-        now = datetime.now(timezone.utc)
+        now = utc_now()
         session.execute(update(hsm_keks).where(hsm_keks.c.retired_at.is_(None)).values(retired_at=now))
         session.execute(insert(hsm_keks).values(kek_id=new, source=self.kek.source, created_at=now))
         return {"from": old, "to": new, "keys": len(rows)}

@@ -16,7 +16,7 @@ Services here do not commit; the caller commits failures too (their counts must 
 
 import functools
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Callable
 
 from sqlalchemy import delete, insert, select, update
@@ -28,6 +28,7 @@ from identity import passwords, totp
 from identity.models import identity_device, identity_subject, identity_throttle
 from identity.subjects import Subject, get_subject, normalise_username
 from trust import audit, events
+from trust.clock import as_utc, utc_now
 from trust.errors import InvalidInput, KeyUnavailable, Unauthenticated
 from trust.hashes import sm3
 
@@ -42,14 +43,6 @@ MAX_ADDRESS_CHARS = 64
 MAX_DEVICE_CHARS = 64
 DEVICE_LIFETIME = timedelta(days=180)
 PURGE_BATCH = 100
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def _as_utc(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
 
 
 def _refused() -> Unauthenticated:
@@ -74,7 +67,7 @@ def _dummy_hash() -> str:
 
 def _locked(session: Session, key: str, now: datetime) -> bool:
     row = session.execute(select(identity_throttle.c.locked_until).where(identity_throttle.c.key == key)).first()
-    return row is not None and row.locked_until is not None and _as_utc(row.locked_until) > now
+    return row is not None and row.locked_until is not None and as_utc(row.locked_until) > now
 
 
 def _count_failure(session: Session, key: str, limit: int, now: datetime) -> bool:
@@ -90,10 +83,10 @@ def _count_failure(session: Session, key: str, limit: int, now: datetime) -> boo
                 continue
             failures, first = 1, now
         else:
-            locked_until = _as_utc(row.locked_until)
+            locked_until = as_utc(row.locked_until)
             if locked_until is not None and locked_until > now:
                 return False  # locked already: the lock is not extended (that would be a denial of service)
-            failures, first = row.failures + 1, _as_utc(row.first_failure_at)
+            failures, first = row.failures + 1, as_utc(row.first_failure_at)
             if now - first > WINDOW or locked_until is not None:
                 failures, first = 1, now
         locks = failures >= limit
@@ -132,7 +125,7 @@ def _device_key(session: Session, device: str | None, subject_id: str, now: date
     token_hash = sm3(device.encode("ascii")).hex()
     row = session.execute(select(identity_device.c.subject_id, identity_device.c.expires_at).where(
         identity_device.c.token_hash == token_hash)).one_or_none()
-    if row is None or row.subject_id != subject_id or _as_utc(row.expires_at) <= now:
+    if row is None or row.subject_id != subject_id or as_utc(row.expires_at) <= now:
         return None
     return f"device:{token_hash[:40]}"
 
@@ -330,7 +323,7 @@ def client_auth_retry_after(session: Session, client_id: str, address: str, *,
     """Seconds until ``client_id`` may try to authenticate again from ``address``, or None."""
     row = session.execute(select(identity_throttle.c.locked_until).where(
         identity_throttle.c.key == _client_key(client_id, address))).first()
-    until = _as_utc(row.locked_until) if row is not None else None
+    until = as_utc(row.locked_until) if row is not None else None
     now = clock()
     return max(1, int((until - now).total_seconds()) + 1) if until is not None and until > now else None
 

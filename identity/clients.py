@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from identity.client_models import AUTH_METHODS, oauth_client
 from trust import audit
+from trust.clock import utc_now
 from trust.errors import InvalidInput, NotFound
 from trust.hashes import sm3
 
@@ -122,7 +123,7 @@ def register_client(session: Session, *, name: str, redirect_uris: Iterable[str]
                     grant_types: Iterable[str], scopes: Iterable[str], token_alg: str = "RS256",
                     auth_method: str = "client_secret_basic", jwks: dict | None = None,
                     department: str | None = None, post_logout_redirect_uris: Iterable[str] = (),
-                    actor: str = "system", clock=audit.utc_now,
+                    actor: str = "system", clock=utc_now,
                     client_id: str | None = None) -> tuple[Client, str | None]:
     """Register a client; return it with its secret, which is shown this once (None when
     the client authenticates with a key or not at all). ``client_id`` is a random hex id

@@ -9,7 +9,7 @@ again, it makes nothing new and returns no secrets. Does not commit.
 import json
 import random
 import secrets
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Callable
 
@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from hsm.keystore import KeyStore
 from identity import authn, subjects, totp
 from identity.sources import REGISTRY_FILE, LocalRegistrySource
+from trust.clock import utc_now
 from trust.ids import generate_resident_id, generate_uscc
 
 ACTOR = "trustctl"
@@ -34,10 +35,6 @@ AUDITOR = {"username": "auditor-1", "name": "赵六", "staff_number": "DEMO-0003
 OFFICERS = {"officer": OFFICER, "sysadmin": SYSADMIN, "auditor": AUDITOR}
 REPRESENTATIVE_SCOPE = ["licence:read", "seal:sign"]
 REPRESENTATIVE_YEARS = 1
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def create_demo_identities(session: Session, keystore: KeyStore, home: Path, *,

@@ -26,6 +26,7 @@ from identity import jose, subjects
 from identity.client_models import federated_identity, federated_issuer, federated_token_use
 from identity.clients import GRANT_TOKEN_EXCHANGE, SCOPES, TOKEN_ALGS, USER_SCOPES
 from trust import audit
+from trust.clock import utc_now
 from trust.errors import InvalidInput, InvalidToken, NotFound, PermissionDenied, TrustError
 from trust.hashes import sm3
 
@@ -37,10 +38,6 @@ MAX_TOKEN_CHARS = 8192
 MAX_ISSUER_CHARS = 255
 LEEWAY = timedelta(seconds=60)
 MAX_ID_TOKEN_AGE = timedelta(minutes=10)  # an older ID token is not a fresh login
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 @dataclass(frozen=True)

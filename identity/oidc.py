@@ -43,6 +43,7 @@ from identity import federation, jose, sessions, signing_keys, subjects, tokens
 from identity.client_models import oauth_authorization_code, oauth_client_assertion, oauth_consent
 from identity.clients import SCOPES, TOKEN_ALGS, USER_SCOPES, Client, find_client
 from trust import audit
+from trust.clock import as_utc, utc_now
 from trust.db import GroupCommit
 from trust.errors import InvalidToken, PermissionDenied, TrustError
 from trust.hashes import sm3
@@ -75,10 +76,6 @@ PATHS = {
     "revocation": "/oauth/revoke",
     "end_session": "/oauth/logout",
 }
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -363,12 +360,12 @@ class AuthorizationCodeGrant(_IssuingGrant, grants.AuthorizationCodeGrant):
             audit.append(session, client.client_id, "oauth.code.replayed", row["grant_id"],
                          {"subject": row["subject_id"]})
             return None
-        if _aware(row["expires_at"]) <= now:
+        if as_utc(row["expires_at"]) <= now:
             return None
         return AuthorizationCode(
             grant_id=row["grant_id"], client_id=row["client_id"], subject_id=row["subject_id"],
             redirect_uri=row["redirect_uri"], scope=row["scope"], nonce=row["nonce"],
-            code_challenge=row["code_challenge"], auth_time=_aware(row["auth_time"]), acr=row["acr"],
+            code_challenge=row["code_challenge"], auth_time=as_utc(row["auth_time"]), acr=row["acr"],
             amr=tuple(row["amr"].split()))
 
     def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
@@ -605,11 +602,6 @@ def active_subject(session: Session, subject_id: str):
 
 def _code_hash(code: str) -> str:
     return sm3(code.encode()).hex()
-
-
-def _aware(at: datetime) -> datetime:
-    """SQLite gives back naive datetimes; every time we store is UTC."""
-    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
 
 
 def _at(seconds: int) -> datetime:

@@ -7,13 +7,14 @@ login, whichever comes first (OWASP Session Management). Services here do not co
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Callable
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from identity.models import identity_login_session
+from trust.clock import as_utc, utc_now
 from trust.errors import InvalidInput
 from trust.hashes import sm3
 
@@ -37,20 +38,12 @@ class LoginSession:
     expires_at: datetime  # the absolute end; an idle session ends earlier
 
 
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 def cookie_name(secure: bool) -> str:
     return SESSION_COOKIE if secure else PLAIN_SESSION_COOKIE
 
 
 def _hash(cookie_value: str) -> str:
     return sm3(cookie_value.encode("ascii")).hex()
-
-
-def _as_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
 
 
 def start_session(session: Session, subject_id: str, *, amr: list[str], acr: str, address: str,
@@ -85,13 +78,13 @@ def load_session(session: Session, cookie_value: str, *,
     if row is None:
         return None
     now = clock()
-    last_seen, expires_at = _as_utc(row.last_seen_at), _as_utc(row.expires_at)
+    last_seen, expires_at = as_utc(row.last_seen_at), as_utc(row.expires_at)
     if now >= expires_at or now - last_seen >= IDLE_TIMEOUT:
         session.execute(delete(table).where(table.c.id == row.id))
         return None
     if now - last_seen >= TOUCH_EVERY:
         session.execute(update(table).where(table.c.id == row.id).values(last_seen_at=now))
-    return LoginSession(id=row.id, subject_id=row.subject_id, auth_time=_as_utc(row.auth_time),
+    return LoginSession(id=row.id, subject_id=row.subject_id, auth_time=as_utc(row.auth_time),
                         amr=tuple(row.amr.split()), acr=row.acr, expires_at=expires_at)
 
 

@@ -10,12 +10,13 @@ version is dropped at once, so the tokens it signed stop validating.
 import threading
 import time
 import weakref
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
 from hsm.keystore import KeyRef, KeyState, KeyStore, Usage
 from identity import jose
+from trust.clock import utc_now
 from trust.db import end_reading
 from trust.errors import InvalidInput, NotFound, UnsupportedAlgorithm
 from trust.keys import PublicKey
@@ -31,10 +32,6 @@ _public: dict[str, tuple[str, PublicKey]] = {}      # key id -> (kid, public key
 # the KeyStore's state_ttl: the window in which it sees another worker's state changes too.
 _versions: "weakref.WeakKeyDictionary[KeyStore, dict[str, tuple[float, list[KeyRef]]]]" = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def label(alg: str) -> str:

@@ -14,10 +14,11 @@ The configured source is ``TRUST_IDENTITY_REGISTRY`` (a path), else
 import json
 import os
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Callable, Protocol
 
+from trust.clock import utc_now
 from trust.errors import InvalidInput, StorageError
 from trust.ids import validate_resident_id, validate_uscc
 
@@ -35,10 +36,6 @@ class Assurance:
 class IdentitySource(Protocol):
     def check_person(self, name: str, resident_id: str) -> Assurance | None: ...
     def check_legal_person(self, name: str, uscc: str) -> Assurance | None: ...
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class LocalRegistrySource:

@@ -11,7 +11,7 @@ import re
 import unicodedata
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Callable, Iterable
 
 from sqlalchemy import delete, func, insert, select, update
@@ -23,6 +23,7 @@ from identity import passwords
 from identity.models import LEVELS, identity_representative, identity_role, identity_subject
 from identity.sources import IdentitySource
 from trust import audit, duties
+from trust.clock import as_utc, utc_now
 from trust.duties import Duty
 from trust.errors import InvalidInput, NotFound
 from trust.ids import validate_resident_id, validate_uscc
@@ -61,15 +62,6 @@ class Representative:
     person_id: str
     scope: frozenset[str]
     until: datetime
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def _as_utc(value: datetime | None) -> datetime | None:
-    # SQLite keeps no time zone: what was written there was UTC.
-    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
 
 
 def _subject(row) -> Subject:
@@ -287,7 +279,7 @@ def representatives(session: Session, legal_person_id: str, *,
     rows = session.execute(select(table).where(table.c.legal_person_id == legal_person_id)
                            .order_by(table.c.person_id))
     now = clock()
-    found = [Representative(r.legal_person_id, r.person_id, frozenset(r.scope.split()), _as_utc(r.until))
+    found = [Representative(r.legal_person_id, r.person_id, frozenset(r.scope.split()), as_utc(r.until))
              for r in rows]
     return [r for r in found if r.until > now]
 
@@ -299,7 +291,7 @@ def represented(session: Session, person_id: str, *,
     table = identity_representative
     now, found = clock(), []
     for r in session.execute(select(table).where(table.c.person_id == person_id)).all():
-        authorisation = Representative(r.legal_person_id, r.person_id, frozenset(r.scope.split()), _as_utc(r.until))
+        authorisation = Representative(r.legal_person_id, r.person_id, frozenset(r.scope.split()), as_utc(r.until))
         legal_person = get_subject(session, r.legal_person_id)
         if authorisation.until > now and legal_person.status == "active":
             found.append((authorisation, legal_person))

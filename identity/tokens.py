@@ -23,6 +23,7 @@ from hsm.keystore import KeyStore, take_key_use, write_key_use
 from identity import jose, signing_keys
 from identity.token_models import oauth_access_token, oauth_refresh_token
 from trust import audit
+from trust.clock import as_utc, utc_now
 from trust.db import GroupCommit, is_reading
 from trust.errors import InvalidInput, InvalidToken
 from trust.hashes import sm3
@@ -36,21 +37,12 @@ REGISTERED_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "nbf", "iat", "jti", 
                                "auth_time", "nonce", "acr", "amr", "azp", "at_hash"})
 
 
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 def _epoch(at: datetime) -> int:
     return int(at.timestamp())
 
 
 def _at(epoch: int) -> datetime:
     return datetime.fromtimestamp(epoch, timezone.utc)
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    # SQLite keeps no time zone: what was written there was UTC.
-    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
 
 
 def _scopes(scopes) -> frozenset[str]:
@@ -190,7 +182,7 @@ def issue_id_token(session: Session, keystore: KeyStore, *, issuer: str, client_
                    access_token: str | None = None, extra_claims: dict | None = None, clock=utc_now) -> str:
     issued_at = clock().replace(microsecond=0)
     expires_at = issued_at + signing_keys.check_lifetime(lifetime)
-    auth_epoch = _epoch(_utc(auth_time)) if isinstance(auth_time, datetime) else auth_time
+    auth_epoch = _epoch(as_utc(auth_time)) if isinstance(auth_time, datetime) else auth_time
     if not isinstance(auth_epoch, int) or isinstance(auth_epoch, bool):
         raise InvalidInput("auth_time is a datetime or seconds since the epoch", "auth_time 应为时间")
     claims = {"iss": issuer, "sub": subject, "aud": client_id, "azp": client_id, "exp": _epoch(expires_at),
@@ -274,7 +266,7 @@ def use_refresh_token(session: Session, token: str, *, client_id: str, clock=utc
         audit.append(session, client_id, "token.refresh_reuse", row.family_id, {**detail, "subject": row.subject_id})
         raise RefreshTokenReused("the refresh token was already used: its whole family is revoked",
                                  "刷新令牌已被使用过，同一授权下的令牌已全部撤销")
-    if _utc(row.expires_at) <= now:
+    if as_utc(row.expires_at) <= now:
         raise InvalidToken("the refresh token has expired", "刷新令牌已过期")
     return RefreshGrant(row.client_id, row.subject_id, frozenset(row.scopes.split()), row.family_id, row.grant_id)
 
@@ -332,12 +324,12 @@ def introspect(session: Session, keystore: KeyStore, token: str, *, issuer: str,
         table = oauth_refresh_token
         row = session.execute(select(table).where(table.c.token_hash == _refresh_hash(token))).one_or_none()
         if (row is None or row.client_id != client_id or row.used_at is not None or row.revoked_at is not None
-                or _utc(row.expires_at) <= clock()):
+                or as_utc(row.expires_at) <= clock()):
             return inactive
         # token_type is for OAuth token types (RFC 7662 §2.2); a refresh token has none
         return {"active": True, "scope": row.scopes, "client_id": row.client_id,
-                "sub": row.subject_id, "iss": issuer, "iat": _epoch(_utc(row.issued_at)),
-                "exp": _epoch(_utc(row.expires_at))}
+                "sub": row.subject_id, "iss": issuer, "iat": _epoch(as_utc(row.issued_at)),
+                "exp": _epoch(as_utc(row.expires_at))}
     try:
         access = _verified_access_token(session, keystore, token, issuer=issuer, now=clock())
     except InvalidToken:

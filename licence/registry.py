@@ -30,34 +30,22 @@ from trust import audit
 from trust.clock import as_utc, beijing_date, iso_z, utc_now
 from trust.errors import InvalidInput, NotFound, PermissionDenied
 from trust.ids import validate_uscc
+from trust.states import BilingualState
 
 LICENCE_SERVICE = "licence-service"     # the client id under which the licence authority uses seals
 MAX_LIST = 500
 MAX_CLIENTS = 100
 
 
-class LicenceStatus(StrEnum):
-    VALID = "01"          # 有效
-    SUSPENDED = "02"      # 暂扣
-    WITHDRAWN = "03"      # 撤销 (issued in error: annulled)
-    CANCELLED = "04"      # 注销 (the holder ceased)
-    EXPIRED = "05"        # 失效
-    TRANSFERRED = "06"    # 转出
-    REVOKED = "07"        # 吊销 (a penalty)
-    OTHER = "99"
-
-    @property
-    def zh(self) -> str:
-        return _STATUS_ZH[self]
-
-    @property
-    def en(self) -> str:
-        return _STATUS_EN[self]
-
-
-_STATUS_ZH = {"01": "有效", "02": "暂扣", "03": "撤销", "04": "注销", "05": "失效", "06": "转出", "07": "吊销", "99": "其他"}
-_STATUS_EN = {"01": "valid", "02": "suspended", "03": "annulled", "04": "cancelled", "05": "expired",
-              "06": "transferred out", "07": "revoked", "99": "other"}
+class LicenceStatus(BilingualState):
+    VALID = "01", "有效", "valid"
+    SUSPENDED = "02", "暂扣", "suspended"
+    WITHDRAWN = "03", "撤销", "annulled"          # issued in error
+    CANCELLED = "04", "注销", "cancelled"         # the holder ceased
+    EXPIRED = "05", "失效", "expired"
+    TRANSFERRED = "06", "转出", "transferred out"
+    REVOKED = "07", "吊销", "revoked"             # a penalty
+    OTHER = "99", "其他", "other"
 
 
 class Operation(StrEnum):

@@ -25,6 +25,7 @@ from ofd.package import NS, OFDFormatError, Package, parse_xml, to_loc, write_pa
 from ofd.reader import Box, box, read_package
 from trust import oids
 from trust.archive import child, child_text, children, local
+from trust.clock import utc_now
 from trust.errors import InvalidInput
 from trust.hashes import HashAlgorithm, hash_algorithm, sm3
 
@@ -229,7 +230,7 @@ def sign_ofd(data: bytes, signed_value: SignedValueCallback, *, sign_type: str =
         attributes["Company"] = provider.company
     etree.SubElement(info, _ofd("Provider"), **attributes)
     etree.SubElement(info, _ofd("SignatureMethod")).text = SM2_WITH_SM3
-    when = (signing_time or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    when = (signing_time or utc_now()).astimezone(timezone.utc)
     etree.SubElement(info, _ofd("SignatureDateTime")).text = when.strftime("%Y-%m-%d %H:%M:%S")
     references = etree.SubElement(info, _ofd("References"), CheckMethod="SM3")
     for name, content in parts.items():

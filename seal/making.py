@@ -15,9 +15,10 @@ from ca.models import ca_certificate
 from hsm.keystore import KeyRef, KeyState, KeyStore, Usage
 from seal import registry
 from seal.picture import Picture, validate_picture
-from seal.registry import SealRecord, SealStatus, SealType, ses_type, utc_now
+from seal.registry import SealRecord, SealStatus, SealType, ses_type
 from seal.ses import CertDigest, build_seal_v4, parse_seal
 from seal.verify import verify_seal
+from trust.clock import utc_now
 from trust.errors import InvalidInput, NotFound, PermissionDenied
 from trust.hashes import sm3
 from trust.report import CheckStatus, Report, Status
@@ -98,7 +99,7 @@ def make(session: Session, keystore: KeyStore, es_id: str, *, maker_key: KeyRef,
     record = registry.get_seal(session, es_id)
     if record.status != SealStatus.APPROVED:  # checked before the maker's key signs anything
         raise registry.IllegalTransition(f"seal {es_id} is {record.status}; only an approved seal is made",
-                                         f"印章 {es_id} 处于“{registry.STATUS_ZH[record.status]}”状态，只有已审批的印章才能制作")
+                                         f"印章 {es_id} 处于“{record.status.zh}”状态，只有已审批的印章才能制作")
     if record.holder_key_id is not None:
         _same_key(keystore, session, keystore.get(session, record.holder_key_id), record.holder_certificate,
                   "holder's", "印章持有者")

@@ -31,8 +31,10 @@ from sqlalchemy.orm import Session
 
 from seal.models import seal_authorisation, seal_registry, seal_status_history
 from seal.picture import Picture
+from seal.status import SealStatus
 from seal.verify import RegistryStatus
 from trust import audit
+from trust.clock import as_utc, utc_now
 from trust.errors import InvalidInput, NotFound, PermissionDenied
 from trust.ids import validate_uscc
 
@@ -61,17 +63,6 @@ def ses_type(seal_type: "SealType") -> int:
     return 2 if seal_type == SealType.PERSONAL else 1
 
 
-class SealStatus(StrEnum):
-    APPLIED = "applied"
-    APPROVED = "approved"
-    MADE = "made"
-    ACTIVE = "active"
-    SUSPENDED = "suspended"
-    REVOKED = "revoked"
-    EXPIRED = "expired"
-    DESTROYED = "destroyed"
-
-
 _S = SealStatus
 TRANSITIONS: dict[SealStatus, frozenset[SealStatus]] = {
     _S.APPLIED: frozenset({_S.APPROVED, _S.REVOKED}),
@@ -83,8 +74,6 @@ TRANSITIONS: dict[SealStatus, frozenset[SealStatus]] = {
     _S.EXPIRED: frozenset({_S.DESTROYED}),
     _S.DESTROYED: frozenset(),
 }
-STATUS_ZH = {_S.APPLIED: "已申请", _S.APPROVED: "已审批", _S.MADE: "已制作", _S.ACTIVE: "启用",
-             _S.SUSPENDED: "暂停", _S.REVOKED: "已撤销", _S.EXPIRED: "已过期", _S.DESTROYED: "已销毁"}
 
 
 class SealNotActive(PermissionDenied):
@@ -125,7 +114,7 @@ class SealRecord:
         """What a listing shows (no pictures, no certificates)."""
         return {"esID": self.es_id, "name": self.name, "type": str(self.seal_type),
                 "type_zh": SEAL_TYPE_ZH[self.seal_type], "holder": self.holder_name, "uscc": self.holder_uscc,
-                "status": str(self.status), "status_zh": STATUS_ZH[self.status],
+                "status": str(self.status), "status_zh": self.status.zh,
                 "valid_from": _iso(self.valid_from), "valid_to": _iso(self.valid_to), "origin": self.origin,
                 "clients": list(self.client_ids), "operators": list(self.operators)}
 
@@ -139,17 +128,8 @@ class StatusChange:
     reason: str
 
 
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 def _iso(value: datetime) -> str:
     return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _as_utc(value: datetime | None) -> datetime | None:
-    # SQLite keeps no time zone: what was written there was UTC.
-    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
 
 
 def _bytes(value) -> bytes | None:
@@ -248,12 +228,12 @@ def _record(row, clients=(), operators=()) -> SealRecord:
     return SealRecord(
         es_id=row.es_id, holder_name=row.holder_name, holder_uscc=row.holder_uscc,
         seal_type=SealType(row.seal_type), name=row.name, status=SealStatus(row.status),
-        valid_from=_as_utc(row.valid_from), valid_to=_as_utc(row.valid_to),
+        valid_from=as_utc(row.valid_from), valid_to=as_utc(row.valid_to),
         picture_type=row.picture_type, picture=bytes(row.picture), picture_width_mm=row.picture_width_mm,
         picture_height_mm=row.picture_height_mm, holder_certificate=bytes(row.holder_certificate),
         holder_key_id=row.holder_key_id, maker_certificate=_bytes(row.maker_certificate),
-        seal=_bytes(row.seal_der), origin=row.origin, created_at=_as_utc(row.created_at),
-        status_changed_at=_as_utc(row.status_changed_at), client_ids=tuple(clients), operators=tuple(operators))
+        seal=_bytes(row.seal_der), origin=row.origin, created_at=as_utc(row.created_at),
+        status_changed_at=as_utc(row.status_changed_at), client_ids=tuple(clients), operators=tuple(operators))
 
 
 def get_seal(session: Session, es_id: str) -> SealRecord:
@@ -291,7 +271,7 @@ def history(session: Session, es_id: str) -> list[StatusChange]:
     rows = session.execute(select(seal_status_history).where(seal_status_history.c.es_id == es_id)
                            .order_by(seal_status_history.c.id))
     return [StatusChange(SealStatus(r.from_status) if r.from_status else None, SealStatus(r.to_status),
-                         _as_utc(r.at), r.actor, r.reason) for r in rows]
+                         as_utc(r.at), r.actor, r.reason) for r in rows]
 
 
 # ---------------------------------------------------------------- lifecycle
@@ -360,7 +340,7 @@ def transition(session: Session, es_id: str, to, *, actor: str, reason: str = ""
     current = SealStatus(row.status)
     if to not in TRANSITIONS[current]:
         raise IllegalTransition(f"seal {es_id} cannot go from {current} to {to}",
-                                f"印章 {es_id} 不能从“{STATUS_ZH[current]}”变为“{STATUS_ZH[to]}”")
+                                f"印章 {es_id} 不能从“{current.zh}”变为“{to.zh}”")
     now = clock()
     session.execute(update(seal_registry).where(seal_registry.c.es_id == row.es_id)
                     .values(status=to.value, status_changed_at=now, **values))
@@ -465,7 +445,7 @@ def check_use(session: Session, es_id: str, *, client_id: str, operator: str | N
                                  f"操作员 {operator!r} 未获授权使用印章 {record.es_id}")
     elif record.status != SealStatus.ACTIVE:
         error = SealNotActive(f"seal {record.es_id} is {record.status}, not active: it cannot sign",
-                              f"印章 {record.es_id} 处于“{STATUS_ZH[record.status]}”状态，不能用章")
+                              f"印章 {record.es_id} 处于“{record.status.zh}”状态，不能用章")
     elif not record.valid_from <= now <= record.valid_to:
         error = SealNotActive(f"seal {record.es_id} is valid from {_iso(record.valid_from)} to "
                               f"{_iso(record.valid_to)}, not now", f"印章 {record.es_id} 不在有效期内")
@@ -493,5 +473,5 @@ def status_lookup(session: Session) -> Callable[[str, bytes], RegistryStatus | N
             return None
         if row is None or row.seal_der is None or bytes(row.seal_der) != seal_der:
             return None
-        return RegistryStatus(row.status, _as_utc(row.status_changed_at))
+        return RegistryStatus(SealStatus(row.status), as_utc(row.status_changed_at))
     return lookup

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable, Sequence
 
 from trust import oids
+from trust.clock import utc_now
 from trust.errors import InvalidInput
 from trust.report import Message
 from trust.sm2 import decode_signature, encode_signature
@@ -806,7 +807,7 @@ def build_signature_v4(*, seal: bytes, data_hash: bytes, property_info: str, sig
     """DER SES_Signature v4. ``sign(DER(TBS_Sign))`` returns a DER SM2 signature (from the
     KeyStore); ``time_stamp(signature)`` may return an RFC 3161 token over the signature value."""
     tbs = build_tbs_sign_v4(seal=seal, data_hash=data_hash, property_info=property_info,
-                            time_info=time_info or datetime.now(timezone.utc), ext_datas=ext_datas)
+                            time_info=time_info or utc_now(), ext_datas=ext_datas)
     signature = sign(tbs)
     decode_signature(signature)
     token = tlv(CONTEXT_0, _bits(time_stamp(signature))) if time_stamp else b""

@@ -14,7 +14,7 @@ KeyStore's own ``key.sign`` record).
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Callable, Sequence
 from urllib.parse import quote
 
@@ -22,10 +22,11 @@ from sqlalchemy.orm import Session
 
 from ca import tsa
 from hsm.keystore import KeyRef, KeyStore, Usage
-from seal.registry import SealRecord, check_use, utc_now
+from seal.registry import SealRecord, check_use
 from seal.ses import BIT_STRING, IA5_STRING, OCTET_STRING, OID, SEQUENCE, build_signature_v4, build_tbs_sign_v4, \
     encode_oid, tlv
 from trust import audit, oids
+from trust.clock import utc_now
 from trust.errors import InvalidInput
 from trust.hashes import SM3, sm3
 
@@ -186,7 +187,7 @@ def _time_stamper(session: Session, keystore: KeyStore, timestamp) -> Callable[[
 
         def local(signature: bytes) -> bytes:
             request = tsa.TimeStampRequest(oids.SM3, sm3(signature), None, secrets.randbits(64), True)
-            return tsa.time_stamp_token(session, keystore, signer, request, now=datetime.now(timezone.utc))
+            return tsa.time_stamp_token(session, keystore, signer, request, now=utc_now())
         return local
     if isinstance(timestamp, str) and timestamp.startswith(("http://", "https://")) and len(timestamp) <= 2000:
         return lambda signature: tsa.request_timestamp(timestamp, signature, "SM3")

@@ -10,12 +10,14 @@ bytes received. Nothing here knows OFD beyond "the signed data is Signature.xml"
 import hashlib
 import hmac
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Callable
 
 from seal.ses import (SealFormatError, Seal, SesSignature, format_time, parse_seal, parse_signature,
                       signature_value)
+from seal.status import SealStatus
 from trust import oids
+from trust.clock import utc_now
 from trust.cms import SignedData, SignerResult, parse_signed_data, verify_signer, verify_time_stamp, verify_with_certificate
 from trust.errors import InvalidInput, InvalidSignature, UnsupportedAlgorithm
 from trust.hashes import hash_algorithm, sm3
@@ -35,19 +37,13 @@ class RegistryStatus:
     """A seal's status in our registry (seal.registry.status_lookup gives them), for the
     ``seal_validity`` check; this module itself reads no database."""
 
-    status: str          # seal.registry.SealStatus value
+    status: SealStatus
     since: datetime      # when the seal took this status
 
 
 # (esID, the exact seal bytes) -> the status if the registry holds that very seal, else None
 SealStatusLookup = Callable[[str, bytes], RegistryStatus | None]
 
-_USABLE_ZH = {"active": "启用", "suspended": "暂停", "revoked": "已撤销", "expired": "已过期", "destroyed": "已销毁",
-              "applied": "已申请", "approved": "已审批", "made": "已制作"}
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def _stamp(value: datetime) -> str:
@@ -65,7 +61,7 @@ def verify_seal(seal_der: bytes, *, trusted_roots=(), at: datetime | None = None
         seal = parse_seal(seal_der)
     except SealFormatError as exc:
         return Report("seal", (SignatureReport("s001", "Seal", (check(C.FORMAT, S.FAILED, exc.zh, exc.en),)),))
-    when = at or _now()
+    when = at or utc_now()
     checks = [_format_check(seal.warnings, _layout_name(seal.layout, seal.version), seal.errors),
               *_seal_checks(seal), _seal_validity(seal, when),
               *_registry_status(seal, when, seal_status, trusted_time=True)]
@@ -156,7 +152,7 @@ def _registry_status(seal: Seal, when: datetime, lookup: SealStatusLookup | None
     if found is None:
         return []
     name, since = found.status, _stamp(found.since)
-    zh_name = _USABLE_ZH.get(name, name)
+    zh_name = name.zh
     if name == "active":
         return [check(C.SEAL_VALIDITY, S.PASSED, "印章在本系统登记为启用状态", "the seal is active in our registry")]
     if name in ("applied", "approved", "made"):
@@ -208,7 +204,7 @@ def _ses_report(ses: SesSignature, *, data, data_hash, trusted_roots, at, signat
                 extra: tuple[Check, ...] = (), seal_status: SealStatusLookup | None = None) -> SignatureReport:
     signer = _certificate(ses.cert)
     timestamp, stamped_at = _timestamp_check(ses, trusted_roots)
-    when = at or stamped_at or ses.time_info or _now()
+    when = at or stamped_at or ses.time_info or utc_now()
     checks = [_format_check(ses.warnings, _layout_name(ses.layout, ses.version), ses.errors),
               _integrity(ses.data_hash, data, data_hash),
               _signer_signature(ses, signer),
@@ -409,7 +405,7 @@ def _cms_report(signed: SignedData, data: bytes | None, *, seal_esl, sign_type, 
         checks.append(check(C.SIGNATURE, S.FAILED, f"签名验证不通过：{result.reason.zh}",
                             f"the signature does not verify: {result.reason.en}"))
     signer_info = signed.signer_infos[0]
-    when = signer_info.signing_time or signing_time or _now()
+    when = signer_info.signing_time or signing_time or utc_now()
     checks += _seal_for_plain_signature(seal_esl, result.signer, sign_type, when, trusted_roots)
     if result.signer is not None:
         checks += _certificate_checks(result.signer, when, trusted_roots, "签名者", "signer",
@@ -506,7 +502,7 @@ def _bare_report(value: bytes, data: bytes | None, *, sign_type, trusted_roots, 
         checks += [check(C.INTEGRITY, S.INDETERMINATE, "没有签名者证书，无法验证", "no signer certificate, nothing could be verified"),
                    check(C.SIGNATURE, S.INDETERMINATE, "签名值中没有证书，且未提供签名者证书（--signer-cert）",
                          "the signed value carries no certificate and none was supplied (--signer-cert)")]
-    when = signing_time or _now()
+    when = signing_time or utc_now()
     checks += _seal_for_plain_signature(None, signer, "Sign", when)
     if signer is not None:
         checks += _certificate_checks(signer, when, trusted_roots, "签名者", "signer")

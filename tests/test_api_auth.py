@@ -15,6 +15,7 @@ from hsm.keystore import KeyStore
 from hsm.soft import SoftBackend
 from identity import tokens
 from trust.audit import audit_coalesce, audit_log
+from trust.clock import utc_now
 from trust.config import Settings
 from trust.db import make_engine, session_factory, upgrade
 
@@ -100,7 +101,7 @@ def test_bad_tokens_are_401_invalid_token(app):
 
 
 def test_expired_and_revoked_tokens_are_refused(app):
-    expired = issue(app, lifetime=1, clock=lambda: tokens.utc_now() - timedelta(minutes=5))
+    expired = issue(app, lifetime=1, clock=lambda: utc_now() - timedelta(minutes=5))
     assert get(app, "Bearer " + expired).status_code == 401
     revoked = issue(app)
     with app.extensions["trust.sessions"]() as session, session.begin():

@@ -23,6 +23,7 @@ from sqlalchemy import (CheckConstraint, Column, DateTime, Integer, Row, String,
 from sqlalchemy.orm import Session
 
 from trust import events
+from trust.clock import as_utc, utc_now
 from trust.db import Base
 from trust.errors import AuditChainBroken, InvalidInput
 from trust.hashes import sm3
@@ -106,10 +107,6 @@ class ChainReport:
     en: str
 
 
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 def canonical_json(value: Any) -> str:
     try:
         return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
@@ -189,12 +186,12 @@ def append_coalesced(session: Session, actor: str, action: str, target: str, det
     minute = at.replace(second=0, microsecond=0)
     key = key[:200]
     row = session.execute(select(audit_coalesce).where(audit_coalesce.c.key == key).with_for_update()).one_or_none()
-    if row is not None and _as_utc(row.minute) == minute:
+    if row is not None and as_utc(row.minute) == minute:
         session.execute(update(audit_coalesce).where(audit_coalesce.c.key == key).values(count=row.count + 1))
         return
     if row is not None and row.count > 1:
         append(session, actor, f"{action}.repeated", target,
-               {"key": key, "minute": _as_utc(row.minute).strftime("%Y-%m-%dT%H:%MZ"), "repeats": row.count - 1},
+               {"key": key, "minute": as_utc(row.minute).strftime("%Y-%m-%dT%H:%MZ"), "repeats": row.count - 1},
                clock=clock)
     if row is None:
         session.execute(insert(audit_coalesce).values(key=key, minute=minute, count=1))
@@ -268,7 +265,7 @@ def _first_problem(session: Session, row: Row, expected_seq: int,
 
 def _self_consistent(row: Row) -> bool:
     try:
-        canonical = canonical_record(row.seq, _as_utc(row.at), row.actor, row.action, row.target,
+        canonical = canonical_record(row.seq, as_utc(row.at), row.actor, row.action, row.target,
                                      json.loads(row.detail))
         return record_hash(row.prev_hash, canonical) == row.hash
     except (InvalidInput, ValueError, TypeError):
@@ -277,11 +274,6 @@ def _self_consistent(row: Row) -> bool:
 
 def _hash_exists(session: Session, digest: str) -> bool:
     return session.execute(select(audit_log.c.seq).where(audit_log.c.hash == digest).limit(1)).first() is not None
-
-
-def _as_utc(at: datetime) -> datetime:
-    # SQLite keeps no time zone: what was written there was UTC.
-    return at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at.astimezone(timezone.utc)
 
 
 def _head_row(session: Session, for_update: bool) -> Row:

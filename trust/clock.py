@@ -15,8 +15,11 @@ def utc_now() -> datetime:
 
 
 def as_utc(value: datetime | None) -> datetime | None:
-    """``value`` with its zone; a naive value (from SQLite) was written as UTC."""
-    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
+    """``value`` as an aware UTC time: a naive value (from SQLite) was written as UTC; an
+    aware one (from PostgreSQL, in its session's zone) is converted."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
 def iso_z(value: datetime | None) -> str | None:

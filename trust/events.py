@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
+from trust.clock import utc_now
 from trust.errors import InvalidInput
 
 log = logging.getLogger(__name__)
@@ -259,7 +260,7 @@ def reset() -> None:
 
 def emit(action: str, severity: Severity, actor: str, target: str = "", detail: dict | None = None) -> None:
     """An event that is not an audit record, sent now."""
-    sender().send([Event(action, severity, actor, target, detail or {}, datetime.now(timezone.utc))])
+    sender().send([Event(action, severity, actor, target, detail or {}, utc_now())])
 
 
 _PENDING = "trust.events"

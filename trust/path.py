@@ -17,10 +17,11 @@ basicConstraints only gives a WARNING, and its revocation is not checked.
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from asn1crypto import cms, pem
 
+from trust.clock import utc_now
 from trust.errors import InvalidInput, InvalidSignature, UnsupportedAlgorithm
 from trust.report import Check, CheckName as C, CheckStatus as S, Message, check
 from trust.revocation import (Deadline, Fetcher, RevocationState, ca_issuers_urls, check_revocation,
@@ -63,7 +64,7 @@ def validate_path(leaf, *, roots=None, purpose: str | None = None, session=None,
     the process's fetcher (hosts from TRUST_REVOCATION_HOSTS), or pass a Fetcher; it also
     fetches missing issuers from AIA caIssuers URLs, within the same time limit.
     ``leaf_usage``: key usages of which the leaf needs one (None: do not check)."""
-    now = now or datetime.now(timezone.utc)
+    now = now or utc_now()
     at = at or now
     leaf = as_certificate(leaf)
     if roots is None:

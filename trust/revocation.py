@@ -16,13 +16,14 @@ import os
 import secrets
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from enum import StrEnum
 from urllib.parse import urlsplit
 
 from asn1crypto import crl as asn1_crl, ocsp as asn1_ocsp, x509 as asn1_x509
 
 from trust.algorithms import signature_algorithm
+from trust.clock import utc_now
 from trust.errors import InvalidInput, InvalidSignature, UnsupportedAlgorithm
 from trust.hashes import sm3
 from trust.report import Message
@@ -362,7 +363,7 @@ def check_revocation(cert: Certificate, issuer: Certificate, *, at: datetime, no
     """The status of ``cert`` at ``at``: given OCSP responses and CRLs first, then fetched
     ones (OCSP from the AIA, then the CRL distribution points). The first definite answer
     (GOOD or REVOKED) wins; otherwise UNKNOWN says what was tried."""
-    now = now or datetime.now(timezone.utc)
+    now = now or utc_now()
     tried: list[Message] = []
     for data in ocsp_responses:
         result = _ocsp_status(cert, issuer, bytes(data), at, now, None)

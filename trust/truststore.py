@@ -13,6 +13,7 @@ from sqlalchemy import CheckConstraint, Column, DateTime, LargeBinary, String, T
 from sqlalchemy.orm import Session
 
 from trust import audit
+from trust.clock import utc_now
 from trust.db import Base
 from trust.errors import InvalidInput, NotFound
 from trust.x509 import Certificate, load_certificates, parse_certificate
@@ -60,7 +61,7 @@ def _row(row) -> TrustedRoot:
 
 
 def import_roots(session: Session, purpose: str, data: bytes, *, actor: str,
-                 clock=audit.utc_now) -> list[TrustedRoot]:
+                 clock=utc_now) -> list[TrustedRoot]:
     """Trust every certificate in ``data`` (PEM bundle or DER) for ``purpose``; already
     trusted ones are left as they are. Does not commit."""
     _purpose(purpose)

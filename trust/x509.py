@@ -11,13 +11,14 @@ the CA issue's; ``verify_chain`` builds one path and reports what it found.
 import functools
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 
 from asn1crypto import core, pem, x509 as asn1_x509
 from cryptography import x509 as crypto_x509
 from cryptography.exceptions import InvalidSignature as _CryptoInvalidSignature, UnsupportedAlgorithm as _CryptoUnsupported
 
 from trust import oids
+from trust.clock import utc_now
 from trust.errors import InvalidInput, InvalidSignature, UnsupportedAlgorithm
 from trust.keys import load_public_key
 from trust.report import CheckStatus, Message
@@ -339,7 +340,7 @@ def verify_chain(leaf, *, trusted_roots=(), intermediates=(), at: datetime | Non
     validity at ``at`` and CA constraints. Trusted roots are trust anchors (RFC 5280 §6.1):
     their own key usage is not a path-validation input, so a root without keyCertSign (the
     ofdrw test roots) passes with a WARNING, while an intermediate without it FAILS."""
-    at = at or datetime.now(timezone.utc)
+    at = at or utc_now()
     leaf = as_certificate(leaf)
     roots = [as_certificate(r) for r in trusted_roots]
     pool = [as_certificate(c) for c in intermediates]

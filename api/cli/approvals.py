@@ -141,7 +141,7 @@ def describe(req: ApprovalRequest) -> str:
     if req.parameters:
         lines.append(f"  参数 / parameters:  {json.dumps(req.parameters, ensure_ascii=False)}")
     lines += [f"  申请人 / requester: {req.requester}",
-              f"  状态 / status:      {dual_control.status_zh(req.status)} / {req.status}",
+              f"  状态 / status:      {req.status.zh} / {req.status}",
               f"  已同意 / approvals: {len(req.approvals)}/{req.threshold}（{', '.join(req.approvals)}）",
               f"  过期 / expires:     {req.expires_at:%Y-%m-%d %H:%M:%S} UTC"]
     if req.status == dual_control.PENDING:

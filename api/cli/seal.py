@@ -20,8 +20,9 @@ from api.cli.approvals import (credential_option, credentials_option, json_optio
 from hsm import officers
 from seal import making, registry, signing
 from seal.picture import MAX_PICTURE_BYTES, picture_from_upload, seal_picture
-from seal.registry import SEAL_TYPE_ZH, STATUS_ZH, SealRecord, SealStatus, SealType
+from seal.registry import SEAL_TYPE_ZH, SealRecord, SealStatus, SealType
 from trust import audit, truststore
+from trust.clock import utc_now
 from trust.errors import TrustError
 
 MAX_CERT_BYTES = 64 * 1024
@@ -44,7 +45,7 @@ def _describe(record: SealRecord) -> str:
         f"印章 / Seal {record.es_id}  {record.name}",
         f"  类型 / type:       {SEAL_TYPE_ZH[record.seal_type]} {record.seal_type}",
         f"  持有单位 / holder: {record.holder_name} ({record.holder_uscc})",
-        f"  状态 / status:     {STATUS_ZH[record.status]} {record.status}",
+        f"  状态 / status:     {record.status.zh} {record.status}",
         f"  有效期 / validity: {record.valid_from:%Y-%m-%d %H:%M} — {record.valid_to:%Y-%m-%d %H:%M} UTC",
         f"  图像 / picture:    {record.picture_type} {record.picture_width_mm}×{record.picture_height_mm} mm",
         f"  来源 / origin:     {record.origin}; 签章密钥 / signing key: {record.holder_key_id or '-'}",
@@ -105,7 +106,7 @@ def make(holder_name, uscc, seal_type, name, picture_path, purpose, code, dpi, h
         approver = officers.identify(session, acting.credentials[1], "seal.approve", uscc)
         holder = making.find_key(session, keystore, holder_key)
         maker = making.find_key(session, keystore, maker_key)
-        now = registry.utc_now().replace(microsecond=0)
+        now = utc_now().replace(microsecond=0)
         return making.make_and_register(
             session, keystore, holder_name=holder_name, holder_uscc=uscc, seal_type=seal_type, name=name,
             picture=picture, holder_key=holder,
@@ -163,7 +164,7 @@ def list_(uscc, status, seal_type, limit, as_json) -> None:
         click.echo("没有印章 / No seals.")
     else:
         for r in records:
-            click.echo(f"{r.es_id:19}  {STATUS_ZH[r.status]:4} {r.status:9}  {SEAL_TYPE_ZH[r.seal_type]:6}  "
+            click.echo(f"{r.es_id:19}  {r.status.zh:4} {r.status:9}  {SEAL_TYPE_ZH[r.seal_type]:6}  "
                        f"{r.name}  ({r.holder_uscc})")
 
 
@@ -193,7 +194,7 @@ def _transition(es_id: str, to: SealStatus, reason: str, credential_path: str) -
     record = run_as(f"seal.{to}", es_id, lambda session, _keystore, acting: registry.transition(
         session, es_id, to, actor=acting.officer.id, reason=reason), credential_paths=(credential_path,),
                     keystore=False)
-    click.echo(f"{record.es_id}: {STATUS_ZH[record.status]} / {record.status}")
+    click.echo(f"{record.es_id}: {record.status.zh} / {record.status}")
 
 
 @seal.command()
