@@ -29,9 +29,13 @@ run: install
 	$(BIN)/trustctl init --demo
 	$(BIN)/trustctl serve
 
-# Two processes share the suite (pytest-xdist, a file each at a time: module fixtures are made
-# once); the tests that judge timing under load (marked serial) run alone afterwards.
+# The linter and the type checker first (pyproject.toml's [tool.ruff] and [tool.mypy]: seconds,
+# and the suite is not worth running on code they refuse). Two processes share the suite
+# (pytest-xdist, a file each at a time: module fixtures are made once); the tests that judge
+# timing under load (marked serial) run alone afterwards.
 test: install-test
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not serial"
 	$(BIN)/python -m pytest -m serial
 

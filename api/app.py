@@ -11,8 +11,19 @@ from sqlalchemy import Engine
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api import (audit_api, ca_api, ca_http, health, licence_api, licence_pages, metrics_http, oidc_http, openapi,
-                 problems, seal_api)
+from api import (
+    audit_api,
+    ca_api,
+    ca_http,
+    health,
+    licence_api,
+    licence_pages,
+    metrics_http,
+    oidc_http,
+    openapi,
+    problems,
+    seal_api,
+)
 from hsm.keystore import KeyStore, open_keystore
 from trust import db
 from trust.config import Settings, load_settings

@@ -57,10 +57,10 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy.exc import IntegrityError
 
 from api.auth import acting_officer, current_token
-from identity import subjects
 from api.json_body import json_object, query_int, query_text, text, time_value
 from api.metrics_http import report_response
 from api.seal_api import seal_status
+from identity import subjects
 from licence import conversion, imports, issuance, presentation, registry, share_requests, sharing
 from licence.qr_online import verify_online
 from licence.verify import is_pdf, verify_licence

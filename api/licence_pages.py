@@ -28,9 +28,9 @@ from identity.clients import get_client
 from licence import presentation, qr_keys, registry, share_requests, sharing, status_list, types
 from licence.catalogue import Sharing
 from licence.layout import qr_code
+from licence.metadata import LONG_TERM, HolderCodeType
 from licence.registry import LicenceStatus
 from licence.verify import holder_view, mask_id_number, standing
-from licence.metadata import HolderCodeType, LONG_TERM
 from seal import registry as seals
 from trust.clock import BEIJING, beijing_date, utc_now
 from trust.errors import InvalidInput, NotFound

@@ -15,7 +15,6 @@ import hashlib
 import hmac
 import re
 import secrets
-
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from authlib.oauth2.rfc6749 import OAuth2Error
@@ -26,8 +25,8 @@ from api.auth import MAX_TOKEN_CHARS, bearer_token
 from identity import authn, oidc, sessions, signing_keys
 from identity.clients import SCOPES, find_client
 from trust.clock import utc_now
-from trust.errors import InvalidToken, Unauthenticated
 from trust.db import begin_reading, end_reading
+from trust.errors import InvalidToken, Unauthenticated
 
 blueprint = Blueprint("oidc_http", __name__, template_folder="templates", static_folder="static",
                       static_url_path="/identity-static")
@@ -273,7 +272,7 @@ def totp_submit():
         login = _login_session(session)
         if login is None:
             return redirect("/login" + (f"?{urlencode({'next': next_url})}" if next_url else ""), 303)
-        login_session, subject = login
+        _login, subject = login
         try:
             authn.verify_totp(session, _keystore(), subject.id, code)
         except Unauthenticated as error:

@@ -24,11 +24,10 @@ from urllib.parse import urlencode
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-
-from bench.server import environment, free_port, posts_per_second, served
 from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
+from bench.server import environment, free_port, posts_per_second, served
 from bench.timing import rate
 from hsm.keystore import KeyStore, initialise_keystore, open_keystore
 from identity import clients, signing_keys, tokens

@@ -102,11 +102,11 @@ class _Client:
 
 def _traffic(port: int, demo: dict[str, str], seconds: float) -> dict[str, list]:
     first = _Client(port, demo["SECRET"], demo["ESID"], "", b"", "")
-    status, answer = first.call("POST", "/oauth/token", b"grant_type=client_credentials&scope=seal%3Asign",
+    _status, answer = first.call("POST", "/oauth/token", b"grant_type=client_credentials&scope=seal%3Asign",
                                 {"Authorization": first.basic, "Content-Type": "application/x-www-form-urlencoded"})
     token = json.loads(answer)["access_token"]
     digest = sm3(b"load test").hex()
-    status, answer = first.call("POST", f"/api/v1/seals/{demo['ESID']}/sign",
+    _status, answer = first.call("POST", f"/api/v1/seals/{demo['ESID']}/sign",
                                 json.dumps({"digest": digest, "purpose": "负载测试"}).encode(),
                                 {"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
     sample = base64.b64decode(json.loads(answer)["signature"])

@@ -9,42 +9,43 @@ Certificates come from tests/certs.py (a test helper: the bench is a development
 """
 
 import io
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from PIL import Image as PILImage
 
 from bench.timing import rate
-from ofd import layout as L
+from ofd import layout as lm
 from ofd.package import Package
 from ofd.signature import Stamp, sign_ofd
 from ofd.verify import verify_ofd
 from ofd.writer import write_ofd
 from seal.ses import build_seal_v4, build_signature_v4, parse_signature
-from tests.certs import make_leaf, make_root
 from trust.hashes import sm3
 from trust.sm2 import SM2PublicKey
 from trust.x509 import parse_certificate
 
+from tests.certs import make_leaf, make_root
+
 SECONDS = 3
 
 
-def _licence() -> L.Document:
+def _licence() -> lm.Document:
     qr = io.BytesIO()
     PILImage.new("1", (116, 116), 1).save(qr, "PNG")
     rows = tuple((f"字段{i}", f"福州某某科技有限公司登记事项第{i}项内容") for i in range(12))
-    items = (L.Text(70, 40, "营 业 执 照", 10, char_spacing=2),
-             L.Text(20, 60, "统一社会信用代码 91350100M000100Y43", 4),
-             L.Table(20, 75, (40, 130), 9, rows),
-             L.Image(160, 20, 30, 30, qr.getvalue()),
-             *(L.Text(20, 200 + 6 * i, f"经营范围第{i}行：软件开发、信息技术咨询服务。", 3.5) for i in range(12)),
-             L.Text(120, 280, "登记机关 福州市市场监督管理局 2025年03月01日", 3.5))
-    return L.Document(pages=(L.Page(items=items),), info=L.DocInfo(title="营业执照"))
+    items = (lm.Text(70, 40, "营 业 执 照", 10, char_spacing=2),
+             lm.Text(20, 60, "统一社会信用代码 91350100M000100Y43", 4),
+             lm.Table(20, 75, (40, 130), 9, rows),
+             lm.Image(160, 20, 30, 30, qr.getvalue()),
+             *(lm.Text(20, 200 + 6 * i, f"经营范围第{i}行：软件开发、信息技术咨询服务。", 3.5) for i in range(12)),
+             lm.Text(120, 280, "登记机关 福州市市场监督管理局 2025年03月01日", 3.5))
+    return lm.Document(pages=(lm.Page(items=items),), info=lm.DocInfo(title="营业执照"))
 
 
 def run() -> dict[str, float]:
     root = make_root("Bench Root")
     maker, signer = make_leaf(root, "Bench Maker"), make_leaf(root, "Bench Signer")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     seal = build_seal_v4(maker_cert=maker.cert_der, sign=maker.sign, es_id="3501000000000001", vid="bench",
                          seal_type=2, name="测试专用章", cert_list=[signer.cert_der], create_date=now - timedelta(days=1),
                          valid_start=now - timedelta(hours=1), valid_end=now + timedelta(days=30),

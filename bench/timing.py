@@ -4,7 +4,7 @@ import re
 import shutil
 import subprocess
 import time
-from typing import Callable
+from collections.abc import Callable
 
 
 def rate(operation: Callable[[], object], seconds: float) -> float:

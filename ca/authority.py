@@ -1,4 +1,4 @@
-"""CA hierarchies and issuance.
+"""CA hierarchies, issuance and the signing of CRLs (ca.crl publishes them).
 
 A hierarchy is a root and one issuing (intermediate) CA in one algorithm family: SM2 with
 SM3 (GM/T 0015, the default), ECDSA P-256 with SHA-256, or RSA-3072 with SHA-256. Both keys
@@ -15,14 +15,14 @@ attempt stays on record.
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Sequence
+from datetime import UTC, datetime, timedelta
 
-from asn1crypto import core, keys as asn1_keys, x509 as asn1_x509
+from asn1crypto import core, crl, keys as asn1_keys, x509 as asn1_x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -30,6 +30,8 @@ from ca import profiles
 from ca.csr import parse_csr
 from ca.models import ca_authority, ca_certificate
 from ca.profiles import Profile
+from ca.refusal import refuse
+from ca.revocation import ASN1_REASONS, revoked_entries
 from hsm import dual_control
 from hsm.keystore import KeyRef, KeyStore, Usage, is_root_ca_key
 from hsm.officers import Credential
@@ -137,7 +139,7 @@ def _sign_with_root(session: Session, keystore: KeyStore, ref: KeyRef, data: byt
         request = dual_control.approve(session, keystore, request.id, credential=credential)
         if request.status != dual_control.PENDING:
             break
-    if request.status != dual_control.EXECUTED:
+    if request.status != dual_control.EXECUTED or request.result is None:
         raise InvalidInput(f"the root CA signature was not approved ({request.status}): {request.error or ''}",
                            f"根 CA 签名未获批准（{request.status.zh}）")
     return bytes.fromhex(request.result["signature"])
@@ -279,7 +281,6 @@ def _create_hierarchy(session, keystore, name, family, approval, organization, a
     issuing_der = _sign_ca_certificate(session, keystore, root, issuing_spki, approval, organization,
                                        f"{name} Issuing CA", now)
     issuing = _insert_authority(session, issuing_name, family, root_name, issuing_ref.id, issuing_der, now)
-    from ca.crl import sign_root_crl  # ca.crl builds on this module
     sign_root_crl(session, keystore, root, approval=approval, actor=actor, now=now)
     root = get_authority(session, root_name)  # with its CRL number
     audit.append(session, actor, "ca.create", name, {"family": family, "root": root_name,
@@ -323,10 +324,6 @@ def _insert_certificate(session, issuer: str, serial: int, der: bytes, profile_n
 
 # ---------------------------------------------------------------- issuance
 
-def refuse(session: Session, actor: str, target: str, error: TrustError, detail: dict | None = None) -> TrustError:
-    """Record a refused CA request in the audit log; returns the error to raise."""
-    audit.append(session, actor, "ca.refuse", target, {"code": error.code, "reason": error.en, **(detail or {})})
-    return error
 
 
 def issue(session: Session, keystore: KeyStore, authority_name: str, profile_name: str, *,
@@ -489,3 +486,62 @@ def newest_keyed(session: Session, profile_name: str, *, family: str | None = No
         if as_utc(row.not_after) > now:
             return KeyedCertificate(bytes(row.der), row.key_id, row.family, bytes(row.issuer_der))
     raise NotFound(f"no valid {profile_name} certificate with a key here", f"没有可用的 {profile_name} 证书")
+
+
+# ---------------------------------------------------------------- CRLs (RFC 5280 §5), published by ca.crl
+
+NEXT_UPDATE = timedelta(days=1)
+ROOT_NEXT_UPDATE = timedelta(days=365)
+
+
+def build_crl(session: Session, keystore: KeyStore, authority: Authority, *, now: datetime | None = None,
+              approval=(), actor: str = "ca") -> bytes:
+    """A fresh DER CRL for ``authority``; takes the next CRL number in the caller's
+    transaction (the caller commits). A root CA's CRL needs ``approval`` (dual control)."""
+    now = (now or utc_now()).astimezone(UTC).replace(microsecond=0)
+    ca_cert = parse_certificate(authority.certificate)
+    session.execute(update(ca_authority).where(ca_authority.c.name == authority.name)
+                    .values(crl_number=ca_authority.c.crl_number + 1))
+    number = session.execute(select(ca_authority.c.crl_number)
+                             .where(ca_authority.c.name == authority.name)).scalar_one()
+    revoked = []
+    for entry in revoked_entries(session, authority.name):
+        item = {"user_certificate": entry.serial, "revocation_date": _time(entry.revoked_at)}
+        if entry.reason != "unspecified":  # §5.3.1: absent rather than unspecified
+            item["crl_entry_extensions"] = [{"extn_id": "crl_reason", "extn_value": ASN1_REASONS[entry.reason]}]
+        revoked.append(item)
+    signature = authority.signature_algorithm
+    tbs = crl.TbsCertList({
+        "version": "v2",
+        "signature": signature,
+        "issuer": asn1_x509.Name.load(ca_cert.subject_der),
+        "this_update": _time(now),
+        "next_update": _time(now + (ROOT_NEXT_UPDATE if authority.is_root else NEXT_UPDATE)),
+        "crl_extensions": [
+            {"extn_id": "authority_key_identifier",
+             "extn_value": {"key_identifier": key_identifier(ca_cert.public_key_info)}},
+            {"extn_id": "crl_number", "extn_value": number},
+        ],
+    })
+    if revoked:  # an empty list is omitted, not encoded (§5.1.2.6)
+        tbs["revoked_certificates"] = revoked
+    value = sign_as(session, keystore, authority, tbs.dump(), approval=approval,
+                    purpose=f"CRL {number} of {authority.name}", actor=actor)
+    return crl.CertificateList({"tbs_cert_list": tbs, "signature_algorithm": signature,
+                                "signature": value}).dump()
+
+
+def sign_root_crl(session: Session, keystore: KeyStore, authority: Authority, *, approval,
+                  actor: str = "ca", now: datetime | None = None) -> bytes:
+    """Sign a root CA's CRL under dual control (``approval``) and store it for publication.
+    A refusal leaves only its ``ca.refuse`` audit record (no CRL number is used up)."""
+    try:
+        if not authority.is_root:
+            raise InvalidInput(f"{authority.name} is not a root CA; its CRL is built when it is fetched",
+                               f"{authority.name} 不是根 CA，其 CRL 在获取时生成")
+        with session.begin_nested():
+            der = build_crl(session, keystore, authority, now=now, approval=approval, actor=actor)
+            session.execute(update(ca_authority).where(ca_authority.c.name == authority.name).values(crl=der))
+    except TrustError as error:
+        raise refuse(session, actor, f"ca.crl:{authority.name}", error) from None
+    return der

@@ -41,22 +41,22 @@ def parse_csr(data: bytes | str) -> CertificationRequest:
         raise _invalid("expected bytes", "需要字节串")
     if len(data) > MAX_CSR_BYTES:
         raise _invalid(f"larger than {MAX_CSR_BYTES} bytes", f"超过 {MAX_CSR_BYTES} 字节")
-    data = bytes(data)
-    if pem.detect(data):
+    der = bytes(data)
+    if pem.detect(der):
         try:
-            kind, _headers, data = pem.unarmor(data)
+            kind, _headers, der = pem.unarmor(der)
         except (ValueError, TypeError):
             raise _invalid("unreadable PEM", "无法解析的 PEM") from None
         if kind not in ("CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"):
             raise _invalid(f"PEM holds a {kind}, not a CERTIFICATE REQUEST", f"PEM 内容为 {kind}，不是证书签名请求")
     try:
-        request = asn1_csr.CertificationRequest.load(data, strict=True)
+        request = asn1_csr.CertificationRequest.load(der, strict=True)
         info = request["certification_request_info"]
         info_der = info.dump()
         algorithm = request["signature_algorithm"]["algorithm"].dotted
         signature = request["signature"].native
         subject = info["subject"]
-        subject.native  # parse every attribute now
+        _ = subject.native  # parse every attribute now
         spki = info["subject_pk_info"].dump()
         version = info["version"].native
         dns_names = _dns_names(info["attributes"])
@@ -76,7 +76,7 @@ def parse_csr(data: bytes | str) -> CertificationRequest:
                                "证书签名请求：自签名无法用所请求的公钥验证") from None
     except InvalidInput as e:  # key and algorithm do not match
         raise _invalid(e.en, e.zh) from None
-    return CertificationRequest(der=data, subject=subject, public_key_info=spki, signature_algorithm=algorithm,
+    return CertificationRequest(der=der, subject=subject, public_key_info=spki, signature_algorithm=algorithm,
                                 dns_names=dns_names)
 
 

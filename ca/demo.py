@@ -12,8 +12,8 @@ service verifies its own seals and licences.
 """
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from sqlalchemy.orm import Session
 

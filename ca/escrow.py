@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from ca import authority
 from ca.models import ca_certificate, ca_escrow
+from ca.refusal import refuse
 from hsm import dual_control
 from hsm.dual_control import Action
 from hsm.keystore import KeyStore, Usage
@@ -58,7 +59,7 @@ def issue_dual_certificate(session: Session, keystore: KeyStore, authority_name:
         with session.begin_nested():
             return _issue_dual(session, keystore, authority_name, signing, actor)
     except TrustError as error:
-        raise authority.refuse(session, actor, f"{authority_name}:encryption", error) from None
+        raise refuse(session, actor, f"{authority_name}:encryption", error) from None
 
 
 def _our_signing_certificate(session: Session, authority_name: str, der: bytes):

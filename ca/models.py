@@ -5,8 +5,19 @@ A CA's private key stays in the KeyStore (``key_id`` names it). Serials are kept
 decimal text of a positive integer: 16 random bytes do not fit a database BIGINT.
 """
 
-from sqlalchemy import (CheckConstraint, Column, DateTime, ForeignKey, ForeignKeyConstraint, Index, Integer,
-                        LargeBinary, String, Table, Text)
+from sqlalchemy import (
+                        CheckConstraint,
+                        Column,
+                        DateTime,
+                        ForeignKey,
+                        ForeignKeyConstraint,
+                        Index,
+                        Integer,
+                        LargeBinary,
+                        String,
+                        Table,
+                        Text,
+)
 
 from trust.db import Base
 

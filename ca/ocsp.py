@@ -18,7 +18,7 @@ import hashlib
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from asn1crypto import core, ocsp
 from sqlalchemy import select
@@ -123,8 +123,8 @@ def _single_response(session: Session, authority: Authority, cert_id: CertID, no
     if status.status == "unknown":
         cert_status = ocsp.CertStatus(name="unknown", value=core.Null())
     elif status.status == "revoked":
-        info = {"revocation_time": status.revoked_at}
-        if status.reason != "unspecified":
+        info: dict[str, object] = {"revocation_time": status.revoked_at}
+        if status.reason is not None and status.reason != "unspecified":
             info["revocation_reason"] = ASN1_REASONS[status.reason]
         cert_status = ocsp.CertStatus(name="revoked", value=info)
     else:
@@ -136,7 +136,7 @@ def _single_response(session: Session, authority: Authority, cert_id: CertID, no
 def build_response(session: Session, keystore: KeyStore, authority: Authority, request: OCSPRequest, *,
                    now: datetime | None = None) -> bytes:
     """A signed successful OCSPResponse for a parsed request whose CertIDs all name ``authority``."""
-    now = (now or utc_now()).astimezone(timezone.utc).replace(microsecond=0)
+    now = (now or utc_now()).astimezone(UTC).replace(microsecond=0)
     signer, ref, usage = _responder(session, keystore, authority)
     data = {
         "responder_id": ocsp.ResponderId(name="by_key", value=hashlib.sha1(signer.public_key_bits).digest()),

@@ -14,9 +14,9 @@ CAs assert anyPolicy.
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Callable
 
 from asn1crypto import x509 as asn1_x509
 

@@ -7,13 +7,13 @@ to revoke (it only exists in delta CRLs).
 """
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from ca.authority import refuse
 from ca.models import ca_certificate
+from ca.refusal import refuse
 from trust import audit
 from trust.clock import as_utc, utc_now
 from trust.errors import InvalidInput, NotFound, TrustError
@@ -92,7 +92,7 @@ def revoke(session: Session, issuer: str, serial, reason: str | int = "unspecifi
                                  f"CA {issuer!r} 的证书 {serial} 已被吊销")
     except TrustError as error:
         raise refuse(session, actor, target, error, {"action": "revoke"}) from None
-    at = (at or utc_now()).astimezone(timezone.utc).replace(microsecond=0)
+    at = (at or utc_now()).astimezone(UTC).replace(microsecond=0)
     session.execute(update(ca_certificate).where(
         ca_certificate.c.issuer == issuer, ca_certificate.c.serial == serial,
         ca_certificate.c.status == "good").values(status="revoked", revoked_at=at, revocation_reason=reason))

@@ -15,7 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from asn1crypto import cms, core, tsp
 from sqlalchemy.orm import Session
@@ -98,7 +98,7 @@ def parse_request(der: bytes) -> TimeStampRequest:
         nonce = request["nonce"].native
         cert_req = bool(request["cert_req"].native)
         extensions = request["extensions"].native
-    except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError) as exc:
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError):
         raise TimeStampRejected("bad_data_format", "not a readable TimeStampReq (RFC 3161 DER)",
                                 "无法读取的时间戳请求（RFC 3161 DER）") from None
     if version != "v1":
@@ -141,7 +141,7 @@ def _signed_attributes(tst_info: bytes, digest_oid: str, signer: Certificate) ->
 def time_stamp_token(session: Session, keystore: KeyStore, signer: TimeStampSigner, request: TimeStampRequest, *,
                      now: datetime | None = None, actor: str = "service") -> bytes:
     """A TimeStampToken (ContentInfo of SignedData over TSTInfo) answering ``request``."""
-    now = (now or utc_now()).astimezone(timezone.utc)
+    now = (now or utc_now()).astimezone(UTC)
     info = {
         "version": "v1",
         "policy": request.policy or stamping_policy(),

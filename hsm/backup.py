@@ -334,7 +334,8 @@ def _check_snapshot(session: Session, keystore: KeyStore, manifest: dict, signat
             raise BackupInvalid(
                 en=f"key {row.id} ({row.label}) in the backup does not open with this host's KEK: the backup is "
                    f"another installation's, or its keys were replaced",
-                zh=f"备份中的密钥 {row.id}（{row.label}）无法用本机的密钥加密密钥解开：备份来自其他安装，或其密钥被替换")
+                zh=f"备份中的密钥 {row.id}（{row.label}）无法用本机的密钥加密密钥解开：备份来自其他安装，或其密钥被替换"
+            ) from None
     key = session.execute(select(hsm_keys).where(hsm_keys.c.id == signature.get("key_id"))).one_or_none()
     try:
         if key is None or key.label != checkpoints.LABEL:

@@ -33,7 +33,7 @@ class DemoCustody:
         lines = ["演示管理员凭据（仅显示这一次，请妥善保管）/ Demo administrators' credentials "
                  "(shown this once; keep them safe):"]
         lines += [f"  {officer_id} ({NAMES[duty][1]} / {NAMES[duty][0]}): {path}"
-                  for (officer_id, path), (_, _, duty) in zip(self.credentials, DEMO_OFFICERS)]
+                  for (officer_id, path), (_, _, duty) in zip(self.credentials, DEMO_OFFICERS, strict=True)]
         lines.append("  用法 / usage: trustctl approvals list; "
                      "TRUST_OFFICER_KEY=<file> trustctl approvals approve <id>")
         lines.append("仅供演示，生产环境中每名安全员自行生成并保管自己的私钥 / For demonstration only: "

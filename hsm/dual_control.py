@@ -22,12 +22,23 @@ is itself the dual-control action ``policy.change``.
 
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Callable
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import (CheckConstraint, Column, DateTime, ForeignKey, Integer, String, Table, Text,
-                        insert, select, update)
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    Text,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from hsm import officers
@@ -397,7 +408,7 @@ def _now(clock: Clock) -> datetime:
     now = clock()
     if now.tzinfo is None:
         raise InvalidInput("the clock must give a timezone-aware time", "时钟必须给出带时区的时间")
-    return now.astimezone(timezone.utc).replace(microsecond=0)
+    return now.astimezone(UTC).replace(microsecond=0)
 
 
 def _iso(at: datetime) -> str:

@@ -39,17 +39,18 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Iterable, Protocol
 
 from sqlalchemy import event, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hsm import envelope
+from hsm.backend import Backend, EscrowedKey
 from hsm.models import hsm_keys
 from trust import audit, metrics
 from trust.algorithms import signature_algorithm
@@ -57,7 +58,6 @@ from trust.clock import as_utc, utc_now
 from trust.errors import InvalidInput, KeyUnavailable, NotFound, UnsupportedAlgorithm
 from trust.keys import PublicKey, load_public_key
 from trust.sm2 import DEFAULT_ID, SM2PublicKey
-
 
 # A root CA key: made for certificates and labelled "root-ca/<name>". Only an act approved
 # under dual control (hsm.dual_control runs it with actor "approval:<request id>") may sign.
@@ -140,39 +140,6 @@ class KeyRef:
     destroyed_at: datetime | None = None
 
 
-@dataclass(frozen=True, repr=False)
-class Material:
-    """What a backend made for a new key: the row's handle, public key and wrapped key."""
-
-    handle: str
-    public_key: bytes
-    wrapped_key: bytes | None = None
-    wrap_cipher: str | None = None
-    kek_id: str | None = None
-
-
-@dataclass(frozen=True)
-class EscrowedKey:
-    """An SM2 encryption key pair made for escrow: its private key exists only in the two
-    SM2EnvelopedKey envelopes (``hsm.envelope``), never as plain bytes outside hsm/."""
-
-    public_key: SM2PublicKey
-    envelope: bytes      # DER SM2EnvelopedKey to the recipient
-    escrow_blob: bytes   # DER SM2EnvelopedKey to the escrow key
-
-
-class Backend(Protocol):
-    name: str
-
-    def supports(self, algorithm: str, decrypts: bool) -> bool: ...
-    def create(self, session: Session, key_id: str, label: str, version: int, algorithm: str,
-               exportable: bool) -> Material: ...
-    def discard(self, handle: str) -> None: ...
-    def load(self, session: Session, row): ...
-    def wipe(self, session: Session, row) -> dict: ...
-    def check_ready(self, session: Session | None) -> None: ...
-
-
 def _ref(row) -> KeyRef:
     return KeyRef(id=row.id, label=row.label, version=row.version, backend=row.backend, handle=row.handle,
                   algorithm=row.algorithm, usages=frozenset(Usage(u) for u in row.usages.split()),
@@ -242,7 +209,7 @@ def _forget_key_use(session: Session, transaction) -> None:
 class _Cached:
     """What the sign path needs about a key, and the loaded key once used."""
 
-    __slots__ = ("row", "state", "usages", "checked_at", "key")
+    __slots__ = ("checked_at", "key", "row", "state", "usages")
 
     def __init__(self, row, checked_at: float):
         self.row, self.state, self.checked_at, self.key = row, KeyState(row.state), checked_at, None
@@ -596,7 +563,8 @@ class KeyStoreConfig:
         env = os.environ if environ is None else environ
         home = Path(env.get("TRUST_HOME", "var")).resolve() if home is None else Path(home)
         backend = env.get("TRUST_KEYSTORE", "soft")
-        optional = (lambda name: Path(env[name]) if env.get(name) else None)
+        def optional(name):
+            return (Path(env[name]) if env.get(name) else None)
         try:
             ttl = float(env.get("TRUST_KEY_STATE_TTL", "1"))
         except ValueError:

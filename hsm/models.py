@@ -6,8 +6,18 @@ public key is kept in every row, so verification works with the device or KEK aw
 after the private key is destroyed.
 """
 
-from sqlalchemy import (Boolean, CheckConstraint, Column, DateTime, Integer, LargeBinary, String,
-                        Table, Text, UniqueConstraint)
+from sqlalchemy import (
+                        Boolean,
+                        CheckConstraint,
+                        Column,
+                        DateTime,
+                        Integer,
+                        LargeBinary,
+                        String,
+                        Table,
+                        Text,
+                        UniqueConstraint,
+)
 
 from trust.db import Base
 

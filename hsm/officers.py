@@ -18,10 +18,10 @@ USB keys carry, and ``openssl genpkey -algorithm SM2`` makes a valid credential.
 import os
 import secrets
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
 
 from sqlalchemy import Column, DateTime, String, Table, Text, func, insert, select, update
 from sqlalchemy.orm import Session
@@ -31,7 +31,7 @@ from trust.audit import canonical_json
 from trust.clock import utc_now
 from trust.db import Base
 from trust.duties import Duty
-from trust.errors import InvalidInput, InvalidSignature, NotFound, PermissionDenied, TrustError  # noqa: F401 (PermissionDenied re-exported)
+from trust.errors import InvalidInput, InvalidSignature, NotFound, PermissionDenied, TrustError
 from trust.hashes import sm3
 from trust.sm2 import SM2PrivateKey, SM2PublicKey
 

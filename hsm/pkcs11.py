@@ -28,10 +28,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass, exceptions as p11
-from pkcs11.mechanisms import GCMParams, MGF
+from pkcs11.mechanisms import MGF, GCMParams
 from pkcs11.util.ec import encode_named_curve_parameters
 
-from hsm.keystore import Material
+from hsm.backend import Material
 from trust import oids
 from trust.errors import DecryptionFailed, InvalidInput, InvalidSignature, KeyUnavailable, UnsupportedAlgorithm
 from trust.sm2 import DEFAULT_ID, SM2PublicKey, signature_from_raw
@@ -292,7 +292,7 @@ _PSS = {"sha256": (Mechanism.SHA256, MGF.SHA256, 32)}
 class TokenKey:
     """A private key inside the token, by CKA_ID; signs there."""
 
-    __slots__ = ("token", "cka_id", "algorithm", "public", "profile")
+    __slots__ = ("algorithm", "cka_id", "profile", "public", "token")
 
     def __init__(self, token: Token, cka_id: bytes, algorithm: str, public, profile: SM2Profile | None):
         self.token, self.cka_id, self.algorithm, self.public, self.profile = (

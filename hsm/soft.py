@@ -14,8 +14,8 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from hsm import envelope
+from hsm.backend import EscrowedKey, Material
 from hsm.kek import AES_GCM, WRAP_CIPHERS, KEKSource
-from hsm.keystore import EscrowedKey, Material
 from hsm.models import hsm_keks, hsm_keys
 from trust.algorithms import ECDSA, RSA, SM2WithSM3, signature_algorithm
 from trust.clock import utc_now

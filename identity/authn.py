@@ -16,8 +16,8 @@ Services here do not commit; the caller commits failures too (their counts must 
 
 import functools
 import secrets
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Callable
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError

@@ -12,9 +12,9 @@ import ipaddress
 import json
 import secrets
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Iterable
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from authlib.oauth2.rfc6749 import ClientMixin
@@ -169,7 +169,7 @@ def register_client(session: Session, *, name: str, redirect_uris: Iterable[str]
         post_logout_redirect_uris=json.dumps(post_logout_redirect_uris),
         grant_types=" ".join(sorted(grant_types)), scopes=" ".join(sorted(scopes)),
         token_alg=token_alg, jwks=json.dumps(jwks) if jwks else None, department=department,
-        status="active", created_at=clock().astimezone(timezone.utc))
+        status="active", created_at=clock().astimezone(UTC))
     session.execute(insert(oauth_client).values(**row))
     audit.append(session, actor, "oauth.client.register", row["client_id"],
                  {"name": name, "grant_types": sorted(grant_types), "scopes": sorted(scopes),

@@ -9,9 +9,9 @@ again, it makes nothing new and returns no secrets. Does not commit.
 import json
 import random
 import secrets
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Callable
 
 from sqlalchemy.orm import Session
 

@@ -29,9 +29,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 from joserfc.errors import InvalidExchangeKeyError, InvalidKeyCurveError
+from joserfc.jwa import JWSAlgModel
 from joserfc.jwk import ECKey, JWKRegistry, KeySet
 from joserfc.jws import JWSRegistry
-from joserfc.jwa import JWSAlgModel
 from sqlalchemy.orm import Session
 
 from hsm.keystore import KeyRef, KeyStore, Usage

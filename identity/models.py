@@ -7,8 +7,19 @@ their SM3 hash. Subject ids are uuid4 hex (32 characters); other packages' table
 to them without foreign keys.
 """
 
-from sqlalchemy import (CheckConstraint, Column, DateTime, ForeignKey, Index, Integer, LargeBinary, String,
-                        Table, Text, UniqueConstraint)
+from sqlalchemy import (
+                        CheckConstraint,
+                        Column,
+                        DateTime,
+                        ForeignKey,
+                        Index,
+                        Integer,
+                        LargeBinary,
+                        String,
+                        Table,
+                        Text,
+                        UniqueConstraint,
+)
 
 from trust.db import Base
 

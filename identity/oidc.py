@@ -21,14 +21,21 @@ It is framework-free: the HTTP layer builds an :class:`OAuthRequest` and turns t
 import base64
 import binascii
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Mapping
+from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote_plus
 
 from authlib.consts import default_json_headers
-from authlib.oauth2.rfc6749 import (AuthorizationServer, InvalidClientError, InvalidRequestError,
-                                    InvalidScopeError, OAuth2Payload, OAuth2Request, grants)
+from authlib.oauth2.rfc6749 import (
+    AuthorizationServer,
+    InvalidClientError,
+    InvalidRequestError,
+    InvalidScopeError,
+    OAuth2Payload,
+    OAuth2Request,
+    grants,
+)
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7636.challenge import compare_s256_code_challenge
@@ -62,7 +69,7 @@ CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ACR_PASSWORD = "urn:trust:acr:password"
 ACR_MFA = "urn:trust:acr:mfa"
 SECRET_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
-ALL_METHODS = SECRET_METHODS + ["none"]
+ALL_METHODS = [*SECRET_METHODS, "none"]
 ECHOED_PARAMETERS = frozenset({"response_type", "redirect_uri"})  # in Authlib's error descriptions
 
 # Where each endpoint lives, below the issuer URL; the HTTP layer routes these paths.
@@ -605,6 +612,6 @@ def _code_hash(code: str) -> str:
 
 
 def _at(seconds: int) -> datetime:
-    return datetime.fromtimestamp(seconds, timezone.utc) if abs(seconds) < 2**33 else datetime.max.replace(
-        tzinfo=timezone.utc)
+    return datetime.fromtimestamp(seconds, UTC) if abs(seconds) < 2**33 else datetime.max.replace(
+        tzinfo=UTC)
 

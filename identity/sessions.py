@@ -6,9 +6,9 @@ login, whichever comes first (OWASP Session Management). Services here do not co
 
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session

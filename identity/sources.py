@@ -13,10 +13,11 @@ The configured source is ``TRUST_IDENTITY_REGISTRY`` (a path), else
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 from trust.clock import utc_now
 from trust.errors import InvalidInput, StorageError

@@ -10,9 +10,9 @@ or by certificate (set by an operator). Services here do not commit.
 import re
 import unicodedata
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable, Iterable
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError

@@ -17,11 +17,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from licence.metadata import HolderCodeType
 from seal.registry import SealType
 from trust.errors import InvalidInput
 from trust.ids import validate_uscc
-
-from licence.metadata import HolderCodeType
 
 SHIPPED = Path(__file__).parent / "catalogue"
 MAX_DEFINITION_BYTES = 256 * 1024
@@ -195,7 +194,7 @@ def _get(obj: dict, key: str, kind, path: str, *, required: bool = True, default
         return default
     value = obj[key]
     kinds = kind if isinstance(kind, tuple) else (kind,)
-    if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+    if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
         names = "/".join(k.__name__ for k in kinds)
         _fail(f"{path}.{key}", f"must be {names}", f"类型应为 {names}")
     if isinstance(value, str) and (not value.strip() or len(value) > MAX_TEXT):

@@ -28,10 +28,10 @@ import hashlib
 import io
 import json
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Callable, Iterator
 
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
@@ -44,8 +44,8 @@ from licence.face import FaceInvalid
 from licence.models import licence_conversion
 from licence.types import get as get_type
 from trust import audit
-from trust.clock import utc_now
 from trust.archive import child, child_text, children, local, parse_xml, read_zip, resolve
+from trust.clock import utc_now
 from trust.errors import InvalidInput, TrustError
 from trust.ids import validate_uscc
 
@@ -153,7 +153,7 @@ def _csv(text: str) -> Iterator[tuple[int, dict]]:
             if len(cells) > len(header):
                 raise InvalidInput(f"row {reader.line_num} has more cells than the header", f"第 {reader.line_num} 行的"
                                                                                            f"单元格多于表头")
-            yield reader.line_num, dict(zip(header, cells))
+            yield reader.line_num, dict(zip(header, cells, strict=False))
     except csv.Error as e:
         raise InvalidInput(f"not a CSV file: {e}", f"不是 CSV 文件：{e}") from None
 

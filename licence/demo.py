@@ -8,10 +8,10 @@ an SM2 key for its licences' QR payloads, and the service a signer for the key l
 
 from sqlalchemy.orm import Session
 
+from ca.demo import PDF_KEY_LABEL
 from hsm.keystore import KeyStore
 from licence import catalogue, issuance, qr_keys, registry
 from licence.registry import LICENCE_SERVICE, LicenceRecord
-from ca.demo import PDF_KEY_LABEL
 from seal import making, registry as seals
 
 ACTOR = "trustctl init --demo"

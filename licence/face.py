@@ -101,7 +101,7 @@ def canonical(field: FaceField, value, holder_code_type: HolderCodeType) -> str:
         return _money(value)
     text = _text(field, value)
     credit_code = holder_code_type == HolderCodeType.CREDIT_CODE
-    if kind == FieldKind.CREDIT_CODE or kind == FieldKind.HOLDER_CODE and credit_code:
+    if kind == FieldKind.CREDIT_CODE or (kind == FieldKind.HOLDER_CODE and credit_code):
         return validate_uscc(text)
     if kind in (FieldKind.ID_NUMBER, FieldKind.HOLDER_CODE):
         return validate_resident_id(text).number

@@ -16,10 +16,10 @@ gives back that job.
 
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Callable
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -103,7 +103,7 @@ _COLUMNS = [c for c in licence_import.c if c.name not in ("data", "runner")]
 def get(session: Session, job_id, *, client_id: str | None = None) -> ImportJob:
     """A job; with ``client_id``, only that client's own."""
     row = session.execute(select(*_COLUMNS).where(licence_import.c.id == str(job_id)[:36])).one_or_none()
-    if row is None or client_id is not None and row.client_id != client_id:
+    if row is None or (client_id is not None and row.client_id != client_id):
         raise NotFound(en="no such import job", zh="没有这项导入任务")
     return _job(row)
 

@@ -18,9 +18,9 @@ issued the first time; with another request it is refused (409).
 """
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Callable
 
 from sqlalchemy import insert, select, tuple_, update
 from sqlalchemy.orm import Session
@@ -28,10 +28,10 @@ from sqlalchemy.orm import Session
 from hsm.keystore import KeyStore
 from licence import face, identifier, layout, pades, qr_keys, qr_payload, registry, status_list
 from licence.catalogue import LicenceType, QrForm, Source, ValidityRule, canonical_json
-from licence.pdf import points_box, write_pdf
-from licence.pdf_verify import signed_revision
 from licence.metadata import LONG_TERM, HolderCodeType
 from licence.models import licence_idempotency, licence_issuer, licence_serial, licences
+from licence.pdf import points_box, write_pdf
+from licence.pdf_verify import signed_revision
 from licence.registry import LICENCE_SERVICE, LicenceRecord, LicenceStatus, Operation
 from licence.types import get as get_type
 from licence.verify import mask_name

@@ -5,8 +5,20 @@ A licence row keeps the canonical record (what was decided) and the sealed OFD w
 SM3, so a later PDF, QR or sharing view is made from the row without touching the OFD.
 """
 
-from sqlalchemy import (CheckConstraint, Column, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, String,
-                        Table, Text, UniqueConstraint)
+from sqlalchemy import (
+                        CheckConstraint,
+                        Column,
+                        Date,
+                        DateTime,
+                        ForeignKey,
+                        Index,
+                        Integer,
+                        LargeBinary,
+                        String,
+                        Table,
+                        Text,
+                        UniqueConstraint,
+)
 
 from trust.db import Base
 

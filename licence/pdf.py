@@ -12,7 +12,7 @@ bytes.
 
 import io
 import re
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from xml.sax.saxutils import escape
 
 from reportlab.lib.utils import ImageReader
@@ -183,7 +183,7 @@ def _name(key: str) -> bytes:
 
 def _document_information(canvas, document: layout.Document) -> None:
     info = document.info
-    created = datetime.combine(info.creation_date, time(0), tzinfo=timezone.utc) \
+    created = datetime.combine(info.creation_date, time(0), tzinfo=UTC) \
         if isinstance(info.creation_date, date) else None
     extra = {name: value for name, value in info.custom_datas}
     details = _Info(extra, created)

@@ -8,11 +8,11 @@ is fetched.
 """
 
 import io
-import warnings
 import logging
+import warnings
 import zlib
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from asn1crypto import x509 as asn1_x509
 from cryptography.utils import CryptographyDeprecationWarning
@@ -21,9 +21,9 @@ from cryptography.utils import CryptographyDeprecationWarning
 warnings.filterwarnings("ignore", "DSA is deprecated", CryptographyDeprecationWarning)
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign.validation.errors import SignatureValidationError
 from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
 from pyhanko.sign.validation.dss import DocumentSecurityStore
+from pyhanko.sign.validation.errors import SignatureValidationError
 from pyhanko_certvalidator import ValidationContext
 
 from licence import metadata
@@ -224,7 +224,7 @@ def _one(signature, index: int, store, roots, others) -> SignatureReport:
     stamp = status if is_stamp else status.timestamp_validity
     when = stamp.timestamp if stamp is not None else status.signer_reported_dt
     return SignatureReport(identifier, kind, tuple(checks), signer=signer,
-                           signing_time=when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if when else None)
+                           signing_time=when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if when else None)
 
 
 def _integrity(status) -> Check:

@@ -13,8 +13,8 @@ after it was shown is reported revoked. 不予共享 fields can never be disclos
 """
 
 import secrets
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Callable
 
 import cbor2
 from sqlalchemy import insert

@@ -18,9 +18,9 @@ signed by the service's list signer: a ``licence-list`` certificate of our SM2 i
 certificate, so a verifier needs only the root it trusts for licences.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Callable
+from datetime import UTC, datetime, timedelta
 
 import cbor2
 from sqlalchemy import insert, select, update
@@ -146,7 +146,7 @@ def open_signed_list(data: bytes, *, trusted_roots, what: str, time_claim: int) 
     issued = _int(value, time_claim, "issued at")
     if not 0 < issued < 2**33:
         raise PayloadError(f"the {what}'s time is out of range", f"{what} 的时间超出范围")
-    issued_at = datetime.fromtimestamp(issued, tz=timezone.utc)
+    issued_at = datetime.fromtimestamp(issued, tz=UTC)
     chain = validate_path(leaf, roots=tuple(trusted_roots), intermediates=signed.x5chain[1:], at=issued_at,
                           leaf_usage=None)
     if chain.status(C.CHAIN) not in (S.PASSED, S.WARNING):
@@ -168,8 +168,8 @@ def read_key_list(data: bytes, *, trusted_roots) -> KeyList:
             if not (isinstance(key.kid, bytes) and isinstance(key.spki, bytes) and isinstance(key.issuer_code, str)):
                 continue
             retired = entry.get(6)
-            keys.append(ListedKey(key, datetime.fromtimestamp(_int(entry, 5, "created at"), tz=timezone.utc),
-                                  None if retired is None else datetime.fromtimestamp(int(retired), tz=timezone.utc)))
+            keys.append(ListedKey(key, datetime.fromtimestamp(_int(entry, 5, "created at"), tz=UTC),
+                                  None if retired is None else datetime.fromtimestamp(int(retired), tz=UTC)))
         except (KeyError, PayloadError, ValueError, TypeError, OverflowError, OSError):
             continue  # an entry we cannot read is skipped, never fatal to the others
     signer = parse_certificate(qr_payload.open_cose_sign1(bytes(data)).x5chain[0]).subject

@@ -7,9 +7,9 @@ as the key list would list them now, the status list as the registry stands now,
 file whose face the payload binds, the licence's OFD in the registry.
 """
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
-from typing import Callable
 
 from sqlalchemy.orm import Session
 

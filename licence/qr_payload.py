@@ -40,10 +40,10 @@ Reading is bounded and strict: at most ``MAX_TEXT`` characters, every structural
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from itertools import combinations
-from typing import Iterable
 
 import cbor2
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature

@@ -11,19 +11,19 @@ with (a seal of the seal registry, authorised there for the licence service's cl
 """
 
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Callable, Iterable
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
+from ca.models import ca_certificate
 from licence import identifier
 from licence.metadata import HolderCodeType, LicenceMetadata
 from licence.models import licence_history, licence_issuer, licence_issuer_client, licences
 from licence.types import get as get_type
-from ca.models import ca_certificate
 from seal import registry as seals
 from seal.making import holder_of
 from trust import audit

@@ -10,10 +10,10 @@ outcome says that the TSA's certificate needs renewing, so running it twice rene
 twice.
 """
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Callable, Iterator
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session

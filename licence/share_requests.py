@@ -14,10 +14,10 @@ refusals are in the audit log with the caller, the operator, the purpose and the
 """
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Callable
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
@@ -135,7 +135,7 @@ def _of(session: Session, *where, limit: int | None = None) -> list[ShareRequest
 def get(session: Session, request_id, *, client_id: str | None = None) -> ShareRequest:
     """One request; with ``client_id``, only that consumer's own."""
     found = _of(session, licence_request.c.id == str(request_id)[:36])
-    if not found or client_id is not None and found[0].client_id != client_id:
+    if not found or (client_id is not None and found[0].client_id != client_id):
         raise NotFound(en="no such request", zh="没有这项申请")
     return found[0]
 

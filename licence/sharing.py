@@ -25,10 +25,10 @@ caller names, the purpose and the fields compared (names and outcomes, never val
 import json
 import unicodedata
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Callable
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
@@ -349,7 +349,7 @@ def _released(licence_type: LicenceType, record: LicenceRecord, consented: bool)
         value = field_value(record.record, f)
         if value is None:
             continue
-        if f.sharing == Sharing.UNCONDITIONAL or f.sharing == Sharing.CONDITIONAL and consented:
+        if f.sharing == Sharing.UNCONDITIONAL or (f.sharing == Sharing.CONDITIONAL and consented):
             fields[f.key] = {"label": f.label, "value": value}
         else:
             zh, en = _WITHHELD[f.sharing]

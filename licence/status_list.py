@@ -17,9 +17,9 @@ each request, so it changes with every status change.
 
 import secrets
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable
 
 import cbor2
 from sqlalchemy import func, select

@@ -7,9 +7,9 @@ import never changes a licence already issued. The shipped types are stored by
 ``sync_shipped`` (at ``trustctl init``); an officer's import is audited.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session

@@ -16,16 +16,16 @@ The section shows the holder masked (张*, 3201**********1234) for natural perso
 person's name and credit code are public (the credit publicity system) and shown whole.
 """
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, datetime
-from typing import Callable
 
 from licence import metadata, pdf_verify, registry
 from licence.metadata import HolderCodeType, LicenceMetadata, MetadataError
+from licence.pdf_verify import verify_pdf
 from licence.registry import HistoryEntry, LicenceRecord, LicenceStatus
 from ofd.package import Package
 from ofd.reader import read_package
-from licence.pdf_verify import verify_pdf
 from ofd.verify import verify_ofd
 from trust.clock import beijing_date, iso_z, utc_now
 from trust.errors import NotFound, TrustError

@@ -85,7 +85,7 @@ class Table:
         for r, row in enumerate(self.rows):
             top = self.y + r * self.row_height
             left = self.x
-            for width, cell in zip(self.col_widths, row):
+            for width, cell in zip(self.col_widths, row, strict=False):
                 if cell:
                     baseline = top + (self.row_height + self.size * 0.8) / 2
                     out.append(Text(left + self.padding, baseline, cell, self.size, self.font))

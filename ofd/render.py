@@ -13,6 +13,7 @@ are themselves OFD packages or SVG.
 """
 
 import io
+import itertools
 import math
 
 from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
@@ -77,7 +78,7 @@ class _Painter:
             if item.fill and closed and len(mapped) > 2:
                 self.draw.polygon(mapped, fill=_rgb(item.fill))
             if item.stroke:
-                line = mapped + [mapped[0]] if closed else mapped
+                line = [*mapped, mapped[0]] if closed else mapped
                 self.draw.line(line, fill=_rgb(item.stroke), width=max(1, round(item.line_width * self.scale)))
 
     def picture(self, data: bytes, box, clip=None) -> None:
@@ -211,7 +212,7 @@ def _bezier(control: list[tuple[float, float]]) -> list[tuple[float, float]]:
         t = step / CURVE_STEPS
         pts = control
         while len(pts) > 1:
-            pts = [((1 - t) * a[0] + t * b[0], (1 - t) * a[1] + t * b[1]) for a, b in zip(pts, pts[1:])]
+            pts = [((1 - t) * a[0] + t * b[0], (1 - t) * a[1] + t * b[1]) for a, b in itertools.pairwise(pts)]
         out.append(pts[0])
     return out
 

@@ -17,7 +17,7 @@ import posixpath
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from lxml import etree
 
@@ -103,7 +103,7 @@ def parse_signature_date_time(text: str | None) -> datetime | None:
         value = datetime.strptime(digits[:14], "%Y%m%d%H%M%S")
     except ValueError:
         return None
-    return value.replace(tzinfo=timezone.utc if text.strip().endswith("Z") else CST)
+    return value.replace(tzinfo=UTC if text.strip().endswith("Z") else CST)
 
 
 def check_method_algorithm(check_method: str) -> HashAlgorithm | None:
@@ -230,7 +230,7 @@ def sign_ofd(data: bytes, signed_value: SignedValueCallback, *, sign_type: str =
         attributes["Company"] = provider.company
     etree.SubElement(info, _ofd("Provider"), **attributes)
     etree.SubElement(info, _ofd("SignatureMethod")).text = SM2_WITH_SM3
-    when = (signing_time or utc_now()).astimezone(timezone.utc)
+    when = (signing_time or utc_now()).astimezone(UTC)
     etree.SubElement(info, _ofd("SignatureDateTime")).text = when.strftime("%Y-%m-%d %H:%M:%S")
     references = etree.SubElement(info, _ofd("References"), CheckMethod="SM3")
     for name, content in parts.items():
@@ -238,7 +238,7 @@ def sign_ofd(data: bytes, signed_value: SignedValueCallback, *, sign_type: str =
             continue
         reference = etree.SubElement(references, _ofd("Reference"), FileRef=to_loc(name))
         etree.SubElement(reference, _ofd("CheckValue")).text = base64.b64encode(sm3(content)).decode()
-    for stamp, stamp_id in zip(stamps, stamp_ids):
+    for stamp, stamp_id in zip(stamps, stamp_ids, strict=True):
         if not 0 <= stamp.page < len(pages):
             raise InvalidInput(f"no page {stamp.page} for the stamp", f"盖章页 {stamp.page} 不存在")
         attributes = {"ID": stamp_id, "PageRef": pages[stamp.page].id, "Boundary": " ".join(map(_fmt, stamp.boundary))}

@@ -1,6 +1,8 @@
 """Page text in reading order: runs grouped into lines by baseline, lines top to bottom,
 runs left to right, a space where a gap between runs is wider than a third of the size."""
 
+import itertools
+
 from ofd.reader import Page, TextRun, read_ofd
 
 
@@ -21,7 +23,7 @@ def page_text(page: Page) -> str:
     for line in lines:
         line.sort(key=lambda r: r.x)
         text = line[0].text
-        for previous, run in zip(line, line[1:]):
+        for previous, run in itertools.pairwise(line):
             gap = run.x - _end(previous)
             text += (" " if gap > run.size / 3 else "") + run.text
         out.append(text)

@@ -90,7 +90,7 @@ class TrueTypeFont:
         loca = self._tables[b"loca"]
         self._loca = ([v * 2 for v in _unpack(f">{self.glyph_count + 1}H", loca, 0)] if long_loca == 0
                       else list(_unpack(f">{self.glyph_count + 1}I", loca, 0)))
-        if any(a > b for a, b in zip(self._loca, self._loca[1:])) or self._loca[-1] > len(self._tables[b"glyf"]):
+        if any(a > b for a, b in zip(self._loca, self._loca[1:], strict=False)) or self._loca[-1] > len(self._tables[b"glyf"]):
             raise _bad("its glyph locations are out of order or outside the glyph table")
         self.cmap = _read_cmap(self._tables[b"cmap"], self.glyph_count)
         self.name = _full_name(self._tables.get(b"name", b""))
@@ -180,7 +180,7 @@ def _format_4(cmap: bytes, at: int) -> dict[int, int]:
     ranges_at = at + 16 + 3 * seg_x2
     ranges = _unpack(f">{segments}H", cmap, ranges_at)
     mapping = {}
-    for i, (start, end, delta, range_offset) in enumerate(zip(starts, ends, deltas, ranges)):
+    for i, (start, end, delta, range_offset) in enumerate(zip(starts, ends, deltas, ranges, strict=True)):
         if end < start:
             raise _bad("its cmap has a bad character range")
         for c in range(start, min(end, 0xFFFE) + 1):
@@ -205,7 +205,7 @@ def _format_12(cmap: bytes, at: int) -> dict[int, int]:
         if not last < start <= end <= 0x10FFFF:  # sorted, not overlapping: the ranges add up to the code space
             raise _bad("its cmap has a bad character range")
         last = end
-        mapping.update(zip(range(start, end + 1), range(glyph, glyph + end - start + 1)))
+        mapping.update(zip(range(start, end + 1), range(glyph, glyph + end - start + 1), strict=True))
     return mapping
 
 

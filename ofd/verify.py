@@ -11,8 +11,13 @@ from collections import deque
 
 from ofd.package import OFDFormatError, Package, parse_xml
 from ofd.reader import Document, SignatureEntry, read_package, signature_entries, signature_parts
-from ofd.signature import (SignatureXml, check_method_algorithm, digest_value, parse_signature_date_time,
-                           parse_signature_xml)
+from ofd.signature import (
+    SignatureXml,
+    check_method_algorithm,
+    digest_value,
+    parse_signature_date_time,
+    parse_signature_xml,
+)
 from seal.verify import verify_signed_value_for_ofd
 from trust.archive import child, child_text, children
 from trust.report import Check, CheckName as C, CheckStatus as S, Message, Report, SignatureReport, check

@@ -143,7 +143,7 @@ def write_ofd(document: layout.Document, *, font_file: str = CJK_FONT) -> bytes:
             media.append((media_id, fmt, f"image_{media_id}.{_MEDIA_EXT[fmt]}", item.data))
 
     page_parts = []
-    for index, (page, items) in enumerate(zip(document.pages, pages_items)):
+    for index, (page, items) in enumerate(zip(document.pages, pages_items, strict=True)):
         page_id = str(next(ids))
         content = _root("Page")
         area = _e(content, "Area")
@@ -220,7 +220,7 @@ def write_ofd(document: layout.Document, *, font_file: str = CJK_FONT) -> bytes:
     public = _root("Res", BaseLoc="Res")
     font_list = _e(public, "Fonts")
     font_files = {}
-    for model_name, (font_id, font) in fonts.items():
+    for _model_name, (font_id, font) in fonts.items():
         element = _e(font_list, "Font", ID=font_id, FontName=font.name, FamilyName=font.name)
         if font.file is not None:
             _e(element, "FontFile", f"font_{font_id}.ttf")

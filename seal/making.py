@@ -3,9 +3,9 @@
 verification.
 """
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable, Sequence
 
 from asn1crypto import x509 as asn1_x509
 from sqlalchemy import select

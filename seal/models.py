@@ -4,8 +4,7 @@ A seal's signing key stays in the KeyStore (``holder_key_id`` names it); the row
 certificates and the made SES_Seal (``seal_der``), so signing needs no re-encoding.
 """
 
-from sqlalchemy import (CheckConstraint, Column, DateTime, ForeignKey, Index, Integer, LargeBinary, String,
-                        Table, Text)
+from sqlalchemy import CheckConstraint, Column, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Table, Text
 
 from trust.db import Base
 

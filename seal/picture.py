@@ -17,6 +17,7 @@ pixels / resolution is the requested size in millimetres.
 
 import bisect
 import io
+import itertools
 import math
 import re
 from dataclasses import dataclass
@@ -161,7 +162,7 @@ class _Ink:
     def png(self) -> bytes:
         """The picture as RGBA PNG: seal red where there is ink, transparent elsewhere."""
         alpha = self.image.reduce(SUPERSAMPLE)  # box average: the ink's coverage of each pixel
-        picture = Image.new("RGBA", self.pixels, SEAL_RED + (0,))
+        picture = Image.new("RGBA", self.pixels, (*SEAL_RED, 0))
         picture.putalpha(alpha)
         # pHYs holds whole pixels per metre: choose it from the pixel count so the recorded
         # size is the requested one (42 mm at 300 dpi is 496 px at 11810 px/m = 41.998 mm).
@@ -208,7 +209,7 @@ def _arc_angles(rx, ry, centre: float, positions: list[float]) -> list[float]:
 def _arc_length(rx, ry, centre, span) -> float:
     """Length (mm) of the ellipse's arc of `span` degrees centred on `centre`."""
     points = [_ellipse_point(0, 0, rx, ry, centre - span / 2 + span * k / 360) for k in range(361)]
-    return sum(math.dist(p, q) for p, q in zip(points, points[1:]))
+    return sum(math.dist(p, q) for p, q in itertools.pairwise(points))
 
 
 def _text_on_arc(ink: _Ink, text: str, cx, cy, rx, ry, *, top: bool, span: float, height: float,
@@ -241,7 +242,7 @@ def _text_on_arc(ink: _Ink, text: str, cx, cy, rx, ry, *, top: bool, span: float
     offsets = [(i - (n - 1) / 2) * pitch for i in range(n)]
     if not top:
         offsets = [-s for s in offsets]  # left to right along the bottom runs anticlockwise
-    for char, angle in zip(text, _arc_angles(rx, ry, centre, offsets)):
+    for char, angle in zip(text, _arc_angles(rx, ry, centre, offsets), strict=True):
         x, y = _ellipse_point(cx, cy, rx, ry, angle)
         turn = _outward(rx, ry, angle)
         ink.glyph(char, x, y, width, height, turn if top else turn - 180)

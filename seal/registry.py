@@ -21,10 +21,10 @@ esID scheme (GB/T 38540 leaves it to the seal system; 19 digits)::
 """
 
 import secrets
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Callable, Iterable, Sequence
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
@@ -129,7 +129,7 @@ class StatusChange:
 
 
 def _iso(value: datetime) -> str:
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _bytes(value) -> bytes | None:
@@ -174,7 +174,7 @@ def _period(valid_from: datetime, valid_to: datetime) -> tuple[datetime, datetim
         raise InvalidInput("the validity period is two times with a time zone", "有效期须为两个带时区的时间")
     if not valid_from < valid_to:
         raise InvalidInput("the validity period must end after it starts", "有效期终止须晚于起始")
-    return valid_from.astimezone(timezone.utc), valid_to.astimezone(timezone.utc)
+    return valid_from.astimezone(UTC), valid_to.astimezone(UTC)
 
 
 def check_es_id(es_id) -> str:

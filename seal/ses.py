@@ -11,9 +11,9 @@ is recorded as a warning on the parsed value. The builders write DER, v4 only.
 
 import functools
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
-from typing import Callable, Sequence
+from datetime import UTC, datetime, timedelta, timezone
 
 from trust import oids
 from trust.clock import utc_now
@@ -49,7 +49,7 @@ def _fail(en: str, zh: str) -> SealFormatError:
 class _Node:
     """One TLV of a BER/DER buffer, by offsets; children are parsed on demand."""
 
-    __slots__ = ("buf", "tag", "start", "body", "body_end", "end", "depth", "ber", "_children")
+    __slots__ = ("_children", "ber", "body", "body_end", "buf", "depth", "end", "start", "tag")
 
     def __init__(self, buf, tag, start, body, body_end, end, depth, ber):
         self.buf, self.tag, self.start, self.body, self.body_end, self.end = buf, tag, start, body, body_end, end
@@ -322,17 +322,17 @@ def parse_time_text(text: str, reader: _Reader, what: str, what_zh: str) -> date
 
 def _datetime(y, mo, d, h, mi, s, fraction, zone, what, what_zh) -> datetime:
     try:
-        offset = timezone.utc if zone == "Z" else timezone(
+        offset = UTC if zone == "Z" else timezone(
             (1 if zone[0] == "+" else -1) * timedelta(hours=int(zone[1:3]), minutes=int(zone[3:5])))
         value = datetime(int(y), int(mo), int(d), int(h), int(mi), min(int(s), 59),
                          int((fraction or "0").ljust(6, "0")[:6]), tzinfo=offset)
     except ValueError:
         raise _fail(f"{what} is not a valid date", f"{what_zh}不是合法的日期") from None
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)
 
 
 def format_time(value: datetime) -> str:
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # ---------------------------------------------------------------- parsed values
@@ -548,7 +548,7 @@ def _seal_info(node: _Node, reader: _Reader, layout: int) -> SealInfo:
     certs, digests = _cert_list(cert_list_node, cert_list_type, reader)
     create_date, valid_start, valid_end = (
         reader.time(t, w, wz, standard_time)
-        for t, w, wz in zip(times, ("createDate", "validStart", "validEnd"), ("制作日期", "有效期起始", "有效期终止")))
+        for t, w, wz in zip(times, ("createDate", "validStart", "validEnd"), ("制作日期", "有效期起始", "有效期终止"), strict=True))
     pic = reader.seq(picture, "SES_ESPictrueInfo", "印章图像", (4,))
     picture_type = reader.string(pic[0], IA5_STRING, "picture type", "图像类型")
     if picture_type.upper() not in PICTURE_TYPES:
@@ -726,7 +726,7 @@ def _ia5(text: str, what: str, what_zh: str) -> bytes:
 def _gtime(value: datetime) -> bytes:
     if value.tzinfo is None:
         raise InvalidInput("times must carry a time zone", "时间必须带时区")
-    return tlv(GENERALIZED_TIME, value.astimezone(timezone.utc).strftime("%Y%m%d%H%M%SZ").encode())
+    return tlv(GENERALIZED_TIME, value.astimezone(UTC).strftime("%Y%m%d%H%M%SZ").encode())
 
 
 def _bits(value: bytes) -> bytes:

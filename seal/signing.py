@@ -13,9 +13,9 @@ KeyStore's own ``key.sign`` record).
 """
 
 import secrets
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable, Sequence
 from urllib.parse import quote
 
 from sqlalchemy.orm import Session
@@ -23,8 +23,17 @@ from sqlalchemy.orm import Session
 from ca import tsa
 from hsm.keystore import KeyRef, KeyStore, Usage
 from seal.registry import SealRecord, check_use
-from seal.ses import BIT_STRING, IA5_STRING, OCTET_STRING, OID, SEQUENCE, build_signature_v4, build_tbs_sign_v4, \
-    encode_oid, tlv
+from seal.ses import (
+    BIT_STRING,
+    IA5_STRING,
+    OCTET_STRING,
+    OID,
+    SEQUENCE,
+    build_signature_v4,
+    build_tbs_sign_v4,
+    encode_oid,
+    tlv,
+)
 from trust import audit, oids
 from trust.clock import utc_now
 from trust.errors import InvalidInput
@@ -116,7 +125,7 @@ class BatchSigner:
             to_sign.append(state.digest())  # e = SM3(Z ‖ TBS_Sign)
         values = keystore.sign_many(session, self.ref, to_sign, usage=Usage.SEAL, prehashed=True, actor=actor)
         signatures = [tlv(SEQUENCE, prefix + data_hash + suffix + tail + tlv(BIT_STRING, b"\x00" + value))
-                      for data_hash, value in zip(hashes, values)]
+                      for data_hash, value in zip(hashes, values, strict=True)]
         audit.append(session, actor, "seal.sign-batch", self.record.es_id, {
             "client_id": self.client_id, "operator": self.operator, "purpose": self.purpose, "count": len(hashes),
             "digests_sm3": sm3(b"".join(hashes)).hex()})

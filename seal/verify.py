@@ -9,20 +9,26 @@ bytes received. Nothing here knows OFD beyond "the signed data is Signature.xml"
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable
 
-from seal.ses import (SealFormatError, Seal, SesSignature, format_time, parse_seal, parse_signature,
-                      signature_value)
+from seal.ses import Seal, SealFormatError, SesSignature, format_time, parse_seal, parse_signature, signature_value
 from seal.status import SealStatus
 from trust import oids
 from trust.clock import utc_now
-from trust.cms import SignedData, SignerResult, parse_signed_data, verify_signer, verify_time_stamp, verify_with_certificate
+from trust.cms import (
+    SignedData,
+    SignerResult,
+    parse_signed_data,
+    verify_signer,
+    verify_time_stamp,
+    verify_with_certificate,
+)
 from trust.errors import InvalidInput, InvalidSignature, UnsupportedAlgorithm
 from trust.hashes import hash_algorithm, sm3
-from trust.report import Check, CheckName as C, CheckStatus as S, Message, Report, SignatureReport, check
 from trust.path import validate_path
+from trust.report import Check, CheckName as C, CheckStatus as S, Message, Report, SignatureReport, check
 from trust.sm2 import decode_signature
 from trust.x509 import Certificate, parse_certificate
 

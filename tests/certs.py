@@ -14,7 +14,7 @@ Signatures use SM2-with-SM3 (parameters absent) and the standard signer ID, so
 
 import hashlib
 import itertools
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 from asn1crypto import keys as asn1_keys, pem, x509
@@ -60,7 +60,7 @@ def make_certificate(subject: str | dict, key: SM2PrivateKey, issuer: Issued | N
                      not_before: datetime | None = None, not_after: datetime | None = None,
                      extended_key_usage: tuple[str, ...] = (), serial: int | None = None) -> Issued:
     """One certificate for ``key``, signed by ``issuer`` (self-signed when None)."""
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     not_before = not_before or now - timedelta(days=30)  # room for seals and documents dated in the past
     not_after = not_after or now + timedelta(days=3650 if ca else 365)
     issuer_key = issuer.key if issuer else key
@@ -123,5 +123,13 @@ def make_chain(leaf_name: str = "Test Signer", **leaf_options) -> tuple[Issued, 
     return root, inter, make_leaf(inter, leaf_name, **leaf_options)
 
 
-__all__ = ["Issued", "make_root", "make_intermediate", "make_leaf", "make_chain", "make_certificate",
-           "LEAF_KEY_USAGE", "CA_KEY_USAGE"]
+__all__ = [
+    "CA_KEY_USAGE",
+    "LEAF_KEY_USAGE",
+    "Issued",
+    "make_certificate",
+    "make_chain",
+    "make_intermediate",
+    "make_leaf",
+    "make_root",
+]

@@ -11,6 +11,12 @@ from bench import postgres
 from bench.postgres import PG_USER, admin_connection as _admin_connection
 from trust.db import make_engine, session_factory, upgrade
 
+# The fixtures that several test modules use, each module of them by its area; their asserts
+# are rewritten as the tests' are (they import one another, so not all load as plugins first).
+pytest.register_assert_rewrite("tests.fixtures")
+pytest_plugins = ["tests.fixtures.api", "tests.fixtures.ca", "tests.fixtures.licence", "tests.fixtures.ofd", "tests.fixtures.pki",
+                  "tests.fixtures.seal", "tests.fixtures.softhsm"]
+
 
 def _unavailable(reason: str):
     if os.environ.get("CI") == "true":

@@ -7,7 +7,8 @@ from typing import NamedTuple
 from licence import issuance, registry, types
 from licence.registry import LICENCE_SERVICE
 from seal.registry import SealRecord
-from tests.test_seal_making import HOLDER, USCC, World, make_world, new_seal
+
+from tests.fixtures.seal import HOLDER, USCC, World, make_world, new_seal
 
 BUSINESS = "11100000MB0143028R001"
 FOOD = "11100000MB0143028R002"

@@ -12,7 +12,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pyotp
 import pytest
@@ -20,6 +20,7 @@ from werkzeug.serving import make_server
 
 from api import oidc_http
 from api.app import create_app
+from bench.server import free_port
 from hsm import kek
 from hsm.keystore import KeyStoreConfig, open_keystore
 from identity import authn, clients, subjects
@@ -27,7 +28,6 @@ from trust.config import Settings
 from trust.db import session_factory
 from trust.ids import generate_resident_id
 
-from bench.server import free_port
 from tests.serving import clean_env, trustctl_serve
 
 # For tests where the database makes no difference; the others run on SQLite and PostgreSQL.
@@ -105,13 +105,13 @@ def add_person(engine, keystore, *, username="citizen", totp=False, seed=1):
 
 def totp_code(secret: bytes, at: datetime | None = None) -> str:
     """A code computed by pyotp (an implementation we did not write)."""
-    at = at or datetime.now(timezone.utc)
+    at = at or datetime.now(UTC)
     return pyotp.TOTP(base64.b32encode(secret).decode()).at(at)
 
 
 def next_totp_code(secret: bytes) -> str:
     """The code of the next time step: the current one was spent confirming enrolment."""
-    return totp_code(secret, datetime.now(timezone.utc) + timedelta(seconds=30))
+    return totp_code(secret, datetime.now(UTC) + timedelta(seconds=30))
 
 
 def add_client(engine, **overrides):

@@ -100,13 +100,6 @@ certs = {dir}/root.pem
         self.server.server_close()
 
 
-@pytest.fixture
-def openssl_tsa(tmp_path):
-    authority = OpenSSLTimeStampAuthority(tmp_path / "openssl-tsa")
-    yield authority
-    authority.close()
-
-
 def ofdrw_verify(*paths: Path, certs: tuple[Path, ...] = ()) -> list[dict]:
     """The verdict of ofdrw (the reference Java OFD library) on each signature of the OFD files,
     in order: digests, Seal.esl against the seal inside SignedValue.dat, and the signed value

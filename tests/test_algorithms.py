@@ -4,12 +4,13 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from oracles import STANDARD_ID, openssl
 from trust import oids
 from trust.algorithms import SIGNATURE_ALGORITHMS, signature_algorithm
 from trust.errors import InvalidInput, InvalidSignature, UnsupportedAlgorithm
 from trust.keys import load_private_key, load_public_key
 from trust.sm2 import SM2PrivateKey, SM2PublicKey
+
+from oracles import STANDARD_ID, openssl
 
 # name → (OID, openssl dgst arguments that verify it)
 ORACLE = {

@@ -11,7 +11,8 @@ import pytest
 
 from identity import subjects
 from identity.clients import SCOPES
-from tests.test_seal_api import app, bearer  # noqa: F401 (fixture)
+
+from tests.fixtures.api import bearer
 
 # Every field name the JSON bodies and query strings of the API read, so that hostile
 # values reach the code that reads each one.

@@ -6,7 +6,8 @@ import json
 import pytest
 
 from identity import subjects
-from tests.test_seal_api import app, bearer, client, officer, problem  # noqa: F401 (fixtures)
+
+from tests.fixtures.api import bearer, officer, problem
 
 
 @pytest.mark.parametrize("body, words", [

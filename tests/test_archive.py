@@ -40,7 +40,7 @@ def test_a_damaged_archive_reads_as_zipfile_reads_it_or_is_refused(method, data)
     with zipfile.ZipFile(io.BytesIO(bytes(archive))) as theirs:  # the same entries in the same order
         infos = [info for info in theirs.infolist() if not info.filename.endswith("/")]
         assert len(infos) == len(ours)
-        for info, (name, content) in zip(infos, ours.items()):
+        for info, (name, content) in zip(infos, ours.items(), strict=True):
             assert theirs.read(info) == content, name
 
 

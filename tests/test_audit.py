@@ -1,14 +1,14 @@
+import itertools
 import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 from sqlalchemy import select, text
 
 from api.cli.audit import audit as audit_command
@@ -20,7 +20,7 @@ N = 6
 TRUSTCTL = Path(sys.executable).parent / "trustctl"
 
 
-def fixed_clock(start=datetime(2026, 11, 22, 3, 0, 0, 123456, tzinfo=timezone.utc)):
+def fixed_clock(start=datetime(2026, 11, 22, 3, 0, 0, 123456, tzinfo=UTC)):
     ticks = iter(range(10**6))
     return lambda: start + timedelta(seconds=next(ticks), microseconds=7)
 
@@ -46,7 +46,7 @@ def rehash(engine, seq, actor):
     """Give record `seq` another actor and a hash consistent with its new content."""
     with engine.connect() as connection:
         row = connection.execute(select(audit.audit_log).where(audit.audit_log.c.seq == seq)).one()
-    at = row.at if row.at.tzinfo else row.at.replace(tzinfo=timezone.utc)  # SQLite: naive UTC
+    at = row.at if row.at.tzinfo else row.at.replace(tzinfo=UTC)  # SQLite: naive UTC
     canonical = audit.canonical_record(seq, at, actor, row.action, row.target, json.loads(row.detail))
     raw(engine, ("UPDATE audit_log SET actor = :a, hash = :h WHERE seq = :s",
                  {"a": actor, "h": audit.record_hash(row.prev_hash, canonical), "s": seq}))
@@ -78,7 +78,7 @@ def test_records_link_to_each_other(chain):
     rows = chain.execute(text("SELECT seq, prev_hash, hash FROM audit_log ORDER BY seq")).all()
     assert [r.seq for r in rows] == list(range(1, N + 1))
     assert rows[0].prev_hash == "0" * 64
-    assert all(later.prev_hash == earlier.hash for earlier, later in zip(rows, rows[1:]))
+    assert all(later.prev_hash == earlier.hash for earlier, later in itertools.pairwise(rows))
     assert audit.head(chain) == audit.ChainHead(N, rows[-1].hash)
 
 
@@ -91,8 +91,8 @@ def test_append_returns_the_stored_record(session):
     expected = audit.canonical_record(1, record.at, "alice", "key.destroy", "key:7",
                                       {"approvals": ["bob", "carol"]})
     assert record.hash == audit.record_hash("0" * 64, expected)
-    assert expected == ('{"action":"key.destroy","actor":"alice","at":"2026-11-22T03:00:00.123463Z",'
-                        '"detail":{"approvals":["bob","carol"]},"seq":1,"target":"key:7"}').encode()
+    assert expected == (b'{"action":"key.destroy","actor":"alice","at":"2026-11-22T03:00:00.123463Z",'
+                        b'"detail":{"approvals":["bob","carol"]},"seq":1,"target":"key:7"}')
 
 
 def test_append_is_part_of_the_callers_transaction(session):
@@ -215,7 +215,7 @@ def test_canonical_record_is_deterministic_and_round_trips(detail, seq, actor):
 def test_refusals_anyone_can_cause_are_coalesced_per_key_and_minute(session):
     """The first of a minute is recorded, the repeats counted, and the count recorded when
     the key comes back in a later minute; the chain stays whole."""
-    minute = datetime(2026, 12, 7, 4, 0, 5, tzinfo=timezone.utc)
+    minute = datetime(2026, 12, 7, 4, 0, 5, tzinfo=UTC)
     times = iter([minute, minute + timedelta(seconds=10), minute + timedelta(seconds=50),
                   minute + timedelta(minutes=3), minute + timedelta(minutes=3, seconds=1)])
     for when in times:

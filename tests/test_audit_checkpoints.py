@@ -5,7 +5,7 @@ a checkpoint's signature checked by openssl."""
 
 import base64
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import delete, select, update
@@ -15,13 +15,14 @@ from hsm.checkpoints import FindingKind, Policy
 from hsm.kek import FileKEK, create_master_key_file
 from hsm.keystore import KeyStore
 from hsm.soft import SoftBackend
-from oracles import STANDARD_ID, openssl
 from trust import audit
 from trust.audit import audit_checkpoint, audit_head, audit_log
 from trust.errors import InvalidInput
 
+from oracles import STANDARD_ID, openssl
+
 POLICY = Policy(records=1000, seconds=60)
-T0 = datetime(2026, 12, 7, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -32,7 +33,7 @@ def keystore(tmp_path):
 
 def _log(session, count: int, at: datetime = T0) -> None:
     for i in range(count):
-        audit.append(session, "alice", "test.append", detail={"i": i}, clock=lambda: at + timedelta(seconds=i))
+        audit.append(session, "alice", "test.append", detail={"i": i}, clock=lambda i=i: at + timedelta(seconds=i))
     session.commit()
 
 
@@ -52,7 +53,7 @@ def _rewrite_from(session, first: int) -> None:
     rows = session.execute(select(audit_log).where(audit_log.c.seq >= first).order_by(audit_log.c.seq)).all()
     prev = session.execute(select(audit_log.c.hash).where(audit_log.c.seq == first - 1)).scalar_one()
     for row in rows:
-        at = row.at if row.at.tzinfo else row.at.replace(tzinfo=timezone.utc)
+        at = row.at if row.at.tzinfo else row.at.replace(tzinfo=UTC)
         detail = {"i": -1}
         digest = audit.record_hash(prev, audit.canonical_record(row.seq, at, row.actor, row.action, row.target,
                                                                 detail))
@@ -133,7 +134,7 @@ def test_an_exported_anchor_finds_what_deleting_every_checkpoint_hid(session, ke
 
 def test_checkpoints_fall_due_by_count_or_age_and_gaps_are_reported(session, keystore):
     """Times from now on: a checkpoint's own key use is audited at the real time."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     _log(session, 3, at=now)
     policy = Policy(records=5, seconds=60)
     assert not checkpoints.due(session, policy, now=now + timedelta(seconds=30))
@@ -156,7 +157,7 @@ def test_the_checkpointer_makes_what_is_due_and_only_once(engine, keystore):
     from trust.db import session_factory
     sessions = session_factory(engine)
     with sessions() as session:
-        _log(session, 3, at=datetime.now(timezone.utc) - timedelta(minutes=5))
+        _log(session, 3, at=datetime.now(UTC) - timedelta(minutes=5))
     first = checkpoints.Checkpointer(sessions, keystore, POLICY)
     second = checkpoints.Checkpointer(sessions, keystore, POLICY)
     assert first.look().seq == 3
@@ -167,8 +168,9 @@ def test_the_checkpointer_makes_what_is_due_and_only_once(engine, keystore):
 def test_trustctl_signs_exports_and_checks_against_an_anchor(tmp_path):
     """As an auditor does it: sign a checkpoint, keep it elsewhere, and after the chain is
     rewritten and the checkpoints deleted, `audit verify --anchor` finds it (exit 1)."""
-    from tests.serving import clean_env, trustctl
     from trust.db import make_engine, session_factory
+
+    from tests.serving import clean_env, trustctl
 
     env = clean_env(TRUST_HOME=str(tmp_path / "home"))
     assert trustctl(env, "init").returncode == 0

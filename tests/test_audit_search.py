@@ -5,9 +5,10 @@ audit-admin; every reading is audited."""
 
 import csv
 import io
+import itertools
 import json
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -17,12 +18,13 @@ from hsm.kek import create_master_key_file
 from identity import subjects, tokens
 from trust import audit, audit_query, db
 from trust.audit_query import Query
-from tests.custody import enrol_administrator
 from trust.config import Settings
 from trust.duties import Duty
 from trust.errors import InvalidInput
 
-T0 = datetime(2026, 12, 7, 0, 0, tzinfo=timezone.utc)
+from tests.custody import enrol_administrator
+
+T0 = datetime(2026, 12, 7, 0, 0, tzinfo=UTC)
 EVENTS = [("client:tax", "licence.query", "L-1", {"purpose": "办理贷款"}),
           ("client:tax", "licence.use.refused", "L-2", {"purpose": "未登记事由"}),
           ("client:bank", "licence.query", "L-1", {"purpose": "开立账户"}),
@@ -88,7 +90,7 @@ def test_an_export_carries_its_chain_proof_in_json_lines_and_csv(session):
     _log(session)
     lines = [json.loads(audit_query.json_line(r)) for r in audit_query.export(session, Query())]
     assert len(lines) == 15 and all(_recomputed(line) for line in lines)
-    assert all(b["prev_hash"] == a["hash"] for a, b in zip(lines, lines[1:]))  # contiguous: each links back
+    assert all(b["prev_hash"] == a["hash"] for a, b in itertools.pairwise(lines))  # contiguous: each links back
     assert lines[-1]["hash"] == audit.head(session).hash
     rows = list(csv.DictReader(io.StringIO("".join(audit_query.csv_lines(audit_query.export(
         session, Query(actor="client:bank")))))))
@@ -99,9 +101,9 @@ def test_an_export_carries_its_chain_proof_in_json_lines_and_csv(session):
 def test_usage_counts_uses_by_month_object_and_client(session):
     _log(session)
     audit.append(session, "service", "key.sign", "K-1", {"usage": "token", "count": 40},
-                 clock=lambda: datetime(2027, 1, 2, tzinfo=timezone.utc))
+                 clock=lambda: datetime(2027, 1, 2, tzinfo=UTC))
     audit.append(session, "officer:x", "licence.issue", "L-9", {"type_code": "11100000MB0143028R001"},
-                 clock=lambda: datetime(2027, 1, 3, tzinfo=timezone.utc))
+                 clock=lambda: datetime(2027, 1, 3, tzinfo=UTC))
     session.commit()
     assert audit_query.usage(session, Query()) == [
         {"month": "2026-12", "action": "licence.query", "object": "", "client": "client:bank", "count": 3},
@@ -110,7 +112,7 @@ def test_usage_counts_uses_by_month_object_and_client(session):
         {"month": "2027-01", "action": "key.sign", "object": "token:K-1", "client": "service", "count": 40},
         {"month": "2027-01", "action": "licence.issue", "object": "11100000MB0143028R001", "client": "officer:x",
          "count": 1}]
-    assert [r["month"] for r in audit_query.usage(session, Query(since=datetime(2027, 1, 1, tzinfo=timezone.utc)))] \
+    assert [r["month"] for r in audit_query.usage(session, Query(since=datetime(2027, 1, 1, tzinfo=UTC)))] \
         == ["2027-01", "2027-01"]
 
 

@@ -18,10 +18,11 @@ from sqlalchemy.engine import make_url
 
 from bench.postgres import PG_USER, admin_connection, free_port
 from hsm.kek import create_master_key_file
-from tests.custody import enrol_administrator
-from tests.serving import clean_env, trustctl, trustctl_serve
 from trust.db import make_engine
 from trust.duties import Duty
+
+from tests.custody import enrol_administrator
+from tests.serving import clean_env, trustctl, trustctl_serve
 
 ROOT = Path(__file__).resolve().parent.parent
 VERDICT = re.compile(r"^结果 Result: \S+ (VALID|INVALID|INDETERMINATE)", re.MULTILINE)

@@ -14,14 +14,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import given, settings, strategies as st
 
 from ca import authority
-from certs import Issued, make_intermediate, make_leaf, make_root
 from trust import oids
 from trust.errors import InvalidInput
 from trust.path import MAX_ISSUER_FETCHES, ca_issuers_certificates, validate_path
 from trust.report import CheckName as C, CheckStatus as S
 from trust.revocation import Fetcher
 
-from tests.ca_fixtures import ORG, creds, keystore, served, write_pem  # noqa: F401 (fixtures)
+from certs import Issued, make_intermediate, make_leaf, make_root
+from tests.fixtures.ca import ORG, served, write_pem
 from tests.oracles import openssl
 
 LOOPBACK = Fetcher(frozenset({"127.0.0.1"}), time_limit=2.0)
@@ -111,11 +111,11 @@ def with_ca_issuers(issued: Issued, issuer: Issued, *urls: str) -> Issued:
     """``issued`` pointing at its issuer's certificate by AIA caIssuers, re-signed by ``issuer``."""
     cert = asn1_x509.Certificate.load(issued.cert_der)
     tbs = asn1_x509.TbsCertificate.load(cert["tbs_certificate"].dump())
-    tbs["extensions"] = list(tbs["extensions"]) + [{
-        "extn_id": "authority_information_access", "critical": False, "extn_value": [
-            {"access_method": "ca_issuers",
-             "access_location": asn1_x509.GeneralName(name="uniform_resource_identifier", value=url)}
-            for url in urls]}]
+    access = [{"access_method": "ca_issuers",
+               "access_location": asn1_x509.GeneralName(name="uniform_resource_identifier", value=url)}
+              for url in urls]
+    tbs["extensions"] = [*tbs["extensions"], {"extn_id": "authority_information_access", "critical": False,
+                                              "extn_value": access}]
     algorithm = {"algorithm": oids.SM2_WITH_SM3}
     signed = asn1_x509.Certificate({"tbs_certificate": tbs, "signature_algorithm": algorithm,
                                     "signature_value": issuer.key.sign(tbs.dump())})
@@ -154,7 +154,7 @@ def test_a_fetched_impostor_does_not_chain(sm2_chain):
 
 
 def test_loops_and_hops_are_bounded(sm2_chain):
-    root, inter = sm2_chain
+    root, _inter = sm2_chain
     # a chain of CAs longer than the fetch budget, each pointing to the next; the last points back
     cas = [make_intermediate(root, "Hop 0")]
     for i in range(1, MAX_ISSUER_FETCHES + 2):
@@ -187,7 +187,7 @@ def test_a_slow_server_runs_out_the_time_limit(sm2_chain):
 
 
 def test_what_a_ca_issuers_url_serves_is_checked(sm2_chain):
-    root, inter = sm2_chain
+    _root, inter = sm2_chain
     assert ca_issuers_certificates(inter.cert_der)[0].der == inter.cert_der
     for bad in (b"", b"not a certificate", pem.armor("CERTIFICATE REQUEST", b"\x30\x00"),
                 b"".join(pem.armor("CERTIFICATE", inter.cert_der) for _ in range(17))):

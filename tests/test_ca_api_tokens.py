@@ -14,7 +14,7 @@ from identity import subjects, tokens
 from trust.audit import audit_log
 from trust.config import Settings
 
-from tests.ca_fixtures import ORG, creds, keystore  # noqa: F401 (fixtures)
+from tests.fixtures.ca import ORG
 
 ISSUER = "http://127.0.0.1:8000"
 

@@ -1,9 +1,8 @@
 """`trustctl ca`, the CA JSON endpoints and the demo CA, in this process."""
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-import pytest
 from asn1crypto import pem
 from click.testing import CliRunner
 from flask import Flask
@@ -24,15 +23,9 @@ from trust.db import make_engine, session_factory
 from trust.sm2 import SM2PrivateKey
 from trust.x509 import parse_certificate
 
-from tests.custody import demo_custody
 from tests.oracles import STANDARD_ID, openssl
 from tests.test_ca_csr import USCC, make_csr
 
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    """A demo custody as `trustctl init --demo` makes it, on SQLite."""
-    return demo_custody(tmp_path, monkeypatch)
 
 def officer(home, n):
     return str(home / "officers" / f"officer-{n}.pem")
@@ -110,7 +103,7 @@ def test_demo_ca_and_the_issuing_endpoint(home, tmp_path):
                                                          "-addext", "subjectAltName=DNS:trust.example")).decode()
     assert client.post("/api/ca/csr/check", json={"csr": csr_pem}).get_json()["dns_names"] == ["trust.example"]
     body = json.dumps({"profile": "server", "csr": csr_pem,
-                       "at": datetime.now(timezone.utc).isoformat()}).encode()
+                       "at": datetime.now(UTC).isoformat()}).encode()
     unsigned = client.post("/api/ca/ecdsa-issuing/certificates", data=body, content_type="application/json")
     assert unsigned.status_code == 401 and unsigned.get_json()["code"] == "unauthenticated"  # no credential at all
     wrong_ca = client.post("/api/ca/ecdsa-issuing/certificates", data=body, content_type="application/json",

@@ -9,13 +9,13 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from sqlalchemy import select
 
 from ca import authority
-from ca.crl import build_crl
+from ca.authority import build_crl
 from ca.revocation import AlreadyRevoked, revoke
 from trust import audit
 from trust.errors import InvalidInput, NotFound
 from trust.sm2 import SM2PrivateKey
 
-from tests.ca_fixtures import ORG, creds, keystore, served, write_pem  # noqa: F401 (fixtures)
+from tests.fixtures.ca import ORG, served, write_pem
 from tests.oracles import STANDARD_ID, openssl
 
 LEAF_KEYS = {"ecdsa": lambda: ec.generate_private_key(ec.SECP256R1()),

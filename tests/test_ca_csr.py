@@ -13,8 +13,8 @@ from trust import audit
 from trust.errors import InvalidInput, InvalidSignature, TrustError, UnsupportedAlgorithm
 from trust.ids import generate_uscc
 
+from tests.fixtures.ca import write_pem
 from tests.oracles import STANDARD_ID, openssl
-from tests.ca_fixtures import creds, keystore, write_pem  # noqa: F401 (fixtures)
 
 USCC = generate_uscc(random.Random(7))
 

@@ -16,7 +16,6 @@ from trust.sm2 import SM2PrivateKey
 from trust.x509 import parse_certificate
 
 from tests.oracles import openssl
-from tests.ca_fixtures import creds, keystore  # noqa: F401 (fixtures)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from trust.errors import InvalidInput, NotFound, UnsupportedAlgorithm
 from trust.ids import generate_uscc
 from trust.sm2 import SM2PrivateKey
 
-from tests.ca_fixtures import creds, keystore, write_pem  # noqa: F401 (fixtures)
+from tests.fixtures.ca import write_pem
 from tests.oracles import STANDARD_ID, openssl
 
 USCC = generate_uscc(random.Random(4))
@@ -38,7 +38,7 @@ def test_sm2_hierarchy_issues_a_chain_openssl_verifies_link_by_link(session, key
     text = openssl("x509", "-in", leaf_pem, "-noout", "-text").stdout.decode()
     assert "1.2.156.10197.1.501" in text or "SM2-with-SM3" in text
     assert "Digital Signature, Non Repudiation" in text
-    assert f"URI:http://127.0.0.1:8000/ca/sm2-issuing/crl" in text
+    assert "URI:http://127.0.0.1:8000/ca/sm2-issuing/crl" in text
     assert "OCSP - URI:http://127.0.0.1:8000/ocsp/sm2-issuing" in text
     assert "CA Issuers - URI:http://127.0.0.1:8000/ca/sm2-issuing/cert" in text
     assert USCC in text and "X509v3 Subject Key Identifier" in text and "X509v3 Authority Key Identifier" in text
@@ -151,7 +151,7 @@ def test_subject_parsing():
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.dictionaries(st.sampled_from(sorted(profiles.SHORT_NAMES) + ["X", "common_name"]),
+@given(st.dictionaries(st.sampled_from([*sorted(profiles.SHORT_NAMES), "X", "common_name"]),
                        st.text(max_size=300), max_size=6) | st.text(max_size=200))
 def test_subjects_fail_only_with_our_errors(subject):
     try:

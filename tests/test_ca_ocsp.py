@@ -19,7 +19,7 @@ from trust.errors import InvalidInput
 from trust.sm2 import SM2PrivateKey
 from trust.x509 import parse_certificate
 
-from tests.ca_fixtures import ORG, creds, keystore, post, served, write_pem  # noqa: F401 (fixtures)
+from tests.fixtures.ca import ORG, post, served, write_pem
 from tests.oracles import STANDARD_ID, openssl
 
 OCSP_REQUEST = "application/ocsp-request"
@@ -124,7 +124,7 @@ def test_a_request_for_another_ca_is_unauthorized_and_audited(engine, session, k
     # the repeated request is coalesced into one record; the byte garbage leaves none
     assert [(r.actor, r.target, json.loads(r.detail)["reason"]) for r in rows] == [
         ("ocsp", "ec-issuing", "a certificate of another CA"), ("ocsp", "nobody", "unknown CA")]
-    for row, asked in zip(rows, ("root", "issuing")):
+    for row, asked in zip(rows, ("root", "issuing"), strict=True):
         issuer = parse_certificate(ecdsa_ca[asked].read_bytes())
         assert json.loads(row.detail)["issuers"] == [{
             "hash_algorithm": "1.3.14.3.2.26",  # openssl's CertID hash, SHA-1

@@ -13,9 +13,9 @@ from trust.path import validate_path
 from trust.report import CheckName as C, CheckStatus as S
 from trust.sm2 import SM2PrivateKey
 
-from tests.ca_fixtures import ORG, creds, keystore, write_pem  # noqa: F401 (fixtures)
+from tests.fixtures.ca import ORG, write_pem
 from tests.oracles import openssl
-from tests.test_ca_cli import cli, home, officer  # noqa: F401 (fixture)
+from tests.test_ca_cli import cli, officer
 
 ARC = "1.2.156.99999.7"  # any arc a province might register
 NAMED = {"C": "CN", "O": "Trust", "CN": "Named"}

@@ -4,7 +4,7 @@ the served CRL and the OCSP responder then say revoked, as the openssl CLI reads
 import json
 import urllib.error
 import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from asn1crypto import pem
 
@@ -12,9 +12,8 @@ from api.ca_api import officer_headers
 from hsm import officers
 
 from tests.oracles import openssl
-from tests.test_ca_cli import cli, home, officer  # noqa: F401 (fixture)
+from tests.test_ca_cli import cli, officer
 from tests.test_ca_csr import USCC
-from tests.test_ca_root_crl import service  # noqa: F401 (fixture)
 
 
 def issue(home, tmp_path, name):
@@ -67,7 +66,7 @@ def test_revoke_through_the_cli_and_the_api(home, service, tmp_path):
 
     credential = officers.load_credential(officer(home, 2))
     url = f"{service}/api/ca/ec-issuing/certificates/{api_serial}/revoke"
-    body = json.dumps({"reason": "superseded", "at": datetime.now(timezone.utc).isoformat()}).encode()
+    body = json.dumps({"reason": "superseded", "at": datetime.now(UTC).isoformat()}).encode()
     assert post(url, body, {})[0] == 401  # unsigned: no credential at all
     issuing_signature = officer_headers(credential, "ec-issuing", body)  # an issuing authorisation
     assert post(url, body, issuing_signature)[0] == 403

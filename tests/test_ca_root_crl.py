@@ -9,31 +9,16 @@ import pytest
 from asn1crypto import crl as asn1_crl, pem
 
 from ca import authority
-from ca.crl import current_crl, sign_root_crl
-from hsm.keystore import open_keystore
-from trust.config import load_settings
-from trust.db import make_engine, session_factory
+from ca.authority import sign_root_crl
+from ca.crl import current_crl
 from trust.errors import InvalidInput
 from trust.path import validate_path
 from trust.report import CheckName as C, CheckStatus as S
 from trust.revocation import Fetcher
 
 from tests.oracles import openssl
-from tests.test_ca_cli import cli, home, officer  # noqa: F401 (fixture)
+from tests.test_ca_cli import cli, officer
 from tests.test_ca_csr import USCC
-from tests.ca_fixtures import creds, keystore, served  # noqa: F401 (fixtures)
-
-
-@pytest.fixture
-def service(home, tmp_path, monkeypatch):
-    """The demo custody's database served on a loopback port; certificates point at it."""
-    settings = load_settings()
-    engine = make_engine(settings.database_url)
-    keystore_ = open_keystore(settings, session_factory(engine))
-    with served(engine, keystore_, tmp_path) as base:
-        monkeypatch.setenv("TRUST_PUBLIC_URL", base)
-        yield base
-    engine.dispose()
 
 
 def fetch(url: str) -> bytes:

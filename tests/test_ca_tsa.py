@@ -8,13 +8,13 @@ from asn1crypto import tsp
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from ca import authority, tsa
-from trust.errors import InvalidInput
 from trust.cms import parse_signed_data, verify_time_stamp
+from trust.errors import InvalidInput
 from trust.report import CheckStatus
 from trust.x509 import parse_certificate
 
-from tests.ca_fixtures import creds, keystore, post, served, write_pem  # noqa: F401 (fixtures)
-from tests.oracles import STANDARD_ID, openssl, openssl_tsa  # noqa: F401 (fixture)
+from tests.fixtures.ca import post, served, write_pem
+from tests.oracles import STANDARD_ID, openssl
 
 TSA_SUBJECT = {"C": "CN", "O": "Trust", "CN": "Time Stamping"}
 
@@ -68,7 +68,7 @@ def test_sm2_tokens_verify_with_our_verifier_and_openssl_pkeyutl(engine, session
     (tmp_path / "data.bin").write_bytes(data)
     openssl("ts", "-query", "-data", tmp_path / "data.bin", "-sm3", "-cert", "-out", tmp_path / "q.tsq")
     with served(engine, keystore, tmp_path) as base:
-        status, _, body = stamp(base, (tmp_path / "q.tsq").read_bytes())
+        _status, _, body = stamp(base, (tmp_path / "q.tsq").read_bytes())
         client_token = tsa.request_timestamp(f"{base}/tsa", data, hash="SM3")
         ecdsa_token = tsa.request_timestamp(f"{base}/tsa", data, hash="SHA-256")
     token = tsp.TimeStampResp.load(body)["time_stamp_token"].dump()

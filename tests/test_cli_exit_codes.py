@@ -7,6 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from api.cli import main
+
 from tests.custody import demo_custody
 
 

@@ -11,10 +11,10 @@ import pytest
 from asn1crypto import pem
 from sqlalchemy import select
 
+from bench.server import free_port
 from ca.models import ca_certificate
 from trust import audit, db
 
-from bench.server import free_port
 from tests.oracles import ofdrw_verify, openssl
 from tests.serving import clean_env, get, trustctl, trustctl_serve
 

@@ -12,10 +12,11 @@ from ofd.package import Package, write_package
 from ofd.signature import Stamp, sign_ofd
 from ofd.verify import verify_ofd
 from ofd.writer import write_ofd
-from tests.certs import make_leaf, make_root
-from tests.oracles import shared_file
-from tests.test_ofd_sign_verify import DOCUMENT, _seal, _seal_callback
 from trust.report import EXIT_CODES, EXIT_UNREADABLE, Status
+
+from tests.certs import make_leaf, make_root
+from tests.fixtures.ofd import DOCUMENT, make_seal, seal_callback
+from tests.oracles import shared_file
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +24,8 @@ def files(tmp_path_factory):
     path = tmp_path_factory.mktemp("cli")
     root = make_root("CLI Root")
     maker, signer = make_leaf(root, "Maker"), make_leaf(root, "Signer")
-    seal = _seal(maker, signer)
-    sealed = sign_ofd(write_ofd(DOCUMENT), _seal_callback(seal, signer), seal=seal, stamps=[Stamp(0, (10, 10, 40, 40))])
+    seal = make_seal(maker, signer)
+    sealed = sign_ofd(write_ofd(DOCUMENT), seal_callback(seal, signer), seal=seal, stamps=[Stamp(0, (10, 10, 40, 40))])
     (path / "sealed.ofd").write_bytes(sealed)
     (path / "root.pem").write_text(root.pem)
     parts = dict(Package.from_bytes(sealed).parts)
@@ -101,7 +102,7 @@ def test_the_report_fits_100_columns_and_names_each_certificate_once(files, name
     for verbose in ([], ["--verbose"]):
         result = _run(files / name, "--trust-root", files / "root.pem", *verbose)
         assert max(_columns(line) for line in result.output.splitlines()) <= 100, result.output
-        assert not any(line.startswith(("）", "，", "。")) for line in (l.strip() for l in result.output.splitlines()))
+        assert not any(line.startswith(("）", "，", "。")) for line in (raw.strip() for raw in result.output.splitlines()))
         assert result.output.count(signer) == (1 if verbose else 0), result.output
         assert "签名者 signer: Signer" in result.output
 

@@ -5,7 +5,7 @@ alone and inside a SES_Signature."""
 
 import hashlib
 import zipfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from asn1crypto import cms, core
@@ -13,14 +13,14 @@ from hypothesis import given, settings, strategies as st
 
 from seal.ses import build_seal_v4, build_signature_v4
 from seal.verify import verify_ses_signature
-from tests.certs import make_leaf, make_root
-from tests.oracles import openssl, shared_file
 from trust import oids
-from trust.cms import (GM_DATA, GM_SIGNED_DATA, PKCS7_DATA, parse_signed_data, verify_signer, verify_time_stamp)
+from trust.cms import GM_DATA, GM_SIGNED_DATA, PKCS7_DATA, parse_signed_data, verify_signer, verify_time_stamp
 from trust.errors import InvalidInput
 from trust.hashes import sm3
 from trust.report import CheckName as C, CheckStatus as S
-from trust.x509 import parse_certificate
+
+from tests.certs import make_leaf, make_root
+from tests.oracles import openssl, shared_file
 
 
 def test_corpus_gomain_detached_with_signed_attributes():
@@ -72,7 +72,7 @@ def _sm2_signed_data(signer, content: bytes, *, attributes: bool, attached: bool
         attrs = cms.CMSAttributes([
             {"type": "content_type", "values": [inner]},
             {"type": "message_digest", "values": [message_digest or sm3(content)]},
-            {"type": "signing_time", "values": [cms.Time(name="utc_time", value=datetime.now(timezone.utc))]},
+            {"type": "signing_time", "values": [cms.Time(name="utc_time", value=datetime.now(UTC))]},
         ])
         signer_info["signed_attrs"] = attrs
         signer_info["signature"] = leaf.sign(attrs.dump())  # over the SET OF encoding
@@ -138,44 +138,12 @@ def test_openssl_cms(tmp_path, key, mode):
 
 # ---------------------------------------------------------------- RFC 3161 time stamps
 
-TS_CONFIG = """[ tsa ]
-default_tsa = tsa_config1
-[ tsa_config1 ]
-serial = {serial}
-crypto_device = builtin
-signer_digest = sha256
-default_policy = 1.2.3.4.1
-digests = sha256, sm3
-accuracy = secs:1
-ess_cert_id_alg = sha256
-"""
-
-
-@pytest.fixture(scope="module")
-def tsa(tmp_path_factory):
-    """An OpenSSL TSA with an ECDSA key (OpenSSL 3.0 cannot sign replies with SM2)."""
-    work = tmp_path_factory.mktemp("tsa")
-    (work / "serial").write_text("01\n")
-    (work / "ts.cnf").write_text(TS_CONFIG.format(serial=work / "serial"))
-    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
-            work / "tsa.key", "-out", work / "tsa.pem", "-subj", "/CN=Test TSA", "-days", "2",
-            "-addext", "extendedKeyUsage=critical,timeStamping")
-
-    def stamp(data: bytes, digest: str = "-sm3") -> bytes:
-        (work / "data.bin").write_bytes(data)
-        openssl("ts", "-query", "-data", work / "data.bin", digest, "-cert", "-no_nonce", "-out", work / "q.tsq")
-        openssl("ts", "-reply", "-queryfile", work / "q.tsq", "-signer", work / "tsa.pem", "-inkey", work / "tsa.key",
-                "-config", work / "ts.cnf", "-token_out", "-out", work / "token.der")
-        return (work / "token.der").read_bytes()
-
-    return stamp, parse_certificate((work / "tsa.pem").read_bytes())
-
 
 def test_time_stamp_token(tsa):
     stamp, tsa_cert = tsa
     token = stamp(b"signature value")
     good = verify_time_stamp(token, b"signature value", trusted_roots=[tsa_cert])
-    assert good.status is S.PASSED and abs(good.gen_time - datetime.now(timezone.utc)) < timedelta(minutes=5)
+    assert good.status is S.PASSED and abs(good.gen_time - datetime.now(UTC)) < timedelta(minutes=5)
     assert verify_time_stamp(token, b"signature value").status is S.INDETERMINATE  # TSA not trusted
     assert verify_time_stamp(token, b"another value", trusted_roots=[tsa_cert]).status is S.FAILED
     assert verify_time_stamp(b"\x30\x00", b"x").status is S.FAILED
@@ -188,7 +156,7 @@ def test_time_stamp_inside_a_seal_signature(tsa):
     stamp, tsa_cert = tsa
     root = make_root("TS Root")
     maker, signer = make_leaf(root, "TS Maker"), make_leaf(root, "TS Signer")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     seal = build_seal_v4(maker_cert=maker.cert_der, sign=maker.sign, es_id="TS1", vid="T", seal_type=1, name="章",
                          cert_list=[signer.cert_der], create_date=now - timedelta(hours=1),
                          valid_start=now - timedelta(hours=1), valid_end=now + timedelta(days=1),

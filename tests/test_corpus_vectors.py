@@ -4,16 +4,17 @@ import re
 
 import pytest
 
-from oracles import shared_file
 from trust import sm2
 from trust.errors import InvalidSignature
 from trust.hashes import sm3
+
+from oracles import shared_file
 
 
 def _blocks(text: str) -> list[dict[str, str]]:
     """The OpenSSL/Tongsuo evp-test format: `Key = value` lines, blocks split by blank lines."""
     blocks, current = [], {}
-    for line in text.splitlines() + [""]:
+    for line in [*text.splitlines(), ""]:
         if not line.strip():
             if current:
                 blocks.append(current)

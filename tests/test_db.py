@@ -10,17 +10,26 @@ from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
 import ca.models  # noqa: F401  registers every table of the service on Base.metadata
-import hsm.dual_control  # noqa: F401
+import hsm.dual_control
 import hsm.models  # noqa: F401
-import identity.client_models  # noqa: F401
-import identity.models  # noqa: F401
+import identity.client_models
+import identity.models
 import identity.token_models  # noqa: F401
 import licence.models  # noqa: F401
 import seal.models  # noqa: F401
 import trust.truststore  # noqa: F401
 from trust import audit
-from trust.db import (Base, GroupCommit, begin_reading, check_ready, end_reading, is_initialised, make_engine,
-                      session_factory, upgrade)
+from trust.db import (
+    Base,
+    GroupCommit,
+    begin_reading,
+    check_ready,
+    end_reading,
+    is_initialised,
+    make_engine,
+    session_factory,
+    upgrade,
+)
 from trust.errors import InvalidInput, StorageError
 
 

@@ -2,13 +2,12 @@
 
 import json
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 from sqlalchemy import insert, select, update
 
 from hsm import dual_control, kek, officers
@@ -21,7 +20,7 @@ from trust.sm2 import SM2PrivateKey
 
 from tests.oracles import STANDARD_ID, openssl
 
-T0 = datetime(2026, 11, 22, 3, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 22, 3, 0, 0, tzinfo=UTC)
 
 
 class Clock:

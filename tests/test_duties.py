@@ -6,6 +6,7 @@ holds two duties, refused when a role is given and again at every use."""
 import json
 import re
 import secrets
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -18,11 +19,12 @@ from hsm import dual_control, officers
 from hsm.kek import create_master_key_file
 from identity import subjects, tokens
 from identity.models import identity_role
-from tests.custody import demo_custody
 from trust import audit, db, duties
 from trust.config import Settings, load_settings
 from trust.duties import Duty
 from trust.errors import InvalidInput, PermissionDenied
+
+from tests.custody import demo_custody
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -105,13 +107,14 @@ def _every_act(home: Path, tmp_path: Path) -> dict[str, Duty]:
     """Every command line act that takes a credential, with arguments that reach the duty
     check (objects need not exist: the credential is checked before anything is looked up,
     except an approval request, which is opened here)."""
+    from datetime import datetime, timedelta
+
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
-    from datetime import datetime, timedelta, timezone
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "duty test")])
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(1).not_valid_before(now).not_valid_after(now + timedelta(days=1))
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(key, hashes.SHA256()))

@@ -22,11 +22,12 @@ from bench.load import _Client, _counts
 from bench.postgres import free_port
 from licence.demo import BUSINESS_LICENCE, DEMO_FACE
 from licence.models import licences
-from tests.serving import trustctl, two_instances
-from trust.hashes import sm3
 from trust import db
 from trust.config import load_settings
+from trust.hashes import sm3
 from trust.ids import generate_uscc
+
+from tests.serving import trustctl, two_instances
 
 pytestmark = pytest.mark.serial  # timing under load: alone, after the parallel part (Makefile)
 

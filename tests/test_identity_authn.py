@@ -4,7 +4,7 @@ with codes from pyotp (an independent implementation), replay refused."""
 
 import random
 import threading
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pyotp
 import pytest
@@ -22,7 +22,7 @@ from trust.errors import Unauthenticated
 from trust.ids import generate_resident_id
 
 PASSWORD = "正确的口令 correct horse 1"
-T0 = datetime(2026, 11, 22, 8, 0, 7, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 22, 8, 0, 7, tzinfo=UTC)
 
 
 class Clock:
@@ -133,7 +133,7 @@ def test_failures_spread_out_do_not_lock(lite):
     _person(lite)
     lite.commit()
     clock = Clock()
-    for i in range(3 * authn.ACCOUNT_LIMIT):
+    for _i in range(3 * authn.ACCOUNT_LIMIT):
         _refused(lite, "zhangsan", "wrong", clock=clock)
         clock.advance(minutes=4)  # at most 4 failures in any 15 minutes
     assert authn.authenticate_password(lite, "zhangsan", PASSWORD, address="10.0.0.1", clock=clock)
@@ -213,7 +213,7 @@ def test_concurrent_failures_from_several_workers_lock_once(engine):
                 authn.authenticate_password(session, "zhangsan", f"wrong {n}", address=f"10.1.0.{n}")
             except Unauthenticated:
                 session.commit()
-            except Exception as e:  # noqa: BLE001  reported below
+            except Exception as e:
                 errors.append(e)
 
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(authn.ACCOUNT_LIMIT + 3)]
@@ -284,7 +284,7 @@ def test_totp_brute_force_locks(lite, tmp_path):
     clock.advance(seconds=30)
     right = app.at(clock())
     wrong = [f"{(int(right) + k) % 1_000_000:06d}" for k in range(1, authn.TOTP_LIMIT + 1)]
-    for code in wrong + ["", "abcdef", "1" * 100]:
+    for code in [*wrong, "", "abcdef", "1" * 100]:
         with pytest.raises(Unauthenticated):
             authn.verify_totp(lite, keystore, officer.id, code, clock=clock)
     with pytest.raises(Unauthenticated):  # locked: the right code is refused too

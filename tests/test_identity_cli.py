@@ -15,12 +15,13 @@ from click.testing import CliRunner
 from api.cli.identity import identity
 from hsm.keystore import initialise_keystore, open_keystore
 from identity import authn, signing_keys, subjects
-from tests.custody import enrol_administrator
 from trust.config import load_settings
 from trust.db import make_engine, session_factory, upgrade
 from trust.duties import Duty
 from trust.errors import Unauthenticated
 from trust.ids import generate_resident_id, generate_uscc
+
+from tests.custody import enrol_administrator
 
 PASSWORD = "正确的口令 correct horse 1"
 RID = generate_resident_id(random.Random(1), birth=date(1990, 5, 17))
@@ -198,6 +199,7 @@ def test_federation_add_issuer_and_link(home, db, tmp_path):
 
     import jwt
     from cryptography.hazmat.primitives.asymmetric import ec
+
     from identity import federation
 
     key = ec.generate_private_key(ec.SECP256R1())

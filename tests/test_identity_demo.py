@@ -1,6 +1,6 @@
 """The demo identities of `trustctl init --demo`: made once, usable at once, no secret twice."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pyotp
 
@@ -27,7 +27,7 @@ def test_demo_identities(session, tmp_path):
         assert authn.authenticate_password(session, who["username"], who["password"], address="127.0.0.1").id == who["id"]
     # The officer's app, from the URI shown: the current code works at once.
     app = pyotp.parse_uri(officer["totp_uri"])
-    authn.verify_totp(session, keystore, officer["id"], app.at(datetime.now(timezone.utc)))
+    authn.verify_totp(session, keystore, officer["id"], app.at(datetime.now(UTC)))
     session.commit()
     text = demo.notice(made)
     assert citizen["password"] in text and officer["totp_secret"] in text

@@ -17,9 +17,10 @@ from bench.identity import token_home
 from bench.server import worker_pids
 from identity import clients
 from identity.token_models import oauth_access_token
-from tests.serving import trustctl_serve
 from trust import audit
 from trust.db import make_engine, upgrade
+
+from tests.serving import trustctl_serve
 
 CLIENTS = 4
 

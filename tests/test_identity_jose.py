@@ -19,10 +19,11 @@ from hsm.kek import FileKEK, create_master_key_file
 from hsm.keystore import KeyStore
 from hsm.soft import SoftBackend
 from identity import jose, signing_keys
-from oracles import STANDARD_ID, openssl
 from trust.db import make_engine, session_factory, upgrade
 from trust.errors import InvalidInput, InvalidToken, UnsupportedAlgorithm
 from trust.sm2 import SM2PrivateKey, signature_from_raw
+
+from oracles import STANDARD_ID, openssl
 
 ALGS = ("ES256", "RS256", "SM2")
 CLAIMS = {"iss": "https://trust.example", "sub": "3f1c", "aud": "https://trust.example", "exp": 4_000_000_000,
@@ -82,7 +83,7 @@ def test_our_verifier_accepts_our_tokens(env, alg):
 
 
 def test_sm2_token_signature_verifies_with_openssl(env, tmp_path):
-    token, kid = sign(env, "SM2")
+    token, _kid = sign(env, "SM2")
     signing_input, _, signature = token.rpartition(".")
     raw = jose.b64url_decode(signature)
     assert len(raw) == 64  # raw r‖s, like ES256 (sm-crypto.md §10)
@@ -228,7 +229,7 @@ def test_hmac_with_the_public_key_as_secret_is_refused(env, alg):
 def test_sm2_header_on_a_p256_key_and_es256_on_an_sm2_key_are_refused(env):
     session, keystore = env
     es_ref, es_kid = signing_keys.current_signing_key(session, keystore, "ES256")
-    sm2_ref, sm2_kid = signing_keys.current_signing_key(session, keystore, "SM2")
+    _sm2_ref, sm2_kid = signing_keys.current_signing_key(session, keystore, "SM2")
     # header says SM2 but names the P-256 key (and vice versa): refused before any signature math
     for alg, kid in (("SM2", es_kid), ("ES256", sm2_kid)):
         head = b64(json.dumps({"alg": alg, "kid": kid}).encode()) + "." + b64(json.dumps(CLAIMS).encode())
@@ -246,7 +247,7 @@ def test_an_algorithm_outside_the_allow_list_is_refused(env):
 
 def test_unknown_kid_is_refused(env):
     token, kid = sign(env, "ES256")
-    header, payload, signature = token.split(".")
+    _header, payload, signature = token.split(".")
     other = b64(json.dumps({"alg": "ES256", "kid": "not-" + kid}).encode())
     with pytest.raises(InvalidToken, match="unknown kid"):
         jose.verify_compact(f"{other}.{payload}.{signature}", published(env), algorithms=list(ALGS))

@@ -5,8 +5,7 @@ import base64
 
 import pytest
 from argon2 import PasswordHasher, Type
-from argon2.low_level import hash_secret_raw
-from argon2.low_level import verify_secret as reference_verify
+from argon2.low_level import hash_secret_raw, verify_secret as reference_verify
 from hypothesis import given, settings, strategies as st
 
 from identity import passwords

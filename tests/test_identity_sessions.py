@@ -2,7 +2,7 @@
 timeouts, logout, logout everywhere."""
 
 import base64
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from gmssl import sm3 as gm_sm3
@@ -12,7 +12,7 @@ from identity import sessions
 from identity.models import identity_login_session
 from trust.errors import InvalidInput
 
-T0 = datetime(2026, 11, 22, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
 SUBJECT = "a" * 32
 
 

@@ -3,7 +3,7 @@ assurance levels from an identity source, roles, and representatives."""
 
 import json
 import random
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -156,7 +156,7 @@ def test_officer_roles(lite):
 
 
 def test_representatives(session):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     person = subjects.create_person(session, username="zhangsan", password=PASSWORD, name="张三", resident_id=RID)
     company = subjects.create_legal_person(session, username="company", password=PASSWORD, name="公司", uscc=USCC)
     rep = subjects.authorise_representative(session, legal_person_id=company.id, person_id=person.id,
@@ -185,7 +185,7 @@ def test_representatives(session):
 
 def test_a_person_represents_a_bounded_number_of_legal_persons(session):
     """Every current authorisation goes into the person's ID token, so their number is bounded."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     person = subjects.create_person(session, username="agent", password=PASSWORD, name="代理人", resident_id=RID)
     companies = [subjects.create_legal_person(session, username=f"company-{i}", password=PASSWORD, name=f"公司{i}",
                                               uscc=generate_uscc(random.Random(100 + i)))

@@ -3,7 +3,7 @@ detection, revocation (RFC 7009) and introspection (RFC 7662)."""
 
 import base64
 import hashlib
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import jwt as pyjwt
 import pytest
@@ -14,9 +14,10 @@ from hsm.keystore import KeyStore
 from hsm.soft import SoftBackend
 from identity import jose, signing_keys, tokens
 from identity.token_models import oauth_access_token, oauth_refresh_token
-from oracles import openssl
 from trust import audit
 from trust.errors import InvalidInput, InvalidToken
+
+from oracles import openssl
 
 ISSUER = "https://trust.example"
 PERSON = "a" * 32
@@ -80,7 +81,7 @@ def test_client_credentials_tokens_have_the_client_as_sub_and_no_subject(session
 
 @sqlite_only
 def test_expired_and_not_yet_valid_tokens_are_refused(session, keystore):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     token, issued = issue(session, keystore, lifetime=60)
     at = lambda delta: (lambda: issued.issued_at + delta)  # noqa: E731
     assert tokens.validate_access_token(session, keystore, token, issuer=ISSUER, clock=at(timedelta(seconds=80)))
@@ -105,7 +106,7 @@ def test_wrong_issuer_and_audience_are_refused(session, keystore):
 @sqlite_only
 def test_an_id_token_is_not_an_access_token(session, keystore):
     id_token = tokens.issue_id_token(session, keystore, issuer=ISSUER, client_id=ISSUER, subject=PERSON, nonce="n",
-                                     auth_time=datetime.now(timezone.utc), acr="L2", amr=["pwd"], alg="ES256")
+                                     auth_time=datetime.now(UTC), acr="L2", amr=["pwd"], alg="ES256")
     with pytest.raises(InvalidToken, match="at\\+jwt"):
         tokens.validate_access_token(session, keystore, id_token, issuer=ISSUER)
 
@@ -122,7 +123,7 @@ def test_a_validly_signed_token_without_its_record_is_refused(session, keystore)
 def test_extra_claims_cannot_replace_registered_ones(session, keystore):
     with pytest.raises(InvalidInput):
         issue(session, keystore, extra_claims={"scope": "ca:issue"})
-    token, issued = issue(session, keystore, extra_claims={"department": "市场监管局"})
+    token, _issued = issue(session, keystore, extra_claims={"department": "市场监管局"})
     assert tokens.validate_access_token(session, keystore, token, issuer=ISSUER).claims["department"] == "市场监管局"
 
 
@@ -138,7 +139,7 @@ def test_malformed_scopes_are_refused(session, keystore, scopes):
 @sqlite_only
 def test_id_token_for_pyjwt_with_at_hash(session, keystore):
     access, _ = issue(session, keystore)
-    auth_time = datetime(2026, 11, 22, 3, 0, tzinfo=timezone.utc)
+    auth_time = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
     id_token = tokens.issue_id_token(session, keystore, issuer=ISSUER, client_id="dept-app", subject=PERSON,
                                      nonce="n-0S6_WzA2Mj", auth_time=auth_time, acr="L2", amr=["pwd", "otp"],
                                      alg="RS256", access_token=access, extra_claims={"name": "张三"})
@@ -205,7 +206,7 @@ def test_refresh_tokens_are_bound_to_their_client_and_expire(session):
             tokens.use_refresh_token(session, bad, client_id="dept-app")
     with pytest.raises(InvalidToken, match="not known"):
         tokens.use_refresh_token(session, token, client_id="another-app")
-    later = datetime.now(timezone.utc) + tokens.REFRESH_LIFETIME + timedelta(seconds=1)
+    later = datetime.now(UTC) + tokens.REFRESH_LIFETIME + timedelta(seconds=1)
     with pytest.raises(InvalidToken, match="expired"):
         tokens.use_refresh_token(session, token, client_id="dept-app", clock=lambda: later)
 
@@ -213,7 +214,7 @@ def test_refresh_tokens_are_bound_to_their_client_and_expire(session):
 # ---------------------------------------------------------------- revocation
 
 def test_revoking_an_access_token(session, keystore):
-    token, issued = issue(session, keystore)
+    token, _issued = issue(session, keystore)
     tokens.revoke_token(session, token, client_id="another-app")  # not theirs: nothing happens
     assert tokens.validate_access_token(session, keystore, token, issuer=ISSUER)
     tokens.revoke_token(session, token, client_id="dept-app")
@@ -302,7 +303,7 @@ def test_introspection_of_an_expired_token(session, keystore):
 def test_purge_keeps_what_can_still_decide_something(session, keystore):
     """Expired access token rows go; a refresh family goes only once its newest token has
     expired, since its spent tokens are what recognise a stolen one presented again."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     month_ago = lambda: now - tokens.REFRESH_LIFETIME - timedelta(days=1)  # noqa: E731
     issue(session, keystore, clock=lambda: now - timedelta(hours=2))  # expired an hour and more ago
     live_access, _ = issue(session, keystore)

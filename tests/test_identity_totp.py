@@ -1,7 +1,7 @@
 """TOTP: RFC 6238 Appendix B known answers, and pyotp (an independent implementation) as
 the oracle for codes, URIs and the verification window."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pyotp
@@ -19,7 +19,7 @@ RFC_VECTORS = [(59, "94287082"), (1111111109, "07081804"), (1111111111, "1405047
 
 
 def _at(unix: int) -> datetime:
-    return datetime.fromtimestamp(unix, timezone.utc)
+    return datetime.fromtimestamp(unix, UTC)
 
 
 @pytest.mark.parametrize(("unix", "expected"), RFC_VECTORS)
@@ -42,7 +42,7 @@ def test_provisioning_uri_is_read_by_pyotp():
     assert parsed.digits == 6 and parsed.interval == 30
     query = parse_qs(urlsplit(uri).query)
     assert query["algorithm"] == ["SHA1"] and urlsplit(uri).scheme == "otpauth"
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     assert totp.code_at(secret, now) == parsed.at(now)
 
 

@@ -4,8 +4,7 @@ import random
 from datetime import date
 
 import pytest
-from hypothesis import assume, given, settings
-from hypothesis import strategies as st
+from hypothesis import assume, given, settings, strategies as st
 
 from trust.errors import InvalidInput
 from trust.ids import (

@@ -15,8 +15,9 @@ from sqlalchemy.engine import make_url
 
 from bench.load import _Client, _counts
 from bench.postgres import PG_USER, admin_connection
-from tests.serving import trustctl, two_instances
 from trust.hashes import sm3
+
+from tests.serving import trustctl, two_instances
 
 pytestmark = pytest.mark.serial  # timing under load: alone, after the parallel part (Makefile)
 

@@ -22,13 +22,13 @@ from hsm.keystore import KeyNotActive, KeyState, KeyStore, Usage, UsageNotPermit
 from hsm.models import hsm_keys
 from hsm.pkcs11 import Pkcs11Backend, Token
 from hsm.soft import SoftBackend
-from oracles import STANDARD_ID, openssl
-from softhsm import softhsm  # noqa: F401  (fixture)
 from trust import audit
 from trust.algorithms import signature_algorithm
 from trust.errors import InvalidInput, NotFound, TrustError
 from trust.keys import load_public_key
 from trust.sm2 import SM2PrivateKey, SM2PublicKey
+
+from oracles import STANDARD_ID, openssl
 
 CONFIGS = ["soft-file", "soft-token", "pkcs11"]
 
@@ -302,7 +302,7 @@ def test_sign_many_checks_once_audits_the_count_and_reads_nothing_after_check_us
     values = keystore.sign_many(session, ref, items, usage="seal", prehashed=True, actor="batch-service")
     assert not session.in_transaction()  # ...and signing opened none
     public = keystore.public_key(session, ref)
-    for e, value in zip(items, values):
+    for e, value in zip(items, values, strict=True):
         public.verify_digest(value, e)
     session.commit()
     counted = session.execute(select(audit.audit_log.c.detail).where(audit.audit_log.c.actor == "batch-service")).scalars()

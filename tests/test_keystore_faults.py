@@ -5,8 +5,7 @@ caught on use."""
 import os
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 from sqlalchemy import func, select, update
 
 from hsm.kek import SM4_GCM, FileKEK, PassphraseKEK, TokenKEK, create_master_key_file
@@ -14,7 +13,6 @@ from hsm.keystore import KeyStore, KeyStoreConfig, open_keystore
 from hsm.models import hsm_keys
 from hsm.pkcs11 import Pkcs11Backend, Token
 from hsm.soft import SoftBackend
-from softhsm import softhsm  # noqa: F401  (fixture)
 from trust import audit
 from trust.algorithms import signature_algorithm
 from trust.errors import DecryptionFailed, InvalidInput, KeyUnavailable
@@ -62,7 +60,7 @@ def test_master_key_file_is_created_0600_and_never_overwritten(tmp_path):
 
 
 def test_missing_kek_file(session, tmp_path, made):
-    keystore, ref, signature = made
+    _keystore, ref, signature = made
     os.unlink(tmp_path / "master.key")
     assert_unavailable_and_intact(session, file_keystore(tmp_path / "master.key"), ref, signature,
                                   "master.key: cannot be opened")
@@ -103,14 +101,14 @@ def test_any_kek_file_content_fails_cleanly(tmp_path, content):
 
 
 def test_bit_flip_in_wrapped_key_is_detected(session, tmp_path, made):
-    keystore, ref, signature = made
+    _keystore, ref, signature = made
     wrapped = session.execute(select(hsm_keys.c.wrapped_key).where(hsm_keys.c.id == ref.id)).scalar()
     flipped = bytearray(wrapped)
     flipped[len(flipped) // 2] ^= 0x01
     session.execute(update(hsm_keys).where(hsm_keys.c.id == ref.id).values(wrapped_key=bytes(flipped)))
     session.commit()
     fresh = file_keystore(tmp_path / "master.key")  # a process that has not unwrapped it yet
-    with pytest.raises(DecryptionFailed, match="integrity check .* altered in the database"):
+    with pytest.raises(DecryptionFailed, match=r"integrity check .* altered in the database"):
         fresh.sign(session, ref, b"m", usage="seal")
     fresh.public_key(session, ref).verify(signature, b"m")
 
@@ -234,7 +232,7 @@ def test_open_keystore_from_environment(session, softhsm, tmp_path, monkeypatch)
     keystore.backends["pkcs11"].token.close()
     monkeypatch.setenv("TRUST_KEYSTORE", "soft")
     monkeypatch.setenv("TRUST_KEK_SOURCE", "file")
-    with pytest.raises(KeyUnavailable, match="master.key"):
+    with pytest.raises(KeyUnavailable, match=r"master\.key"):
         open_keystore(KeyStoreConfig.from_env(home=tmp_path)).check_ready(session)
     monkeypatch.delenv("TRUST_PKCS11_PIN_FILE")
     monkeypatch.setenv("TRUST_KEYSTORE", "pkcs11")

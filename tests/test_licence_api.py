@@ -6,39 +6,24 @@ import io
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 from sqlalchemy import func, select
 
 from identity import subjects
-from licence import registry, types
+from licence import registry
 from licence.models import licences
-from licence.registry import LICENCE_SERVICE
-from tests.licence_support import PERSON_ID, business_request, issue as issue_elsewhere, make_authority, \
-    physician_request
-from tests.test_seal_api import APP, app, bearer, client, problem, world  # noqa: F401 (fixtures)
-from tests.test_seal_making import HOLDER, USCC, new_seal
 from trust import db, truststore
 from trust.hashes import sm3
 
-
-@pytest.fixture
-def issuer(app, world):
-    seal = new_seal(world, seal_type="official", name="深圳市测试局公章", clients=(LICENCE_SERVICE,))
-    session = world.session
-    truststore.import_roots(session, "licence", world.root.cert_der, actor="test")
-    types.sync_shipped(session)
-    for type_code in types.catalogue.shipped():
-        registry.register_issuer(session, type_code=type_code, issuer_code=USCC, issuer_name=HOLDER, es_id=seal.es_id,
-                                 client_ids=[APP], actor="officer-1")
-    session.commit()
-    return seal
-
-
-def _issue(app, client, body=None, key=None, **token):
-    headers = bearer(app, scopes=("licence:issue",), **token)
-    if key:
-        headers["Idempotency-Key"] = key
-    return client.post("/api/v1/licences", json=body or business_request(), headers=headers)
+from tests.fixtures.api import bearer, problem
+from tests.fixtures.licence import post_licence
+from tests.fixtures.seal import USCC
+from tests.licence_support import (
+    PERSON_ID,
+    business_request,
+    issue as issue_elsewhere,
+    make_authority,
+    physician_request,
+)
 
 
 def _verify_file(client, data):
@@ -47,7 +32,7 @@ def _verify_file(client, data):
 
 
 def test_issue_fetch_verify_revoke_and_the_page_says_so(app, client, issuer):
-    issued = _issue(app, client, key="k-1")
+    issued = post_licence(app, client, key="k-1")
     assert issued.status_code == 201, issued.get_data(as_text=True)
     body = issued.get_json()
     licence_id = body["licence_id"]
@@ -78,18 +63,18 @@ def test_issue_fetch_verify_revoke_and_the_page_says_so(app, client, issuer):
 
 
 def test_idempotency_over_http(app, client, issuer):
-    first = _issue(app, client, key="same")
-    repeat = _issue(app, client, key="same")
+    first = post_licence(app, client, key="same")
+    repeat = post_licence(app, client, key="same")
     assert (first.status_code, repeat.status_code) == (201, 200)
     assert repeat.get_json()["licence_id"] == first.get_json()["licence_id"]
     other = business_request(face={**business_request()["face"], "legal_representative": "李四"})
-    problem(_issue(app, client, other, key="same"), 409, "idempotency_conflict")
+    problem(post_licence(app, client, other, key="same"), 409, "idempotency_conflict")
 
 
 def test_twenty_concurrent_identical_requests_yield_one_licence(app, issuer):
     def one(_):
         with app.test_client() as c:
-            return _issue(app, c, key="burst")
+            return post_licence(app, c, key="burst")
     with ThreadPoolExecutor(max_workers=8) as pool:
         answers = list(pool.map(one, range(20)))
     assert sorted(a.status_code for a in answers) == [200] * 19 + [201]
@@ -99,12 +84,12 @@ def test_twenty_concurrent_identical_requests_yield_one_licence(app, issuer):
 
 
 def test_bad_requests_are_problems_naming_the_fields(app, client, issuer):
-    bad = problem(_issue(app, client, business_request(face={"entity_type": "黑帮"})), 400, "invalid_face")
+    bad = problem(post_licence(app, client, business_request(face={"entity_type": "黑帮"})), 400, "invalid_face")
     fields = {e["field"] for e in bad["errors"]}
     assert {"entity_type", "established_on", "business_scope"} <= fields
     assert all(e["zh"] and e["en"] for e in bad["errors"])
-    problem(_issue(app, client, business_request(type_code="11100000MB0143028R999")), 404, "not_found")
-    problem(_issue(app, client, client_id="other-app"), 403, "permission_denied")
+    problem(post_licence(app, client, business_request(type_code="11100000MB0143028R999")), 404, "not_found")
+    problem(post_licence(app, client, client_id="other-app"), 403, "permission_denied")
     problem(client.post("/api/v1/licences", json=business_request(), headers=bearer(app, scopes=("seal:sign",))),
             403, "permission_denied")
     problem(client.post("/api/v1/licences", json=business_request()), 401, "unauthenticated")
@@ -118,7 +103,7 @@ def test_bad_requests_are_problems_naming_the_fields(app, client, issuer):
 
 
 def test_who_sees_and_acts_on_a_licence(app, client, issuer):
-    licence_id = _issue(app, client).get_json()["licence_id"]
+    licence_id = post_licence(app, client).get_json()["licence_id"]
     other = bearer(app, client_id="other-app", scopes=("licence:issue",))
     problem(client.get(f"/api/v1/licences/{licence_id}", headers=other), 403, "permission_denied")
     problem(client.post(f"/api/v1/licences/{licence_id}/suspend", json={"reason": "x"}, headers=other), 403,
@@ -145,7 +130,7 @@ def _officer_with(app, scope):
 
 
 def test_a_change_over_http_supersedes(app, client, issuer):
-    first = _issue(app, client).get_json()["licence_id"]
+    first = post_licence(app, client).get_json()["licence_id"]
     changed = client.post(f"/api/v1/licences/{first}/change", json={"reason": "住所变更", "face": {"domicile": "新址1号"}},
                           headers=bearer(app, scopes=("licence:issue",)))
     assert changed.status_code == 201, changed.get_data(as_text=True)
@@ -158,14 +143,14 @@ def test_a_change_over_http_supersedes(app, client, issuer):
 
 
 def test_the_page_masks_a_person_offers_a_companys_files_and_404s_the_unknown(app, client, issuer):
-    licence_id = _issue(app, client, physician_request()).get_json()["licence_id"]
+    licence_id = post_licence(app, client, physician_request()).get_json()["licence_id"]
     page = client.get(f"/v/{licence_id}").get_data(as_text=True)
     assert "王*" in page and "王芳" not in page and PERSON_ID not in page and "1101**********002X" not in page
     assert "110110000012345" not in page
     assert "licence.ofd" not in page and "不提供公开下载" in page  # a person's file is not offered
     for kind in ("ofd", "pdf"):
         assert client.get(f"/v/{licence_id}/licence.{kind}").status_code == 404
-    company = _issue(app, client).get_json()["licence_id"]
+    company = post_licence(app, client).get_json()["licence_id"]
     page = client.get(f"/v/{company}").get_data(as_text=True)
     assert f"/v/{company}/licence.ofd" in page and "licence.pdf" not in page  # this issuer has no PDF key
     offered = client.get(f"/v/{company}/licence.ofd")
@@ -187,7 +172,7 @@ def test_another_provinces_licence_verifies_once_its_root_is_trusted_for_licence
             record, _ = issue_elsewhere(other, business_request())
             session.commit()
             data = registry.ofd_file(session, record.licence_id)
-            other_root = other.world.root
+            other_root = other.api_world.root
     finally:
         engine.dispose()
     before = _verify_file(client, data).get_json()

@@ -11,6 +11,7 @@ from licence import catalogue, face
 from licence.catalogue import CatalogueError, FieldKind, Source
 from licence.face import FaceInvalid
 from licence.metadata import HolderCodeType
+
 from tests.licence_support import BUSINESS_FACE, ENTERPRISE_USCC, FOOD_FACE, PERSON_ID, PHYSICIAN_FACE
 
 TYPES = catalogue.shipped()

@@ -2,17 +2,18 @@
 
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import insert
 
 from licence.identifier import parse
 from licence.models import licence_request
+from trust import db
+
 from tests.licence_support import business_request
 from tests.serving import clean_env, trustctl
 from tests.test_cli_serve import audit_records
-from trust import db
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +160,7 @@ def test_an_officer_lists_the_pending_requests_with_their_age_and_answers_one(de
             id="0b7c2a8e-3c4f-4f55-9d0e-5a1c3c1f0001", client_id="demo-department-app", purpose="企业开办",
             reason="核验经营资格", days=3, licence_id=demo["licence"], base=licence.base, holder_code="X",
             type_code=licence.type_code, issuer_code=licence.issuer_code, status="pending",
-            requested_at=datetime.now(timezone.utc) - timedelta(days=2, hours=5)))
+            requested_at=datetime.now(UTC) - timedelta(days=2, hours=5)))
     engine.dispose()
     listed = trustctl(env, "licence", "requests", "list", "--status", "pending")
     assert listed.returncode == 0 and "2 d 5 h" in listed.stdout and "核验经营资格" in listed.stdout, listed.stderr

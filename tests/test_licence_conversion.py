@@ -16,12 +16,13 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from sqlalchemy import func, select
 
+from bench.server import TRUSTCTL
 from licence import catalogue, conversion, types
 from licence.models import licence_conversion, licences
-from tests.licence_support import CLIENT, ENTERPRISE_USCC, FOOD, FOOD_FACE, USCC, VERIFY_URL, make_authority
-from bench.server import TRUSTCTL
-from tests.serving import clean_env, trustctl
 from trust.db import make_engine, session_factory
+
+from tests.licence_support import CLIENT, ENTERPRISE_USCC, FOOD, FOOD_FACE, USCC, VERIFY_URL, make_authority
+from tests.serving import clean_env, trustctl
 
 HEADER = ["经营者名称", "持证主体代码", *(f for f in FOOD_FACE if f != "licence_no"), "许可证编号"]
 
@@ -77,7 +78,7 @@ def test_a_gbk_table_converts_reports_bad_and_duplicate_rows_and_reruns_idempote
 
 
 def test_jsonl_rows_and_what_refuses_a_whole_file(authority):
-    line = dict(zip(HEADER, _row(7)))
+    line = dict(zip(HEADER, _row(7), strict=True))
     first = _run(authority, (json.dumps(line, ensure_ascii=False) + "\n\n").encode(), name="rows.jsonl")
     assert [r.outcome for r in first] == ["converted"]
     licence_type = types.get(authority.world.session, FOOD).licence_type
@@ -190,7 +191,7 @@ def test_an_excel_workbook_converts_like_its_csv(authority, tmp_path):
     assert [r.outcome for r in results] == ["converted", "failed", "converted"]
     assert [(e.row, e.field) for r in results for e in r.errors] == [(3, "complaint_phone")]
     licence_type = types.get(authority.world.session, FOOD).licence_type
-    with pytest.raises(conversion.InvalidInput, match="xl/workbook.xml"):
+    with pytest.raises(conversion.InvalidInput, match=r"xl/workbook\.xml"):
         conversion.read_rows(_zip({"a.txt": b"x"}), "a.xlsx", licence_type)
     with pytest.raises(conversion.InvalidInput, match="zip"):
         conversion.read_rows(b"PK\x03\x04 not really", "a.xlsx", licence_type)

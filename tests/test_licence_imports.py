@@ -12,20 +12,20 @@ from sqlalchemy import func, select, update
 
 from licence import imports
 from licence.models import licence_conversion, licence_import
-from tests.licence_support import FOOD, USCC
-from tests.test_licence_api import issuer  # noqa: F401 (fixture)
-from tests.test_licence_conversion import _csv, _row
-from tests.test_seal_api import APP, app, audit_records, bearer, client, world  # noqa: F401 (fixtures)
 from trust.clock import utc_now
 
+from tests.fixtures.api import APP, audit_records, bearer
+from tests.licence_support import FOOD, USCC
+from tests.test_licence_conversion import _csv, _row
 
-def _submit(app, client, data: bytes, name="存量许可证.csv", **form):  # noqa: F811
+
+def _submit(app, client, data: bytes, name="存量许可证.csv", **form):
     fields = {"type_code": FOOD, "issuer_code": USCC, "source": "2018 年纸质档案第 3 批", **form}
     return client.post("/api/v1/licences/imports", data={**fields, "file": (io.BytesIO(data), name)},
                        content_type="multipart/form-data", headers=bearer(app, scopes=("licence:issue",)))
 
 
-def _finished(app, client, location: str, timeout=120) -> dict:  # noqa: F811
+def _finished(app, client, location: str, timeout=120) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         job = client.get(location, headers=bearer(app, scopes=("licence:issue",))).get_json()
@@ -35,12 +35,12 @@ def _finished(app, client, location: str, timeout=120) -> dict:  # noqa: F811
     raise AssertionError(f"the job did not finish: {job}")
 
 
-def _converted(app) -> int:  # noqa: F811
+def _converted(app) -> int:
     with app.extensions["trust.sessions"]() as session:
         return session.execute(select(func.count()).select_from(licence_conversion)).scalar()
 
 
-def test_a_table_is_converted_as_a_job_with_progress_and_an_error_report(app, client, issuer):  # noqa: F811
+def test_a_table_is_converted_as_a_job_with_progress_and_an_error_report(app, client, issuer):
     data = _csv([_row(1), _row(2), _row(3, complaint_phone="call us"), _row(4)], encoding="gb18030")
     submitted = _submit(app, client, data)
     assert submitted.status_code == 202, submitted.get_data(as_text=True)
@@ -71,7 +71,7 @@ def test_a_table_is_converted_as_a_job_with_progress_and_an_error_report(app, cl
     assert client.get(job["error_report"], headers=other).status_code == 404
 
 
-def test_a_bad_file_or_a_client_that_does_not_issue_is_refused_at_once(app, client, issuer):  # noqa: F811
+def test_a_bad_file_or_a_client_that_does_not_issue_is_refused_at_once(app, client, issuer):
     good = _csv([_row(1)])
     assert _submit(app, client, good, name="licences.txt").status_code == 400
     assert _submit(app, client, b"\xff\xfe\x00bad", name="licences.csv").status_code == 400
@@ -90,7 +90,7 @@ def test_a_bad_file_or_a_client_that_does_not_issue_is_refused_at_once(app, clie
         assert session.execute(select(func.count()).select_from(licence_import)).scalar() == 0
 
 
-def test_a_job_whose_runner_died_is_resumed_by_the_next_look_and_converts_nothing_twice(app, client, issuer):  # noqa: F811,E501
+def test_a_job_whose_runner_died_is_resumed_by_the_next_look_and_converts_nothing_twice(app, client, issuer):
     data = _csv([_row(n) for n in range(1, 4)])
     with app.extensions["trust.sessions"]() as session:
         job, new = imports.submit(session, APP, data=data,

@@ -18,14 +18,25 @@ from licence.registry import LicenceStatus
 from ofd.package import Package
 from ofd.reader import read_ofd
 from ofd.verify import verify_ofd
-from tests.licence_support import (BUSINESS, CLIENT, ENTERPRISE_USCC, PERSON_ID, VERIFY_URL, business_request,
-                                   food_request, issue, make_authority, physician_request)
-from tests.oracles import ofdrw_verify
-from tests.test_seal_making import USCC
 from trust.audit import audit_log
 from trust.errors import InvalidInput, NotFound, PermissionDenied
 from trust.hashes import sm3
 from trust.report import Status
+
+from tests.fixtures.seal import USCC
+from tests.licence_support import (
+    BUSINESS,
+    CLIENT,
+    ENTERPRISE_USCC,
+    PERSON_ID,
+    VERIFY_URL,
+    business_request,
+    food_request,
+    issue,
+    make_authority,
+    physician_request,
+)
+from tests.oracles import ofdrw_verify
 
 
 @pytest.fixture
@@ -204,6 +215,7 @@ def test_the_same_idempotency_key_and_request_give_the_same_licence(authority):
 def test_the_qr_opens_the_verification_page(authority, tmp_path):
     import shutil
     import subprocess
+
     from ofd.render import render_page
     record, _ = issue(authority, business_request())
     png = render_page(registry.ofd_file(authority.world.session, record.licence_id), dpi=200)

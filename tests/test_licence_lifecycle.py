@@ -2,7 +2,7 @@
 cancel, expire from cron, and versions: a change (变更) or renewal (延续) supersedes."""
 
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -11,10 +11,18 @@ from licence import issuance, registry
 from licence.identifier import parse
 from licence.registry import IllegalTransition, LicenceStatus
 from ofd.text import document_text
-from tests.licence_support import (CLIENT, VERIFY_URL, business_request, food_request, issue, make_authority,
-                                   physician_request)
 from trust.audit import audit_log
 from trust.errors import InvalidInput, PermissionDenied
+
+from tests.licence_support import (
+    CLIENT,
+    VERIFY_URL,
+    business_request,
+    food_request,
+    issue,
+    make_authority,
+    physician_request,
+)
 
 
 @pytest.fixture
@@ -123,5 +131,5 @@ def test_expire_from_cron_ends_only_what_is_due(authority):
     assert registry.expire_due(session, today=end + timedelta(days=1)) == [food.licence_id]
     assert registry.get(session, food.licence_id).status == LicenceStatus.EXPIRED
     assert registry.get(session, business.licence_id).status == LicenceStatus.VALID  # 长期
-    late = datetime(end.year, end.month, end.day, 16, 30, tzinfo=timezone.utc)  # 00:30 the next day in Beijing
+    late = datetime(end.year, end.month, end.day, 16, 30, tzinfo=UTC)  # 00:30 the next day in Beijing
     assert registry.expire_due(session, clock=lambda: late) == []  # already done

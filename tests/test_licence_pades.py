@@ -9,42 +9,18 @@ import subprocess
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from ca import authority
-from ca.demo import set_up_demo_ca
-from hsm import officers
-from hsm.keystore import open_keystore
 from licence.pades import Appearance, KeyStoreSigner, sign_pdf
 from licence.pdf import write_pdf
-from ofd import layout as L
-from tests.custody import demo_custody
-from trust.config import load_settings
-from trust.db import make_engine, session_factory
+from ofd import layout as lm
+from trust.db import session_factory
 from trust.errors import InvalidInput
+
+from tests.fixtures.licence import issue_demo_licence
 
 pytestmark = pytest.mark.skipif(shutil.which("pdfsig") is None, reason="Poppler's pdfsig is the oracle")
 
-DOCUMENT = L.Document(pages=(L.Page(items=(L.Text(30, 40, "营业执照", 10), L.Text(20, 60, "名称：福州测试科技有限公司", 4))),),
-                      info=L.DocInfo(title="营业执照", author="演示局"))
-
-
-@pytest.fixture(scope="module")
-def ca(tmp_path_factory):
-    """The demo CA hierarchies, and an organisation-signing ECDSA key in the KeyStore with its
-    certificate from the ECDSA issuing CA."""
-    monkeypatch = pytest.MonkeyPatch()
-    home = demo_custody(tmp_path_factory.mktemp("pades"), monkeypatch)
-    engine = make_engine(load_settings().database_url)
-    credentials = [officers.load_credential(home / "officers" / f"officer-{n}.pem") for n in (1, 2)]
-    keystore = open_keystore(load_settings())
-    with session_factory(engine)() as session:
-        demo = set_up_demo_ca(session, keystore, load_settings(), credentials)
-        issued = next(c for c in demo.certificates if "PDF signing" in c.subject)  # the demo PDF key
-        session.commit()
-        chain = (authority.get_authority(session, "ecdsa-issuing").certificate,)
-        root = authority.get_authority(session, "ecdsa-root").certificate
-    yield engine, keystore, issued, chain, root
-    engine.dispose()
-    monkeypatch.undo()
+DOCUMENT = lm.Document(pages=(lm.Page(items=(lm.Text(30, 40, "营业执照", 10), lm.Text(20, 60, "名称：福州测试科技有限公司", 4))),),
+                      info=lm.DocInfo(title="营业执照", author="演示局"))
 
 
 def _signed(ca, document=DOCUMENT, **options) -> bytes:
@@ -230,9 +206,10 @@ def test_our_verifier_reports_each_signature_and_document_time_stamp(ca):
 
 
 def test_our_verifier_finds_a_changed_byte_and_an_appended_change(ca):
-    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-    from pyhanko.pdf_utils import generic
     from io import BytesIO
+
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
     from licence.pdf_verify import verify_pdf
     from trust.report import CheckName as C, CheckStatus as S, Status
@@ -357,7 +334,7 @@ def test_a_time_stamp_taken_from_another_signature_fails_by_its_imprint(ca):
         return found, cms.ContentInfo.load(bytes.fromhex(found.group(1).decode()))
 
     this = _b_t(ca)
-    other = _b_t(ca, L.Document(pages=(L.Page(items=(L.Text(30, 40, "另一份文件", 10),)),)))
+    other = _b_t(ca, lm.Document(pages=(lm.Page(items=(lm.Text(30, 40, "另一份文件", 10),)),)))
     found, signed_data = contents(this)
     _, donor = contents(other)
     stamp = donor["content"]["signer_infos"][0]["unsigned_attrs"]
@@ -376,22 +353,6 @@ def test_a_time_stamp_taken_from_another_signature_fails_by_its_imprint(ca):
 @pytest.fixture(scope="module")
 def demo_licence(ca):
     return issue_demo_licence(ca)
-
-
-def issue_demo_licence(ca):
-    """The demo department's licence, issued as OFD and PDF: its record and its PDF."""
-    from licence import registry, types
-    from licence.demo import set_up_demo_licences
-    from seal.demo import make_demo_seal
-    engine, keystore = ca[0], ca[1]
-    with session_factory(engine)() as session:
-        types.sync_shipped(session, actor="test")
-        es_id = make_demo_seal(session, keystore, client_id="demo-department-app")
-        record = set_up_demo_licences(session, keystore, es_id=es_id, client_id="demo-department-app",
-                                      enterprise={"name": "演示科技有限公司", "uscc": "91110108MA0123456G"},
-                                      public_url="http://127.0.0.1:8000")
-        session.commit()
-        return record, registry.pdf_file(session, record.licence_id)
 
 
 def test_the_demo_issuer_issues_each_licence_as_a_signed_pdf_too(ca, demo_licence, tmp_path):
@@ -465,6 +426,7 @@ def test_pdfsig_trusts_the_signer_once_our_root_is_in_its_nss_database(ca, demo_
 
     from pyhanko.pdf_utils.reader import PdfFileReader
     from pyhanko.sign.validation.dss import DocumentSecurityStore
+
     from tests.oracles import nss_database
     _record, pdf = demo_licence
     (tmp_path / "l.pdf").write_bytes(pdf)
@@ -552,10 +514,10 @@ def test_what_a_later_update_writes_does_not_change_which_licence_it_is(ca, demo
 
     from pyhanko.pdf_utils import generic
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign import signers
 
     from licence.pades import KeyStoreTimeStamper
     from licence.pdf_verify import signed_revision
-    from pyhanko.sign import signers
     from trust.report import CheckName as C, CheckStatus as S, Status
     record, pdf = demo_licence
     engine, keystore = ca[0], ca[1]

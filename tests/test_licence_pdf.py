@@ -12,12 +12,12 @@ import pytest
 
 from licence import identifier, issuance
 from licence.pdf import write_pdf
-from ofd import layout as L
+from ofd import layout as lm
 from ofd.writer import write_ofd
-from tests.licence_support import (CLIENT, VERIFY_URL, business_request, food_request, make_authority,
-                                   physician_request)
-from tests.test_licence_issue import _easyofd_text
 from trust.errors import InvalidInput
+
+from tests.licence_support import CLIENT, VERIFY_URL, business_request, food_request, make_authority, physician_request
+from tests.test_licence_issue import _easyofd_text
 
 pytestmark = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="Poppler's tools read the PDF back")
 
@@ -27,7 +27,7 @@ def authority(session, tmp_path):
     return make_authority(session, tmp_path)
 
 
-def _document(authority, body) -> tuple[L.Document, dict]:
+def _document(authority, body) -> tuple[lm.Document, dict]:
     """A licence laid out exactly as issuance lays it out (licence.issuance.laid_out)."""
     ready = issuance.draft(authority.world.session, body, client_id=CLIENT)
     licence_id = identifier.build(ready.licence_type.type_code, ready.issuer.issuer_code, "20260000001", 1)
@@ -65,7 +65,7 @@ def test_text_is_where_the_layout_puts_it(authority, tmp_path):
     pt = 72 / 25.4
     checked = 0
     for item in page.items:
-        if isinstance(item, L.Text) and " " not in item.text and len(item.text) >= 2:
+        if isinstance(item, lm.Text) and " " not in item.text and len(item.text) >= 2:
             found = [w for w in words if w[4] == item.text]
             assert found, item.text
             x_min, _y_min, _x_max, y_max, _ = found[0]
@@ -103,18 +103,18 @@ def test_every_item_of_the_model_is_drawn_and_bad_ones_are_refused(tmp_path):
     from PIL import Image
     png = io.BytesIO()
     Image.new("RGB", (8, 8), (200, 0, 0)).save(png, "PNG")
-    document = L.Document(pages=(
-        L.Page(items=(L.Text(20, 20, "加粗 Bold", 6, bold=True, color=(200, 0, 0), char_spacing=0.5),
-                      L.Line(10, 30, 100, 30), L.Rect(10, 40, 50, 20, fill=(0, 0, 200)),
-                      L.Path("S 10 70 L 50 70 B 60 80 70 60 80 70 Q 90 80 100 70 A 5 5 0 0 1 110 70 C", fill=(0, 150, 0)),
-                      L.Image(120, 20, 30, 30, png.getvalue(), "PNG"),
-                      L.Table(10, 100, (30, 60), 8, (("名称", "某某"), ("住所", "某某路")))),),
-        L.Page(items=(L.Text(20, 20, "第二页", 5),), width=100, height=150)))
+    document = lm.Document(pages=(
+        lm.Page(items=(lm.Text(20, 20, "加粗 Bold", 6, bold=True, color=(200, 0, 0), char_spacing=0.5),
+                      lm.Line(10, 30, 100, 30), lm.Rect(10, 40, 50, 20, fill=(0, 0, 200)),
+                      lm.Path("S 10 70 L 50 70 B 60 80 70 60 80 70 Q 90 80 100 70 A 5 5 0 0 1 110 70 C", fill=(0, 150, 0)),
+                      lm.Image(120, 20, 30, 30, png.getvalue(), "PNG"),
+                      lm.Table(10, 100, (30, 60), 8, (("名称", "某某"), ("住所", "某某路")))),),
+        lm.Page(items=(lm.Text(20, 20, "第二页", 5),), width=100, height=150)))
     (tmp_path / "all.pdf").write_bytes(write_pdf(document))
     assert "Pages:           2" in _poppler("pdfinfo", tmp_path / "all.pdf")
     text = _poppler("pdftotext", tmp_path / "all.pdf", "-")
     assert "加粗" in text and "某某路" in text and "第二页" in text
     with pytest.raises(InvalidInput, match="malformed path"):
-        write_pdf(L.Document(pages=(L.Page(items=(L.Path("M 1 L 2 3"),)),)))
+        write_pdf(lm.Document(pages=(lm.Page(items=(lm.Path("M 1 L 2 3"),)),)))
     with pytest.raises(InvalidInput):
-        write_pdf(L.Document(pages=()))
+        write_pdf(lm.Document(pages=()))

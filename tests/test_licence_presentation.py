@@ -9,18 +9,19 @@ import pytest
 from ca import authority
 from licence import presentation, registry
 from licence.presentation import PREFIX
-from tests.test_licence_pades import ca, issue_demo_licence  # noqa: F401 (fixture)
 from trust import base45
 from trust.clock import utc_now
 from trust.db import session_factory
 from trust.errors import InvalidInput
 from trust.report import CheckName as C, CheckStatus as S, Status
 
+from tests.fixtures.licence import issue_demo_licence
+
 NONCE = "verifier-nonce-0001"
 
 
 @pytest.fixture(scope="module")
-def shown(ca):  # noqa: F811
+def shown(ca):
     record, _pdf = issue_demo_licence(ca)
     with session_factory(ca[0])() as session:
         root = authority.get_authority(session, "sm2-root").certificate
@@ -29,7 +30,7 @@ def shown(ca):  # noqa: F811
     return {"record": record, "root": root, "text": text, "expires": expires}
 
 
-def _verify(ca, shown, text=None, nonce=NONCE, clock=utc_now):  # noqa: F811
+def _verify(ca, shown, text=None, nonce=NONCE, clock=utc_now):
     with session_factory(ca[0])() as session:
         report = presentation.verify(session, text or shown["text"], nonce, trusted_roots=(shown["root"],),
                                      clock=clock)
@@ -37,7 +38,7 @@ def _verify(ca, shown, text=None, nonce=NONCE, clock=utc_now):  # noqa: F811
     return report
 
 
-def test_a_fresh_presentation_verifies_once_per_nonce(ca, shown):  # noqa: F811
+def test_a_fresh_presentation_verifies_once_per_nonce(ca, shown):
     first = _verify(ca, shown)
     assert first.status is Status.VALID, first.to_dict()
     assert first.format == "presentation" and first.licence["licence_id"] == shown["record"].licence_id
@@ -48,7 +49,7 @@ def test_a_fresh_presentation_verifies_once_per_nonce(ca, shown):  # noqa: F811
     assert (shown["expires"] - utc_now()) <= presentation.TTL
 
 
-def test_the_same_code_a_minute_and_a_second_later_fails_clearly(ca, shown):  # noqa: F811
+def test_the_same_code_a_minute_and_a_second_later_fails_clearly(ca, shown):
     later = _verify(ca, shown, nonce="late-verifier-nonce-1", clock=lambda: utc_now() + timedelta(seconds=61))
     assert later.status is Status.INVALID
     [failed] = later.signatures[0].checks
@@ -56,7 +57,7 @@ def test_the_same_code_a_minute_and_a_second_later_fails_clearly(ca, shown):  # 
     assert "请持证人重新出示" in failed.reason.zh
 
 
-def test_a_changed_byte_a_foreign_code_and_a_bad_nonce(ca, shown):  # noqa: F811
+def test_a_changed_byte_a_foreign_code_and_a_bad_nonce(ca, shown):
     message = bytearray(base45.decode(shown["text"][len(PREFIX):]))
     message[len(message) // 2] ^= 1
     changed = _verify(ca, shown, text=PREFIX + base45.encode(bytes(message)), nonce="changed-byte-nonce-1")
@@ -66,7 +67,7 @@ def test_a_changed_byte_a_foreign_code_and_a_bad_nonce(ca, shown):  # noqa: F811
         _verify(ca, shown, nonce="short")
 
 
-def test_only_conditional_fields_are_disclosed_and_a_revoked_licence_shows_revoked(ca, shown):  # noqa: F811
+def test_only_conditional_fields_are_disclosed_and_a_revoked_licence_shows_revoked(ca, shown):
     record = shown["record"]
     with session_factory(ca[0])() as session:
         with pytest.raises(InvalidInput, match="有条件"):
@@ -78,7 +79,7 @@ def test_only_conditional_fields_are_disclosed_and_a_revoked_licence_shows_revok
     assert revoked.signatures[0].check_status(C.LICENCE_STATUS) is S.FAILED
 
 
-def test_a_code_holding_percent_20_verifies_bare_and_in_the_url_form(ca, shown):  # noqa: F811
+def test_a_code_holding_percent_20_verifies_bare_and_in_the_url_form(ca, shown):
     """"%20" is Base45 too: read bare, it must not become a space (a clean-clone run caught a
     presentation failing as 'a group of one character' when its code held one)."""
     with session_factory(ca[0])() as session:

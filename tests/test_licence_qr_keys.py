@@ -3,14 +3,13 @@ retired, in a key list signed by a licence-list certificate of our SM2 CA that t
 it; a verifier with only the root trusts the list, and no rotation turns a good QR code
 invalid, whichever of three cached lists the verifier holds."""
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from ca import authority
 from licence import identifier, qr_keys, qr_payload
 from licence.qr_payload import PREFIX, PayloadError
-from tests.test_licence_pades import ca  # noqa: F401 (fixture: the demo CA hierarchies)
 from trust import base45
 from trust.db import session_factory
 from trust.report import CheckName as C, CheckStatus as S
@@ -24,13 +23,13 @@ PER_GENERATION = 100
 def _claims(serial: int):
     licence_id = identifier.build("11100000MB0143028R001", ISSUER, f"2026{serial:07d}", 1)
     return qr_payload.new_claims(licence_id=str(licence_id), issuer_code=ISSUER, version=1,
-                                 issued_at=datetime(2026, 12, 7, tzinfo=timezone.utc), valid_from=date(2026, 12, 7),
+                                 issued_at=datetime(2026, 12, 7, tzinfo=UTC), valid_from=date(2026, 12, 7),
                                  valid_to=None, face=FACE, holder_name="福州测试科技有限公司",
                                  holder_code="91350100M000100Y43")
 
 
 @pytest.fixture(scope="module")
-def generations(ca):  # noqa: F811
+def generations(ca):
     """Two generations of the issuer's key, a hundred payloads signed by each, and the key list as
     a verifier cached it before the rotation, after it, and after a third key."""
     engine, keystore = ca[0], ca[1]
@@ -53,7 +52,7 @@ def _sign(session, keystore, serial: int) -> str:
     return qr_payload.sign(session, keystore, qr_keys.current(session, keystore, ISSUER), _claims(serial))
 
 
-def test_rotation_keeps_the_old_key_listed_and_retired(ca, generations):  # noqa: F811
+def test_rotation_keeps_the_old_key_listed_and_retired(ca, generations):
     with session_factory(ca[0])() as session:
         found = qr_keys.listed(session)
     mine = [k for k in found if k.key.issuer_code == ISSUER]
@@ -69,7 +68,7 @@ def test_no_rotation_turns_a_good_code_invalid_whichever_list_is_cached(generati
     it and after a third key: never a FAILED signature; a code whose key the cached list does
     not know yet is INDETERMINATE, naming the missing kid."""
     outcomes = {}
-    for age, data in zip(("before", "after", "latest"), generations["lists"]):
+    for age, data in zip(("before", "after", "latest"), generations["lists"], strict=True):
         keys = [k.key for k in qr_keys.read_key_list(data, trusted_roots=(generations["root"],)).keys]
         for generation in ("first", "second"):
             statuses = {qr_payload.verify(text, keys).signatures[0].check_status(C.SIGNATURE)
@@ -81,7 +80,7 @@ def test_no_rotation_turns_a_good_code_invalid_whichever_list_is_cached(generati
     assert outcomes["latest", "first"] == outcomes["latest", "second"] == {S.PASSED}
 
 
-def test_a_key_list_that_is_changed_or_not_from_our_root_is_refused(ca, generations):  # noqa: F811
+def test_a_key_list_that_is_changed_or_not_from_our_root_is_refused(ca, generations):
     data = generations["lists"][1]
     signed = qr_payload.open_cose_sign1(data)
     position = data.index(signed.payload) + len(signed.payload) // 2
@@ -109,7 +108,7 @@ def test_a_key_list_past_its_ttl_is_warned_of_never_invalid(generations, tmp_pat
     (tmp_path / "keys.cose").write_bytes(generations["lists"][2])
     fresh = cli_verify.verify_qr(generations["first"][0], str(tmp_path / "keys.cose"), (), None, (generations["root"],))
     assert fresh.signatures[0].check_status(C.SIGNATURE) is S.PASSED and not fresh.warnings
-    monkeypatch.setattr(cli_verify, "utc_now", lambda: datetime.now(timezone.utc) + timedelta(days=2))
+    monkeypatch.setattr(cli_verify, "utc_now", lambda: datetime.now(UTC) + timedelta(days=2))
     old = cli_verify.verify_qr(generations["first"][0], str(tmp_path / "keys.cose"), (), None, (generations["root"],))
     assert old.signatures[0].check_status(C.SIGNATURE) is S.PASSED
     assert any("past its ttl" in w.en for w in old.warnings) and "key_list_issued_at" in old.licence

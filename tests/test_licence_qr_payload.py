@@ -4,7 +4,7 @@ properties; CWT claims in a COSE_Sign1 signed through the KeyStore with SM2 (che
 COSE implementation); every changed byte fails; an unknown kid is INDETERMINATE; junk and
 bounded fuzz give a format FAILED, never a crash."""
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import cbor2
 import pytest
@@ -14,11 +14,11 @@ from ca.authority import spki_of
 from licence import identifier, qr_payload
 from licence.layout import qr_code, qr_version
 from licence.qr_payload import PREFIX, QrKey
-from tests.ca_fixtures import keystore  # noqa: F401 (fixture)
-from tests.oracles import openssl
 from trust import base45
 from trust.errors import InvalidInput
 from trust.report import CheckName as C, CheckStatus as S, Status
+
+from tests.oracles import openssl
 
 ISSUER = "111100003AGYGLUY2Q"
 FACE = (("name", "名称", "福州测试科技有限公司"), ("type", "类型", "有限责任公司（自然人投资或控股）"),
@@ -54,14 +54,14 @@ def test_trimming_keeps_a_trailing_space_which_is_base45():
 
 def _claims(**changes):
     values = dict(licence_id=f"1.2.156.3005.2.11100000MB0143028R001.{ISSUER}.20260000001.001.V", issuer_code=ISSUER,
-                  version=1, issued_at=datetime(2026, 12, 7, 3, 0, tzinfo=timezone.utc), valid_from=date(2026, 12, 7),
+                  version=1, issued_at=datetime(2026, 12, 7, 3, 0, tzinfo=UTC), valid_from=date(2026, 12, 7),
                   valid_to=None, face=FACE, holder_name="福州测试科技有限公司", holder_code="91350100M000100Y43")
     values.update(changes)
     return qr_payload.new_claims(**values)
 
 
 @pytest.fixture(params=["SM2-with-SM3", "ecdsa-with-SHA256"])
-def signed(request, session, keystore):  # noqa: F811
+def signed(request, session, keystore):
     key = keystore.generate(session, request.param, f"qr/{request.param}", ["qr"], actor="test")
     spki = spki_of(keystore.public_key(session, key))
     text = qr_payload.sign(session, keystore, key, _claims(valid_to=date(2031, 12, 6)))
@@ -87,7 +87,7 @@ def test_a_signed_payload_verifies_from_the_key_list(signed):
 
 def test_the_holder_code_compares_without_being_in_the_qr(signed):
     text, key = signed
-    assert "91350100M000100Y43".encode() not in base45.decode(text[len(PREFIX):])
+    assert b"91350100M000100Y43" not in base45.decode(text[len(PREFIX):])
     assert qr_payload.verify(text, [key], holder_code="91350100m000100y43").licence["holder"]["code_matches"] is True
     wrong = qr_payload.verify(text, [key], holder_code="91350100M000100Y44")
     assert wrong.licence["holder"]["code_matches"] is False and wrong.warnings
@@ -105,7 +105,7 @@ def test_every_changed_byte_fails(signed):
         assert report.status is not Status.VALID
 
 
-def test_a_key_not_in_the_list_is_indeterminate(signed, session, keystore):  # noqa: F811
+def test_a_key_not_in_the_list_is_indeterminate(signed, session, keystore):
     text, key = signed
     report = qr_payload.verify(text, [])
     first = report.signatures[0]
@@ -121,7 +121,7 @@ SERVICE = "https://trust.example.gov.cn"
 
 
 @pytest.fixture(params=["SM2-with-SM3", "ecdsa-with-SHA256"])
-def url_form(request, session, keystore):  # noqa: F811
+def url_form(request, session, keystore):
     key = keystore.generate(session, request.param, f"qr/url/{request.param}", ["qr"], actor="test")
     spki = spki_of(keystore.public_key(session, key))
     text = qr_payload.sign(session, keystore, key, _claims(status=(1, 123_456)), page_url=SERVICE)
@@ -170,7 +170,7 @@ def test_the_version_found_before_signing_is_the_version_drawn(text):
     assert qr_version(text) == qr_code(text).version
 
 
-def test_a_name_too_long_for_version_12_is_shortened_as_little_as_needed(session, keystore):  # noqa: F811
+def test_a_name_too_long_for_version_12_is_shortened_as_little_as_needed(session, keystore):
     key = keystore.generate(session, "SM2-with-SM3", "qr/long", ["qr"], actor="test")
     long_name = "江苏省某某市某某区某某某某某某某某餐饮管理服务连锁经营有限责任公司第一分公司"
     for page_url in (SERVICE, None):
@@ -182,7 +182,7 @@ def test_a_name_too_long_for_version_12_is_shortened_as_little_as_needed(session
     assert qr_payload.decode(short).claims.holder_name == "福州测试科技有限公司"
 
 
-def test_es256_payloads_verify_with_python_cwt(session, keystore):  # noqa: F811
+def test_es256_payloads_verify_with_python_cwt(session, keystore):
     """python-cwt (an independent COSE/CWT implementation) verifies our ES256 COSE_Sign1 and
     reads the claims."""
     import cwt
@@ -208,7 +208,7 @@ def test_es256_payloads_verify_with_python_cwt(session, keystore):  # noqa: F811
     assert cwt.__version__
 
 
-def test_sm2_payloads_verify_with_openssl_over_the_sig_structure(session, keystore, tmp_path):  # noqa: F811
+def test_sm2_payloads_verify_with_openssl_over_the_sig_structure(session, keystore, tmp_path):
     from trust.sm2 import signature_from_raw
     key = keystore.generate(session, "SM2-with-SM3", "qr/sm2", ["qr"], actor="test")
     public = keystore.public_key(session, key)
@@ -251,7 +251,7 @@ def test_fuzz_random_bytes_are_a_format_failure(data):
     assert report.status is not Status.VALID
 
 
-def test_a_literal_percent_20_in_the_code_reads_right_as_scanned_and_as_a_browser_gives_it(session, keystore):  # noqa: F811,E501
+def test_a_literal_percent_20_in_the_code_reads_right_as_scanned_and_as_a_browser_gives_it(session, keystore):
     """About one code in three hundred holds "%20" in its Base45; a browser's location.href
     also writes the fragment's spaces as %20: every reading is tried and the signature decides."""
     key = keystore.generate(session, "SM2-with-SM3", "qr/percent", ["qr"], actor="test")

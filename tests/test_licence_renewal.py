@@ -15,9 +15,10 @@ from ca import authority, revocation, tsa
 from licence import registry, renewal
 from licence.pdf_verify import newest_stamp_expiry, signed_revision, verify_pdf
 from licence.renewal import Outcome
-from tests.test_licence_pades import ca, issue_demo_licence  # noqa: F401 (fixture)
 from trust.db import session_factory
 from trust.report import Status
+
+from tests.fixtures.licence import issue_demo_licence
 
 
 def _new_tsa(session, keystore, label: str, days: int):
@@ -27,7 +28,7 @@ def _new_tsa(session, keystore, label: str, days: int):
 
 
 @pytest.fixture(scope="module")
-def short_lived(ca):  # noqa: F811
+def short_lived(ca):
     """A licence PDF whose time stamps come from a TSA certificate that lasts 30 days."""
     engine, keystore = ca[0], ca[1]
     with session_factory(engine)() as session:
@@ -49,7 +50,7 @@ def _stored(ca, licence_id):
         return registry.pdf_file(session, licence_id)
 
 
-def test_renewal_only_when_due_and_only_when_it_extends_the_life(ca, short_lived):  # noqa: F811
+def test_renewal_only_when_due_and_only_when_it_extends_the_life(ca, short_lived):
     record, pdf, short = short_lived
     assert newest_stamp_expiry(pdf) == short.not_after
     assert {r.outcome for r in _renew(ca, 7)} == {Outcome.NOT_DUE}  # 30 days left
@@ -74,8 +75,12 @@ def test_renewal_only_when_due_and_only_when_it_extends_the_life(ca, short_lived
 
 
 def _lta_spec(ca):
-    from pyhanko.sign.validation.policy_decl import PdfSignatureValidationSpec, RevinfoOnlineFetchingRule, \
-        RevocationInfoGatheringSpec, SignatureValidationSpec
+    from pyhanko.sign.validation.policy_decl import (
+        PdfSignatureValidationSpec,
+        RevinfoOnlineFetchingRule,
+        RevocationInfoGatheringSpec,
+        SignatureValidationSpec,
+    )
     from pyhanko_certvalidator.context import CertValidationPolicySpec
     from pyhanko_certvalidator.policy_decl import REQUIRE_REVINFO, CertRevTrustPolicy
     from pyhanko_certvalidator.registry import SimpleTrustManager
@@ -87,7 +92,7 @@ def _lta_spec(ca):
         revinfo_gathering_policy=RevocationInfoGatheringSpec(online_fetching_rule=RevinfoOnlineFetchingRule.LOCAL_ONLY)))
 
 
-def test_pyhanko_ades_lta_validation_passes_now_and_after_the_certificates_expired(ca, short_lived):  # noqa: F811
+def test_pyhanko_ades_lta_validation_passes_now_and_after_the_certificates_expired(ca, short_lived):
     """ETSI EN 319 102-1 §5.6.3 (signatures with long-term availability) as pyHanko implements
     it, with our root as the only anchor and nothing fetched. Now, the renewed file passes.
     A day after both the signer's certificate (2 years) and the first TSA's (30 days) have

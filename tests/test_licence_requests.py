@@ -4,22 +4,22 @@ issuing department answers; an approval releases the fields for its purpose and 
 refusal does not; every step is audited."""
 
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from identity import subjects
 from licence import share_requests, sharing
+
+from tests.fixtures.api import APP, audit_records, bearer
+from tests.fixtures.licence import PURPOSE, person_bearer, post_licence
+from tests.fixtures.seal import HOLDER
 from tests.licence_support import BUSINESS, PERSON_ID, PHYSICIAN, business_request, physician_request
-from tests.test_licence_api import _issue, issuer  # noqa: F401 (fixture)
-from tests.test_licence_sharing import PURPOSE, _person, consumer  # noqa: F401 (fixture)
-from tests.test_seal_api import APP, app, audit_records, bearer, client, world  # noqa: F401 (fixtures)
-from tests.test_seal_making import HOLDER
 
 CONDITIONAL = {"sex", "born_on", "id_number"}
 
 
-def _officer(app, department: str, roles=("licence-admin",)) -> dict:  # noqa: F811
+def _officer(app, department: str, roles=("licence-admin",)) -> dict:
     with app.extensions["trust.sessions"]() as session:
         number = secrets.token_hex(4)
         person = subjects.create_officer(session, username=f"officer-{number}", password="Correct-Horse-42!",
@@ -29,24 +29,24 @@ def _officer(app, department: str, roles=("licence-admin",)) -> dict:  # noqa: F
     return bearer(app, client_id="officer-console", subject=person.id, scopes=("licence:manage",))
 
 
-def _consumer_headers(app):  # noqa: F811
+def _consumer_headers(app):
     return bearer(app, scopes=("licence:read",))
 
 
-def _ask(app, client, **body):  # noqa: F811
+def _ask(app, client, **body):
     return client.post("/api/v1/licences/requests", headers=_consumer_headers(app), json={
         "holder_code": PERSON_ID, "type_code": PHYSICIAN, "purpose": PURPOSE, "reason": "核验医师执业资格",
         "days": 7, **body})
 
 
-def _released(app, client, purpose=PURPOSE) -> tuple[set[str], str | None]:  # noqa: F811
+def _released(app, client, purpose=PURPOSE) -> tuple[set[str], str | None]:
     [licence] = client.post("/api/v1/licences/query", headers=_consumer_headers(app), json={
         "holder_code": PERSON_ID, "type_code": PHYSICIAN, "purpose": purpose}).get_json()["licences"]
     return set(licence["fields"]), licence["conditional_basis"]
 
 
-def test_the_issuing_departments_approval_releases_conditional_fields_for_its_purpose(app, client, consumer):  # noqa: F811,E501
-    licence_id = _issue(app, client, physician_request()).get_json()["licence_id"]
+def test_the_issuing_departments_approval_releases_conditional_fields_for_its_purpose(app, client, consumer):
+    licence_id = post_licence(app, client, physician_request()).get_json()["licence_id"]
     assert CONDITIONAL.isdisjoint(_released(app, client)[0])
     asked = _ask(app, client, operator="窗口 5 号")
     assert asked.status_code == 201, asked.get_data(as_text=True)
@@ -81,7 +81,7 @@ def test_the_issuing_departments_approval_releases_conditional_fields_for_its_pu
     assert client.get(f"/api/v1/licences/requests/{request['id']}",
                       headers=bearer(app, client_id="other-app", scopes=("licence:read",))).status_code == 404
 
-    wallet = client.get("/api/v1/wallet/requests", headers=_person(app)).get_json()["requests"]
+    wallet = client.get("/api/v1/wallet/requests", headers=person_bearer(app)).get_json()["requests"]
     assert [(r["id"], r["status"], r["answer"]) for r in wallet] == [(request["id"], "approved", "同意，限本次审批使用")]
 
     [(actor, target, details)] = audit_records(app, "licence.request")
@@ -94,9 +94,9 @@ def test_the_issuing_departments_approval_releases_conditional_fields_for_its_pu
     assert last_query["approved"] == [licence_id] and CONDITIONAL <= set(last_query["released"][licence_id])
 
 
-def test_an_approval_runs_out_and_a_refusal_releases_nothing(app, client, consumer):  # noqa: F811
-    _issue(app, client, physician_request())
-    now = datetime.now(timezone.utc)
+def test_an_approval_runs_out_and_a_refusal_releases_nothing(app, client, consumer):
+    post_licence(app, client, physician_request())
+    now = datetime.now(UTC)
     with app.extensions["trust.sessions"]() as session:
         body = {"holder_code": PERSON_ID, "type_code": PHYSICIAN, "purpose": PURPOSE, "reason": "核验资格", "days": 1}
         asked = share_requests.submit(session, APP, body, clock=lambda: now)
@@ -126,15 +126,15 @@ def test_an_approval_runs_out_and_a_refusal_releases_nothing(app, client, consum
     ({"unexpected": 1}, 400),
     ({"type_code": BUSINESS}, 404),  # the holder has no business licence
 ])
-def test_a_bad_request_is_refused_clearly(app, client, consumer, body, status):  # noqa: F811
-    _issue(app, client, physician_request())
+def test_a_bad_request_is_refused_clearly(app, client, consumer, body, status):
+    post_licence(app, client, physician_request())
     answer = _ask(app, client, **body)
     assert answer.status_code == status, answer.get_data(as_text=True)
     assert answer.get_json()["detail"]
 
 
-def test_a_type_without_conditional_fields_needs_no_request(app, client, consumer):  # noqa: F811
-    licence_id = _issue(app, client, business_request()).get_json()["licence_id"]
+def test_a_type_without_conditional_fields_needs_no_request(app, client, consumer):
+    licence_id = post_licence(app, client, business_request()).get_json()["licence_id"]
     answer = client.post("/api/v1/licences/requests", headers=_consumer_headers(app), json={
         "licence_id": licence_id, "purpose": PURPOSE, "reason": "核验"})
     assert answer.status_code == 400 and "no conditionally shared field" in answer.get_data(as_text=True)

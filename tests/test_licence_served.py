@@ -10,7 +10,7 @@ import re
 import subprocess
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -22,6 +22,7 @@ from identity.clients import DEMO_CLIENT_NAME
 from identity.demo import ENTERPRISE
 from licence.identifier import parse
 from licence.layout import qr_code
+
 from tests.licence_support import BUSINESS, business_request
 from tests.oidc_support import basic, http_post
 from tests.serving import clean_env, trustctl, trustctl_serve
@@ -297,7 +298,7 @@ def _wallet_token(served) -> str:
 def test_the_demo_citizen_shows_the_enterprises_licence_and_a_verifier_accepts_it_once(served):
     wallet = {"Authorization": f"Bearer {_wallet_token(served)}"}
     listed = requests.get(f"{served['base']}/api/v1/wallet/licences", headers=wallet, timeout=60).json()["licences"]
-    assert served["demo_licence"] in [l["licence_id"] for l in listed]  # through represents
+    assert served["demo_licence"] in [licence["licence_id"] for licence in listed]  # through represents
     made = requests.post(f"{served['base']}/api/v1/wallet/presentations", headers=wallet, timeout=60,
                          json={"licence_id": served["demo_licence"], "disclose": []})
     assert made.status_code == 201, made.text
@@ -339,7 +340,7 @@ def _register_consumer(served) -> None:
                 id="7d0c9d8e-0000-4000-8000-000000000001", client_id="demo-department-app", purpose="企业开办",
                 reason="核验", days=7, licence_id=served["demo_licence"], base=licence.base,
                 holder_code=ENTERPRISE["uscc"], type_code=licence.type_code, issuer_code=licence.issuer_code,
-                status="pending", requested_at=datetime.now(timezone.utc)))
+                status="pending", requested_at=datetime.now(UTC)))
             session.commit()
     finally:
         engine.dispose()

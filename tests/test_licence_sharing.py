@@ -3,32 +3,22 @@ and comparison (比对) over HTTP that answers match / no_match / not_comparable
 normalising both sides alike, and never a stored value."""
 
 import json
-import secrets
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from identity import subjects
 from licence import catalogue, sharing, types
 from licence.catalogue import Sharing
 from licence.sharing import Outcome
-from tests.licence_support import ENTERPRISE_USCC, PERSON_ID, PHYSICIAN, BUSINESS, physician_request
-from tests.test_licence_api import _issue, issuer  # noqa: F401 (fixture)
-from tests.test_seal_api import APP, app, audit_records, bearer, client, world  # noqa: F401 (fixtures)
 
-PURPOSE = "医疗机构执业登记"
-
-
-@pytest.fixture
-def consumer(app, issuer):  # noqa: F811
-    with app.extensions["trust.sessions"]() as session:
-        sharing.add_consumer(session, APP, types=[PHYSICIAN, BUSINESS], purposes=[PURPOSE, "企业开办"], actor="officer-1")
-        session.commit()
+from tests.fixtures.api import APP, audit_records, bearer
+from tests.fixtures.licence import PURPOSE, person_bearer, post_licence
+from tests.licence_support import BUSINESS, ENTERPRISE_USCC, PERSON_ID, PHYSICIAN, physician_request
 
 
-def _compare(app, client, body, scopes=("licence:read",)):  # noqa: F811
+def _compare(app, client, body, scopes=("licence:read",)):
     return client.post("/api/v1/licences/compare", json=body, headers=bearer(app, scopes=scopes))
 
 
@@ -38,8 +28,8 @@ def _stored_values(record: dict) -> set[str]:
     return {v for v in values if len(v) >= 2}
 
 
-def test_comparison_answers_per_field_and_never_a_stored_value(app, client, consumer):  # noqa: F811
-    issued = _issue(app, client, physician_request())
+def test_comparison_answers_per_field_and_never_a_stored_value(app, client, consumer):
+    issued = post_licence(app, client, physician_request())
     assert issued.status_code == 201, issued.get_data(as_text=True)
     record = issued.get_json()["record"]
     typed = {"name": "王　芳", "holder_name": "王芳", "id_number": PERSON_ID.lower(), "born_on": "1949-12-31",
@@ -66,8 +56,8 @@ def test_comparison_answers_per_field_and_never_a_stored_value(app, client, cons
     assert not {value for value in _stored_values(record) if value in json.dumps(details, ensure_ascii=False)}
 
 
-def test_a_use_not_registered_is_refused_and_audited(app, client, consumer):  # noqa: F811
-    _issue(app, client, physician_request())
+def test_a_use_not_registered_is_refused_and_audited(app, client, consumer):
+    post_licence(app, client, physician_request())
     fields = {"name": "王芳"}
     named = {"holder_code": PERSON_ID, "type_code": PHYSICIAN, "fields": fields}
     assert _compare(app, client, named).status_code == 400  # no purpose
@@ -85,7 +75,7 @@ def test_a_use_not_registered_is_refused_and_audited(app, client, consumer):  # 
     assert len(list(audit_records(app, "licence.use.refused"))) == 2
 
 
-def test_a_field_never_shared_is_never_compared(app, issuer):  # noqa: F811
+def test_a_field_never_shared_is_never_compared(app, issuer):
     with app.extensions["trust.sessions"]() as session:
         physician = types.get(session, PHYSICIAN).licence_type
     closed = replace(physician, fields=tuple(replace(f, sharing=Sharing.NOT_SHARED) if f.key == "id_number" else f
@@ -108,21 +98,14 @@ def test_full_width_spaces_and_case_compare_alike(a, b):
 
 # ---------------------------------------------------------------- query and consent
 
-def _person(app, resident_id=PERSON_ID) -> dict:
-    with app.extensions["trust.sessions"]() as session:
-        person = subjects.create_person(session, username=f"p{secrets.token_hex(4)}", password="Correct-Horse-42!",
-                                        name="王芳", resident_id=resident_id)
-        session.commit()
-    return bearer(app, subject=person.id, scopes=("licence:wallet",))
 
-
-def _query(app, client, **body):  # noqa: F811
+def _query(app, client, **body):
     return client.post("/api/v1/licences/query", json={"holder_code": PERSON_ID, "purpose": PURPOSE, **body},
                        headers=bearer(app, scopes=("licence:read",)))
 
 
-def test_conditional_fields_need_the_holders_consent_and_a_field_never_shared_never_appears(app, client, consumer):  # noqa: F811,E501
-    issued = _issue(app, client, physician_request()).get_json()["record"]
+def test_conditional_fields_need_the_holders_consent_and_a_field_never_shared_never_appears(app, client, consumer):
+    issued = post_licence(app, client, physician_request()).get_json()["record"]
     conditional = {"sex": "女", "born_on": "1949-12-31", "id_number": PERSON_ID}
     before = _query(app, client, operator="窗口 3 号")
     assert before.status_code == 200, before.get_data(as_text=True)
@@ -133,8 +116,8 @@ def test_conditional_fields_need_the_holders_consent_and_a_field_never_shared_ne
     assert all("consent" in w["reason"]["en"] for w in licence["withheld"])
     assert "1949-12-31" not in json.dumps(before.get_json(), ensure_ascii=False)
 
-    wallet = _person(app)
-    until = (datetime.now(timezone.utc) + timedelta(days=30)).isoformat()
+    wallet = person_bearer(app)
+    until = (datetime.now(UTC) + timedelta(days=30)).isoformat()
     granted = client.post("/api/v1/wallet/consents", json={"client_id": APP, "purpose": PURPOSE, "until": until},
                           headers=wallet)
     assert granted.status_code == 201, granted.get_data(as_text=True)
@@ -149,31 +132,31 @@ def test_conditional_fields_need_the_holders_consent_and_a_field_never_shared_ne
     with app.extensions["trust.sessions"]() as session:
         types.import_type(session, json.dumps(definition, ensure_ascii=False).encode(), actor="officer-1")
         session.commit()
-    second = _issue(app, client, physician_request()).get_json()["licence_id"]
-    newer = next(l for l in _query(app, client).get_json()["licences"] if l["licence_id"] == second)
+    second = post_licence(app, client, physician_request()).get_json()["licence_id"]
+    newer = next(found for found in _query(app, client).get_json()["licences"] if found["licence_id"] == second)
     assert "sex" not in newer["fields"] and {"field": "sex", "sharing": "不予共享"}.items() <= \
         next(w for w in newer["withheld"] if w["field"] == "sex").items()
 
     consent_id = granted.get_json()["id"]
     assert client.delete(f"/api/v1/wallet/consents/{consent_id}", headers=wallet).status_code == 200
     withdrawn = _query(app, client).get_json()["licences"]
-    assert all(set(conditional).isdisjoint(l["fields"]) for l in withdrawn)
+    assert all(set(conditional).isdisjoint(licence["fields"]) for licence in withdrawn)
     listed = client.get("/api/v1/wallet/consents", headers=wallet).get_json()["consents"]
     assert [c["withdrawn_at"] is not None for c in listed] == [True]
     released = [details["released"] for _actor, _target, details in audit_records(app, "licence.query")]
     assert "id_number" in released[1][issued["licence_id"]] and "id_number" not in released[0][issued["licence_id"]]
-    assert [d["operator"] for _a, _t, d in audit_records(app, "licence.query")][0] == "窗口 3 号"
+    assert next(d["operator"] for _a, _t, d in audit_records(app, "licence.query")) == "窗口 3 号"
     assert [a for a, _t, _d in audit_records(app, "licence.consent.grant")] == [f"person:{listed[0]['granted_by'][7:]}"]
 
 
-def test_consents_are_the_holders_own_and_a_query_states_a_registered_purpose(app, client, consumer):  # noqa: F811
-    _issue(app, client, physician_request())
-    until = (datetime.now(timezone.utc) + timedelta(days=30)).isoformat()
-    stranger = _person(app, resident_id="110101199003070011")
+def test_consents_are_the_holders_own_and_a_query_states_a_registered_purpose(app, client, consumer):
+    post_licence(app, client, physician_request())
+    until = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+    stranger = person_bearer(app, resident_id="110101199003070011")
     for_other = client.post("/api/v1/wallet/consents", json={"holder_code": PERSON_ID, "client_id": APP,
                                                              "purpose": PURPOSE, "until": until}, headers=stranger)
     assert for_other.status_code == 403
-    wallet = _person(app)
+    wallet = person_bearer(app)
     for body, status in (({"client_id": APP, "purpose": "好奇", "until": until}, 400),
                          ({"client_id": APP, "purpose": PURPOSE, "until": "next week"}, 400),
                          ({"client_id": APP, "purpose": PURPOSE, "until": "2099-01-01T00:00:00Z"}, 400),
@@ -188,16 +171,16 @@ def test_consents_are_the_holders_own_and_a_query_states_a_registered_purpose(ap
     assert _query(app, client, type_code="11100000MB0143028R002").status_code == 403  # food: not registered
 
 
-def test_the_wallet_lists_the_holders_licences_their_files_and_who_used_them(app, client, consumer):  # noqa: F811
-    licence_id = _issue(app, client, physician_request()).get_json()["licence_id"]
+def test_the_wallet_lists_the_holders_licences_their_files_and_who_used_them(app, client, consumer):
+    licence_id = post_licence(app, client, physician_request()).get_json()["licence_id"]
     _query(app, client, operator="窗口 3 号")
     _compare(app, client, {"licence_id": licence_id, "fields": {"name": "王芳"}, "purpose": PURPOSE})
-    wallet = _person(app)
+    wallet = person_bearer(app)
     [mine] = client.get("/api/v1/wallet/licences", headers=wallet).get_json()["licences"]
     assert mine["licence_id"] == licence_id and mine["status_zh"] == "有效"
     ofd = client.get(mine["files"]["ofd"], headers=wallet)
     assert ofd.status_code == 200 and ofd.data[:2] == b"PK"
-    stranger = _person(app, resident_id="110101199003070011")
+    stranger = person_bearer(app, resident_id="110101199003070011")
     assert client.get("/api/v1/wallet/licences", headers=stranger).get_json()["licences"] == []
     assert client.get(mine["files"]["ofd"], headers=stranger).status_code == 404
     uses = client.get("/api/v1/wallet/uses", headers=wallet).get_json()["uses"]
@@ -211,22 +194,22 @@ def test_the_wallet_lists_the_holders_licences_their_files_and_who_used_them(app
         assert len(month) == 7 and count == 2
 
 
-def test_autofill_needs_the_holders_consent_and_names_its_source(app, client, consumer):  # noqa: F811
-    licence_id = _issue(app, client, physician_request()).get_json()["licence_id"]
+def test_autofill_needs_the_holders_consent_and_names_its_source(app, client, consumer):
+    licence_id = post_licence(app, client, physician_request()).get_json()["licence_id"]
     body = {"holder_code": PERSON_ID, "type_code": PHYSICIAN, "purpose": PURPOSE}
     headers = bearer(app, scopes=("licence:read",))
     refused = client.post("/api/v1/licences/autofill", json=body, headers=headers)
     assert refused.status_code == 403 and "consent" in refused.get_data(as_text=True)
-    until = (datetime.now(timezone.utc) + timedelta(days=1)).isoformat()
+    until = (datetime.now(UTC) + timedelta(days=1)).isoformat()
     assert client.post("/api/v1/wallet/consents", json={"client_id": APP, "purpose": PURPOSE, "until": until},
-                       headers=_person(app)).status_code == 201
+                       headers=person_bearer(app)).status_code == 201
     filled = client.post("/api/v1/licences/autofill", json=body, headers=headers).get_json()
     assert filled["provenance"]["licence_id"] == licence_id
     assert filled["form"]["id_number"] == PERSON_ID and filled["form"]["born_on"] == "1949-12-31"
     assert filled["labels"]["name"] == "姓名"
 
 
-def test_the_wallets_consent_form_needs_its_csrf_token_and_a_login(app, client):  # noqa: F811
+def test_the_wallets_consent_form_needs_its_csrf_token_and_a_login(app, client):
     assert client.post("/wallet/consents", data={"consumer": f"{APP}|{PURPOSE}", "holder": PERSON_ID,
                                                  "days": "30"}).status_code == 401  # no CSRF token
     page = client.get("/wallet")

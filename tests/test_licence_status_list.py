@@ -9,17 +9,17 @@ from datetime import timedelta
 
 import pytest
 from hypothesis import given, strategies as st
-
 from sqlalchemy import select
 
 from ca import authority
 from licence import qr_keys, qr_payload, registry, status_list
 from licence.models import licences
 from licence.qr_payload import PayloadError
-from tests.test_licence_pades import ca, issue_demo_licence  # noqa: F401 (fixture)
 from trust.clock import utc_now
 from trust.db import session_factory
 from trust.report import CheckName as C, CheckStatus as S, Status
+
+from tests.fixtures.licence import issue_demo_licence
 
 PUBLIC_URL = "http://127.0.0.1:8000"  # as issue_demo_licence issues
 
@@ -38,7 +38,7 @@ def test_two_bit_values_round_trip(values):
 
 
 @pytest.fixture(scope="module")
-def licensed(ca):  # noqa: F811
+def licensed(ca):
     record, _pdf = issue_demo_licence(ca)
     engine, keystore = ca[0], ca[1]
     with session_factory(engine)() as session:
@@ -52,14 +52,14 @@ def licensed(ca):  # noqa: F811
     return {"record": record, "index": row.status_index, "root": root, "text": text, "keys": keys, "first": first}
 
 
-def _list(ca, root):  # noqa: F811
+def _list(ca, root):
     with session_factory(ca[0])() as session:
         data = status_list.token(session, ca[1], 1, public_url=PUBLIC_URL)
         session.commit()
     return status_list.read_token(data, trusted_roots=(root,))
 
 
-def test_an_issued_licence_has_a_random_slot_and_the_list_says_valid(ca, licensed):  # noqa: F811
+def test_an_issued_licence_has_a_random_slot_and_the_list_says_valid(ca, licensed):
     assert 0 <= licensed["index"] < status_list.SIZE
     listed = status_list.read_token(licensed["first"], trusted_roots=(licensed["root"],))
     assert listed.uri == f"{PUBLIC_URL}/api/v1/status-lists/1" and listed.bits == 2
@@ -70,7 +70,7 @@ def test_an_issued_licence_has_a_random_slot_and_the_list_says_valid(ca, license
     assert report.signatures[0].check_status(C.LICENCE_STATUS) is S.PASSED and not report.warnings
 
 
-def test_revoked_is_invalid_with_the_new_list_and_valid_with_a_warning_with_the_old(ca, licensed):  # noqa: F811
+def test_revoked_is_invalid_with_the_new_list_and_valid_with_a_warning_with_the_old(ca, licensed):
     engine = ca[0]
     old = status_list.read_token(licensed["first"], trusted_roots=(licensed["root"],))
     with session_factory(engine)() as session:
@@ -89,11 +89,12 @@ def test_revoked_is_invalid_with_the_new_list_and_valid_with_a_warning_with_the_
     assert stale.status is Status.VALID and any("past its ttl" in w.en for w in stale.warnings)
 
 
-def test_a_changed_licences_old_code_reads_superseded_and_the_new_one_valid(ca, licensed):  # noqa: F811
+def test_a_changed_licences_old_code_reads_superseded_and_the_new_one_valid(ca, licensed):
     """变更: the old version's QR, checked with the list made after the change, fails its
     licence_status naming the new version's supersession; the new version's own code passes."""
     from licence import issuance
     from licence.demo import BUSINESS_LICENCE, DEMO_FACE
+
     from tests.licence_support import ENTERPRISE_USCC
     engine, keystore = ca[0], ca[1]
     issuer = licensed["record"].record["issuer"]["code"]
@@ -117,12 +118,14 @@ def test_an_index_outside_the_list_or_another_list_is_indeterminate(licensed):
     small = status_list.StatusList(listed.uri, listed.issued_at, listed.ttl, 2, listed.lst[:10])
     assert qr_payload.verify(licensed["text"], licensed["keys"], statuses=small) \
         .signatures[0].check_status(C.LICENCE_STATUS) is S.INDETERMINATE
-    other = status_list.StatusList(f"https://elsewhere/api/v1/status-lists/{listed.uri.rsplit('/', 1)[1]}", listed.issued_at, listed.ttl, 2, listed.lst)
+    number = listed.uri.rsplit('/', 1)[1]
+    other = status_list.StatusList(f"https://elsewhere/api/v1/status-lists/{number}", listed.issued_at, listed.ttl, 2,
+                                   listed.lst)
     assert qr_payload.verify(licensed["text"], licensed["keys"], statuses=other) \
         .signatures[0].check_status(C.LICENCE_STATUS) is S.INDETERMINATE
 
 
-def test_a_bad_status_list_token_is_refused_by_name(ca, licensed):  # noqa: F811
+def test_a_bad_status_list_token_is_refused_by_name(ca, licensed):
     data = licensed["first"]
     with pytest.raises(PayloadError, match="trusted root"):
         status_list.read_token(data, trusted_roots=(ca[4],))

@@ -8,12 +8,20 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from licence import issuance, registry
 from licence.verify import mask_id_number, mask_name, registry_lookup, verify_licence
-from ofd.writer import write_ofd
 from ofd import layout
-from tests.licence_support import (CLIENT, PERSON_ID, VERIFY_URL, business_request, issue, make_authority,
-                                   physician_request)
+from ofd.writer import write_ofd
 from trust.errors import StorageError, TrustError
 from trust.report import CheckName as C, CheckStatus as S, Status
+
+from tests.licence_support import (
+    CLIENT,
+    PERSON_ID,
+    VERIFY_URL,
+    business_request,
+    issue,
+    make_authority,
+    physician_request,
+)
 
 
 @pytest.fixture

@@ -13,8 +13,9 @@ import urllib.request
 
 from bench.postgres import free_port
 from identity.demo import CITIZEN
-from tests.serving import clean_env, trustctl, trustctl_serve
 from trust import events
+
+from tests.serving import clean_env, trustctl, trustctl_serve
 
 NUMBER = CITIZEN["resident_id"]
 MASKED = NUMBER[:6] + "*" * 8 + NUMBER[-4:]

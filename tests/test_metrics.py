@@ -10,9 +10,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from api.app import create_app
 from bench.postgres import free_port
 from hsm.kek import create_master_key_file
-from tests.serving import clean_env, trustctl, trustctl_serve
 from trust import db
 from trust.config import Settings, metrics_allow
+
+from tests.serving import clean_env, trustctl, trustctl_serve
 
 
 def _samples(text: str) -> dict:

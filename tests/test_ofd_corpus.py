@@ -12,8 +12,9 @@ from ofd.reader import read_ofd
 from ofd.render import render_page
 from ofd.text import document_text
 from ofd.verify import verify_ofd
-from tests.oracles import shared_file
 from trust.report import CheckName as C, CheckStatus as S, Status
+
+from tests.oracles import shared_file
 
 CRYPTO_CHECKS = (C.INTEGRITY, C.SIGNATURE, C.SEAL)
 
@@ -47,7 +48,7 @@ def _expected(row) -> list[dict]:
     verdicts = re.search(r"EXPECT\(my independent check\): \w+ \[([^\]]*)\]", row["what_it_is"]).group(1)
     blocks = row["what_it_is"].split(" | [S")[1:]
     out = []
-    for verdict, block in zip(re.findall(r"'(\w+)'", verdicts), blocks):
+    for verdict, block in zip(re.findall(r"'(\w+)'", verdicts), blocks, strict=True):
         mismatch = re.search(r"reference digest mismatch: ([^|;]+)", block)
         out.append({
             "verdict": verdict,
@@ -69,7 +70,7 @@ def test_signed_files_get_the_manifest_verdict(row):
     report = verify_ofd(_data(row), certificates=_certificates(row))
     expected = _expected(row)
     assert len(report.signatures) == len(expected)
-    for signature, want in zip(report.signatures, expected):
+    for signature, want in zip(report.signatures, expected, strict=True):
         statuses = {name: signature.check_status(name) for name in CRYPTO_CHECKS}
         if want["verdict"] == "VALID":
             want_seal = S.NOT_APPLICABLE if signature.type == "Sign" else S.PASSED

@@ -7,6 +7,7 @@ import pytest
 
 from ofd.package import OFDFormatError, Package, check_entry_name, parse_xml, resolve, to_loc, write_package
 from ofd.reader import read_ofd
+
 from tests.oracles import shared_file
 
 

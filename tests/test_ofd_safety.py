@@ -169,7 +169,7 @@ def test_repeat_counts_cannot_allocate_without_bound():
 
 
 def test_the_depth_limit_is_exact_and_counts_comments_and_instructions_but_not_text():
-    from trust.archive import ArchiveError, DEFAULT_LIMITS, parse_xml
+    from trust.archive import DEFAULT_LIMITS, ArchiveError, parse_xml
     depth = DEFAULT_LIMITS.max_xml_depth
     parse_xml(b"<a>" * depth + b"text" + b"</a>" * depth)
     for inner in (b"<b/>", b"<!-- c -->", b"<?pi x?>"):

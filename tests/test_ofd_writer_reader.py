@@ -10,7 +10,7 @@ import pytest
 from fontTools.ttLib import TTFont
 from PIL import Image as PILImage
 
-from ofd import layout as L
+from ofd import layout as lm
 from ofd.package import Package
 from ofd.reader import read_ofd
 from ofd.text import document_text
@@ -26,24 +26,24 @@ def _png(color) -> bytes:
 
 RED, BLUE = _png((200, 0, 0)), _png((0, 0, 200))
 PAGES = (
-    L.Page(items=(
-        L.Text(30, 30, "营业执照", 10, color=(200, 0, 0), char_spacing=2),
-        L.Text(20, 50, "统一社会信用代码 91350100M000100Y43", 4),
-        L.Image(150, 20, 30, 20, RED),
-        L.Rect(10, 10, 190, 277),
-        L.Line(20, 60, 190, 60, width=0.5),
-        L.Table(20, 70, (40, 110), 8, (("名称", "福州某某科技有限公司"), ("住所", "福建省福州市鼓楼区某路1号"))),
+    lm.Page(items=(
+        lm.Text(30, 30, "营业执照", 10, color=(200, 0, 0), char_spacing=2),
+        lm.Text(20, 50, "统一社会信用代码 91350100M000100Y43", 4),
+        lm.Image(150, 20, 30, 20, RED),
+        lm.Rect(10, 10, 190, 277),
+        lm.Line(20, 60, 190, 60, width=0.5),
+        lm.Table(20, 70, (40, 110), 8, (("名称", "福州某某科技有限公司"), ("住所", "福建省福州市鼓楼区某路1号"))),
     )),
-    L.Page(items=(L.Text(20, 30, "第二页：经营范围", 5), L.Image(20, 40, 60, 40, BLUE, "PNG"))),
-    L.Page(width=297, height=210, items=(L.Text(20, 30, "横向第三页 landscape", 6),)),
+    lm.Page(items=(lm.Text(20, 30, "第二页：经营范围", 5), lm.Image(20, 40, 60, 40, BLUE, "PNG"))),
+    lm.Page(width=297, height=210, items=(lm.Text(20, 30, "横向第三页 landscape", 6),)),
 )
-DOCUMENT = L.Document(
+DOCUMENT = lm.Document(
     pages=PAGES,
-    info=L.DocInfo(title="营业执照", author="福州市市场监督管理局", doc_id="5c0e0b7a9a1f4d7e8f3b2c6d1e0a9b88",
+    info=lm.DocInfo(title="营业执照", author="福州市市场监督管理局", doc_id="5c0e0b7a9a1f4d7e8f3b2c6d1e0a9b88",
                    keywords=("营业执照", "电子证照"),
                    custom_datas=(("证照类型", "营业执照"), ("licenceNo", "91350100M000100Y43"))),
-    attachments=(L.Attachment("证照数据.json", b'{"name": "x"}', "json"),),
-    custom_tags=(L.CustomTag("urn:uia:licence", "<licence><name>福州某某科技有限公司</name></licence>".encode()),),
+    attachments=(lm.Attachment("证照数据.json", b'{"name": "x"}', "json"),),
+    custom_tags=(lm.CustomTag("urn:uia:licence", "<licence><name>福州某某科技有限公司</name></licence>".encode()),),
 )
 
 
@@ -52,10 +52,10 @@ def ofd_bytes() -> bytes:
     return write_ofd(DOCUMENT)
 
 
-def _expected_runs(page: L.Page) -> list[L.Text]:
+def _expected_runs(page: lm.Page) -> list[lm.Text]:
     runs = []
     for item in page.items:
-        runs.extend(i for i in (item.items() if isinstance(item, L.Table) else [item]) if isinstance(i, L.Text))
+        runs.extend(i for i in (item.items() if isinstance(item, lm.Table) else [item]) if isinstance(i, lm.Text))
     return runs
 
 
@@ -72,9 +72,9 @@ def test_easyofd_reads_pages_text_positions_and_images(ofd_bytes):
         got = sorted((t["text"], round(float(t["pos"][0]), 2), round(float(t["pos"][1]), 2)) for t in info["text_list"])
         want = sorted((r.text, round(r.x, 2), round(r.y - r.size, 2)) for r in _expected_runs(page))
         assert got == want
-        images = [i for i in page.items if isinstance(i, L.Image)]
+        images = [i for i in page.items if isinstance(i, lm.Image)]
         assert len(info["img_list"]) == len(images)
-        for item, found in zip(images, info["img_list"]):
+        for item, found in zip(images, info["img_list"], strict=True):
             assert [round(float(v), 2) for v in found["pos"]] == [item.x, item.y, item.w, item.h]
             assert images_by_id[found["ResourceID"]] == item.data
 
@@ -85,10 +85,10 @@ def test_our_reader_reads_everything_back(ofd_bytes):
     assert document.info["CustomDatas"] == {"证照类型": "营业执照", "licenceNo": "91350100M000100Y43"}
     assert [p.box for p in document.pages] == [(0, 0, 210, 297), (0, 0, 210, 297), (0, 0, 297, 210)]
     package = Package.from_bytes(ofd_bytes)
-    for page, model in zip(document.pages, PAGES):
+    for page, model in zip(document.pages, PAGES, strict=True):
         assert [(r.text, r.x, r.y, r.size) for r in page.texts] == \
             [(r.text, r.x, r.y, r.size) for r in _expected_runs(model)]
-        images = [i for i in model.items if isinstance(i, L.Image)]
+        images = [i for i in model.items if isinstance(i, lm.Image)]
         assert [package.read(i.part) for i in page.images] == [i.data for i in images]
         assert [i.boundary for i in page.images] == [(i.x, i.y, i.w, i.h) for i in images]
     first = document.pages[0].texts[0]
@@ -112,7 +112,7 @@ def test_embedded_font_is_a_subset_with_the_used_glyphs(ofd_bytes):
 
 
 def test_standard_font_name_without_embedding():
-    data = write_ofd(L.Document(pages=(L.Page(items=(L.Text(10, 20, "仿宋文字", 5, font="FangSong"),)),),
+    data = write_ofd(lm.Document(pages=(lm.Page(items=(lm.Text(10, 20, "仿宋文字", 5, font="FangSong"),)),),
                                 embed_fonts=False))
     (font,) = read_ofd(data).fonts.values()
     assert font.name == "FangSong" and font.part is None
@@ -140,8 +140,8 @@ def test_png_preview(ofd_bytes):
     assert landscape.size == (round(297 * 50 / 25.4), round(210 * 50 / 25.4))
 
 
-def _one_line(text: str, doc_id: str = "0" * 32) -> L.Document:
-    return L.Document(pages=(L.Page(items=(L.Text(10, 20, text, 5),)),), info=L.DocInfo(doc_id=doc_id))
+def _one_line(text: str, doc_id: str = "0" * 32) -> lm.Document:
+    return lm.Document(pages=(lm.Page(items=(lm.Text(10, 20, text, 5),)),), info=lm.DocInfo(doc_id=doc_id))
 
 
 def _embedded_font(data: bytes) -> bytes:
@@ -182,13 +182,13 @@ def test_writing_is_deterministic_and_safe_from_several_threads():
 
 
 def test_custom_tags_take_the_file_names_given_and_refuse_clashes():
-    page = L.Page(items=(L.Text(10, 10, "标引"),))
-    named = L.CustomTag("urn:x", b"<a/>", file_name="Meta.xml", type_id="Meta")
-    data = write_ofd(L.Document(pages=(page,), custom_tags=(named,), embed_fonts=False))
+    page = lm.Page(items=(lm.Text(10, 10, "标引"),))
+    named = lm.CustomTag("urn:x", b"<a/>", file_name="Meta.xml", type_id="Meta")
+    data = write_ofd(lm.Document(pages=(page,), custom_tags=(named,), embed_fonts=False))
     (tag,) = read_ofd(data).custom_tags
     assert tag.part == "Doc_0/Tags/Meta.xml" and tag.namespace == "urn:x"
     assert b'TypeID="Meta"' in Package.from_bytes(data).read("Doc_0/Tags/CustomTags.xml")
-    for clash in ((named, named), (L.CustomTag("urn:y", b"<b/>", file_name="CustomTags.xml"),),
-                  (L.CustomTag("urn:y", b"<b/>", file_name="../x.xml"),)):
+    for clash in ((named, named), (lm.CustomTag("urn:y", b"<b/>", file_name="CustomTags.xml"),),
+                  (lm.CustomTag("urn:y", b"<b/>", file_name="../x.xml"),)):
         with pytest.raises(InvalidInput):
-            write_ofd(L.Document(pages=(page,), custom_tags=clash, embed_fonts=False))
+            write_ofd(lm.Document(pages=(page,), custom_tags=clash, embed_fonts=False))

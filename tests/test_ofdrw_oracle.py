@@ -14,11 +14,11 @@ from ofd.package import Package, write_package
 from ofd.signature import Stamp, sign_ofd
 from ofd.verify import verify_ofd
 from seal.ses import build_signature_v4, parse_signature
-from tests.oracles import ofdrw_verify
-from tests.test_cms import tsa  # noqa: F401 (fixture)
-from tests.test_ofd_sign_verify import _seal, _seal_callback, pki, sealed, unsigned  # noqa: F401 (fixtures)
 from trust.hashes import sm3
 from trust.report import CheckName as C, CheckStatus as S, Status
+
+from tests.fixtures.ofd import make_seal, seal_callback
+from tests.oracles import ofdrw_verify
 
 
 def _flip_in(data: bytes, inside: bytes) -> bytes:
@@ -45,21 +45,21 @@ def _tamper(sealed_ofd: bytes, how: str) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def produced(pki, unsigned, sealed, tsa, tmp_path_factory) -> dict[str, Path]:  # noqa: F811
+def produced(pki, unsigned, sealed, tsa, tmp_path_factory) -> dict[str, Path]:
     """Each kind of sealed OFD we make, written to a file, with tampered copies."""
     stamp, _tsa_cert = tsa
     _root, maker, signer, second = pki
     folder = tmp_path_factory.mktemp("ofdrw")
-    seal = _seal(maker, signer)
+    seal = make_seal(maker, signer)
 
     def time_stamped(signature_xml: bytes, signature_loc: str) -> bytes:
         return build_signature_v4(seal=seal, data_hash=sm3(signature_xml), property_info=signature_loc,
                                   signer_cert=signer.cert_der, sign=signer.sign, time_stamp=stamp)
 
-    second_seal = _seal(maker, second, "第二枚章")
+    second_seal = make_seal(maker, second, "第二枚章")
     documents = {
         "sealed": sealed,
-        "countersigned": sign_ofd(sealed, _seal_callback(second_seal, second), seal=second_seal,
+        "countersigned": sign_ofd(sealed, seal_callback(second_seal, second), seal=second_seal,
                                   stamps=[Stamp(1, (100, 200, 40, 40))]),
         "time-stamped": sign_ofd(unsigned, time_stamped, seal=seal, stamps=[Stamp(0, (20, 200, 40, 40))]),
         "bare-sign": sign_ofd(unsigned, lambda xml, loc: signer.sign(xml), sign_type="Sign"),

@@ -21,6 +21,7 @@ from hsm.keystore import open_keystore
 from trust import audit
 from trust.config import load_settings
 from trust.db import make_engine, session_factory
+
 from custody import demo_custody
 
 TRUSTCTL = Path(sys.executable).parent / "trustctl"

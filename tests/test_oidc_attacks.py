@@ -8,22 +8,34 @@ test_oidc_flow.py."""
 import random
 import re
 import urllib.parse
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 from sqlalchemy import select
 
-from tests.oidc_support import (PASSWORD, REDIRECT_URI, SQLITE_ONLY, add_client, add_person, authorize_query,
-                                basic, make_app, new_keystore, next_totp_code, pkce_pair, query_of)
 from identity import subjects
 from trust import audit
 from trust.config import load_settings
 from trust.db import session_factory
 from trust.errors import InvalidInput
 from trust.ids import generate_uscc
+
+from tests.oidc_support import (
+    PASSWORD,
+    REDIRECT_URI,
+    SQLITE_ONLY,
+    add_client,
+    add_person,
+    authorize_query,
+    basic,
+    make_app,
+    new_keystore,
+    next_totp_code,
+    pkce_pair,
+    query_of,
+)
 
 
 @pytest.fixture
@@ -108,7 +120,7 @@ def test_enterprise_scope_releases_the_legal_persons_a_person_may_act_for(app, e
     """经办人: what the person is authorised to do for which legal person, until when, reaches
     the relying party in the ID token and userinfo; expired authorisations and disabled
     legal persons are left out, and nothing is released without the scope."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     until = (now + timedelta(days=30)).replace(microsecond=0)
     rng = random.Random(5)
     other, _ = add_person(engine, None, username="someone-else", seed=9)
@@ -233,7 +245,7 @@ def test_code_replay_revokes_what_the_first_use_issued(app, person, client):
 
 @SQLITE_ONLY
 def test_code_of_another_client_is_refused(app, engine, person, client):
-    client, secret = client
+    client, _secret = client
     other, other_secret = add_client(engine)
     http = app.test_client()
     log_in(http)
@@ -384,7 +396,7 @@ def test_trust_proxy_hops_setting():
 
 @SQLITE_ONLY
 def test_totp_is_asked_after_the_password(app, engine, keystore, client):
-    subject, secret = add_person(engine, keystore, username="with-totp", totp=True, seed=7)
+    _subject, secret = add_person(engine, keystore, username="with-totp", totp=True, seed=7)
     client, _ = client
     http = app.test_client()
     _, challenge = pkce_pair()

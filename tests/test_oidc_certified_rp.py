@@ -12,6 +12,7 @@ import urllib.parse
 import pytest
 
 from bench.server import free_port
+
 from tests.serving import clean_env, trustctl, trustctl_serve
 
 REDIRECT = "http://127.0.0.1:9/callback"   # nothing listens: the code is read from the redirect

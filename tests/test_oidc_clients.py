@@ -12,17 +12,17 @@ import pytest
 from asn1crypto import keys as asn1_keys
 from asn1crypto.algos import DSASignature
 from cryptography.hazmat.primitives.asymmetric import ec
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 from jwt.algorithms import ECAlgorithm
 from sqlalchemy import select
 
 from identity import clients, signing_keys
 from identity.client_models import oauth_client
-from oracles import STANDARD_ID, openssl
-from tests.oidc_support import REDIRECT_URI, SQLITE_ONLY, add_client, basic, make_app, new_keystore
 from trust.db import session_factory
 from trust.errors import InvalidInput, NotFound
+
+from oracles import STANDARD_ID, openssl
+from tests.oidc_support import REDIRECT_URI, SQLITE_ONLY, add_client, basic, make_app, new_keystore
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ token that should not pass is refused."""
 
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import jwt
 import pytest
@@ -15,10 +15,11 @@ from sqlalchemy import insert, select
 
 from identity import federation, subjects
 from identity.client_models import federated_identity
-from tests.oidc_support import PASSWORD, SQLITE_ONLY, add_client, add_person, basic, make_app, new_keystore
 from trust import audit
 from trust.db import session_factory
 from trust.errors import PermissionDenied
+
+from tests.oidc_support import PASSWORD, SQLITE_ONLY, add_client, add_person, basic, make_app, new_keystore
 
 ISSUER = "https://sso.other-province.gov.cn"
 AUDIENCE = "https://trust.this-province.gov.cn"
@@ -169,7 +170,7 @@ def test_an_officer_linked_before_gets_no_token_without_totp(app, engine, setup,
     officer = add_officer(engine)
     with session_factory(engine)() as session:
         session.execute(insert(federated_identity).values(issuer=ISSUER, external_subject="ext-officer",
-                                                          subject_id=officer.id, linked_at=datetime.now(timezone.utc)))
+                                                          subject_id=officer.id, linked_at=datetime.now(UTC)))
         session.commit()
     response = exchange(app, client, secret, id_token(issuer_key, sub="ext-officer"), scope="licence:read")
     assert response.status_code == 400 and response.get_json()["error"] == "invalid_grant"

@@ -23,8 +23,20 @@ from pathlib import Path
 import jwt
 import pytest
 
-from tests.oidc_support import (PASSWORD, SQLITE_ONLY, add_client, add_person, authorize_query, basic,
-                                http_get_json, http_post, new_keystore, next_totp_code, pkce_pair, served_by_gunicorn)
+from tests.oidc_support import (
+    PASSWORD,
+    SQLITE_ONLY,
+    add_client,
+    add_person,
+    authorize_query,
+    basic,
+    http_get_json,
+    http_post,
+    new_keystore,
+    next_totp_code,
+    pkce_pair,
+    served_by_gunicorn,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -60,7 +72,7 @@ class Callback:
                 if url.path == "/callback":  # not the browser's /favicon.ico
                     callback.queries.append(dict(urllib.parse.parse_qsl(url.query)))
                     callback.arrived.set()
-                body = "<!doctype html><title>callback</title><p id=done>ok</p>".encode()
+                body = b"<!doctype html><title>callback</title><p id=done>ok</p>"
                 self.send_response(200)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
                 self.send_header("Content-Length", str(len(body)))

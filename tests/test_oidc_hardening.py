@@ -6,9 +6,10 @@ import pytest
 from sqlalchemy import select
 
 from identity.authn import CLIENT_LIMIT
+from trust import audit
+
 from tests.oidc_support import add_client, add_person, authorize_query, basic, make_app, new_keystore, pkce_pair
 from tests.test_oidc_attacks import consent_and_get_code, csrf, exchange, log_in
-from trust import audit
 
 
 @pytest.fixture

@@ -12,16 +12,23 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings, strategies as st
 from openapi_spec_validator import validate
 from schemathesis import GenerationMode
-from schemathesis.checks import (content_type_conformance, ignored_auth, not_a_server_error,
-                                 response_headers_conformance, response_schema_conformance, status_code_conformance)
+from schemathesis.checks import (
+    content_type_conformance,
+    ignored_auth,
+    not_a_server_error,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from api.app import create_app
 from api.openapi import PATH, document
 from identity import subjects, tokens
 from identity.clients import DEMO_CLIENT_ID, SCOPES, USER_SCOPES
 from identity.demo import CITIZEN
-from tests.serving import clean_env, trustctl
 from trust.config import load_settings
+
+from tests.serving import clean_env, trustctl
 
 # Pages for people (HTML), and /metrics (Prometheus text, loopback only): not JSON endpoints.
 PAGES = {"/login", "/login/totp", "/login/done", "/consent", "/oauth/authorize", "/oauth/logout", "/v/{licence_id}",

@@ -5,11 +5,9 @@ corpus certificates chaining as the manifest says."""
 
 import hashlib
 import re
-import http.server
 import socket
-import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,8 +18,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from hypothesis import given, settings, strategies as st
 
-from certs import Issued, make_intermediate, make_leaf, make_root
-from oracles import openssl, shared_file
 from trust import oids
 from trust.errors import InvalidInput
 from trust.path import validate_path
@@ -29,7 +25,10 @@ from trust.report import CheckName as C, CheckStatus as S
 from trust.revocation import Fetcher, RevocationState, check_revocation
 from trust.x509 import load_certificates, parse_certificate
 
-NOW = datetime.now(timezone.utc).replace(microsecond=0)
+from certs import Issued, make_intermediate, make_leaf, make_root
+from oracles import openssl, shared_file
+
+NOW = datetime.now(UTC).replace(microsecond=0)
 SM2_ALG = {"algorithm": oids.SM2_WITH_SM3}
 
 
@@ -118,71 +117,6 @@ def make_ocsp_response(request_der: bytes | None, issuer: Issued, cert: Issued, 
         "certs": [asn1_x509.Certificate.load(signer.cert_der)] if signer is not issuer else None})
     return asn1_ocsp.OCSPResponse({"response_status": "successful", "response_bytes": {
         "response_type": "basic_ocsp_response", "response": basic}}).dump()
-
-
-class Responder:
-    """A loopback HTTP server: GET paths serve fixed bytes, POST /ocsp asks ``ocsp(request)``,
-    /slow drips one byte every 0.3 s."""
-
-    def __init__(self):
-        self.files: dict[str, bytes] = {}
-        self.ocsp = None
-        self.hits: list[str] = []
-        responder = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                responder.hits.append(self.path)
-                if self.path == "/slow":
-                    return self._drip()
-                body = responder.files.get(self.path)
-                self._send(body if body is not None else b"", 200 if body is not None else 404)
-
-            def do_POST(self):
-                responder.hits.append(self.path)
-                request = self.rfile.read(int(self.headers["Content-Length"]))
-                if self.path == "/slow":
-                    return self._drip()
-                self._send(responder.ocsp(request), 200)
-
-            def _send(self, body, code):
-                self.send_response(code)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def _drip(self):
-                self.send_response(200)
-                self.send_header("Content-Length", "100")
-                self.end_headers()
-                try:
-                    for _ in range(100):
-                        self.wfile.write(b"0")
-                        self.wfile.flush()
-                        time.sleep(0.3)
-                except OSError:
-                    pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.fetcher = Fetcher(frozenset({"127.0.0.1"}), time_limit=1.5)
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def responder():
-    server = Responder()
-    yield server
-    server.close()
 
 
 def free_port() -> int:
@@ -597,9 +531,9 @@ def test_unhandled_critical_extension_fails():
     leaf = make_leaf(root)
     cert = asn1_x509.Certificate.load(leaf.cert_der)
     tbs = asn1_x509.TbsCertificate.load(cert["tbs_certificate"].dump())
-    tbs["extensions"] = list(tbs["extensions"]) + [
-        {"extn_id": "name_constraints", "critical": True, "extn_value": {"permitted_subtrees": [
-            {"base": asn1_x509.GeneralName(name="dns_name", value="example.cn")}]}}]
+    permitted = [{"base": asn1_x509.GeneralName(name="dns_name", value="example.cn")}]
+    tbs["extensions"] = [*tbs["extensions"], {"extn_id": "name_constraints", "critical": True,
+                                              "extn_value": {"permitted_subtrees": permitted}}]
     signed = asn1_x509.Certificate({"tbs_certificate": tbs, "signature_algorithm": SM2_ALG,
                                     "signature_value": root.key.sign(tbs.dump())}).dump()
     result = validate_path(signed, roots=[root.cert_der])
@@ -676,4 +610,4 @@ def test_many_same_name_candidates_stay_bounded():
     assert result.status(C.CHAIN) in (S.FAILED, S.INDETERMINATE)
     assert time.monotonic() - started < 5
     assert validate_path(leaf.cert_der, roots=[root.cert_der],
-                         intermediates=decoys + [inter.cert_der]).status(C.CHAIN) == S.PASSED  # AKI/SKI first
+                         intermediates=[*decoys, inter.cert_der]).status(C.CHAIN) == S.PASSED  # AKI/SKI first

@@ -14,9 +14,10 @@ from hsm.kek import TokenKEK
 from hsm.keystore import KeyStore
 from hsm.pkcs11 import SM2_PROFILES, Pkcs11Backend, Token, sm2_profile
 from hsm.soft import SoftBackend
-from oracles import openssl
-from softhsm import PIN, softhsm  # noqa: F401  (fixture)
 from trust.errors import InvalidInput, KeyUnavailable
+
+from oracles import openssl
+from tests.fixtures.softhsm import PIN
 
 
 @pytest.fixture
@@ -58,8 +59,8 @@ def test_keys_are_generated_inside_the_token_non_extractable(keystore, token, se
             ("Ed25519", "EDDSA", "m", ["pkeyutl", "-verify", "-rawin", "-in", tmp_path / "m", "-pubin", "-inkey"])):
         ref = keystore.generate(session, alg, f"tok-{alg}", ["document"], actor="a")
         assert ref.backend == "pkcs11"
-        private = token.run("test", lambda s: s.get_key(object_class=ObjectClass.PRIVATE_KEY,
-                                                        id=bytes.fromhex(ref.handle)))
+        private = token.run("test", lambda s, ref=ref: s.get_key(object_class=ObjectClass.PRIVATE_KEY,
+                                                                id=bytes.fromhex(ref.handle)))
         assert private[Attribute.EXTRACTABLE] is False and private[Attribute.SENSITIVE] is True
         assert private[Attribute.NEVER_EXTRACTABLE] is True and private[Attribute.TOKEN] is True
         # OpenSC's pkcs11-tool signs with the token's key; openssl verifies with the public key
@@ -140,7 +141,7 @@ def test_sm2_profile_the_module_lacks_fails_cleanly(token, session):
     """The vendor numbers reach C_GenerateKeyPair; SoftHSM has no SM2, so it refuses them,
     and nothing is recorded."""
     keystore = KeyStore([SoftBackend(TokenKEK(token)), Pkcs11Backend(token, SM2_PROFILES["sansec"])], "pkcs11")
-    with pytest.raises(KeyUnavailable, match="key generation failed .MechanismInvalid"):
+    with pytest.raises(KeyUnavailable, match=r"key generation failed .MechanismInvalid"):
         keystore.generate(session, "SM2-with-SM3", "vendor-sm2", ["seal"], actor="a")
     session.rollback()
     assert keystore.list(session, include_destroyed=True) == []

@@ -4,10 +4,11 @@ each refusal naming the setting and the fix; the embedded default refuses nothin
 import pytest
 
 from api.production import refusals
-from tests.serving import clean_env, trustctl
 from trust.config import Mode, load_settings
 from trust.db import make_engine, upgrade
 from trust.errors import InvalidInput
+
+from tests.serving import clean_env, trustctl
 
 GOOD = {"TRUST_MODE": "production", "TRUST_KEYSTORE": "soft", "TRUST_KEK_SOURCE": "passphrase",
         "TRUST_POLICY_OID": "1.2.156.112562.1", "TRUST_PUBLIC_URL": "https://zwfw.example.gov.cn",

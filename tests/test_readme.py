@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from bench.server import TRUSTCTL, free_port
+
 from tests.oracles import shared_file
 from tests.serving import clean_env, trustctl, trustctl_serve
 
@@ -140,7 +141,7 @@ def _field(page: str, name: str) -> str:
 
 
 def test_the_demo_env_file_is_private_and_quoted(demo):
-    env, port, _printed, folder = demo
+    _env, port, _printed, folder = demo
     path = folder / "var" / "demo.env"
     assert path.stat().st_mode & 0o777 == 0o600
     values = dict(line.removeprefix("export ").split("=", 1) for line in path.read_text().splitlines()

@@ -8,103 +8,25 @@ SM2 signature inside it against the certificate embedded in it.
 import base64
 import io
 import json
-import secrets
 from dataclasses import replace
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
 from asn1crypto import pem
-from sqlalchemy import select
+from hypothesis import HealthCheck, given, settings, strategies as st
 
-from api.app import create_app
 from bench.server import free_port
 from ca import authority
 from hsm import officers
-from hsm.kek import create_master_key_file
-from hsm.keystore import Usage
-from identity import subjects, tokens
 from seal import registry, signing
 from seal.ses import parse_signature
-from tests.certs import make_root
-from tests.oracles import openssl, openssl_tsa  # noqa: F401 (fixture)
-from tests.test_seal_making import HOLDER, USCC, World, certify, new_seal, small_png
-from trust import audit, db, truststore
-from trust.config import Settings
+from trust import truststore
 from trust.hashes import sm3
 
+from tests.fixtures.api import APP, audit_records, bearer, officer, problem
+from tests.fixtures.seal import USCC, new_seal
+from tests.oracles import openssl
+
 DATA = "准予行政许可决定书 decision No. 7".encode()
-APP = "dept-app"
-
-
-@pytest.fixture
-def app(request, tmp_path):
-    """The app on SQLite, or on each database of `db_url` for a test that asks for it too."""
-    url = f"sqlite:///{tmp_path / 'trust.db'}"
-    if "db_url" in request.fixturenames:
-        url = request.getfixturevalue("db_url")
-    engine = db.make_engine(url)
-    db.upgrade(engine)
-    create_master_key_file(tmp_path / "master.key")
-    settings = Settings(home=tmp_path, database_url=url, host="127.0.0.1", port=8000,
-                        max_request_bytes=1024 * 1024, workers=1, public_url="https://trust.test")
-    yield create_app(settings, engine)
-    engine.dispose()
-
-
-@pytest.fixture
-def world(app):
-    """A seal-maker and a holder key in the app's KeyStore, certified by a test root that
-    the trust store trusts for seals."""
-    keystore = app.extensions["trust.keystore"]
-    with app.extensions["trust.sessions"]() as session:
-        root = make_root("Seal API Test Root")
-        subject = {"country_name": "CN", "organization_name": HOLDER, "organization_identifier": USCC}
-        maker = keystore.generate(session, "SM2-with-SM3", "test/seal-maker", [Usage.SEAL_MAKING], actor="test")
-        holder = keystore.generate(session, "SM2-with-SM3", "test/holder", [Usage.SEAL], actor="test")
-        maker_cert = certify(session, keystore, maker, root, {**subject, "common_name": "制章者 Seal maker"})
-        holder_cert = certify(session, keystore, holder, root, {**subject, "common_name": "签章者 Seal holder"})
-        truststore.import_roots(session, "seal", root.cert_der, actor="test")
-        session.commit()
-        yield World(session, keystore, root, maker, maker_cert, holder, holder_cert, small_png())
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
-
-
-def bearer(app, *, client_id=APP, subject=None, scopes=("seal:sign",)) -> dict:
-    with app.extensions["trust.sessions"]() as session:
-        token, _ = tokens.issue_access_token(session, app.extensions["trust.keystore"],
-                                             issuer=app.extensions["trust.settings"].public_url,
-                                             client_id=client_id, subject=subject, scopes=list(scopes))
-        session.commit()
-    return {"Authorization": f"Bearer {token}"}
-
-
-def officer(app, roles=("seal-admin",)) -> dict:
-    with app.extensions["trust.sessions"]() as session:
-        number = secrets.token_hex(4)
-        person = subjects.create_officer(session, username=f"officer-{number}", password="Correct-Horse-42!",
-                                         name="王科长", staff_number=f"S-{number}", department="市场监管局",
-                                         roles=list(roles))
-        session.commit()
-    return bearer(app, client_id="officer-console", subject=person.id, scopes=("seal:manage",))
-
-
-def audit_records(app, action):
-    with app.extensions["trust.sessions"]() as session:
-        rows = session.execute(select(audit.audit_log).where(audit.audit_log.c.action == action)
-                               .order_by(audit.audit_log.c.seq))
-        return [(row.actor, row.target, json.loads(row.detail)) for row in rows]
-
-
-def problem(response, status, code):
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/problem+json"
-    body = response.get_json(force=True)
-    assert body["code"] == code and body["detail"] and body["detail_zh"]
-    return body
 
 
 def sign(client, es_id, headers, **body):
@@ -128,13 +50,13 @@ def checks(report) -> dict:
 
 # ---------------------------------------------------------------- signing
 
-def test_sign_a_digest_and_openssl_verifies_it(app, client, world, tmp_path):
-    record = new_seal(world, clients=[APP])
+def test_sign_a_digest_and_openssl_verifies_it(app, client, api_world, tmp_path):
+    record = new_seal(api_world, clients=[APP])
     response = sign(client, record.es_id, bearer(app), digest=sm3(DATA).hex())
     assert response.status_code == 200, response.get_data(as_text=True)
     der = base64.b64decode(response.get_json()["signature"])
     ses = parse_signature(der)
-    assert ses.data_hash == sm3(DATA) and ses.seal.raw == record.seal and ses.cert == world.holder_cert
+    assert ses.data_hash == sm3(DATA) and ses.seal.raw == record.seal and ses.cert == api_world.holder_cert
 
     (tmp_path / "sig.ses").write_bytes(der)
     openssl("asn1parse", "-inform", "DER", "-in", tmp_path / "sig.ses")
@@ -157,15 +79,15 @@ def test_sign_a_digest_and_openssl_verifies_it(app, client, world, tmp_path):
     ("digest", base64.urlsafe_b64encode(sm3(DATA)).decode().rstrip("=")),
     ("digest", sm3(DATA).hex().upper()),
 ])
-def test_data_or_digest_in_each_encoding(app, client, world, field, value):
-    record = new_seal(world, clients=[APP])
+def test_data_or_digest_in_each_encoding(app, client, api_world, field, value):
+    record = new_seal(api_world, clients=[APP])
     response = sign(client, record.es_id, bearer(app), **{field: value})
     assert response.status_code == 200, response.get_data(as_text=True)
     assert parse_signature(base64.b64decode(response.get_json()["signature"])).data_hash == sm3(DATA)
 
 
-def test_operator_is_the_token_subject(app, client, world):
-    record = new_seal(world, clients=[APP], operators=["c" * 32])
+def test_operator_is_the_token_subject(app, client, api_world):
+    record = new_seal(api_world, clients=[APP], operators=["c" * 32])
     assert sign(client, record.es_id, bearer(app, subject="c" * 32), data=base64.b64encode(DATA).decode()) \
         .status_code == 200
     problem(sign(client, record.es_id, bearer(app, subject="d" * 32), data=base64.b64encode(DATA).decode()),
@@ -175,20 +97,20 @@ def test_operator_is_the_token_subject(app, client, world):
     assert len(audit_records(app, "seal.refuse")) == 2
 
 
-def test_a_tsa_url_is_refused_so_the_server_fetches_nothing_a_caller_names(app, client, world):
-    record = new_seal(world, clients=[APP])
+def test_a_tsa_url_is_refused_so_the_server_fetches_nothing_a_caller_names(app, client, api_world):
+    record = new_seal(api_world, clients=[APP])
     problem(sign(client, record.es_id, bearer(app), digest=sm3(DATA).hex(), timestamp="http://127.0.0.1:9/tsa"),
             400, "invalid_input")
 
 
-def test_a_local_time_stamp_from_our_tsa(app, client, world):
+def test_a_local_time_stamp_from_our_tsa(app, client, api_world):
     """With our SM2 TSA set up (as `trustctl init --demo` does), the signature carries a
     token over its signature value that verifies under the TSA's root; without it, 404."""
-    record = new_seal(world, clients=[APP])
+    record = new_seal(api_world, clients=[APP])
     body = {"digest": sm3(DATA).hex(), "purpose": "p", "timestamp": "local"}
     problem(client.post(f"/api/v1/seals/{record.es_id}/sign", json=body, headers=bearer(app)), 404, "not_found")
 
-    session, keystore = world.session, world.keystore
+    session, keystore = api_world.session, api_world.keystore
     credentials = []
     for i in (1, 2):
         credential, _ = officers.new_credential()
@@ -209,10 +131,10 @@ def test_a_local_time_stamp_from_our_tsa(app, client, world):
     assert checks(report)["timestamp"] == "PASSED" and report["status"] == "VALID", report
 
 
-def test_an_external_time_stamp_from_the_configured_tsa(app, client, world, openssl_tsa):
+def test_an_external_time_stamp_from_the_configured_tsa(app, client, api_world, openssl_tsa):
     """TRUST_TSA_URL names the province's TSA (here `openssl ts -reply`); "external" uses it,
     and only it: without one configured the request is 400."""
-    record = new_seal(world, clients=[APP])
+    record = new_seal(api_world, clients=[APP])
     body = {"digest": sm3(DATA).hex(), "purpose": "p", "timestamp": "external"}
     problem(client.post(f"/api/v1/seals/{record.es_id}/sign", json=body, headers=bearer(app)), 400, "invalid_input")
     settings = app.extensions["trust.settings"]
@@ -223,8 +145,8 @@ def test_an_external_time_stamp_from_the_configured_tsa(app, client, world, open
     assert response.status_code == 200, response.get_data(as_text=True)
     der = base64.b64decode(response.get_json()["signature"])
     assert parse_signature(der).time_stamp is not None and openssl_tsa.requests == 1
-    truststore.import_roots(world.session, "seal", openssl_tsa.root_pem.encode(), actor="test")
-    world.session.commit()
+    truststore.import_roots(api_world.session, "seal", openssl_tsa.root_pem.encode(), actor="test")
+    api_world.session.commit()
     report = verify(client, der, data=DATA)
     assert checks(report)["timestamp"] == "PASSED" and report["status"] == "VALID", report
 
@@ -234,8 +156,8 @@ def test_an_external_time_stamp_from_the_configured_tsa(app, client, world, open
     {"data": "%%%"}, {"data": base64.b64encode(DATA).decode(), "digest": sm3(DATA).hex()}, {},
     {"digest": sm3(DATA).hex(), "purpose": ""}, {"digest": sm3(DATA).hex(), "purpose": "x" * 201},
 ])
-def test_bad_sign_requests_are_400(app, client, world, body):
-    record = new_seal(world, clients=[APP])
+def test_bad_sign_requests_are_400(app, client, api_world, body):
+    record = new_seal(api_world, clients=[APP])
     body.setdefault("purpose", "p")
     problem(client.post(f"/api/v1/seals/{record.es_id}/sign", json=body, headers=bearer(app)), 400, "invalid_input")
 
@@ -248,8 +170,8 @@ JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size
 
 
 @pytest.fixture
-def seal_and_token(app, world):
-    return new_seal(world, clients=[APP]).es_id, bearer(app)
+def seal_and_token(app, api_world):
+    return new_seal(api_world, clients=[APP]).es_id, bearer(app)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -265,8 +187,8 @@ def test_any_json_body_is_answered_never_a_crash(client, seal_and_token, body, p
         problem(response, 400, "invalid_input")
 
 
-def test_a_body_that_is_not_a_json_object_is_400(app, client, world):
-    record = new_seal(world, clients=[APP])
+def test_a_body_that_is_not_a_json_object_is_400(app, client, api_world):
+    record = new_seal(api_world, clients=[APP])
     for body in (b"[1]", b"{", b"\xff"):
         problem(client.post(f"/api/v1/seals/{record.es_id}/sign", data=body, content_type="application/json",
                             headers=bearer(app)), 400, "invalid_input")
@@ -274,15 +196,15 @@ def test_a_body_that_is_not_a_json_object_is_400(app, client, world):
 
 # ---------------------------------------------------------------- who may sign
 
-def test_no_token_is_401(app, client, world):
-    record = new_seal(world, clients=[APP])
+def test_no_token_is_401(app, client, api_world):
+    record = new_seal(api_world, clients=[APP])
     response = sign(client, record.es_id, {}, digest=sm3(DATA).hex())
     problem(response, 401, "unauthenticated")
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
 
-def test_a_client_without_seal_sign_is_403_and_audited(app, client, world):
-    record = new_seal(world, clients=[APP])
+def test_a_client_without_seal_sign_is_403_and_audited(app, client, api_world):
+    record = new_seal(api_world, clients=[APP])
     response = sign(client, record.es_id, bearer(app, scopes=("licence:read",)), digest=sm3(DATA).hex())
     problem(response, 403, "permission_denied")
     assert "insufficient_scope" in response.headers["WWW-Authenticate"]
@@ -291,8 +213,8 @@ def test_a_client_without_seal_sign_is_403_and_audited(app, client, world):
     assert audit_records(app, "seal.sign") == []
 
 
-def test_a_client_not_authorised_for_the_seal_is_403_and_audited(app, client, world):
-    record = new_seal(world, clients=["other-app"])
+def test_a_client_not_authorised_for_the_seal_is_403_and_audited(app, client, api_world):
+    record = new_seal(api_world, clients=["other-app"])
     problem(sign(client, record.es_id, bearer(app), digest=sm3(DATA).hex()), 403, "permission_denied")
     batch = client.post(f"/api/v1/seals/{record.es_id}/sign-batch", json={"digests": [sm3(DATA).hex()],
                                                                           "purpose": "p"}, headers=bearer(app))
@@ -303,8 +225,8 @@ def test_a_client_not_authorised_for_the_seal_is_403_and_audited(app, client, wo
 
 
 @pytest.mark.parametrize("status", ["revoked", "suspended"])
-def test_a_revoked_or_suspended_seal_cannot_sign(app, client, world, status):
-    record = new_seal(world, clients=[APP])
+def test_a_revoked_or_suspended_seal_cannot_sign(app, client, api_world, status):
+    record = new_seal(api_world, clients=[APP])
     action = "revoke" if status == "revoked" else "suspend"
     done = client.post(f"/api/v1/seals/{record.es_id}/{action}", json={"reason": "机构撤并 merged"},
                        headers=officer(app))
@@ -314,14 +236,14 @@ def test_a_revoked_or_suspended_seal_cannot_sign(app, client, world, status):
     assert detail["code"] == "seal_not_active"
 
 
-def test_an_unknown_seal_is_404(app, client, world):
+def test_an_unknown_seal_is_404(app, client, api_world):
     problem(sign(client, "3501000000000000001", bearer(app), digest=sm3(DATA).hex()), 404, "not_found")
 
 
 # ---------------------------------------------------------------- batches
 
-def test_a_batch_of_1000(app, client, world):
-    record = new_seal(world, clients=[APP])
+def test_a_batch_of_1000(app, client, api_world):
+    record = new_seal(api_world, clients=[APP])
     digests = [sm3(i.to_bytes(4, "big")) for i in range(signing.MAX_BATCH)]
     response = client.post(f"/api/v1/seals/{record.es_id}/sign-batch", headers=bearer(app),
                            json={"digests": [d.hex() for d in digests], "purpose": "批量办结 batch results"})
@@ -339,8 +261,8 @@ def test_a_batch_of_1000(app, client, world):
     assert detail["purpose"] == "批量办结 batch results"
 
 
-def test_batch_refusal_and_revocation_on_each_database(db_url, app, client, world):
-    record = new_seal(world, clients=[APP])
+def test_batch_refusal_and_revocation_on_each_database(db_url, app, client, api_world):
+    record = new_seal(api_world, clients=[APP])
     digests = [sm3(bytes([i])).hex() for i in range(10)]
     batch = client.post(f"/api/v1/seals/{record.es_id}/sign-batch", headers=bearer(app),
                         json={"digests": digests, "purpose": "p"})
@@ -358,8 +280,8 @@ def test_batch_refusal_and_revocation_on_each_database(db_url, app, client, worl
 
 
 @pytest.mark.parametrize("digests", [[], ["ab" * 32] * 1001, "ab" * 32, ["ab" * 32, "ab" * 31]])
-def test_bad_batches_are_400(app, client, world, digests):
-    record = new_seal(world, clients=[APP])
+def test_bad_batches_are_400(app, client, api_world, digests):
+    record = new_seal(api_world, clients=[APP])
     response = client.post(f"/api/v1/seals/{record.es_id}/sign-batch", headers=bearer(app),
                            json={"digests": digests, "purpose": "p"})
     problem(response, 400, "invalid_input")
@@ -367,8 +289,8 @@ def test_bad_batches_are_400(app, client, world, digests):
 
 # ---------------------------------------------------------------- verifying
 
-def test_verify_with_data_digest_and_neither(app, client, world):
-    record = new_seal(world, clients=[APP])
+def test_verify_with_data_digest_and_neither(app, client, api_world):
+    record = new_seal(api_world, clients=[APP])
     der = base64.b64decode(sign(client, record.es_id, bearer(app), data=base64.b64encode(DATA).decode())
                            .get_json()["signature"])
     report = verify(client, der, data=DATA)
@@ -386,8 +308,8 @@ def test_verify_with_data_digest_and_neither(app, client, world):
     assert verify(client, bytes(tampered), data=DATA)["status"] == "INVALID"
 
 
-def test_verify_checks_the_status_of_our_seals(app, client, world):
-    record = new_seal(world, clients=[APP])
+def test_verify_checks_the_status_of_our_seals(app, client, api_world):
+    record = new_seal(api_world, clients=[APP])
     der = base64.b64decode(sign(client, record.es_id, bearer(app), digest=sm3(DATA).hex()).get_json()["signature"])
     assert verify(client, der, data=DATA)["status"] == "VALID"
     client.post(f"/api/v1/seals/{record.es_id}/revoke", json={"reason": "丢失 lost"}, headers=officer(app))
@@ -413,8 +335,8 @@ def test_verify_bad_requests(app, client):
 
 # ---------------------------------------------------------------- the registry, for officers
 
-def test_officer_lists_shows_suspends_resumes_and_authorises(app, client, world):
-    record = new_seal(world, clients=["other-app"])
+def test_officer_lists_shows_suspends_resumes_and_authorises(app, client, api_world):
+    record = new_seal(api_world, clients=["other-app"])
     headers = officer(app)
     listed = client.get(f"/api/v1/seals?holder={USCC}&status=active", headers=headers)
     assert listed.status_code == 200
@@ -423,8 +345,8 @@ def test_officer_lists_shows_suspends_resumes_and_authorises(app, client, world)
     shown = client.get(f"/api/v1/seals/{record.es_id}", headers=headers).get_json()
     assert shown["status"] == "active" and shown["clients"] == ["other-app"]
     assert base64.b64decode(shown["seal"]) == record.seal and base64.b64decode(shown["picture"]["data"]) == \
-        world.picture.data
-    assert pem.unarmor(shown["holder_certificate"].encode())[2] == world.holder_cert
+        api_world.picture.data
+    assert pem.unarmor(shown["holder_certificate"].encode())[2] == api_world.holder_cert
     assert [h["to"] for h in shown["history"]][-1] == "active"
 
     authorised = client.put(f"/api/v1/seals/{record.es_id}/authorisation", json={"clients": [APP, "other-app"]},
@@ -444,8 +366,8 @@ def test_officer_lists_shows_suspends_resumes_and_authorises(app, client, world)
     assert history[-1]["actor"].startswith("officer:") and history[-1]["reason"] == "审查结束 reviewed"
 
 
-def test_bulk_revocation_by_holder(app, client, world):
-    first, second = new_seal(world, clients=[APP]), new_seal(world, clients=[APP], seal_type="finance")
+def test_bulk_revocation_by_holder(app, client, api_world):
+    first, second = new_seal(api_world, clients=[APP]), new_seal(api_world, clients=[APP], seal_type="finance")
     headers = officer(app)
     done = client.post("/api/v1/seals/revoke", json={"holder_uscc": USCC, "reason": "审批局成立 merged"},
                        headers=headers)
@@ -456,8 +378,8 @@ def test_bulk_revocation_by_holder(app, client, world):
             400, "illegal_transition")
 
 
-def test_bulk_revocation_by_list(app, client, world):
-    first, second = new_seal(world), new_seal(world)
+def test_bulk_revocation_by_list(app, client, api_world):
+    first, second = new_seal(api_world), new_seal(api_world)
     done = client.post("/api/v1/seals/revoke", json={"es_ids": [second.es_id], "reason": "丢失 lost"},
                        headers=officer(app))
     assert done.get_json()["revoked"] == [second.es_id]
@@ -466,8 +388,8 @@ def test_bulk_revocation_by_list(app, client, world):
     assert statuses == {first.es_id: "active", second.es_id: "revoked"}
 
 
-def test_managing_needs_the_scope_and_an_officer_with_the_role(app, client, world):
-    record = new_seal(world)
+def test_managing_needs_the_scope_and_an_officer_with_the_role(app, client, api_world):
+    record = new_seal(api_world)
     path = f"/api/v1/seals/{record.es_id}/suspend"
     problem(client.post(path, json={"reason": "x"}), 401, "unauthenticated")
     problem(client.post(path, json={"reason": "x"}, headers=bearer(app)), 403, "permission_denied")  # seal:sign only
@@ -482,23 +404,23 @@ def test_managing_needs_the_scope_and_an_officer_with_the_role(app, client, worl
 
 
 @pytest.mark.parametrize("query", ["limit=0", "limit=1001", "limit=x", "status=lost", "holder=123", "type=round"])
-def test_bad_listing_queries_are_400(app, client, world, query):
+def test_bad_listing_queries_are_400(app, client, api_world, query):
     problem(client.get(f"/api/v1/seals?{query}", headers=officer(app)), 400, "invalid_input")
 
 
-def test_unknown_seal_and_missing_reason(app, client, world):
+def test_unknown_seal_and_missing_reason(app, client, api_world):
     headers = officer(app)
     problem(client.get("/api/v1/seals/3501000000000000001", headers=headers), 404, "not_found")
-    record = new_seal(world)
+    record = new_seal(api_world)
     problem(client.post(f"/api/v1/seals/{record.es_id}/suspend", json={}, headers=headers), 400, "invalid_input")
     problem(client.put(f"/api/v1/seals/{record.es_id}/authorisation", json={"clients": "app"}, headers=headers),
             400, "invalid_input")
 
 
 @pytest.mark.parametrize("digest", ["zz", "ab" * 31, base64.b64encode(b"\0" * 31).decode()])
-def test_a_digest_of_the_wrong_form_is_named_as_such(app, client, world, digest):
+def test_a_digest_of_the_wrong_form_is_named_as_such(app, client, api_world, digest):
     """Not "32 bytes, got 1": what a digest must look like, and how long the text was."""
-    record = new_seal(world, clients=[APP])
+    record = new_seal(api_world, clients=[APP])
     answer = client.post(f"/api/v1/seals/{record.es_id}/sign", json={"digest": digest, "purpose": "p"},
                          headers=bearer(app))
     assert answer.status_code == 400

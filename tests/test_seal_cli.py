@@ -17,17 +17,18 @@ from hsm import officers
 from hsm.keystore import open_keystore
 from seal.ses import parse_seal, parse_signature
 from seal.verify import verify_ses_signature
-from tests.ca_fixtures import served
-from tests.certs import make_leaf, make_root
-from tests.custody import demo_custody
-from tests.oracles import openssl
-from tests.test_seal_making import _foreign_seal
 from trust.audit import audit_log
 from trust.config import load_settings
 from trust.db import make_engine, session_factory
 from trust.hashes import sm3
 from trust.ids import generate_uscc
 from trust.report import CheckName, CheckStatus
+
+from tests.certs import make_leaf, make_root
+from tests.custody import demo_custody
+from tests.fixtures.ca import served
+from tests.oracles import openssl
+from tests.test_seal_making import _foreign_seal
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +66,7 @@ def make(home, uscc, *extra):
 
 
 def test_make_list_show_sign(demo, tmp_path):
-    home, engine, uscc, root = demo
+    home, _engine, uscc, root = demo
     es_id = make(home, uscc, "--type", "contract", "--name", "演示局合同专用章", "--client", "app-1",
                  "--out", tmp_path / "seal.esl")
     seal = parse_seal((tmp_path / "seal.esl").read_bytes())
@@ -159,7 +160,7 @@ def test_drawn_picture_options(demo, tmp_path):
 
 
 def test_revoke_a_holder_and_import(demo, tmp_path):
-    home, engine, uscc, _root = demo
+    home, _engine, uscc, _root = demo
     make(home, uscc)
     make(home, uscc, "--type", "finance")
     cli("revoke", "--holder", uscc, "--reason", "机构撤并", "--credential", officer(home))
@@ -203,7 +204,7 @@ def test_sign_with_an_external_tsa(demo, tmp_path):
 def test_trustctl_verify_reports_the_registry_status(demo, tmp_path):
     """On a machine that runs the service, `trustctl verify` asks our registry: a signature made
     before its seal was revoked, with only the signer's word for its time, is no longer PASSED."""
-    home, engine, uscc, root = demo
+    home, _engine, uscc, root = demo
     es_id = make(home, uscc, "--client", "app-1")
     (tmp_path / "data").write_bytes(b"decision")
     cli("sign", es_id, "--credential", officer(home), "--data", tmp_path / "data", "--client", "app-1", "--purpose", "p", "--out", tmp_path / "s.ses")

@@ -4,99 +4,26 @@ Oracles: `openssl asn1parse` reads what we make, and OpenSSL verifies the maker'
 signature over SES_SealInfo with the maker certificate's key.
 """
 
-import io
 import random
-from datetime import datetime, timedelta, timezone
-from typing import NamedTuple
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from PIL import Image
 from asn1crypto import pem
 
 from hsm import kek
-from hsm.keystore import KeyRef, KeyStore, KeyStoreConfig, Usage, UsageNotPermitted, open_keystore
+from hsm.keystore import KeyStoreConfig, UsageNotPermitted, open_keystore
 from seal import making, registry
-from seal.picture import Picture, validate_picture
 from seal.registry import SealStatus
 from seal.ses import build_seal_v4, parse_seal
 from seal.verify import verify_seal
-from tests.certs import Issued, make_certificate, make_leaf, make_root
-from tests.oracles import openssl
 from trust.errors import InvalidInput, PermissionDenied
 from trust.hashes import sm3
 from trust.ids import generate_uscc
 from trust.report import CheckName, CheckStatus, Status
 
-USCC = generate_uscc(random.Random(38540), region="440300")
-HOLDER = "深圳市测试局 Shenzhen Test Bureau"
-
-
-class _KeyStorePublic:
-    """A KeyStore key's public half, in the shape tests/certs.py certifies (public_key())."""
-
-    def __init__(self, public):
-        self._public = public
-
-    def public_key(self):
-        return self._public
-
-
-class World(NamedTuple):
-    session: object
-    keystore: KeyStore
-    root: Issued
-    maker_key: KeyRef
-    maker_cert: bytes
-    holder_key: KeyRef
-    holder_cert: bytes
-    picture: Picture
-
-
-def small_png(mm: int = 40, dpi: int = 100) -> Picture:
-    pixels = round(mm / 25.4 * dpi)
-    image = Image.new("RGBA", (pixels, pixels), (0, 0, 0, 0))
-    for x in range(pixels):
-        image.putpixel((x, pixels // 2), (220, 0, 0, 255))
-    out = io.BytesIO()
-    image.save(out, "PNG", dpi=(dpi, dpi))
-    return validate_picture(out.getvalue(), "PNG")
-
-
-def certify(session, keystore, ref: KeyRef, issuer: Issued, name: dict | str) -> bytes:
-    return make_certificate(name, _KeyStorePublic(keystore.public_key(session, ref)), issuer, ca=False).cert_der
-
-
-def make_world(session, tmp_path) -> World:
-    master = tmp_path / "master.key"
-    kek.create_master_key_file(master)
-    keystore = open_keystore(KeyStoreConfig(kek_file=master))
-    root = make_root("Seal Test Root")
-    subject = {"country_name": "CN", "organization_name": HOLDER, "organization_identifier": USCC}
-    maker_key = keystore.generate(session, "SM2-with-SM3", "test/seal-maker", [Usage.SEAL_MAKING], actor="test")
-    holder_key = keystore.generate(session, "SM2-with-SM3", "test/holder", [Usage.SEAL], actor="test")
-    maker_cert = certify(session, keystore, maker_key, root, {**subject, "common_name": "制章者 Seal maker"})
-    holder_cert = certify(session, keystore, holder_key, root, {**subject, "common_name": "签章者 Seal holder"})
-    session.commit()
-    return World(session, keystore, root, maker_key, maker_cert, holder_key, holder_cert, small_png())
-
-
-def new_seal(world: World, *, clients=("app-1",), operators=(), **options) -> registry.SealRecord:
-    now = datetime.now(timezone.utc)
-    record = making.make_and_register(
-        world.session, world.keystore, holder_name=HOLDER, holder_uscc=USCC,
-        seal_type=options.pop("seal_type", "contract"), name=options.pop("name", "深圳市测试局合同专用章"),
-        picture=world.picture, holder_key=world.holder_key, holder_cert=world.holder_cert,
-        maker_key=world.maker_key, maker_cert=world.maker_cert, valid_from=now - timedelta(days=1),
-        valid_to=now + timedelta(days=365), actor="officer-1", approver=options.pop("approver", "officer-2"),
-        client_ids=clients,
-        operators=operators, **options)
-    world.session.commit()
-    return record
-
-
-@pytest.fixture
-def world(session, tmp_path) -> World:
-    return make_world(session, tmp_path)
+from tests.certs import Issued, make_leaf, make_root
+from tests.fixtures.seal import HOLDER, USCC, new_seal, small_png
+from tests.oracles import openssl
 
 
 def _write(path, data: bytes):
@@ -151,7 +78,7 @@ def test_maker_key_must_match_its_certificate(world):
         making.make_seal(world.session, world.keystore, es_id="X1", maker_key=world.maker_key,
                          maker_cert=world.holder_cert, holder_certs=[world.holder_cert], name="n",
                          seal_type="official", picture=world.picture,
-                         valid_from=datetime.now(timezone.utc), valid_to=datetime.now(timezone.utc) + timedelta(1))
+                         valid_from=datetime.now(UTC), valid_to=datetime.now(UTC) + timedelta(1))
     assert "不匹配" in raised.value.zh
 
 
@@ -160,12 +87,12 @@ def test_only_the_seal_making_usage_signs_seals(world):
         making.make_seal(world.session, world.keystore, es_id="X1", maker_key=world.holder_key,
                          maker_cert=world.holder_cert, holder_certs=[world.holder_cert], name="n",
                          seal_type="official", picture=world.picture,
-                         valid_from=datetime.now(timezone.utc), valid_to=datetime.now(timezone.utc) + timedelta(1))
+                         valid_from=datetime.now(UTC), valid_to=datetime.now(UTC) + timedelta(1))
     assert raised.value.code == "usage_not_permitted"
 
 
 def test_an_application_is_made_only_once_approved(world):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     record = registry.apply(world.session, holder_name=HOLDER, holder_uscc=USCC, seal_type="official",
                             name="深圳市测试局", picture=world.picture, holder_certificate=world.holder_cert,
                             holder_key_id=world.holder_key.id, valid_from=now, valid_to=now + timedelta(days=30),
@@ -190,7 +117,7 @@ def test_one_officer_cannot_apply_and_approve_in_one_go(world):
 
 
 def test_dates_out_of_order_are_refused(world):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with pytest.raises(InvalidInput) as raised:
         making.make_and_register(
             world.session, world.keystore, holder_name=HOLDER, holder_uscc=USCC, seal_type="official", name="n",
@@ -205,7 +132,7 @@ def test_dates_out_of_order_are_refused(world):
 def _foreign_seal(root: Issued, holder: Issued, *, es_id="FOREIGN-0001", days=365, tamper=False,
                   picture: bytes | None = None) -> bytes:
     maker = make_leaf(root, "Other seal maker")  # a seal carries no intermediates: makers chain to the root
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     der = build_seal_v4(maker_cert=maker.cert_der, sign=maker.sign, es_id=es_id, vid="OTHER", seal_type=1,
                         name="外省某局公章", cert_list=[holder.cert_der], create_date=now - timedelta(days=1),
                         valid_start=now - timedelta(days=1), valid_end=now + timedelta(days=days),

@@ -13,9 +13,21 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ofd import layout
 from ofd.writer import write_ofd
-from seal.picture import (FONT_PATH, SEAL_RED, Picture, SealPictureError, name_span, oval_seal, personal_seal_text,
-                          picture_from_upload, round_seal, seal_picture, sniff_picture_type, square_personal_seal,
-                          validate_picture)
+from seal.picture import (
+    FONT_PATH,
+    SEAL_RED,
+    Picture,
+    SealPictureError,
+    name_span,
+    oval_seal,
+    personal_seal_text,
+    picture_from_upload,
+    round_seal,
+    seal_picture,
+    sniff_picture_type,
+    square_personal_seal,
+    validate_picture,
+)
 from trust.errors import InvalidInput
 
 NAME = "浙江省市场监督管理局"
@@ -112,7 +124,7 @@ def test_round_seal_has_the_requested_size(diameter, dpi):
     png = round_seal("某某市人民政府", diameter_mm=diameter, dpi=dpi)
     image = decode(png)
     assert image.size == (round(diameter / 25.4 * dpi),) * 2
-    for pixels, resolution in zip(image.size, image.info["dpi"]):
+    for pixels, resolution in zip(image.size, image.info["dpi"], strict=True):
         assert pixels / resolution * 25.4 == pytest.approx(diameter, abs=0.01)
     assert validate_picture(png, "PNG").width_mm == diameter
 
@@ -121,7 +133,7 @@ def test_round_seal_is_red_on_transparent(official):
     image = decode(official)
     a = alpha(image)
     rgb = np.asarray(image)[:, :, :3]
-    r, theta = polar(image)
+    r, _theta = polar(image)
     assert (a[r > 21.1] == 0).all(), "ink outside the seal"
     assert (rgb[a > 0] == SEAL_RED).all()
     ring = a[(r > 20.0) & (r < 20.6)]
@@ -132,7 +144,8 @@ def test_round_seal_is_red_on_transparent(official):
 
 def test_star_in_the_centre(official):
     a, (r, theta) = alpha(decode(official)), polar(decode(official))
-    near = lambda radius, angle: a[(abs(r - radius) < 0.2) & (abs(((theta - angle) + 180) % 360 - 180) < 2)]
+    def near(radius, angle):
+        return a[(abs(r - radius) < 0.2) & (abs(((theta - angle) + 180) % 360 - 180) < 2)]
     for k in range(5):  # five points, one straight up, and nothing between them at the same radius
         assert near(6.0, 72 * k).mean() > 200
         assert near(6.0, 72 * k + 36).mean() < 20
@@ -214,7 +227,7 @@ def test_oval_seal():
     png = oval_seal("杭州某某科技有限公司", code="3301060012345")
     image = decode(png)
     assert image.size == (472, 354)
-    for pixels, resolution, mm in zip(image.size, image.info["dpi"], (40, 30)):
+    for pixels, resolution, mm in zip(image.size, image.info["dpi"], (40, 30), strict=True):
         assert pixels / resolution * 25.4 == pytest.approx(mm, abs=0.01)
     a = alpha(image)
     px = image.info["dpi"][0] / 25.4
@@ -304,7 +317,7 @@ def test_type_must_match_content():
             validate_picture(png, kind)
     with pytest.raises(SealPictureError, match="unsupported picture type"):
         validate_picture(png, "WEBP")
-    with pytest.raises(SealPictureError, match="named .jpg"):
+    with pytest.raises(SealPictureError, match=r"named \.jpg"):
         picture_from_upload("seal.jpg", png)
     assert picture_from_upload("公章.PNG", png).type == "PNG"
     assert picture_from_upload("seal", png).type == "PNG"
@@ -393,6 +406,7 @@ def test_ofd_picture():
 def test_every_corpus_seal_picture_is_accepted():
     """Pictures of real producers' seals (OFD, BMP, GIF, PNG) pass the checks an import makes."""
     from seal.ses import SealFormatError, parse_seal
+
     from tests.oracles import shared_file
     seen = set()
     for path in sorted(shared_file("corpus", "seals").iterdir()):

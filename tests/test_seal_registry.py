@@ -2,7 +2,7 @@
 and the registry status in verification reports."""
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -13,14 +13,15 @@ from seal.making import SealRejected, import_seal
 from seal.models import seal_registry
 from seal.registry import TRANSITIONS, SealStatus
 from seal.verify import verify_seal, verify_ses_signature
-from tests.test_seal_making import HOLDER, USCC, new_seal, world  # noqa: F401 (fixture)
 from trust.audit import audit_log, verify_chain
 from trust.errors import InvalidInput, NotFound, PermissionDenied
 from trust.hashes import sm3
 from trust.ids import generate_uscc
 from trust.report import CheckName, CheckStatus, Status
 
-NOW = datetime.now(timezone.utc)
+from tests.fixtures.seal import HOLDER, USCC, new_seal
+
+NOW = datetime.now(UTC)
 
 
 def _apply(world, **options):
@@ -88,8 +89,9 @@ def test_lifecycle_history_and_audit(world):
 def test_seals_past_their_period_are_marked_expired(world):
     current, suspended, ended = new_seal(world), new_seal(world), new_seal(world)
     registry.transition(world.session, suspended.es_id, "suspended", actor="o")
-    later = lambda: datetime.now(timezone.utc) + timedelta(days=400)  # past every seal's period
-    assert registry.expire_due(world.session, actor="cron", clock=lambda: datetime.now(timezone.utc)) == []
+    def later():
+        return datetime.now(UTC) + timedelta(days=400)  # past every seal's period
+    assert registry.expire_due(world.session, actor="cron", clock=lambda: datetime.now(UTC)) == []
     registry.transition(world.session, ended.es_id, "revoked", actor="o")
     expired = registry.expire_due(world.session, actor="cron", clock=later)
     assert sorted(expired) == sorted([current.es_id, suspended.es_id])  # a revoked seal stays revoked
@@ -172,7 +174,7 @@ def test_registry_status_in_verification(world):
     assert report.status == Status.VALID
     assert [c.status for c in report.checks if c.check == CheckName.SEAL_VALIDITY] == ["PASSED", "PASSED"]
 
-    later = datetime.now(timezone.utc) + timedelta(seconds=5)
+    later = datetime.now(UTC) + timedelta(seconds=5)
     registry.transition(world.session, record.es_id, "revoked", actor="o", reason="r", clock=lambda: later)
     # signed before the revocation, by the signer's own clock: cannot be confirmed
     report = verify_ses_signature(signature, data=b"x", trusted_roots=roots, seal_status=lookup)

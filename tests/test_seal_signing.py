@@ -5,7 +5,7 @@ signature over TBS_Sign with the key of the certificate embedded in it.
 """
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from asn1crypto import pem
@@ -14,12 +14,13 @@ from sqlalchemy import select
 from seal import registry, signing
 from seal.ses import build_signature_v4, parse_signature
 from seal.verify import verify_ses_signature
-from tests.oracles import openssl
-from tests.test_seal_making import new_seal, world  # noqa: F401 (fixture)
 from trust.audit import audit_log
 from trust.errors import InvalidInput, PermissionDenied
 from trust.hashes import sm3
 from trust.report import CheckName, CheckStatus, Status
+
+from tests.fixtures.seal import new_seal
+from tests.oracles import openssl
 
 DATA = "批准文书 approval No. 42".encode()
 
@@ -109,7 +110,7 @@ def test_a_seal_not_active_cannot_sign(world, status):
 
 def test_an_expired_period_cannot_sign(world):
     record = new_seal(world)
-    later = lambda: datetime.now(timezone.utc) + timedelta(days=400)  # noqa: E731
+    later = lambda: datetime.now(UTC) + timedelta(days=400)  # noqa: E731
     with pytest.raises(registry.SealNotActive):
         _sign(world, record.es_id, clock=later)
 
@@ -149,16 +150,16 @@ def test_tampering_any_signed_byte_makes_it_invalid(world):
 def test_batch_signatures_match_the_single_builder(world):
     record = new_seal(world)
     digests = [sm3(b"document %d" % i) for i in range(5)]
-    at = datetime.now(timezone.utc).replace(microsecond=0)  # inside the new seal's period
+    at = datetime.now(UTC).replace(microsecond=0)  # inside the new seal's period
     batch = signing.sign_batch(world.session, world.keystore, record.es_id, digests, client_id="app-1",
                                purpose="批量 batch", clock=lambda: at)
     world.session.commit()
     assert len(batch) == 5
-    for digest, der in zip(digests, batch):
+    for digest, der in zip(digests, batch, strict=True):
         ses = parse_signature(der)
         single = parse_signature(build_signature_v4(
             seal=record.seal, data_hash=digest, property_info=signing.property_info_for("批量 batch"),
-            signer_cert=world.holder_cert, time_info=at, sign=lambda tbs: ses.signature))
+            signer_cert=world.holder_cert, time_info=at, sign=lambda tbs, ses=ses: ses.signature))
         assert ses.tbs_raw == single.tbs_raw and der == single.raw and ses.warnings == ()
         report = verify_ses_signature(der, data_hash=digest, trusted_roots=[world.root.cert_der], at=at)
         assert report.check_status(CheckName.SIGNATURE) == CheckStatus.PASSED
@@ -175,7 +176,7 @@ def test_batch_of_a_thousand_and_no_more(world):
     batch = signing.sign_batch(world.session, world.keystore, record.es_id, digests, client_id="app-1", purpose="p")
     assert len(batch) == 1000 and parse_signature(batch[-1]).data_hash == digests[-1]
     assert verify_ses_signature(batch[777], data_hash=digests[777]).check_status(CheckName.SIGNATURE) == "PASSED"
-    for bad in ([], digests + [digests[0]]):
+    for bad in ([], [*digests, digests[0]]):
         with pytest.raises(InvalidInput):
             signing.sign_batch(world.session, world.keystore, record.es_id, bad, client_id="app-1", purpose="p")
 

@@ -7,25 +7,41 @@ import csv
 import hashlib
 import re
 import zipfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from asn1crypto import core
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from seal.ses import (BIT_STRING, GENERALIZED_TIME, IA5_STRING, INTEGER, OCTET_STRING, OID, SEQUENCE, UTF8_STRING,
-                      CertDigest, ExtData, build_seal_v4, build_signature_v4, encode_oid, parse_signature, tlv)
+from seal.ses import (
+    BIT_STRING,
+    GENERALIZED_TIME,
+    IA5_STRING,
+    INTEGER,
+    OCTET_STRING,
+    OID,
+    SEQUENCE,
+    UTF8_STRING,
+    CertDigest,
+    ExtData,
+    build_seal_v4,
+    build_signature_v4,
+    encode_oid,
+    parse_signature,
+    tlv,
+)
 from seal.verify import verify_seal, verify_ses_signature, verify_signed_value_for_ofd
-from tests.certs import make_intermediate, make_leaf, make_root
-from tests.oracles import shared_file
-from tests.test_path_validation import make_crl, responder, serial_of, with_services  # noqa: F401 (responder: fixture)
 from trust import oids
 from trust.hashes import sm3
-from trust.sm2 import decode_signature
 from trust.report import CheckName as C, CheckStatus as S, Status
+from trust.sm2 import decode_signature
 from trust.x509 import load_certificates
 
-NOW = datetime.now(timezone.utc).replace(microsecond=0)
+from tests.certs import make_leaf
+from tests.oracles import shared_file
+from tests.test_path_validation import make_crl, serial_of, with_services
+
+NOW = datetime.now(UTC).replace(microsecond=0)
 PICTURE = b"\x89PNG\r\n\x1a\n" + b"\x00" * 40
 
 
@@ -70,14 +86,14 @@ def test_corpus_seal_verdicts(path, text):
 
 @pytest.mark.parametrize("name", ["UserV4.esl", "UserV1.esl"])
 def test_fixture_seals_verify(name):
-    report = verify_seal(shared_file("spec", "fixtures", name).read_bytes(), at=datetime(2021, 1, 1, tzinfo=timezone.utc))
+    report = verify_seal(shared_file("spec", "fixtures", name).read_bytes(), at=datetime(2021, 1, 1, tzinfo=UTC))
     signature = report.signatures[0]
     assert signature.check_status(C.SEAL) is S.PASSED
     assert signature.check_status(C.SEAL_VALIDITY) is S.PASSED
     assert signature.check_status(C.CHAIN) is S.INDETERMINATE  # no trusted root given
     root = load_certificates(shared_file("corpus", "certs", "ofdrw__ROOT_p12_cert_0x1719d2bdec7.pem").read_bytes())
     with_root = verify_seal(shared_file("spec", "fixtures", name).read_bytes(), trusted_roots=root,
-                            at=datetime(2021, 1, 1, tzinfo=timezone.utc)).signatures[0]
+                            at=datetime(2021, 1, 1, tzinfo=UTC)).signatures[0]
     # the ofdrw root lacks keyCertSign: chains, with a warning (see trust.x509.verify_chain)
     assert with_root.check_status(C.CHAIN) is S.WARNING
 
@@ -133,7 +149,7 @@ def test_fixture_ofd_plain_signature():
     xml, value = (_ofd_member("DigitalSign.ofd", base + f) for f in ("Signature.xml", "SignedValue.dat"))
     user = load_certificates(shared_file("corpus", "certs", "ofdrw__USER_p12_cert_0x1719d2dab60.pem").read_bytes())
     report = verify_signed_value_for_ofd(value, xml, sign_type="Sign", certificates=user,
-                                         signing_time=datetime(2020, 4, 22, 8, 22, 44, tzinfo=timezone.utc))
+                                         signing_time=datetime(2020, 4, 22, 8, 22, 44, tzinfo=UTC))
     assert report.check_status(C.SIGNATURE) is S.PASSED and report.check_status(C.SEAL) is S.NOT_APPLICABLE
     assert report.check_status(C.CERTIFICATE) is S.PASSED
     assert verify_signed_value_for_ofd(value, xml + b" ", sign_type="Sign", certificates=user) \
@@ -143,17 +159,9 @@ def test_fixture_ofd_plain_signature():
 
 # ---------------------------------------------------------------- our own seals, v4
 
-@pytest.fixture(scope="module")
-def pki():
-    root = make_root("Seal Root")
-    inter = make_intermediate(root, "Seal CA")
-    maker = make_leaf(inter, "Seal Maker")
-    signer = make_leaf(inter, "Signer")
-    return root, inter, maker, signer
 
-
-def _v4(pki, *, valid_end=None, signer=None, time_info=None, data=b"<ofd:Signature/>") -> tuple[bytes, bytes]:
-    root, inter, maker, default_signer = pki
+def _v4(seal_pki, *, valid_end=None, signer=None, time_info=None, data=b"<ofd:Signature/>") -> tuple[bytes, bytes]:
+    _root, _inter, maker, default_signer = seal_pki
     signer = signer or default_signer
     seal = build_seal_v4(maker_cert=maker.cert_der, sign=maker.sign, es_id="T0001", vid="TRUST", seal_type=1,
                          name="测试专用章", cert_list=[default_signer.cert_der], create_date=NOW - timedelta(hours=2),
@@ -166,13 +174,13 @@ def _v4(pki, *, valid_end=None, signer=None, time_info=None, data=b"<ofd:Signatu
     return seal, signature
 
 
-def _chain(pki):
-    return (pki[0].cert_der,)
+def _chain(seal_pki):
+    return (seal_pki[0].cert_der,)
 
 
-def test_our_v4_signature_is_valid(pki):
-    seal, signature = _v4(pki)
-    report = verify_ses_signature(signature, data=b"<ofd:Signature/>", trusted_roots=_chain(pki))
+def test_our_v4_signature_is_valid(seal_pki):
+    seal, signature = _v4(seal_pki)
+    report = verify_ses_signature(signature, data=b"<ofd:Signature/>", trusted_roots=_chain(seal_pki))
     # the intermediate is not inside the signature: chain is INDETERMINATE without it
     assert report.check_status(C.CHAIN) is S.INDETERMINATE
     assert report.check_status(C.REVOCATION) is S.INDETERMINATE  # nothing settles it without a chain
@@ -181,7 +189,7 @@ def test_our_v4_signature_is_valid(pki):
     assert report.check_status(C.TIMESTAMP) is S.NOT_APPLICABLE
     assert report.seal == {"esID": "T0001", "name": "测试专用章", "version": 4}
     # with the intermediate trusted directly, the chain passes
-    trusted = verify_ses_signature(signature, data=b"<ofd:Signature/>", trusted_roots=(pki[1].cert_der,))
+    trusted = verify_ses_signature(signature, data=b"<ofd:Signature/>", trusted_roots=(seal_pki[1].cert_der,))
     assert trusted.check_status(C.CHAIN) is S.PASSED
     # our test certificates name no CRL or OCSP service: nothing to check once the chain is trusted
     assert trusted.check_status(C.REVOCATION) is S.NOT_APPLICABLE
@@ -190,22 +198,22 @@ def test_our_v4_signature_is_valid(pki):
     assert by_hash.check_status(C.INTEGRITY) is S.PASSED
     assert verify_ses_signature(signature).check_status(C.INTEGRITY) is S.INDETERMINATE
     assert verify_ses_signature(signature, data=b"other").check_status(C.INTEGRITY) is S.FAILED
-    seal_report = verify_seal(seal, trusted_roots=(pki[1].cert_der,))
+    seal_report = verify_seal(seal, trusted_roots=(seal_pki[1].cert_der,))
     assert seal_report.format == "seal" and seal_report.status is Status.VALID
 
 
-def test_seal_rules(pki):
-    _seal, late = _v4(pki, time_info=NOW + timedelta(days=60))     # signed after the seal expired
+def test_seal_rules(seal_pki):
+    _seal, late = _v4(seal_pki, time_info=NOW + timedelta(days=60))     # signed after the seal expired
     assert verify_ses_signature(late, data=b"<ofd:Signature/>").check_status(C.SEAL_VALIDITY) is S.FAILED
-    stranger = make_leaf(pki[1], "Not In The Seal")
-    _seal, foreign = _v4(pki, signer=stranger)
+    stranger = make_leaf(seal_pki[1], "Not In The Seal")
+    _seal, foreign = _v4(seal_pki, signer=stranger)
     report = verify_ses_signature(foreign, data=b"<ofd:Signature/>")
     assert report.check_status(C.SIGNATURE) is S.PASSED and report.check_status(C.SEAL_BINDING) is S.FAILED
-    expired = make_leaf(pki[1], "Expired Signer", not_before=NOW - timedelta(days=10), not_after=NOW - timedelta(days=5))
-    _seal, old = _v4(pki, signer=expired)
+    expired = make_leaf(seal_pki[1], "Expired Signer", not_before=NOW - timedelta(days=10), not_after=NOW - timedelta(days=5))
+    _seal, old = _v4(seal_pki, signer=expired)
     assert verify_ses_signature(old, data=b"<ofd:Signature/>").check_status(C.CERTIFICATE) is S.FAILED
-    encipher = make_leaf(pki[1], "Encryption Only", key_usage={"key_encipherment"})
-    _seal, wrong_usage = _v4(pki, signer=encipher)
+    encipher = make_leaf(seal_pki[1], "Encryption Only", key_usage={"key_encipherment"})
+    _seal, wrong_usage = _v4(seal_pki, signer=encipher)
     assert verify_ses_signature(wrong_usage, data=b"<ofd:Signature/>").check_status(C.CERTIFICATE) is S.FAILED
 
 
@@ -228,9 +236,9 @@ def _tamper(signature: bytes, data: bytes, trusted_roots) -> list:
     return survivors
 
 
-def test_tampering_with_any_byte_of_v4_is_invalid(pki):
-    _seal, signature = _v4(pki)
-    assert _tamper(signature, b"<ofd:Signature/>", (pki[1].cert_der,)) == []
+def test_tampering_with_any_byte_of_v4_is_invalid(seal_pki):
+    _seal, signature = _v4(seal_pki)
+    assert _tamper(signature, b"<ofd:Signature/>", (seal_pki[1].cert_der,)) == []
 
 
 # ---------------------------------------------------------------- GM/T 0031 v1, built from the spec
@@ -274,8 +282,8 @@ class SignatureV1(core.Sequence):
     _fields = [("to_sign", TbsSignV1), ("signature", core.OctetBitString)]
 
 
-def _v1(pki, data: bytes) -> bytes:
-    _root, _inter, maker, signer = pki
+def _v1(seal_pki, data: bytes) -> bytes:
+    _root, _inter, maker, signer = seal_pki
     info = SealInfo({
         "header": {"id": "ES", "version": 1, "vid": "TEST"}, "es_id": "V1-0001",
         "property": {"type": 1, "name": "旧版测试章", "cert_list": [signer.cert_der],
@@ -293,12 +301,12 @@ def _v1(pki, data: bytes) -> bytes:
     return SignatureV1({"to_sign": tbs, "signature": signer.sign(tbs.dump())}).dump()
 
 
-def test_v1_built_from_the_spec_verifies(pki):
-    signature = _v1(pki, b"v1 data")
+def test_v1_built_from_the_spec_verifies(seal_pki):
+    signature = _v1(seal_pki, b"v1 data")
     parsed = parse_signature(signature)
     assert parsed.layout == 1 and parsed.seal.layout == 1 and parsed.version == 1
     assert abs(parsed.time_info - (NOW - timedelta(hours=1))) < timedelta(seconds=1)
-    report = verify_ses_signature(signature, data=b"v1 data", trusted_roots=(pki[1].cert_der,))
+    report = verify_ses_signature(signature, data=b"v1 data", trusted_roots=(seal_pki[1].cert_der,))
     assert report.status is Status.VALID
     for name in (C.FORMAT, C.INTEGRITY, C.SIGNATURE, C.SEAL, C.SEAL_BINDING, C.SEAL_VALIDITY, C.CERTIFICATE, C.CHAIN):
         assert report.check_status(name) is S.PASSED, name
@@ -306,8 +314,8 @@ def test_v1_built_from_the_spec_verifies(pki):
     assert verify_seal(seal).signatures[0].check_status(C.SEAL) is S.PASSED
 
 
-def test_tampering_with_any_byte_of_v1_is_invalid(pki):
-    assert _tamper(_v1(pki, b"v1 data"), b"v1 data", (pki[1].cert_der,)) == []
+def test_tampering_with_any_byte_of_v1_is_invalid(seal_pki):
+    assert _tamper(_v1(seal_pki, b"v1 data"), b"v1 data", (seal_pki[1].cert_der,)) == []
 
 
 def test_unreadable_input_is_a_failed_format_check():
@@ -337,8 +345,8 @@ def test_fuzz_verifiers_only_report(which, position, bit, cut, noise):
         assert verify_seal(candidate).signatures
 
 
-def test_certificate_digest_list_binds_the_signer(pki):
-    root, inter, maker, signer = pki
+def test_certificate_digest_list_binds_the_signer(seal_pki):
+    _root, _inter, maker, signer = seal_pki
     for digest, expected in ((CertDigest("SM3", sm3(signer.cert_der)), S.PASSED),
                              (CertDigest("SHA-1", hashlib.sha1(signer.cert_der).digest()), S.PASSED),
                              (CertDigest("SM3", sm3(b"someone else")), S.FAILED),
@@ -395,63 +403,63 @@ def _seal_info(signer_cert: bytes, *, create=None, start=None, end=None, time_fo
     return tlv(SEQUENCE, header + tlv(IA5_STRING, b"H0001") + prop + pic)
 
 
-def _ses(pki, seal: bytes, *, version: int = 4, data: bytes = b"data", time_format="%Y%m%d%H%M%SZ",
+def _ses(seal_pki, seal: bytes, *, version: int = 4, data: bytes = b"data", time_format="%Y%m%d%H%M%SZ",
          raw_rs: bool = False, alg: str = oids.SM2_WITH_SM3, signer=None) -> bytes:
-    signer = signer or pki[3]
+    signer = signer or seal_pki[3]
     tbs = tlv(SEQUENCE, tlv(INTEGER, bytes([version])) + seal + _gtime(NOW - timedelta(hours=1), time_format)
               + tlv(BIT_STRING, b"\0" + sm3(data)) + tlv(IA5_STRING, b"/Doc_0/Signs/Sign_0/Signature.xml"))
     return _signed(tbs, signer.cert_der, signer.sign, raw_rs=raw_rs, alg=alg)
 
 
-def _hand_seal(pki, **options) -> bytes:
+def _hand_seal(seal_pki, **options) -> bytes:
     raw_rs = options.pop("raw_rs", False)
     alg = options.pop("alg", oids.SM2_WITH_SM3)
-    return _signed(_seal_info(pki[3].cert_der, **options), pki[2].cert_der, pki[2].sign, raw_rs=raw_rs, alg=alg)
+    return _signed(_seal_info(seal_pki[3].cert_der, **options), seal_pki[2].cert_der, seal_pki[2].sign, raw_rs=raw_rs, alg=alg)
 
 
 def _warnings(report) -> str:
     return " | ".join(c.reason.en for c in report.checks if c.check is C.FORMAT)
 
 
-def test_hand_assembled_seal_signature_is_valid(pki):
+def test_hand_assembled_seal_signature_is_valid(seal_pki):
     """The hand assembly is faithful: with nothing unusual it is VALID with no deviation."""
-    report = verify_ses_signature(_ses(pki, _hand_seal(pki)), data=b"data", trusted_roots=(pki[1].cert_der,))
+    report = verify_ses_signature(_ses(seal_pki, _hand_seal(seal_pki)), data=b"data", trusted_roots=(seal_pki[1].cert_der,))
     assert report.status is Status.VALID and "deviations" not in _warnings(report)
 
 
-def test_unknown_algorithms_fail_the_check_that_names_them(pki):
+def test_unknown_algorithms_fail_the_check_that_names_them(seal_pki):
     unknown = "1.2.156.10197.1.599"
-    seal = verify_seal(_hand_seal(pki, alg=unknown), trusted_roots=(pki[1].cert_der,))
+    seal = verify_seal(_hand_seal(seal_pki, alg=unknown), trusted_roots=(seal_pki[1].cert_der,))
     assert seal.status is Status.INVALID and seal.signatures[0].check_status(C.SEAL) is S.FAILED
     assert unknown in next(c for c in seal.signatures[0].checks if c.check is C.SEAL).reason.en
-    signature = verify_ses_signature(_ses(pki, _hand_seal(pki), alg=oids.ECDSA_SHA256), data=b"data",
-                                     trusted_roots=(pki[1].cert_der,))
+    signature = verify_ses_signature(_ses(seal_pki, _hand_seal(seal_pki), alg=oids.ECDSA_SHA256), data=b"data",
+                                     trusted_roots=(seal_pki[1].cert_der,))
     assert signature.status is Status.INVALID and signature.check_status(C.SIGNATURE) is S.FAILED
     assert oids.ECDSA_SHA256 in next(c for c in signature.checks if c.check is C.SIGNATURE).reason.en
     assert signature.check_status(C.SEAL) is S.PASSED  # the seal itself is fine
 
 
 @pytest.mark.parametrize("version", [3, 5, 99])
-def test_a_signature_version_other_than_the_seals_is_a_warning(pki, version):
-    report = verify_ses_signature(_ses(pki, _hand_seal(pki), version=version), data=b"data",
-                                  trusted_roots=(pki[1].cert_der,))
+def test_a_signature_version_other_than_the_seals_is_a_warning(seal_pki, version):
+    report = verify_ses_signature(_ses(seal_pki, _hand_seal(seal_pki), version=version), data=b"data",
+                                  trusted_roots=(seal_pki[1].cert_der,))
     assert report.status is Status.VALID, report.checks
     assert f"TBS_Sign version {version} differs from the seal header version 4" in _warnings(report)
-    assert parse_signature(_ses(pki, _hand_seal(pki), version=version)).version == version
+    assert parse_signature(_ses(seal_pki, _hand_seal(seal_pki), version=version)).version == version
 
 
-def test_dates_out_of_order_in_a_received_seal_fail_the_seal_check(pki):
-    backwards = _hand_seal(pki, start=NOW + timedelta(days=30), end=NOW - timedelta(hours=2))
-    report = verify_seal(backwards, trusted_roots=(pki[1].cert_der,))
+def test_dates_out_of_order_in_a_received_seal_fail_the_seal_check(seal_pki):
+    backwards = _hand_seal(seal_pki, start=NOW + timedelta(days=30), end=NOW - timedelta(hours=2))
+    report = verify_seal(backwards, trusted_roots=(seal_pki[1].cert_der,))
     seal_check = next(c for c in report.signatures[0].checks if c.check is C.SEAL)
     assert report.status is Status.INVALID and seal_check.status is S.FAILED and "out of order" in seal_check.reason.en
-    made_after_expiry = _hand_seal(pki, create=NOW + timedelta(days=40))
+    made_after_expiry = _hand_seal(seal_pki, create=NOW + timedelta(days=40))
     assert verify_seal(made_after_expiry).signatures[0].check_status(C.SEAL) is S.FAILED
 
 
-def test_raw_r_s_signatures_verify_with_a_warning(pki):
-    report = verify_ses_signature(_ses(pki, _hand_seal(pki, raw_rs=True), raw_rs=True), data=b"data",
-                                  trusted_roots=(pki[1].cert_der,))
+def test_raw_r_s_signatures_verify_with_a_warning(seal_pki):
+    report = verify_ses_signature(_ses(seal_pki, _hand_seal(seal_pki, raw_rs=True), raw_rs=True), data=b"data",
+                                  trusted_roots=(seal_pki[1].cert_der,))
     assert report.status is Status.VALID
     for name in (C.SEAL, C.SIGNATURE):
         found = next(c for c in report.checks if c.check is name)
@@ -459,16 +467,16 @@ def test_raw_r_s_signatures_verify_with_a_warning(pki):
 
 
 @pytest.mark.parametrize("time_format,warning", [("%Y%m%d%H%M%S", "no time zone"), ("%y%m%d%H%M%SZ", "two-digit year")])
-def test_signed_time_deviations_stay_valid_with_a_warning(pki, time_format, warning):
-    seal = _hand_seal(pki, time_format=time_format)
-    report = verify_ses_signature(_ses(pki, seal, time_format=time_format), data=b"data",
-                                  trusted_roots=(pki[1].cert_der,))
+def test_signed_time_deviations_stay_valid_with_a_warning(seal_pki, time_format, warning):
+    seal = _hand_seal(seal_pki, time_format=time_format)
+    report = verify_ses_signature(_ses(seal_pki, seal, time_format=time_format), data=b"data",
+                                  trusted_roots=(seal_pki[1].cert_der,))
     assert report.status is Status.VALID, report.checks
     assert warning in _warnings(report)
 
 
-def test_a_picture_that_is_not_its_type_is_a_warning(pki):
-    report = verify_seal(_hand_seal(pki, picture=b"GIF89a" + b"\0" * 20), trusted_roots=(pki[1].cert_der,))
+def test_a_picture_that_is_not_its_type_is_a_warning(seal_pki):
+    report = verify_seal(_hand_seal(seal_pki, picture=b"GIF89a" + b"\0" * 20), trusted_roots=(seal_pki[1].cert_der,))
     assert report.status is Status.VALID
     assert any("not a PNG file" in w.en for w in report.warnings)
 
@@ -480,18 +488,18 @@ def test_ber_seal_verifies_after_re_encoding_with_a_warning():
     assert any("BER" in w.en for w in report.warnings)
 
 
-def test_a_revoked_signer_certificate_makes_the_signature_invalid(pki, responder, monkeypatch):
+def test_a_revoked_signer_certificate_makes_the_signature_invalid(seal_pki, responder, monkeypatch):
     """The signer's certificate names a CRL on a loopback server the verifier may ask."""
     monkeypatch.setenv("TRUST_REVOCATION_HOSTS", "127.0.0.1")
-    _root, inter, _maker, _signer = pki
+    _root, inter, _maker, _signer = seal_pki
     signer = with_services(make_leaf(inter, "Revoked Signer"), inter, crl_url=f"{responder.base}/inter.crl")
-    seal = _signed(_seal_info(signer.cert_der), pki[2].cert_der, pki[2].sign)
-    signature = _ses(pki, seal, signer=signer)
+    seal = _signed(_seal_info(signer.cert_der), seal_pki[2].cert_der, seal_pki[2].sign)
+    signature = _ses(seal_pki, seal, signer=signer)
     responder.files["/inter.crl"] = make_crl(inter)
     good = verify_ses_signature(signature, data=b"data", trusted_roots=(inter.cert_der,))
     assert good.check_status(C.REVOCATION) is S.PASSED and good.status is Status.VALID
     responder.files["/revoked.crl"] = make_crl(inter, [(serial_of(signer), NOW - timedelta(hours=3), "key_compromise")])
     revoked_signer = with_services(signer, inter, crl_url=f"{responder.base}/revoked.crl")
-    seal = _signed(_seal_info(revoked_signer.cert_der), pki[2].cert_der, pki[2].sign)
-    report = verify_ses_signature(_ses(pki, seal, signer=revoked_signer), data=b"data", trusted_roots=(inter.cert_der,))
+    seal = _signed(_seal_info(revoked_signer.cert_der), seal_pki[2].cert_der, seal_pki[2].sign)
+    report = verify_ses_signature(_ses(seal_pki, seal, signer=revoked_signer), data=b"data", trusted_roots=(inter.cert_der,))
     assert report.check_status(C.REVOCATION) is S.FAILED and report.status is Status.INVALID

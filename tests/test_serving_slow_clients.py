@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from bench.server import free_port
+
 from tests.serving import clean_env, trustctl, trustctl_serve
 
 pytestmark = pytest.mark.serial  # timing under load: alone, after the parallel part (Makefile)
@@ -49,7 +50,7 @@ def _slow_client(port: int, index: int, stop: threading.Event, outcomes: list) -
             sock.settimeout(1.0)
             try:
                 answer = sock.recv(4096)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             outcomes.append("408" if b" 408 " in answer[:20] else "closed" if not answer else answer[:12].decode())
             return

@@ -4,22 +4,30 @@ signature parses (or fails cleanly); the parser survives fuzzing with its own er
 
 import base64
 import struct
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from seal.ses import (CertDigest, ExtData, SealFormatError, build_seal_info_v4, build_seal_v4, build_signature_v4,
-                      parse_seal, parse_signature)
-from tests.certs import make_leaf, make_root
-from tests.oracles import STANDARD_ID, openssl, shared_file
+from seal.ses import (
+    CertDigest,
+    ExtData,
+    SealFormatError,
+    build_seal_info_v4,
+    build_seal_v4,
+    build_signature_v4,
+    parse_seal,
+    parse_signature,
+)
 from trust import oids
 from trust.errors import InvalidInput
 from trust.hashes import sm3
 
-# a real 1×1 PNG, so the picture is what its type says
+from tests.certs import make_leaf, make_root
+from tests.oracles import STANDARD_ID, openssl, shared_file
+
 PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
-NOW = datetime(2026, 11, 22, 3, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +172,7 @@ def test_version_is_told_by_structure_not_header():
     assert v5.layout == 4 and v5.version == 5 and not v5.warnings
 
 
-@pytest.mark.parametrize("name", SIGNED_VALUES + ["ofdrw__SignedValueV4", "ofdrw__SignedValueV5"])
+@pytest.mark.parametrize("name", [*SIGNED_VALUES, "ofdrw__SignedValueV4", "ofdrw__SignedValueV5"])
 def test_corpus_signatures_parse(name):
     path = shared_file("corpus", "signatures", name + (".dat" if name.startswith("ofdrw__") else ".SignedValue.dat"))
     ses = parse_signature(path.read_bytes())
@@ -177,7 +185,7 @@ def test_deviations_are_warnings():
     raw64 = parse_signature(shared_file("corpus", "signatures", "oesplugin_v4_raw64_sig.SignedValue.dat").read_bytes())
     assert len(raw64.signature) == 64 and raw64.ext_datas  # TBS extDatas [0]
     iofd = parse_signature(shared_file("corpus", "signatures", "iofd_v1_INVALID.SignedValue.dat").read_bytes())
-    assert iofd.time_info == datetime(2020, 1, 25, 7, 31, 56, 377000, tzinfo=timezone.utc)  # ISO text in a BIT STRING
+    assert iofd.time_info == datetime(2020, 1, 25, 7, 31, 56, 377000, tzinfo=UTC)  # ISO text in a BIT STRING
     hebei = parse_seal(shared_file("corpus", "seals", "ofdrw__SESealData_hebei_gede.DER").read_bytes())
     assert any("critical FALSE" in w.en for w in hebei.warnings)
 

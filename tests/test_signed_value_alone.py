@@ -13,15 +13,16 @@ from hypothesis import given, settings, strategies as st
 
 from api.cli.verify import verify as verify_command
 from seal.verify import verify_signed_value
-from tests.certs import make_leaf, make_root
-from tests.oracles import shared_file
-from tests.test_cms import _sm2_signed_data
-from tests.test_seal_api import app, client, problem  # noqa: F401 (fixtures)
 from trust import oids
 from trust.cms import GM_DATA, GM_SIGNED_DATA
 from trust.errors import InvalidInput
 from trust.hashes import sm3
 from trust.report import EXIT_CODES, EXIT_UNREADABLE, CheckName as C, CheckStatus as S, Status
+
+from tests.certs import make_leaf, make_root
+from tests.fixtures.api import problem
+from tests.oracles import shared_file
+from tests.test_cms import _sm2_signed_data
 
 DATA = b"<ofd:Signature xmlns:ofd='http://www.ofdspec.org/2016'>...</ofd:Signature>"
 PKCS7_SIGNED_DATA = "1.2.840.113549.1.7.2"

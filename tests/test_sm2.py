@@ -1,13 +1,14 @@
 """SM2 against the GB/T 32918 vectors, OpenSSL 3 in both directions, and gmssl as a verifier."""
 
 import pytest
-from gmssl import sm2 as gmssl_sm2, sm3 as gmssl_sm3, func as gmssl_func
+from gmssl import func as gmssl_func, sm2 as gmssl_sm2, sm3 as gmssl_sm3
 from hypothesis import given, settings, strategies as st
 
-from oracles import STANDARD_ID, openssl
 from trust import sm2
 from trust.errors import DecryptionFailed, InvalidInput, InvalidSignature
 from trust.hashes import sm3
+
+from oracles import STANDARD_ID, openssl
 
 # GB/T 32918.5-2017 Annex A (../shared/spec/sm-crypto.md §4)
 D = 0x3945208F7B2144B13F36E38AC6D39F95889393692860B51A42FB81EF4DF7C5B8

@@ -8,7 +8,7 @@ import random
 import re
 import socket
 import threading
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -26,7 +26,7 @@ PHONE = "13912345678"
 
 def _event(**detail) -> Event:
     return Event("identity.lockout", Severity.WARNING, "identity", "account:zhangsan", detail,
-                 datetime(2026, 12, 7, 12, 0, tzinfo=timezone.utc), 42)
+                 datetime(2026, 12, 7, 12, 0, tzinfo=UTC), 42)
 
 
 def test_personal_data_is_masked_wherever_it_is():

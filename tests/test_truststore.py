@@ -8,14 +8,15 @@ from click.testing import CliRunner
 from sqlalchemy import select, text
 
 from api.cli.trust import trust as trust_command
-from certs import make_intermediate, make_leaf, make_root
-from custody import demo_custody
-from oracles import openssl, shared_file
 from trust import audit, truststore
 from trust.errors import InvalidInput, NotFound
 from trust.path import validate_path
 from trust.report import CheckName as C, CheckStatus as S
 from trust.x509 import parse_certificate
+
+from certs import make_intermediate, make_leaf, make_root
+from custody import demo_custody
+from oracles import openssl, shared_file
 
 
 def test_import_list_remove(session):

@@ -4,18 +4,19 @@ validity, same-DN trap) are enforced."""
 
 import csv
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from asn1crypto import x509 as asn1_x509
 from hypothesis import given, settings, strategies as st
 
 from seal.verify import _certificate_checks
-from tests.certs import make_intermediate, make_leaf, make_root
-from tests.oracles import STANDARD_ID, openssl, shared_file
 from trust.errors import InvalidInput, InvalidSignature
 from trust.report import CheckName, CheckStatus as S
 from trust.x509 import load_certificates, parse_certificate, signing_usage_problem, verify_chain, verify_issued_by
+
+from tests.certs import make_intermediate, make_leaf, make_root
+from tests.oracles import STANDARD_ID, openssl, shared_file
 
 
 def _corpus() -> dict[str, object]:
@@ -67,7 +68,7 @@ def test_corpus_links_as_the_manifest_says(corpus, subject, issuer, verifies):
 def test_same_dn_is_not_proof_of_issuance(corpus):
     """Tongsuo's sm2-cert.pem has its issuer's DN but is not self-signed."""
     leaf, root = corpus["certs/tongsuo__sm2-cert.pem"], corpus["certs/tongsuo__sm2-root-cert.pem"]
-    at = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    at = datetime(2024, 1, 1, tzinfo=UTC)
     assert leaf.subject_der == leaf.issuer_der
     assert verify_chain(leaf, trusted_roots=[root], at=at).status is S.PASSED
     direct = verify_chain(leaf, trusted_roots=[leaf], at=at)  # trusting an end entity directly: allowed, flagged
@@ -78,7 +79,7 @@ def test_same_dn_is_not_proof_of_issuance(corpus):
 
 def test_tongsuo_chain_and_expired_certificates(corpus):
     root, sub = corpus["certs/tongsuo__sm2_chain-ca.crt"], corpus["certs/tongsuo__sm2_chain-ca.crt#1"]
-    at = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    at = datetime(2024, 1, 1, tzinfo=UTC)
     good = verify_chain(corpus["certs/tongsuo__sm2_client_sign.crt"], trusted_roots=[root], intermediates=[sub], at=at)
     assert good.status is S.PASSED and len(good.path) == 3
     expired = verify_chain(corpus["certs/tongsuo__sm2_client_sign_expire.crt"], trusted_roots=[root],
@@ -102,9 +103,9 @@ def test_ofdrw_root_without_key_cert_sign_is_a_warning(corpus):
     is what we do for an intermediate with the same defect (test below)."""
     root = corpus["certs/ofdrw__ROOT_p12_cert_0x1719d2bdec7.pem"]
     user = corpus["certs/ofdrw__USER_p12_cert_0x1719d2dab60.pem"]
-    result = verify_chain(user, trusted_roots=[root], at=datetime(2021, 1, 1, tzinfo=timezone.utc))
+    result = verify_chain(user, trusted_roots=[root], at=datetime(2021, 1, 1, tzinfo=UTC))
     assert result.status is S.WARNING and "keyCertSign" in result.reason.en
-    late = verify_chain(user, trusted_roots=[root], at=datetime(2023, 1, 1, tzinfo=timezone.utc))
+    late = verify_chain(user, trusted_roots=[root], at=datetime(2023, 1, 1, tzinfo=UTC))
     assert late.status is S.FAILED  # the user certificate expired in 2022
 
 
@@ -146,7 +147,7 @@ def test_path_rules_agree_with_openssl(tmp_path):
     under = make_leaf(not_ca, "Issued By End Entity")
     assert verify_chain(under.cert_der, trusted_roots=[root.cert_der],
                         intermediates=[not_ca.cert_der]).status is S.FAILED
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     future = make_leaf(root, "Not Yet", not_before=now + timedelta(days=1), not_after=now + timedelta(days=2))
     assert verify_chain(future.cert_der, trusted_roots=[root.cert_der]).status is S.FAILED
     forged = bytearray(leaf.cert_der)
@@ -207,7 +208,7 @@ def test_a_certificate_naming_a_crl_leaves_revocation_open():
                                     "signature_value": root.sign(tbs_der)}).dump()
     with_crl = parse_certificate(signed)
     assert with_crl.names_revocation_service
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for certificate, expected in ((parse_certificate(plain.cert_der), S.NOT_APPLICABLE),
                                   (with_crl, S.INDETERMINATE)):
         checks = {c.check: c.status for c in _certificate_checks(certificate, now, (root.cert_der,), "签名者", "signer")}

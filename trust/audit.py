@@ -14,12 +14,25 @@ Records are kept forever and read by auditors: ``detail`` must never carry secre
 """
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import (CheckConstraint, Column, DateTime, Integer, Row, String, Table, Text,
-                        bindparam, insert, select, update)
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    DateTime,
+    Integer,
+    Row,
+    String,
+    Table,
+    Text,
+    bindparam,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from trust import events
@@ -67,7 +80,7 @@ audit_checkpoint = Table(
 def checkpoint_statement(seq: int, digest: str, at: datetime) -> bytes:
     """The bytes a checkpoint's signature covers (also what an exported anchor carries)."""
     return canonical_json({"type": "trust-audit-checkpoint/1", "seq": seq, "hash": digest,
-                           "at": at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")}).encode()
+                           "at": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")}).encode()
 
 
 # The minute and count of refusals being coalesced, per key (append_coalesced).
@@ -117,7 +130,7 @@ def canonical_json(value: Any) -> str:
 
 def canonical_record(seq: int, at: datetime, actor: str, action: str, target: str,
                      detail: Any) -> bytes:
-    text = canonical_json({"seq": seq, "at": at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+    text = canonical_json({"seq": seq, "at": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
                            "actor": actor, "action": action, "target": target, "detail": detail})
     try:
         return text.encode("utf-8")
@@ -160,7 +173,7 @@ def append(session: Session, actor: str, action: str, target: str = "",
     at = clock()
     if at.tzinfo is None:
         raise InvalidInput("the clock must give a timezone-aware time", "时钟必须给出带时区的时间")
-    at = at.astimezone(timezone.utc)
+    at = at.astimezone(UTC)
 
     head = _head_row(session, for_update=True)
     seq = head.last_seq + 1
@@ -182,16 +195,18 @@ def append_coalesced(session: Session, actor: str, action: str, target: str, det
     (``<action>.repeated``, with the minute and how many) when the key next comes back in a
     later minute. Records are never changed: the count lives in ``audit_coalesce`` until
     then. Does not commit."""
-    at = clock().astimezone(timezone.utc)
+    at = clock().astimezone(UTC)
     minute = at.replace(second=0, microsecond=0)
     key = key[:200]
     row = session.execute(select(audit_coalesce).where(audit_coalesce.c.key == key).with_for_update()).one_or_none()
+    # the column named count: Row.count reads it at run time, but is typed as tuple.count
+    seen = row._mapping["count"] if row is not None else 0
     if row is not None and as_utc(row.minute) == minute:
-        session.execute(update(audit_coalesce).where(audit_coalesce.c.key == key).values(count=row.count + 1))
+        session.execute(update(audit_coalesce).where(audit_coalesce.c.key == key).values(count=seen + 1))
         return
-    if row is not None and row.count > 1:
+    if row is not None and seen > 1:
         append(session, actor, f"{action}.repeated", target,
-               {"key": key, "minute": as_utc(row.minute).strftime("%Y-%m-%dT%H:%MZ"), "repeats": row.count - 1},
+               {"key": key, "minute": as_utc(row.minute).strftime("%Y-%m-%dT%H:%MZ"), "repeats": seen - 1},
                clock=clock)
     if row is None:
         session.execute(insert(audit_coalesce).values(key=key, minute=minute, count=1))

@@ -14,7 +14,7 @@ import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -86,9 +86,9 @@ def _statement(query: Query, after: int):
     statement = select(audit_log).where(audit_log.c.seq > after)
     # in UTC: SQLite keeps times as UTC text without a zone, and compares them as text
     if query.since:
-        statement = statement.where(audit_log.c.at >= query.since.astimezone(timezone.utc))
+        statement = statement.where(audit_log.c.at >= query.since.astimezone(UTC))
     if query.until:
-        statement = statement.where(audit_log.c.at < query.until.astimezone(timezone.utc))
+        statement = statement.where(audit_log.c.at < query.until.astimezone(UTC))
     if query.actor:
         statement = statement.where(_text_match(audit_log.c.actor, query.actor))
     if query.action:
@@ -196,7 +196,7 @@ def csv_lines(records) -> Iterator[str]:
 def record_reading(session: Session, actor: str, kind: str, query: Query, count: int | None = None) -> None:
     """Reading the audit log is itself audited: who, how (search or export), for what, and
     how many records a page showed. Does not commit."""
-    detail = {"query": query.as_dict()}
+    detail: dict[str, object] = {"query": query.as_dict()}
     if count is not None:
         detail["records"] = count
     append(session, actor, f"audit.{kind}", "", detail)

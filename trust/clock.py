@@ -5,13 +5,22 @@ naive; ``as_utc`` makes it aware again (PostgreSQL's are aware already). Service
 ``clock`` argument defaulting to ``utc_now`` so that tests can pass their own.
 """
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import overload
 
 BEIJING = timezone(timedelta(hours=8))
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
+
+
+@overload
+def as_utc(value: datetime) -> datetime: ...
+
+
+@overload
+def as_utc(value: None) -> None: ...
 
 
 def as_utc(value: datetime | None) -> datetime | None:
@@ -19,12 +28,12 @@ def as_utc(value: datetime | None) -> datetime | None:
     aware one (from PostgreSQL, in its session's zone) is converted."""
     if value is None:
         return None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def iso_z(value: datetime | None) -> str | None:
     """ISO 8601 in UTC to the second, with ``Z``, as reports and the API show times (None: not yet)."""
-    return None if value is None else as_utc(value).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return None if value is None else as_utc(value).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def beijing_date(value: datetime) -> date:

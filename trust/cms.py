@@ -9,6 +9,7 @@ received, re-tagged from [0] to SET as RFC 5652 §5.4 says.
 """
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -216,8 +217,9 @@ def verify_signer(signed: SignedData, *, content: bytes | None = None, signer: S
 # and (seen in the field) the curve or the generic EC key OID.
 SM2_SIGNATURE_OIDS = frozenset({oids.SM2_SIGN, oids.SM2_WITH_SM3, oids.SM2_CURVE, oids.EC_PUBLIC_KEY})
 
-_HASHES = {oids.SHA256: crypto_hashes.SHA256, oids.SHA384: crypto_hashes.SHA384,
-           oids.SHA512: crypto_hashes.SHA512, SHA1: crypto_hashes.SHA1}
+_HASHES: dict[str, Callable[[], crypto_hashes.HashAlgorithm]] = {
+    oids.SHA256: crypto_hashes.SHA256, oids.SHA384: crypto_hashes.SHA384, oids.SHA512: crypto_hashes.SHA512,
+    SHA1: crypto_hashes.SHA1}
 
 
 def verify_with_certificate(cert: Certificate, digest_oid: str, signature_oid: str, message: bytes,

@@ -6,12 +6,12 @@ under ``TRUST_HOME`` (``./var``), the database is an SQLite file there.
 
 import ipaddress
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
 from trust.errors import InvalidInput
-
 
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 
@@ -53,7 +53,7 @@ class Settings:
         return self.database_url.startswith("sqlite")
 
 
-def load_settings(environ: dict[str, str] | None = None) -> Settings:
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
     home = Path(env.get("TRUST_HOME", "var")).resolve()
     return Settings(
@@ -72,7 +72,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     )
 
 
-def mode(env: dict[str, str]) -> Mode:
+def mode(env: Mapping[str, str]) -> Mode:
     value = env.get("TRUST_MODE", Mode.EMBEDDED).strip().lower()
     try:
         return Mode(value)
@@ -81,7 +81,7 @@ def mode(env: dict[str, str]) -> Mode:
                            f"TRUST_MODE 须为 embedded 或 production，而不是 {value[:20]!r}") from None
 
 
-def log_format(env: dict[str, str]) -> LogFormat:
+def log_format(env: Mapping[str, str]) -> LogFormat:
     value = env.get("TRUST_LOG_FORMAT", LogFormat.TEXT).strip().lower()
     try:
         return LogFormat(value)
@@ -90,7 +90,7 @@ def log_format(env: dict[str, str]) -> LogFormat:
                            zh=f"TRUST_LOG_FORMAT 须为 text 或 json，而不是 {value[:20]!r}") from None
 
 
-def metrics_allow(env: dict[str, str]) -> tuple:
+def metrics_allow(env: Mapping[str, str]) -> tuple:
     """``TRUST_METRICS_ALLOW``: comma-separated addresses or networks (10.0.0.0/8) that may
     read /metrics besides loopback clients."""
     try:
@@ -101,13 +101,13 @@ def metrics_allow(env: dict[str, str]) -> tuple:
                            zh=f"TRUST_METRICS_ALLOW 须为地址或网段列表：{error}") from None
 
 
-def public_url(environ: dict[str, str] | None = None) -> str:
+def public_url(environ: Mapping[str, str] | None = None) -> str:
     """``TRUST_PUBLIC_URL`` without a trailing slash; read at call time, so a test may set it."""
     env = os.environ if environ is None else environ
     return env.get("TRUST_PUBLIC_URL", DEFAULT_PUBLIC_URL).rstrip("/")
 
 
-def proxy_hops(env: dict[str, str]) -> int:
+def proxy_hops(env: Mapping[str, str]) -> int:
     """``TRUST_PROXY_HOPS``: how many proxies' X-Forwarded-For entries to believe (0 to 10)."""
     value = env.get("TRUST_PROXY_HOPS", "0").strip()
     if not (value.isascii() and value.isdigit() and int(value) <= 10):
@@ -116,7 +116,7 @@ def proxy_hops(env: dict[str, str]) -> int:
     return int(value)
 
 
-def tsa_url(env: dict[str, str]) -> str | None:
+def tsa_url(env: Mapping[str, str]) -> str | None:
     """``TRUST_TSA_URL``: the http(s) URL of an external RFC 3161 TSA, or None."""
     value = env.get("TRUST_TSA_URL", "").strip()
     if not value:

@@ -148,7 +148,7 @@ class GroupCommit:
         """The queue and thread of this process (made on first use: gunicorn forks workers
         after the application is built, and a thread does not survive a fork)."""
         with self._lock:
-            if self._pid != os.getpid():
+            if self._pid != os.getpid() or self._queue is None:
                 self._pid, self._queue = os.getpid(), queue.SimpleQueue()
                 threading.Thread(target=self._commit_groups, args=(self._queue,), name="group-commit",
                                  daemon=True).start()
@@ -179,7 +179,7 @@ class GroupCommit:
             for _, future in group:
                 future.set_exception(error)
             return
-        for (ok, value), (_, future) in zip(outcomes, group):
+        for (ok, value), (_, future) in zip(outcomes, group, strict=True):
             future.set_result(value) if ok else future.set_exception(value)
 
 
@@ -214,7 +214,7 @@ class _QueuedConnection(sqlite3.Connection):
         _queued.depth = 1
 
     def _leave_queue(self) -> None:
-        if self._holding:
+        if self._holding and self._lock_fd is not None:
             self._holding = False
             _queued.depth = 0
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)

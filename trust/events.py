@@ -21,7 +21,7 @@ import re
 import socket
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import IntEnum
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -120,7 +120,7 @@ class Event:
     seq: int | None = None   # the audit record's, when the event is one
 
     def as_json(self) -> dict:
-        return mask({"at": self.at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        return mask({"at": self.at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
                      "severity": self.severity.name.lower(), "action": self.action, "actor": self.actor,
                      "target": self.target, "seq": self.seq, "detail": self.detail})
 
@@ -188,10 +188,10 @@ class Sender:
             if self.config.file is not None:
                 self._append(self.config.file, [json.dumps(e.as_json(), ensure_ascii=False) for e in events])
             if self.config.syslog is not None:
-                self._syslog([e.syslog(self.hostname) for e in events])
+                self._syslog(self.config.syslog, [e.syslog(self.hostname) for e in events])
 
-    def _syslog(self, messages: list[bytes]) -> None:
-        kind, host, port = self.config.syslog
+    def _syslog(self, syslog: tuple[str, str, int], messages: list[bytes]) -> None:
+        kind, host, port = syslog
         if kind == "udp":
             with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM) as udp:
                 for message in messages:
@@ -200,34 +200,39 @@ class Sender:
                     except OSError as error:
                         log.warning("SOC syslog over UDP to %s:%s failed: %s", host, port, error)
             return
-        waiting = self._spooled() + messages
+        spool = self.config.spool
+        if spool is None:  # Config.from_env gives TCP a spool; a hand-made Config may not
+            raise ValueError("syslog over TCP needs Config.spool")
+        waiting = self._spooled(spool) + messages
         try:
             with socket.create_connection((host, port), timeout=TIMEOUT_S) as tcp:
                 tcp.sendall(b"".join(b"%d %s" % (len(m), m) for m in waiting))  # RFC 6587 octet counting
         except OSError as error:
             log.warning("SOC syslog over TCP to %s:%s unreachable (%s): %d message(s) spooled",
                         host, port, error, len(waiting))
-            self._spool(waiting)
+            self._spool(spool, waiting)
             return
-        if self.config.spool.exists():
-            self.config.spool.unlink()
+        if spool.exists():
+            spool.unlink()
 
-    def _spooled(self) -> list[bytes]:
+    @staticmethod
+    def _spooled(spool: Path) -> list[bytes]:
         try:
-            lines = self.config.spool.read_text(encoding="utf-8").splitlines()
+            lines = spool.read_text(encoding="utf-8").splitlines()
         except FileNotFoundError:
             return []
         return [json.loads(line).encode("utf-8", "surrogateescape") for line in lines if line]
 
-    def _spool(self, messages: list[bytes]) -> None:
+    @staticmethod
+    def _spool(spool: Path, messages: list[bytes]) -> None:
         kept = messages[:SPOOL_MAX]
         if len(messages) > SPOOL_MAX:
             log.warning("SOC spool full: %d message(s) dropped", len(messages) - SPOOL_MAX)
         text = "".join(json.dumps(m.decode("utf-8", "surrogateescape")) + "\n" for m in kept)
-        temporary = self.config.spool.with_suffix(".tmp")
+        temporary = spool.with_suffix(".tmp")
         temporary.write_text(text, encoding="utf-8")
         os.chmod(temporary, 0o600)
-        temporary.replace(self.config.spool)
+        temporary.replace(spool)
 
     @staticmethod
     def _append(path: Path, lines: list[str]) -> None:

@@ -7,20 +7,26 @@ block_size), so Python's ``hmac`` module builds HMAC-SM3 on top of it.
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from tongsuopy.crypto import hashes as _tongsuo_hashes
 
 from trust import oids
 from trust.errors import InvalidInput, UnsupportedAlgorithm
 
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
+
 
 class HashObject(Protocol):
-    digest_size: int
-    block_size: int
+    @property
+    def digest_size(self) -> int: ...
+    @property
+    def block_size(self) -> int: ...
 
-    def update(self, data: bytes) -> None: ...
+    def update(self, data: bytes, /) -> None: ...
     def digest(self) -> bytes: ...
     def hexdigest(self) -> str: ...
     def copy(self) -> "HashObject": ...
@@ -54,7 +60,7 @@ class SM3:
         if data:
             self.update(data)
 
-    def update(self, data: bytes) -> None:
+    def update(self, data: "ReadableBuffer", /) -> None:
         self._ctx.update(_as_bytes(data))
 
     def copy(self) -> "SM3":
@@ -84,7 +90,7 @@ class HashAlgorithm:
     name: str
     oid: str
     digest_size: int
-    new: Callable[[], HashObject]
+    new: Callable[..., HashObject]  # called with no argument: SM3, hashlib.sha256…
 
     def digest(self, data: bytes) -> bytes:
         h = self.new()

@@ -83,7 +83,7 @@ def uscc_check_char(body17: str) -> str:
     _require_chars(body17, USCC_CHARSET, "credit code body", "统一社会信用代码前17位",
                    "digits and upper-case letters except I, O, S, V, Z",
                    "数字和除I、O、S、V、Z以外的大写字母")
-    total = sum(_USCC_VALUE[ch] * w for ch, w in zip(body17, _USCC_WEIGHTS))
+    total = sum(_USCC_VALUE[ch] * w for ch, w in zip(body17, _USCC_WEIGHTS, strict=False))
     return USCC_CHARSET[-total % 31]
 
 
@@ -121,7 +121,7 @@ _ORG_WEIGHTS = [3, 7, 9, 10, 5, 8, 4, 2]
 
 
 def _org_code_check_char(body8: str) -> str:
-    total = sum(int(ch, 36) * w for ch, w in zip(body8, _ORG_WEIGHTS))  # A=10 ... Z=35
+    total = sum(int(ch, 36) * w for ch, w in zip(body8, _ORG_WEIGHTS, strict=False))  # A=10 ... Z=35
     c = 11 - total % 11
     return {10: "X", 11: "0"}.get(c, str(c))
 
@@ -171,7 +171,7 @@ def resident_id_check_char(body17: str) -> str:
     body17 = _require_str(body17, "ID number body", "公民身份号码前17位")
     _require_length(body17, 17, "ID number body", "公民身份号码前17位")
     _require_chars(body17, _DIGITS, "ID number body", "公民身份号码前17位", "digits", "数字")
-    return _ID_CHECK_CHARS[sum(int(d) * w for d, w in zip(body17, _ID_WEIGHTS)) % 11]
+    return _ID_CHECK_CHARS[sum(int(d) * w for d, w in zip(body17, _ID_WEIGHTS, strict=False)) % 11]
 
 
 def validate_resident_id(number: str, today: date | None = None) -> ResidentId:

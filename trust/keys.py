@@ -10,7 +10,7 @@ from cryptography.exceptions import UnsupportedAlgorithm as _CryptographyUnsuppo
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from trust.errors import InvalidInput
+from trust.errors import InvalidInput, UnsupportedAlgorithm
 from trust.sm2 import SM2PrivateKey, SM2PublicKey, is_sm2_key_algorithm, names_sm2_curve
 
 PrivateKey = SM2PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
@@ -28,9 +28,13 @@ def load_private_key(data: bytes | str) -> PrivateKey:
     if _private_key_is_sm2(der):
         return SM2PrivateKey.from_der(der)
     try:
-        return serialization.load_der_private_key(der, password=None)
+        key = serialization.load_der_private_key(der, password=None)
     except (ValueError, TypeError, _CryptographyUnsupported) as exc:
         raise InvalidInput(f"not a readable private key: {exc}", "无法读取的私钥") from None
+    if not isinstance(key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey, ed25519.Ed25519PrivateKey)):
+        raise UnsupportedAlgorithm(f"{type(key).__name__} keys are not used here (SM2, ECDSA, RSA or Ed25519)",
+                                   "不支持此类密钥（仅 SM2、ECDSA、RSA、Ed25519）")
+    return key
 
 
 def load_public_key(data: bytes | str) -> PublicKey:
@@ -42,9 +46,13 @@ def load_public_key(data: bytes | str) -> PublicKey:
     if is_sm2:
         return SM2PublicKey.from_der(der)
     try:
-        return serialization.load_der_public_key(der)
+        key = serialization.load_der_public_key(der)
     except (ValueError, TypeError, _CryptographyUnsupported) as exc:
         raise InvalidInput(f"not a readable public key: {exc}", "无法读取的公钥") from None
+    if not isinstance(key, (ec.EllipticCurvePublicKey, rsa.RSAPublicKey, ed25519.Ed25519PublicKey)):
+        raise UnsupportedAlgorithm(f"{type(key).__name__} keys are not used here (SM2, ECDSA, RSA or Ed25519)",
+                                   "不支持此类密钥（仅 SM2、ECDSA、RSA、Ed25519）")
+    return key
 
 
 def _private_key_is_sm2(der: bytes) -> bool:

@@ -16,6 +16,7 @@ Trust anchors are inputs, not path members (§6.1.1): an anchor's own key usage 
 basicConstraints only gives a WARNING, and its revocation is not checked.
 """
 
+import itertools
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -24,12 +25,17 @@ from asn1crypto import cms, pem
 from trust.clock import utc_now
 from trust.errors import InvalidInput, InvalidSignature, UnsupportedAlgorithm
 from trust.report import Check, CheckName as C, CheckStatus as S, Message, check
-from trust.revocation import (Deadline, Fetcher, RevocationState, ca_issuers_urls, check_revocation,
-                              default_fetcher)
+from trust.revocation import Deadline, Fetcher, RevocationState, ca_issuers_urls, check_revocation, default_fetcher
 from trust.truststore import trusted_roots
-from trust.x509 import (MAX_PATH, SIGNING_USAGES, Certificate, as_certificate, load_certificates,
-                        parse_certificate, verify_issued_by)
-
+from trust.x509 import (
+    MAX_PATH,
+    SIGNING_USAGES,
+    Certificate,
+    as_certificate,
+    load_certificates,
+    parse_certificate,
+    verify_issued_by,
+)
 
 MAX_SIGNATURE_CHECKS = 64
 MAX_ISSUER_FETCHES = 4         # caIssuers URLs fetched per validation, each at most once
@@ -127,9 +133,9 @@ def _build(leaf: Certificate, roots: list[Certificate], pool: list[Certificate],
         current = path[-1]
         anchor = next((r for r in roots if _same(r, current)), None)
         if anchor is not None:
-            outcome = _validate(path[:-1] + [anchor], at)
+            outcome = _validate([*path[:-1], anchor], at)
             if outcome.status in (S.PASSED, S.WARNING):
-                return tuple(path[:-1] + [anchor]), outcome
+                return tuple([*path[:-1], anchor]), outcome
             failures.append((tuple(path), outcome))
             return None
         if len(path) > MAX_PATH:
@@ -161,7 +167,7 @@ def _build(leaf: Certificate, roots: list[Certificate], pool: list[Certificate],
                     f"证书“{current.subject}”的签名无法用其颁发者公钥验证：{exc.zh}",
                     f"the signature on '{current.subject}' does not verify with its issuer's key: {exc.en}"))))
                 continue
-            found = walk(path + [candidate])
+            found = walk([*path, candidate])
             if found:
                 return found
         return None
@@ -324,7 +330,7 @@ def _revocation(path: tuple[Certificate, ...], at: datetime, now: datetime, crls
     """Every certificate below the anchor, leaf first; the worst answer decides."""
     crls, ocsp = [bytes(c) for c in crls], [bytes(o) for o in ocsp]
     results = []
-    for cert, issuer in zip(path[:-1], path[1:]):
+    for cert, issuer in itertools.pairwise(path):
         status = check_revocation(cert, issuer, at=at, now=now, crls=crls, ocsp_responses=ocsp,
                                   fetcher=fetcher, deadline=deadline)
         results.append((cert, status))

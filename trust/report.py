@@ -119,7 +119,7 @@ class Report:
 
     def to_dict(self) -> dict:
         warnings = self.warnings if self.signatures else (NO_SIGNATURE, *self.warnings)
-        out = {"status": self.status.value, "format": self.format}
+        out: dict[str, object] = {"status": self.status.value, "format": self.format}
         if self.licence is not None:
             out["licence"] = self.licence
         return {**out, "signatures": [s.to_dict() for s in self.signatures],

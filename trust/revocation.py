@@ -88,6 +88,8 @@ class Fetcher:
         if not self.allowed(url):
             raise _not_allowed(url)
         parts = urlsplit(url)
+        if parts.hostname is None:
+            raise _not_allowed(url)
         remaining = deadline.remaining()
         if remaining <= 0:
             raise _timeout(url)
@@ -102,7 +104,7 @@ class Fetcher:
             response = connection.getresponse()
             if response.status != 200:
                 raise InvalidInput(f"{url} answered HTTP {response.status}", f"{url} 返回 HTTP {response.status}")
-            chunks, size = [], 0
+            chunks, size = list[bytes](), 0
             while True:
                 remaining = deadline.remaining()
                 if remaining <= 0:
@@ -371,11 +373,11 @@ def check_revocation(cert: Certificate, issuer: Certificate, *, at: datetime, no
             return result
         tried.append(result.reason)
     for data in crls:
-        result = _crl_status(cert, issuer, bytes(data), at, now)
-        if result is not None and result.state != RevocationState.UNKNOWN:
-            return result
-        if result is not None:
-            tried.append(result.reason)
+        listed = _crl_status(cert, issuer, bytes(data), at, now)
+        if listed is not None and listed.state != RevocationState.UNKNOWN:
+            return listed
+        if listed is not None:
+            tried.append(listed.reason)
     ocsp, crl = ocsp_urls(cert), crl_urls(cert)
     if not ocsp and not crl and not cert.names_revocation_service:
         if tried:

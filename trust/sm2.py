@@ -113,7 +113,7 @@ class _SM2Cipher(core.Sequence):
 def _load_der(spec, data: bytes, what_en: str, what_zh: str, strict: bool):
     try:
         value = spec.load(data, strict=True)
-        value.native  # parse every field now, inside the try
+        _ = value.native  # parse every field now, inside the try
     except (ValueError, TypeError, OverflowError) as exc:
         raise _invalid(f"{what_en} is not valid DER: {exc}", f"{what_zh}不是合法的 DER 编码：{exc}") from None
     if strict and value.dump(force=True) != data:
@@ -243,7 +243,7 @@ def _signer_id(signer_id) -> bytes:
 class SM2PublicKey:
     """An SM2 public key. Equal keys compare equal; Z values are cached per signer ID."""
 
-    __slots__ = ("x", "y", "_handle", "_z")
+    __slots__ = ("_handle", "_z", "x", "y")
 
     def __init__(self, x: int, y: int):
         if not is_on_curve(x, y):
@@ -370,7 +370,7 @@ class SM2PrivateKey:
         der = _bytes(der, "private key")
         try:
             info = asn1_keys.PrivateKeyInfo.load(der, strict=True)
-            info.native
+            _ = info.native
         except (ValueError, TypeError, OverflowError):
             return cls._from_sec1(der)
         if not is_sm2_key_algorithm(info["private_key_algorithm"]):

@@ -7,9 +7,10 @@ transaction. ``trusted_roots`` is what path validation reads.
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import cast
 
-from sqlalchemy import CheckConstraint, Column, DateTime, LargeBinary, String, Table, Text, delete, select
+from sqlalchemy import CheckConstraint, Column, CursorResult, DateTime, LargeBinary, String, Table, Text, delete, select
 from sqlalchemy.orm import Session
 
 from trust import audit
@@ -56,7 +57,7 @@ def _purpose(purpose: str) -> str:
 
 
 def _row(row) -> TrustedRoot:
-    not_after, added_at = (t.replace(tzinfo=t.tzinfo or timezone.utc) for t in (row.not_after, row.added_at))
+    not_after, added_at = (t.replace(tzinfo=t.tzinfo or UTC) for t in (row.not_after, row.added_at))
     return TrustedRoot(row.purpose, row.fingerprint, row.subject, not_after, added_at, row.added_by)
 
 
@@ -100,7 +101,7 @@ def remove_root(session: Session, purpose: str, fingerprint_hex: str, *, actor: 
     digest = fingerprint_hex.strip().lower().replace(":", "")
     result = session.execute(delete(trust_roots).where(trust_roots.c.purpose == _purpose(purpose),
                                                        trust_roots.c.fingerprint == digest))
-    if result.rowcount == 0:
+    if cast(CursorResult, result).rowcount == 0:
         raise NotFound(f"no trusted root {digest} for {purpose}", f"用途 {purpose} 下没有可信根 {digest}")
     audit.append(session, actor, "trust.root.remove", f"{purpose}/{digest}")
 

@@ -15,7 +15,10 @@ from datetime import datetime
 
 from asn1crypto import core, pem, x509 as asn1_x509
 from cryptography import x509 as crypto_x509
-from cryptography.exceptions import InvalidSignature as _CryptoInvalidSignature, UnsupportedAlgorithm as _CryptoUnsupported
+from cryptography.exceptions import (
+    InvalidSignature as _CryptoInvalidSignature,
+    UnsupportedAlgorithm as _CryptoUnsupported,
+)
 
 from trust import oids
 from trust.clock import utc_now
@@ -228,7 +231,7 @@ def _extension(extensions: dict, oid: str):
         return None
     try:
         value = _EXTENSION_SPECS[oid].load(extensions[oid])
-        value.native
+        _ = value.native
         return value
     except (ValueError, TypeError):
         return None
@@ -350,7 +353,7 @@ def verify_chain(leaf, *, trusted_roots=(), intermediates=(), at: datetime | Non
         return ChainResult(CheckStatus.FAILED, Message(
             f"证书“{leaf.subject}”在 {at:%Y-%m-%d %H:%M:%S}Z 不在有效期内",
             f"certificate '{leaf.subject}' is not valid at {at:%Y-%m-%dT%H:%M:%SZ}"), (leaf,))
-    path, current, warnings = [leaf], leaf, []
+    path, current, warnings = [leaf], leaf, list[Message]()
     for _ in range(MAX_PATH):
         root = next((r for r in roots if _same(r, current)), None)
         if root is not None:

@@ -2,11 +2,23 @@
 
 import click
 
-from api.cli import approvals, audit, backup, exits, init, kek, key, ofd, serve, trust, verify
-from api.cli import ca as ca_cli
-from api.cli import identity as identity_cli
-from api.cli import licence as licence_cli
-from api.cli import seal as seal_cli
+from api.cli import (
+    approvals,
+    audit,
+    backup,
+    ca as ca_cli,
+    exits,
+    identity as identity_cli,
+    init,
+    kek,
+    key,
+    licence as licence_cli,
+    ofd,
+    seal as seal_cli,
+    serve,
+    trust,
+    verify,
+)
 
 ENVIRONMENT = """\b
 环境变量 Environment (README.md, Configuration):

@@ -13,8 +13,9 @@ import dataclasses
 import enum
 import json
 import sys
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, TypeVar
 
 import click
 

@@ -24,7 +24,6 @@ from trust.db import check_ready, make_engine, session_factory
 from trust.errors import AuditChainBroken, TrustError
 
 
-
 @click.group(cls=exits.Group)
 def audit() -> None:
     """审计日志 / Audit log."""

@@ -17,9 +17,8 @@ import click
 from asn1crypto import pem
 
 from api.cli import exits
-from api.cli.approvals import (credential_option, credentials_option, describe, json_option, print_json, run,
-                               run_as)
-from ca import authority, crl as ca_crl, csr, escrow, profiles, revocation
+from api.cli.approvals import credential_option, credentials_option, describe, json_option, print_json, run, run_as
+from ca import authority, csr, escrow, profiles, revocation
 from trust.errors import InvalidInput, TrustError
 from trust.x509 import parse_certificate
 
@@ -171,7 +170,7 @@ def crl_(authority_name: str, credential_paths: tuple[str, ...]) -> None:
     """重新签发根 CA 的 CRL（双人控制）/ Re-sign and publish a root CA's CRL (dual control)."""
     def work(session, keystore, acting):
         found = authority.get_authority(session, authority_name)
-        ca_crl.sign_root_crl(session, keystore, found, approval=acting.credentials, actor=acting.officer.id)
+        authority.sign_root_crl(session, keystore, found, approval=acting.credentials, actor=acting.officer.id)
         return authority.get_authority(session, authority_name)
 
     signed = run_as("ca.crl", authority_name, work, credential_paths=credential_paths, keep_refusals=True)
@@ -186,7 +185,7 @@ def csr_(path: str) -> None:
         request = csr.parse_csr(_read(path))
     except TrustError as e:
         click.echo(f"拒绝或失败 / Refused or failed: {e.zh} / {e.en}", err=True)
-        raise SystemExit(exits.UNREADABLE if isinstance(e, InvalidInput) else exits.FAILED)
+        raise SystemExit(exits.UNREADABLE if isinstance(e, InvalidInput) else exits.FAILED) from None
     click.echo("签名有效 / Self-signature valid.")
     click.echo(f"  主体 / subject: {request.subject.human_friendly}")
     click.echo(f"  算法 / algorithm: {request.signature_algorithm}")

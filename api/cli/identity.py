@@ -14,7 +14,7 @@ Exit codes: 0 done, 1 refused or failed, 2 usage error (bad input, unknown user)
 
 import io
 import json
-from datetime import datetime, time, timezone
+from datetime import UTC, datetime, time
 
 import click
 import segno
@@ -132,7 +132,7 @@ def add_officer(username: str, name: str, staff_number: str, department: str, ro
 @credential_option
 def authorise(enterprise: str, person: str, scopes: tuple[str, ...], until: datetime, credential_path: str) -> None:
     """授权自然人代表法人办事 / Authorise a person to act for a legal person."""
-    end = datetime.combine(until.date(), time.max, tzinfo=timezone.utc)
+    end = datetime.combine(until.date(), time.max, tzinfo=UTC)
 
     def work(session, actor):
         return subjects.authorise_representative(

@@ -15,8 +15,7 @@ import click
 from asn1crypto import pem
 
 from api.cli import exits
-from api.cli.approvals import (credential_option, credentials_option, json_option, print_json, read_file, run,
-                               run_as)
+from api.cli.approvals import credential_option, credentials_option, json_option, print_json, read_file, run, run_as
 from hsm import officers
 from seal import making, registry, signing
 from seal.picture import MAX_PICTURE_BYTES, picture_from_upload, seal_picture

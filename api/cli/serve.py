@@ -7,17 +7,17 @@ import os
 import shutil
 import sys
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import click
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
 from api import production
-from api.cli import exits
 from api.app import create_app
-from hsm import checkpoints
 from api.asgi import BufferedWSGI
+from api.cli import exits
+from hsm import checkpoints
 from trust import events, metrics
 from trust.config import LogFormat, Settings, load_settings
 
@@ -29,7 +29,7 @@ class JsonFormatter(logging.Formatter):
     the request id when the record belongs to a request, the traceback when there is one."""
 
     def format(self, record: logging.LogRecord) -> str:
-        line = {"time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+        line = {"time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
                 "level": record.levelname, "logger": record.name, "pid": record.process,
                 "message": record.getMessage()}
         if getattr(record, "request_id", None):

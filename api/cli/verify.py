@@ -21,9 +21,9 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Callable
 
 import click
 from asn1crypto import pem
@@ -35,11 +35,12 @@ from licence.verify import is_pdf, read_metadata, verify_licence
 from ofd.verify import verify_ofd
 from seal import registry, ses, verify as seal_verify
 from trust import db, truststore
+from trust.clock import iso_z, utc_now
 from trust.config import load_settings
 from trust.errors import InvalidInput, NotFound, StorageError, TrustError
-from trust.clock import iso_z, utc_now
 from trust.report import EXIT_CODES, EXIT_UNREADABLE, Message, Report
 from trust.x509 import Certificate, load_certificates
+
 
 def _certificate(path: str) -> bytes:
     with open(path, "rb") as f:
