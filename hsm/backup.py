@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import inspect, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.orm import Session
 
 from hsm import checkpoints
@@ -47,6 +47,7 @@ from trust.clock import utc_now
 from trust.db import make_engine, session_factory
 from trust.errors import InvalidInput, InvalidSignature, NotFound, TrustError
 from trust.keys import load_public_key
+from trust.sm2 import SM2PublicKey
 
 FORMAT = "trust-service-backup/1"
 MANIFEST, DATABASE, DUMP = "MANIFEST.json", "trust.db", "trust.pgdump"
@@ -78,7 +79,7 @@ def _kind(database_url: str) -> str:
 
 
 def _sqlite_file(database_url: str) -> Path:
-    return Path(make_url(database_url).database)
+    return Path(make_url(database_url).database or "")
 
 
 def _libpq(database_url: str) -> tuple[str, dict]:
@@ -118,7 +119,7 @@ def _empty_target(path: Path, allowed=()) -> None:
                            zh=f"{path} 不是空目录：备份须写入新目录，恢复须恢复到空的主目录")
 
 
-def _facts(session: Session) -> dict:
+def _facts(session: Session | Connection) -> dict:
     first = session.execute(select(audit.audit_log.c.hash).order_by(audit.audit_log.c.seq).limit(1)).scalar()
     head = audit.head(session)
     keys = session.execute(select(hsm_keys.c.id, hsm_keys.c.label, hsm_keys.c.version, hsm_keys.c.state,
@@ -244,7 +245,7 @@ def _checked_copy(directory: Path, scratch: Path) -> tuple[dict, dict, Path]:
     """The manifest, and a private copy of the snapshot whose digest is the manifest's, so
     what is restored is exactly what was checked (and the backup itself is only read)."""
     manifest, signature = _read_manifest(directory)
-    name = SNAPSHOTS.get(manifest.get("database"))
+    name = SNAPSHOTS.get(str(manifest.get("database")))
     if name is None or set(manifest["files"]) != {name}:
         raise BackupInvalid(en="the manifest names no snapshot this service makes", zh="清单中没有本服务可识别的快照")
     if not (directory / name).is_file():
@@ -329,7 +330,7 @@ def _check_snapshot(session: Session, keystore: KeyStore, manifest: dict, signat
         try:
             if soft is None:
                 raise TrustError("no software key store here")
-            soft.unwrap(row)
+            soft.load(session, row)  # unwrapped with this host's KEK, then dropped
         except TrustError:
             raise BackupInvalid(
                 en=f"key {row.id} ({row.label}) in the backup does not open with this host's KEK: the backup is "
@@ -340,8 +341,10 @@ def _check_snapshot(session: Session, keystore: KeyStore, manifest: dict, signat
     try:
         if key is None or key.label != checkpoints.LABEL:
             raise InvalidSignature("not the audit key")
-        load_public_key(key.public_key).verify(bytes.fromhex(signature["value"]),
-                                               canonical_json(manifest).encode())
+        audit_key = load_public_key(key.public_key)
+        if not isinstance(audit_key, SM2PublicKey):  # checkpoints.ALGORITHM
+            raise InvalidSignature("the audit key is not SM2")
+        audit_key.verify(bytes.fromhex(signature["value"]), canonical_json(manifest).encode())
     except (InvalidSignature, InvalidInput, ValueError, TypeError):
         raise BackupInvalid(en="the manifest's signature by the service's audit key does not verify",
                             zh="清单上审计密钥的签名验证不通过") from None

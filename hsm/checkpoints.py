@@ -40,6 +40,7 @@ from trust.audit import audit_checkpoint, audit_log, checkpoint_statement
 from trust.clock import as_utc, iso_z, utc_now
 from trust.errors import InvalidInput, InvalidSignature, TrustError
 from trust.keys import load_public_key
+from trust.sm2 import SM2PublicKey
 
 log = logging.getLogger(__name__)
 
@@ -265,9 +266,10 @@ def _overdue(session: Session, last: Checkpoint | None, policy: Policy, now: dat
     after = last.seq if last else 0
     first = session.execute(select(audit_log.c.seq, audit_log.c.at).where(audit_log.c.seq > after, ~_OWN_RECORDS)
                             .order_by(audit_log.c.seq).limit(1)).first()
-    since = max(as_utc(first.at), last.at) if first is not None and last is not None else \
-        as_utc(first.at) if first is not None else None
-    if since is None or now - since <= timedelta(seconds=2 * policy.seconds):
+    if first is None:
+        return []
+    since = max(as_utc(first.at), last.at) if last is not None else as_utc(first.at)
+    if now - since <= timedelta(seconds=2 * policy.seconds):
         return []
     return [Finding(FindingKind.OVERDUE, first.seq,
                     f"序号 {first.seq} 起的记录尚无检查点（已超过 {2 * policy.seconds} 秒）：服务是否在运行？",
@@ -283,6 +285,8 @@ def export(session: Session, keystore: KeyStore) -> dict:
         raise InvalidInput("there is no checkpoint yet: `trustctl audit checkpoint` makes one",
                            "尚无检查点，可运行 trustctl audit checkpoint 生成")
     public_key = keystore.public_key(session, keystore.get(session, checkpoint.key_id))
+    if not isinstance(public_key, SM2PublicKey):
+        raise InvalidInput("the audit key is not SM2", "审计密钥不是 SM2 密钥")
     return {"type": "trust-audit-checkpoint/1", "seq": checkpoint.seq, "hash": checkpoint.hash,
             "at": iso_z(checkpoint.at), "statement": checkpoint.statement().decode(),
             "signature": base64.b64encode(checkpoint.signature).decode(), "public_key": public_key.to_pem()}
@@ -294,7 +298,15 @@ class Anchor:
     hash: str
     statement: bytes
     signature: bytes
-    public_key: object
+    public_key: SM2PublicKey
+
+
+def _audit_key(data) -> SM2PublicKey:
+    """The audit key, which is SM2 (ALGORITHM); TypeError for any other."""
+    key = load_public_key(data)
+    if not isinstance(key, SM2PublicKey):
+        raise TypeError("the audit key is SM2")
+    return key
 
 
 def parse_anchor(exported) -> Anchor:
@@ -303,7 +315,7 @@ def parse_anchor(exported) -> Anchor:
         statement = exported["statement"].encode()
         signed = json.loads(statement)
         anchor = Anchor(signed["seq"], signed["hash"], statement,
-                        base64.b64decode(exported["signature"], validate=True), load_public_key(exported["public_key"]))
+                        base64.b64decode(exported["signature"], validate=True), _audit_key(exported["public_key"]))
         if not isinstance(anchor.seq, int) or not isinstance(anchor.hash, str):
             raise TypeError
         return anchor

@@ -33,6 +33,7 @@ approved under dual control, as a root CA key signs.
 """
 
 import base64
+import builtins
 import json
 import os
 import re
@@ -44,6 +45,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -58,6 +60,9 @@ from trust.clock import as_utc, utc_now
 from trust.errors import InvalidInput, KeyUnavailable, NotFound, UnsupportedAlgorithm
 from trust.keys import PublicKey, load_public_key
 from trust.sm2 import DEFAULT_ID, SM2PublicKey
+
+if TYPE_CHECKING:
+    from hsm.pkcs11 import Token
 
 # A root CA key: made for certificates and labelled "root-ca/<name>". Only an act approved
 # under dual control (hsm.dual_control runs it with actor "approval:<request id>") may sign.
@@ -212,7 +217,8 @@ class _Cached:
     __slots__ = ("checked_at", "key", "row", "state", "usages")
 
     def __init__(self, row, checked_at: float):
-        self.row, self.state, self.checked_at, self.key = row, KeyState(row.state), checked_at, None
+        self.row, self.state, self.checked_at = row, KeyState(row.state), checked_at
+        self.key: Any = None  # the backend's loaded key (SoftKey, TokenKey), once used
         self.usages = frozenset(Usage(u) for u in row.usages.split())
 
 
@@ -421,7 +427,7 @@ class KeyStore:
                               actor=actor)[0]
 
     def sign_many(self, session: Session, ref: KeyRef, items, *, usage, prehashed: bool = False,
-                  signer_id=DEFAULT_ID, actor: str = "service") -> "list[bytes]":  # (KeyStore.list shadows list)
+                  signer_id=DEFAULT_ID, actor: str = "service") -> builtins.list[bytes]:  # KeyStore.list shadows list
         """``sign`` for each of ``items``, with the key's state checked once: a batch pays for
         its signatures only. Call ``check_usable`` in an earlier transaction and this touches
         no database while the cached state is fresh (``state_ttl``)."""
@@ -586,7 +592,7 @@ def open_keystore(settings_or_config=None, session_factory: sessionmaker | None 
     logged in and the KEK read on first use (or by check_ready), so a fault shows as
     KeyUnavailable there, not as a crash at start."""
     from hsm import kek as keks
-    from hsm.pkcs11 import Pkcs11Backend, Token, sm2_profile
+    from hsm.pkcs11 import Pkcs11Backend, sm2_profile
     from hsm.soft import SoftBackend
 
     config = settings_or_config
@@ -595,15 +601,9 @@ def open_keystore(settings_or_config=None, session_factory: sessionmaker | None 
     if config.backend not in ("soft", "pkcs11"):
         raise InvalidInput(f"TRUST_KEYSTORE must be soft or pkcs11, not {config.backend!r}",
                            f"TRUST_KEYSTORE 必须是 soft 或 pkcs11，不能是 {config.backend!r}")
-    token = None
-    if config.backend == "pkcs11" or config.kek_source == "pkcs11":
-        missing = [name for name, value in (("TRUST_PKCS11_MODULE", config.pkcs11_module),
-                                            ("TRUST_PKCS11_TOKEN_LABEL", config.pkcs11_token_label),
-                                            ("TRUST_PKCS11_PIN_FILE", config.pkcs11_pin_file)) if not value]
-        if missing:
-            raise InvalidInput(f"PKCS#11 needs {', '.join(missing)}", f"PKCS#11 需要配置 {', '.join(missing)}")
-        token = Token(config.pkcs11_module, config.pkcs11_token_label, config.pkcs11_pin_file)
+    token = _token(config) if config.backend == "pkcs11" or config.kek_source == "pkcs11" else None
 
+    kek: keks.KEKSource
     if config.kek_source == "file":
         kek = keks.FileKEK(config.kek_file)
     elif config.kek_source == "passphrase":
@@ -620,14 +620,24 @@ def open_keystore(settings_or_config=None, session_factory: sessionmaker | None 
         if config.kek_cipher != keks.AES_GCM:
             raise InvalidInput(f"a KEK in a PKCS#11 token wraps with {keks.AES_GCM} only, not {config.kek_cipher}",
                                f"PKCS#11 设备中的主密钥只支持 {keks.AES_GCM}")
-        kek = keks.TokenKEK(token)
+        kek = keks.TokenKEK(token or _token(config))
     else:
         raise InvalidInput(f"TRUST_KEK_SOURCE must be file, passphrase or pkcs11, not {config.kek_source!r}",
                            "TRUST_KEK_SOURCE 必须是 file、passphrase 或 pkcs11")
     backends: list[Backend] = [SoftBackend(kek, config.kek_cipher)]
     if config.backend == "pkcs11":
-        backends.append(Pkcs11Backend(token, sm2_profile(config.sm2_profile)))
+        backends.append(Pkcs11Backend(token or _token(config), sm2_profile(config.sm2_profile)))
     return KeyStore(backends, config.backend, state_ttl=config.state_ttl, sessions=session_factory)
+
+
+def _token(config: KeyStoreConfig) -> "Token":
+    from hsm.pkcs11 import Token  # only with PKCS#11 configured: python-pkcs11 loads nothing before
+    module, label, pin_file = config.pkcs11_module, config.pkcs11_token_label, config.pkcs11_pin_file
+    if not (module and label and pin_file):
+        missing = [name for name, value in (("TRUST_PKCS11_MODULE", module), ("TRUST_PKCS11_TOKEN_LABEL", label),
+                                            ("TRUST_PKCS11_PIN_FILE", pin_file)) if not value]
+        raise InvalidInput(f"PKCS#11 needs {', '.join(missing)}", f"PKCS#11 需要配置 {', '.join(missing)}")
+    return Token(module, label, pin_file)
 
 
 def initialise_keystore(session: Session, settings) -> Path | None:

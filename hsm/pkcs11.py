@@ -21,6 +21,7 @@ import secrets
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pkcs11
 from asn1crypto import core
@@ -83,11 +84,11 @@ def _vendor(enum_type, value: int):
         return member
 
 
-_LIBS: dict[str, pkcs11.lib] = {}
+_LIBS: dict[str, Any] = {}  # module path -> pkcs11.lib (typed as a function by its stubs)
 _LIBS_LOCK = threading.Lock()
 
 
-def _library(module: str) -> pkcs11.lib:
+def _library(module: str) -> Any:
     with _LIBS_LOCK:
         lib = _LIBS.get(module)
         if lib is None:
@@ -289,6 +290,14 @@ _DIGEST_INFO = {  # DER DigestInfo prefixes (RFC 8017 §9.2 note 1)
 _PSS = {"sha256": (Mechanism.SHA256, MGF.SHA256, 32)}
 
 
+def _sm2_profile_of(profile: "SM2Profile | None") -> "SM2Profile":
+    """The vendor's SM2 mechanisms, which every SM2 key of a token is used with."""
+    if profile is None:
+        raise UnsupportedAlgorithm("this token has no SM2 profile configured (TRUST_PKCS11_SM2_PROFILE)",
+                                   "该设备未配置 SM2 机制（TRUST_PKCS11_SM2_PROFILE）")
+    return profile
+
+
 class TokenKey:
     """A private key inside the token, by CKA_ID; signs there."""
 
@@ -319,9 +328,10 @@ class TokenKey:
                 raise UnsupportedAlgorithm("Ed25519 signs the whole message; it has no prehashed form",
                                            "Ed25519 只能对完整消息签名，不支持预先杂凑")
             return self.token.sign(self.cka_id, Mechanism.EDDSA, data)
+        profile = _sm2_profile_of(self.profile)
         e = data if prehashed else self.public.digest(data, signer_id)
-        out = self.token.sign(self.cka_id, _vendor(Mechanism, self.profile.sign_mechanism), e)
-        return signature_from_raw(out) if self.profile.signature_format == "raw" else out
+        out = self.token.sign(self.cka_id, _vendor(Mechanism, profile.sign_mechanism), e)
+        return signature_from_raw(out) if profile.signature_format == "raw" else out
 
     def decrypt(self, ciphertext: bytes) -> bytes:
         raise UnsupportedAlgorithm("keys in the PKCS#11 token only sign here", "PKCS#11 设备中的密钥在此仅用于签名")
@@ -351,16 +361,16 @@ class Pkcs11Backend:
 
     def _self_test(self, cka_id: bytes, public_der: bytes) -> None:
         """A new vendor profile must prove itself: sign and verify in software."""
-        public = SM2PublicKey.from_der(public_der)
-        key = TokenKey(self.token, cka_id, "SM2-with-SM3", public, self.profile)
+        public, profile = SM2PublicKey.from_der(public_der), _sm2_profile_of(self.profile)
+        key = TokenKey(self.token, cka_id, "SM2-with-SM3", public, profile)
         message = secrets.token_bytes(32)
         try:
             public.verify(key.sign(message, False, DEFAULT_ID), message)
         except (InvalidSignature, InvalidInput):
             self.token.destroy(cka_id)
-            raise KeyUnavailable(f"the SM2 profile {self.profile.name!r} made a signature that does not "
+            raise KeyUnavailable(f"the SM2 profile {profile.name!r} made a signature that does not "
                                  "verify; check the vendor's mechanism numbers",
-                                 f"SM2 机制配置 {self.profile.name!r} 生成的签名验证不通过，请核对厂商机制编号") from None
+                                 f"SM2 机制配置 {profile.name!r} 生成的签名验证不通过，请核对厂商机制编号") from None
 
     def discard(self, handle: str) -> None:
         self.token.destroy(bytes.fromhex(handle))

@@ -62,7 +62,7 @@ class SoftKey:
             if isinstance(alg, ECDSA):
                 return key.sign(data, ec.ECDSA(Prehashed(alg.hash())))
             if isinstance(alg, RSA):
-                pad = (padding.PSS(mgf=padding.MGF1(alg.hash()), salt_length=alg.hash.digest_size)
+                pad = (padding.PSS(mgf=padding.MGF1(alg.hash()), salt_length=alg.hash().digest_size)
                        if alg.pss else padding.PKCS1v15())
                 return key.sign(data, pad, Prehashed(alg.hash()))
         except (ValueError, TypeError) as e:

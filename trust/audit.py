@@ -33,6 +33,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from trust import events
@@ -215,7 +216,7 @@ def append_coalesced(session: Session, actor: str, action: str, target: str, det
     append(session, actor, action, target, detail, clock=clock)
 
 
-def head(session: Session) -> ChainHead:
+def head(session: Session | Connection) -> ChainHead:
     """The last seq and hash: an anchor to record outside the database."""
     row = _head_row(session, for_update=False)
     return ChainHead(row.last_seq, row.last_hash)
@@ -291,7 +292,7 @@ def _hash_exists(session: Session, digest: str) -> bool:
     return session.execute(select(audit_log.c.seq).where(audit_log.c.hash == digest).limit(1)).first() is not None
 
 
-def _head_row(session: Session, for_update: bool) -> Row:
+def _head_row(session: Session | Connection, for_update: bool) -> Row:
     row = session.execute(_HEAD_FOR_UPDATE if for_update else _HEAD).one_or_none()
     if row is None:
         raise AuditChainBroken("the audit head row is missing; the log has been tampered with",

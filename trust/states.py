@@ -15,9 +15,11 @@ class BilingualState(StrEnum):
     zh: str
     en: str
 
-    def __new__(cls, value: str, zh: str, en: str):
+    def __new__(cls, value: str, *words: str):
+        # (value, zh, en) when the class is made; SealStatus("active") finds the member by
+        # value alone, which is why the words are not named parameters (the type checker
+        # reads this signature for both calls).
         member = str.__new__(cls, value)
         member._value_ = value
-        member.zh = zh
-        member.en = en
+        member.zh, member.en = words
         return member
