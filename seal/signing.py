@@ -23,18 +23,9 @@ from sqlalchemy.orm import Session
 from ca import tsa
 from hsm.keystore import KeyRef, KeyStore, Usage
 from seal.registry import SealRecord, check_use
-from seal.ses import (
-    BIT_STRING,
-    IA5_STRING,
-    OCTET_STRING,
-    OID,
-    SEQUENCE,
-    build_signature_v4,
-    build_tbs_sign_v4,
-    encode_oid,
-    tlv,
-)
+from seal.ses import build_signature_v4, build_tbs_sign_v4
 from trust import audit, oids
+from trust.ber import BIT_STRING, IA5_STRING, OCTET_STRING, OID, SEQUENCE, encode_oid, tlv
 from trust.clock import utc_now
 from trust.errors import InvalidInput
 from trust.hashes import SM3, sm3

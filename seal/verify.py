@@ -13,10 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from seal.ses import Seal, SealFormatError, SesSignature, format_time, parse_seal, parse_signature, signature_value
+from seal.ses import Seal, SealFormatError, SesSignature, parse_seal, parse_signature, signature_value
 from seal.status import SealStatus
 from trust import oids
-from trust.clock import utc_now
+from trust.clock import iso_z, utc_now
 from trust.cms import (
     SignedData,
     SignerResult,
@@ -50,10 +50,6 @@ class RegistryStatus:
 # (esID, the exact seal bytes) -> the status if the registry holds that very seal, else None
 SealStatusLookup = Callable[[str, bytes], RegistryStatus | None]
 
-
-
-def _stamp(value: datetime) -> str:
-    return format_time(value)
 
 
 # ---------------------------------------------------------------- seals
@@ -141,12 +137,12 @@ def _seal_checks(seal: Seal) -> list[Check]:
 
 def _seal_validity(seal: Seal, when: datetime) -> Check:
     info = seal.seal_info
-    period = f"{_stamp(info.valid_start)} – {_stamp(info.valid_end)}"
+    period = f"{iso_z(info.valid_start)} – {iso_z(info.valid_end)}"
     if info.valid_start <= when <= info.valid_end:
-        return check(C.SEAL_VALIDITY, S.PASSED, f"{_stamp(when)} 在印章有效期内（{period}）",
-                     f"{_stamp(when)} is within the seal's validity period ({period})")
-    return check(C.SEAL_VALIDITY, S.FAILED, f"{_stamp(when)} 不在印章有效期内（{period}）",
-                 f"{_stamp(when)} is outside the seal's validity period ({period})")
+        return check(C.SEAL_VALIDITY, S.PASSED, f"{iso_z(when)} 在印章有效期内（{period}）",
+                     f"{iso_z(when)} is within the seal's validity period ({period})")
+    return check(C.SEAL_VALIDITY, S.FAILED, f"{iso_z(when)} 不在印章有效期内（{period}）",
+                 f"{iso_z(when)} is outside the seal's validity period ({period})")
 
 
 def _registry_status(seal: Seal, when: datetime, lookup: SealStatusLookup | None, *,
@@ -157,7 +153,7 @@ def _registry_status(seal: Seal, when: datetime, lookup: SealStatusLookup | None
     found = lookup(seal.seal_info.es_id, seal.raw) if lookup is not None else None
     if found is None:
         return []
-    name, since = found.status, _stamp(found.since)
+    name, since = found.status, iso_z(found.since)
     zh_name = name.zh
     if name == "active":
         return [check(C.SEAL_VALIDITY, S.PASSED, "印章在本系统登记为启用状态", "the seal is active in our registry")]
@@ -226,7 +222,7 @@ def _ses_report(ses: SesSignature, *, data, data_hash, trusted_roots, at, signat
     checks += [*_maker_checks(ses.seal, _certificate(ses.seal.cert), trusted_roots), timestamp]
     return SignatureReport(signature_id, signature_type, tuple(checks),
                            signer=signer.subject if signer else None, seal=ses.seal.summary(),
-                           signing_time=_stamp(ses.time_info) if ses.time_info else None)
+                           signing_time=iso_z(ses.time_info) if ses.time_info else None)
 
 
 def _integrity(signed_hash: bytes, data: bytes | None, data_hash: bytes | None) -> Check:
@@ -419,7 +415,7 @@ def _cms_report(signed: SignedData, data: bytes | None, *, seal_esl, sign_type, 
     checks.append(check(C.TIMESTAMP, S.NOT_APPLICABLE, "签名不含时间戳", "the signature carries no time stamp"))
     return SignatureReport(signature_id, sign_type, tuple(checks),
                            signer=result.signer.subject if result.signer else None,
-                           signing_time=_stamp(signer_info.signing_time) if signer_info.signing_time else None)
+                           signing_time=iso_z(signer_info.signing_time) if signer_info.signing_time else None)
 
 
 def _cms_integrity(signed: SignedData, data: bytes | None, named: Message, certificates) -> tuple[SignerResult, Check]:

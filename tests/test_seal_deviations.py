@@ -16,7 +16,10 @@ from api.cli.verify import verify as verify_command
 from ofd.signature import Stamp, sign_ofd
 from ofd.verify import verify_ofd
 from ofd.writer import write_ofd
-from seal.ses import (
+from seal.ses import SealFormatError, parse_seal, parse_signature
+from seal.verify import verify_seal, verify_ses_signature, verify_signed_value_for_ofd
+from trust import oids
+from trust.ber import (
     BIT_STRING,
     IA5_STRING,
     INTEGER,
@@ -25,14 +28,9 @@ from seal.ses import (
     SEQUENCE,
     UTC_TIME,
     UTF8_STRING,
-    SealFormatError,
     encode_oid,
-    parse_seal,
-    parse_signature,
     tlv,
 )
-from seal.verify import verify_seal, verify_ses_signature, verify_signed_value_for_ofd
-from trust import oids
 from trust.hashes import sm3
 from trust.path import validate_path
 from trust.report import CheckName as C, CheckStatus as S, Status

@@ -13,7 +13,10 @@ import pytest
 from asn1crypto import core
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from seal.ses import (
+from seal.ses import CertDigest, ExtData, build_seal_v4, build_signature_v4, parse_signature
+from seal.verify import verify_seal, verify_ses_signature, verify_signed_value_for_ofd
+from trust import oids
+from trust.ber import (
     BIT_STRING,
     GENERALIZED_TIME,
     IA5_STRING,
@@ -22,16 +25,9 @@ from seal.ses import (
     OID,
     SEQUENCE,
     UTF8_STRING,
-    CertDigest,
-    ExtData,
-    build_seal_v4,
-    build_signature_v4,
     encode_oid,
-    parse_signature,
     tlv,
 )
-from seal.verify import verify_seal, verify_ses_signature, verify_signed_value_for_ofd
-from trust import oids
 from trust.hashes import sm3
 from trust.report import CheckName as C, CheckStatus as S, Status
 from trust.sm2 import decode_signature
