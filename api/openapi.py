@@ -15,7 +15,7 @@ does not know); the listed ``required`` members are always there.
 
 from flask import Blueprint, current_app, jsonify
 
-from trust.report import CheckName, CheckStatus, Status
+from trust.report import CheckName, CheckStatus, Code, Status
 
 blueprint = Blueprint("openapi", __name__)
 
@@ -120,8 +120,12 @@ def _schemas() -> dict:
             errors={"type": "array", "items": _object(("field", "zh", "en"), field=TEXT, zh=TEXT, en=TEXT)}),
         "OAuthError": _object(("error",), error=TEXT, error_description=TEXT),
         "Message": message,
-        "Check": _object(("check", "status", "reason"), check={"enum": [c.value for c in CheckName]},
-                         status={"enum": [s.value for s in CheckStatus]}, reason=_ref("Message")),
+        "Check": _object(("check", "status", "code", "reason"), check={"enum": [c.value for c in CheckName]},
+                         status={"enum": [s.value for s in CheckStatus]},
+                         code={"enum": [*(c.value for c in Code), None],
+                               "description": "Why it did not pass, for machines (ETSI EN 319 102-1 "
+                                              "sub-indications and our own); null when it passed"},
+                         reason=_ref("Message")),
         "SignatureReport": _object(
             ("id", "type", "status", "signer", "seal", "signing_time", "checks"),
             id=TEXT, type={"type": "string", "description": "Seal, Sign, SES, PAdES, …"},

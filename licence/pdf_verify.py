@@ -28,7 +28,7 @@ from pyhanko_certvalidator import ValidationContext
 
 from licence import metadata
 from trust.errors import InvalidInput
-from trust.report import Check, CheckName as C, CheckStatus as S, Report, SignatureReport, check
+from trust.report import Check, CheckName as C, CheckStatus as S, Code, Report, SignatureReport, check
 
 MAX_PDF_BYTES = 32 * 1024 * 1024
 # What pyHanko's reader raises on malformed input, besides its own PdfError: found by fuzzing
@@ -255,14 +255,16 @@ def _certificate_checks(status) -> list[Check]:
     name = getattr(problem, "name", str(problem))
     if "EXPIRED" in name or "NOT_YET_VALID" in name:
         return [check(C.CERTIFICATE, S.FAILED, f"证书在签名时不在有效期内（{name}）",
-                      f"the certificate was outside its validity when it signed ({name})"),
-                check(C.CHAIN, S.INDETERMINATE, "证书无效，未确认证书链", "the certificate is invalid; its chain was not judged"),
-                check(C.REVOCATION, S.INDETERMINATE, "未检查吊销状态", "revocation was not checked")]
+                      f"the certificate was outside its validity when it signed ({name})",
+                      code=Code.NOT_YET_VALID if "NOT_YET_VALID" in name else Code.EXPIRED),
+                check(C.CHAIN, S.INDETERMINATE, "证书无效，未确认证书链", "the certificate is invalid; its chain was not judged",
+                      code=Code.GENERIC),
+                check(C.REVOCATION, S.INDETERMINATE, "未检查吊销状态", "revocation was not checked", code=Code.GENERIC)]
     return [check(C.CERTIFICATE, S.PASSED, "证书结构可用", "the certificate is usable"),
             check(C.CHAIN, S.INDETERMINATE, f"无法确认通向可信根的证书链（{name}）",
                   f"no path to a trusted root could be confirmed ({name})"),
             check(C.REVOCATION, S.INDETERMINATE, "未建立证书链，无法确认吊销状态",
-                  "without a path, revocation could not be checked")]
+                  "without a path, revocation could not be checked", code=Code.NO_CERTIFICATE_CHAIN_FOUND)]
 
 
 def _timestamp(stamp) -> Check:

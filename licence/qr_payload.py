@@ -62,7 +62,7 @@ from trust.clock import BEIJING, iso_z, utc_now
 from trust.errors import InvalidInput, InvalidSignature, TrustError
 from trust.hashes import sm3
 from trust.keys import load_public_key
-from trust.report import Check, CheckName as C, CheckStatus as S, Message, Report, SignatureReport, check
+from trust.report import Check, CheckName as C, CheckStatus as S, Code, Message, Report, SignatureReport, check
 from trust.sm2 import DEFAULT_ID, signature_to_raw
 
 PREFIX = "ZZ1:"
@@ -478,7 +478,8 @@ def _signature_checks(decoded: Decoded, candidates: list[QrKey]) -> tuple[list[C
     if not candidates:
         reason = Message(zh=f"密钥列表中没有标识为 {decoded.kid.hex()} 的密钥", en=f"no key with kid {decoded.kid.hex()} is "
                                                                          f"in the key list")
-        return [Check(C.SIGNATURE, S.INDETERMINATE, reason), Check(C.CHAIN, S.INDETERMINATE, reason)], None
+        return [Check(C.SIGNATURE, S.INDETERMINATE, reason, Code.NO_SIGNING_CERTIFICATE_FOUND),
+                Check(C.CHAIN, S.INDETERMINATE, reason)], None
     for key in candidates:  # a verifier must try every key with the kid (spec §9)
         if key.issuer_code != decoded.claims.issuer_code:
             continue

@@ -30,7 +30,7 @@ from ofd.verify import verify_ofd
 from trust.clock import beijing_date, iso_z, utc_now
 from trust.errors import NotFound, TrustError
 from trust.hashes import sm3
-from trust.report import Check, CheckName, CheckStatus, Message, Report, check
+from trust.report import Check, CheckName, CheckStatus, Code, Message, Report, check
 
 # What the registry answers for a licence id: the record and its history, None if it is not
 # ours; it raises (StorageError, …) when it cannot be asked.
@@ -88,7 +88,7 @@ def _status_check(record: LicenceRecord, file_sm3: str, today: date) -> Check:
     if file_sm3 not in (record.ofd_sm3, record.pdf_sm3):
         return check(CheckName.LICENCE_STATUS, CheckStatus.FAILED,
                      zh=f"登记的证照 {record.licence_id} 不是这份文件", en=f"this file is not the one registered as "
-                                                                  f"licence {record.licence_id}")
+                                                                  f"licence {record.licence_id}", code=Code.HASH_FAILURE)
     ok, why = standing(record, today)
     return Check(CheckName.LICENCE_STATUS, CheckStatus.PASSED if ok else CheckStatus.FAILED, why)
 
@@ -167,7 +167,8 @@ def verify_licence(data: bytes, *, lookup: Lookup, trusted_roots=(), seal_status
         found = e
     if isinstance(found, TrustError):
         status = check(CheckName.LICENCE_STATUS, CheckStatus.INDETERMINATE,
-                       zh=f"无法查询证照登记状态：{found.zh}", en=f"the licence registry cannot be asked: {found.en}")
+                       zh=f"无法查询证照登记状态：{found.zh}", en=f"the licence registry cannot be asked: {found.en}",
+                       code=Code.TRY_LATER)
     elif found is None:
         status = check(CheckName.LICENCE_STATUS, CheckStatus.NOT_APPLICABLE,
                        zh="证照不是本平台签发的，其状态由颁证单位掌握", en="the licence was not issued here; its issuer "

@@ -250,7 +250,7 @@ def _merge(entry: SignatureEntry, own: list[Check], helper: SignatureReport | No
         worst = min((c.status for c in items), key=_WORST.index)
         chosen = [c for c in items if c.status == worst]
         merged.append(Check(name, worst, Message("；".join(c.reason.zh for c in chosen),
-                                                  "; ".join(c.reason.en for c in chosen))))
+                                                  "; ".join(c.reason.en for c in chosen)), chosen[0].code))
     return SignatureReport(entry.id, entry.type, tuple(merged),
                            signer=helper.signer if helper else None, seal=helper.seal if helper else None,
                            signing_time=helper.signing_time if helper else None)

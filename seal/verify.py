@@ -28,7 +28,7 @@ from trust.cms import (
 from trust.errors import InvalidInput, InvalidSignature, UnsupportedAlgorithm
 from trust.hashes import hash_algorithm, sm3
 from trust.path import validate_path
-from trust.report import Check, CheckName as C, CheckStatus as S, Message, Report, SignatureReport, check
+from trust.report import Check, CheckName as C, CheckStatus as S, Code, Message, Report, SignatureReport, check
 from trust.sm2 import decode_signature
 from trust.x509 import Certificate, parse_certificate
 
@@ -76,7 +76,8 @@ def verify_seal(seal_der: bytes, *, trusted_roots=(), at: datetime | None = None
 def _maker_checks(seal: Seal, maker: Certificate | None, trusted_roots) -> list[Check]:
     """§6.7: the maker's certificate was valid when the seal was made, and chains."""
     if maker is None:
-        return [check(C.CERTIFICATE, S.FAILED, "制章者证书无法解析", "the seal maker's certificate cannot be read")]
+        return [check(C.CERTIFICATE, S.FAILED, "制章者证书无法解析", "the seal maker's certificate cannot be read",
+                      code=Code.FORMAT_FAILURE)]
     return _certificate_checks(maker, seal.seal_info.create_date, trusted_roots, "制章者", "seal maker")
 
 
@@ -142,7 +143,8 @@ def _seal_validity(seal: Seal, when: datetime) -> Check:
         return check(C.SEAL_VALIDITY, S.PASSED, f"{iso_z(when)} 在印章有效期内（{period}）",
                      f"{iso_z(when)} is within the seal's validity period ({period})")
     return check(C.SEAL_VALIDITY, S.FAILED, f"{iso_z(when)} 不在印章有效期内（{period}）",
-                 f"{iso_z(when)} is outside the seal's validity period ({period})")
+                 f"{iso_z(when)} is outside the seal's validity period ({period})",
+                 code=Code.NOT_YET_VALID if when < info.valid_start else Code.EXPIRED)
 
 
 def _registry_status(seal: Seal, when: datetime, lookup: SealStatusLookup | None, *,
@@ -159,17 +161,18 @@ def _registry_status(seal: Seal, when: datetime, lookup: SealStatusLookup | None
         return [check(C.SEAL_VALIDITY, S.PASSED, "印章在本系统登记为启用状态", "the seal is active in our registry")]
     if name in ("applied", "approved", "made"):
         return [check(C.SEAL_VALIDITY, S.FAILED, f"印章在本系统登记为“{zh_name}”，从未启用",
-                      f"the seal is {name} in our registry and has never been in use")]
+                      f"the seal is {name} in our registry and has never been in use", code=Code.SEAL_REVOKED)]
+    code = {SealStatus.SUSPENDED: Code.SEAL_SUSPENDED, SealStatus.EXPIRED: Code.EXPIRED}.get(name, Code.SEAL_REVOKED)
     if when >= found.since:
         return [check(C.SEAL_VALIDITY, S.FAILED, f"印章自 {since} 起在本系统登记为“{zh_name}”",
-                      f"the seal has been {name} in our registry since {since}")]
+                      f"the seal has been {name} in our registry since {since}", code=code)]
     if trusted_time:
         return [check(C.SEAL_VALIDITY, S.PASSED, f"签章时间早于印章变为“{zh_name}”的时间（{since}）",
                       f"the signing time precedes the seal becoming {name} in our registry ({since})")]
     return [check(C.SEAL_VALIDITY, S.INDETERMINATE,
                   f"印章自 {since} 起登记为“{zh_name}”，签章时间为签章者自称且无可信时间戳，无法确认",
                   f"the seal has been {name} since {since}; the earlier signing time is the signer's own claim, "
-                  "with no trusted time stamp")]
+                  "with no trusted time stamp", code=Code.NO_POE)]
 
 
 def _certificate_checks(cert: Certificate, when: datetime, trusted_roots, whose_zh: str, whose_en: str,
@@ -181,7 +184,8 @@ def _certificate_checks(cert: Certificate, when: datetime, trusted_roots, whose_
     checks = []
     for found in result.checks:
         reason = NO_ROOT if found.check == C.CHAIN and not trusted_roots else found.reason
-        checks.append(check(found.check, found.status, f"{whose_zh}：{reason.zh}", f"{whose_en}: {reason.en}"))
+        checks.append(check(found.check, found.status, f"{whose_zh}：{reason.zh}", f"{whose_en}: {reason.en}",
+                            code=found.code))
     return checks
 
 
@@ -216,7 +220,8 @@ def _ses_report(ses: SesSignature, *, data, data_hash, trusted_roots, at, signat
               _seal_validity(ses.seal, when),
               *_registry_status(ses.seal, when, seal_status, trusted_time=bool(at or stamped_at))]
     if signer is None:
-        checks.append(check(C.CERTIFICATE, S.FAILED, "签章者证书无法解析", "the signer's certificate cannot be read"))
+        checks.append(check(C.CERTIFICATE, S.FAILED, "签章者证书无法解析", "the signer's certificate cannot be read",
+                            code=Code.FORMAT_FAILURE))
     else:
         checks += _certificate_checks(signer, when, trusted_roots, "签章者", "signer")
     checks += [*_maker_checks(ses.seal, _certificate(ses.seal.cert), trusted_roots), timestamp]

@@ -172,7 +172,7 @@ def test_another_provinces_licence_verifies_once_its_root_is_trusted_for_licence
             record, _ = issue_elsewhere(other, business_request())
             session.commit()
             data = registry.ofd_file(session, record.licence_id)
-            other_root = other.api_world.root
+            other_root = other.world.root
     finally:
         engine.dispose()
     before = _verify_file(client, data).get_json()

@@ -12,7 +12,7 @@ from ofd.reader import read_ofd
 from ofd.render import render_page
 from ofd.text import document_text
 from ofd.verify import verify_ofd
-from trust.report import CheckName as C, CheckStatus as S, Status
+from trust.report import CheckName as C, CheckStatus as S, Code, Status
 
 from tests.oracles import shared_file
 
@@ -83,6 +83,12 @@ def test_signed_files_get_the_manifest_verdict(row):
             assert all(name in reason for name in want["mismatched"]), reason
             if want["mismatched"]:
                 assert statuses[C.INTEGRITY] is S.FAILED
+        for item in signature.checks:  # a code on every check that did not pass, from the vocabulary
+            assert (item.code in set(Code)) == (item.status in (S.FAILED, S.INDETERMINATE)), item
+        if statuses[C.INTEGRITY] is S.FAILED:
+            assert next(c.code for c in signature.checks if c.check is C.INTEGRITY) is Code.HASH_FAILURE
+        if statuses[C.SIGNATURE] is S.FAILED:
+            assert next(c.code for c in signature.checks if c.check is C.SIGNATURE) is Code.SIG_CRYPTO_FAILURE
         # each step the independent check saw succeed succeeds here too
         if want["sm2_ok"]:
             assert statuses[C.SIGNATURE] is S.PASSED, signature.to_dict()

@@ -1,8 +1,11 @@
-"""The report's derived statuses follow the rules of ARCHITECTURE.md."""
+"""The report's derived statuses follow the rules of ARCHITECTURE.md; a check that did not
+pass carries a code from one vocabulary."""
 
 import json
 
-from trust.report import CheckName as C, CheckStatus as S, Report, SignatureReport, Status, check
+import pytest
+
+from trust.report import CheckName, CheckName as C, CheckStatus as S, Code, Report, SignatureReport, Status, check
 
 
 def _sig(*statuses: S) -> SignatureReport:
@@ -30,4 +33,19 @@ def test_json_shape():
     assert set(data) == {"status", "format", "signatures", "warnings"}
     sig = data["signatures"][0]
     assert set(sig) == {"id", "type", "status", "signer", "seal", "signing_time", "checks"}
-    assert sig["checks"][0] == {"check": "integrity", "status": "PASSED", "reason": {"zh": "理由", "en": "reason"}}
+    assert sig["checks"][0] == {"check": "integrity", "status": "PASSED", "code": None,
+                                "reason": {"zh": "理由", "en": "reason"}}
+
+
+def test_a_check_that_did_not_pass_says_why_for_machines():
+    for name in CheckName:  # each check's failure means something without the place saying more
+        failed = check(name, S.FAILED, "理由", "reason")
+        assert failed.code in set(Code) and failed.code is not Code.GENERIC, name
+        assert check(name, S.INDETERMINATE, "理由", "reason").code in set(Code)
+    assert check(CheckName.REVOCATION, S.FAILED, "理由", "reason").to_dict()["code"] == "REVOKED"
+    assert check(CheckName.REVOCATION, S.INDETERMINATE, "理由", "reason").code is Code.TRY_LATER
+    assert check(CheckName.CERTIFICATE, S.FAILED, "理由", "reason", code=Code.EXPIRED).code is Code.EXPIRED
+    for status in (S.PASSED, S.WARNING, S.NOT_APPLICABLE):
+        assert check(CheckName.CHAIN, status, "理由", "reason").code is None
+        with pytest.raises(ValueError):
+            check(CheckName.CHAIN, status, "理由", "reason", code=Code.GENERIC)

@@ -29,7 +29,7 @@ from trust.ber import (
     tlv,
 )
 from trust.hashes import sm3
-from trust.report import CheckName as C, CheckStatus as S, Status
+from trust.report import CheckName as C, CheckStatus as S, Code, Status
 from trust.sm2 import decode_signature
 from trust.x509 import load_certificates
 
@@ -200,17 +200,24 @@ def test_our_v4_signature_is_valid(seal_pki):
 
 def test_seal_rules(seal_pki):
     _seal, late = _v4(seal_pki, time_info=NOW + timedelta(days=60))     # signed after the seal expired
-    assert verify_ses_signature(late, data=b"<ofd:Signature/>").check_status(C.SEAL_VALIDITY) is S.FAILED
+    assert _codes(verify_ses_signature(late, data=b"<ofd:Signature/>"))[C.SEAL_VALIDITY] is Code.EXPIRED
     stranger = make_leaf(seal_pki[1], "Not In The Seal")
     _seal, foreign = _v4(seal_pki, signer=stranger)
     report = verify_ses_signature(foreign, data=b"<ofd:Signature/>")
     assert report.check_status(C.SIGNATURE) is S.PASSED and report.check_status(C.SEAL_BINDING) is S.FAILED
+    assert _codes(report)[C.SEAL_BINDING] is Code.SIG_CONSTRAINTS_FAILURE
     expired = make_leaf(seal_pki[1], "Expired Signer", not_before=NOW - timedelta(days=10), not_after=NOW - timedelta(days=5))
     _seal, old = _v4(seal_pki, signer=expired)
-    assert verify_ses_signature(old, data=b"<ofd:Signature/>").check_status(C.CERTIFICATE) is S.FAILED
+    assert _codes(verify_ses_signature(old, data=b"<ofd:Signature/>"))[C.CERTIFICATE] is Code.EXPIRED
     encipher = make_leaf(seal_pki[1], "Encryption Only", key_usage={"key_encipherment"})
     _seal, wrong_usage = _v4(seal_pki, signer=encipher)
-    assert verify_ses_signature(wrong_usage, data=b"<ofd:Signature/>").check_status(C.CERTIFICATE) is S.FAILED
+    assert _codes(verify_ses_signature(wrong_usage, data=b"<ofd:Signature/>"))[C.CERTIFICATE] \
+        is Code.SIG_CONSTRAINTS_FAILURE
+
+
+def _codes(report) -> dict:
+    """The code of each check that did not pass (one signature)."""
+    return {c.check: c.code for c in report.checks if c.status in (S.FAILED, S.INDETERMINATE)}
 
 
 def _tamper(signature: bytes, data: bytes, trusted_roots) -> list:
@@ -499,3 +506,4 @@ def test_a_revoked_signer_certificate_makes_the_signature_invalid(seal_pki, resp
     seal = _signed(_seal_info(revoked_signer.cert_der), seal_pki[2].cert_der, seal_pki[2].sign)
     report = verify_ses_signature(_ses(seal_pki, seal, signer=revoked_signer), data=b"data", trusted_roots=(inter.cert_der,))
     assert report.check_status(C.REVOCATION) is S.FAILED and report.status is Status.INVALID
+    assert _codes(report)[C.REVOCATION] is Code.REVOKED

@@ -24,7 +24,7 @@ from asn1crypto import cms, pem
 
 from trust.clock import utc_now
 from trust.errors import InvalidInput, InvalidSignature, UnsupportedAlgorithm
-from trust.report import Check, CheckName as C, CheckStatus as S, Message, check
+from trust.report import Check, CheckName as C, CheckStatus as S, Code, Message, check
 from trust.revocation import Deadline, Fetcher, RevocationState, ca_issuers_urls, check_revocation, default_fetcher
 from trust.truststore import trusted_roots
 from trust.x509 import (
@@ -98,11 +98,12 @@ def _certificate_check(leaf: Certificate, at: datetime, usages) -> Check:
     period = f"{_stamp(leaf.not_before)} – {_stamp(leaf.not_after)}"
     if not leaf.valid_at(at):
         return check(C.CERTIFICATE, S.FAILED, f"证书在 {_stamp(at)} 不在有效期内（{period}）",
-                     f"the certificate is not valid at {_stamp(at)} ({period})")
+                     f"the certificate is not valid at {_stamp(at)} ({period})",
+                     code=Code.NOT_YET_VALID if at < leaf.not_before else Code.EXPIRED)
     if usages and leaf.key_usage is not None and not leaf.key_usage & usages:
         wanted = ", ".join(sorted(usages))
         return check(C.CERTIFICATE, S.FAILED, f"证书密钥用法不含所需用途（{wanted}）",
-                     f"the certificate's key usage has none of {wanted}")
+                     f"the certificate's key usage has none of {wanted}", code=Code.SIG_CONSTRAINTS_FAILURE)
     return check(C.CERTIFICATE, S.PASSED, f"证书“{leaf.subject}”在 {_stamp(at)} 有效",
                  f"the certificate '{leaf.subject}' is valid at {_stamp(at)}")
 
@@ -322,7 +323,8 @@ def _unhandled_critical_extensions(cert: Certificate) -> str:
 
 def _revocation_without_path() -> Check:
     return check(C.REVOCATION, S.INDETERMINATE, "未建立通向可信根的证书链，无法检查吊销状态",
-                 "no path to a trusted root, so the revocation status cannot be checked")
+                 "no path to a trusted root, so the revocation status cannot be checked",
+                 code=Code.NO_CERTIFICATE_CHAIN_FOUND)
 
 
 def _revocation(path: tuple[Certificate, ...], at: datetime, now: datetime, crls, ocsp,
