@@ -296,10 +296,10 @@ def _timestamp_check(ses: SesSignature, trusted_roots) -> tuple[Check, datetime 
     if ses.time_stamp is None:
         return check(C.TIMESTAMP, S.NOT_APPLICABLE, "签章不含时间戳", "the signature carries no time stamp"), None
     # §5: the token's messageImprint is over the signature value, the BIT STRING contents as found
-    result = verify_time_stamp(ses.time_stamp, ses.signature, trusted_roots=trusted_roots)
+    result = verify_time_stamp(ses.time_stamp, ses.signature, trusted_roots=trusted_roots, fetch=True)
     # only a time stamp from a trusted TSA moves the time at which certificates are judged
     trusted_time = result.gen_time if result.status is S.PASSED else None
-    return check(C.TIMESTAMP, result.status, result.reason.zh, result.reason.en), trusted_time
+    return check(C.TIMESTAMP, result.status, result.reason.zh, result.reason.en, code=result.code), trusted_time
 
 
 # ---------------------------------------------------------------- what OFD carries

@@ -2,15 +2,17 @@
 -verify`, SM2 tokens by trust.cms.verify_time_stamp and `openssl pkeyutl`; the client."""
 
 import socket
+from datetime import timedelta
 
 import pytest
 from asn1crypto import tsp
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from ca import authority, tsa
+from ca import authority, revocation, tsa
 from trust.cms import parse_signed_data, verify_time_stamp
 from trust.errors import InvalidInput
-from trust.report import CheckStatus
+from trust.report import CheckStatus, Code
+from trust.revocation import Fetcher
 from trust.x509 import parse_certificate
 
 from tests.fixtures.ca import post, served, write_pem
@@ -26,6 +28,29 @@ def make_tsa(session, keystore, creds, hierarchy, family, tmp_path):
     session.commit()
     write_pem(tmp_path / f"{hierarchy}-chain.pem", root.certificate, issuing.certificate)
     return root, signer
+
+
+def test_a_revoked_tsa_fails_its_time_stamps_and_unknown_revocation_is_try_later(engine, session, keystore, creds,
+                                                                                 tmp_path, monkeypatch):
+    """The TSA's certificate is validated as a signer's is (trust.path): revocation from the
+    CRL or OCSP it names, here served on loopback; #24's acceptance, at the time stamp."""
+    data = b"SM2 signature value to stamp"
+    loopback = Fetcher(frozenset({"127.0.0.1"}), time_limit=5.0)
+    with served(engine, keystore, tmp_path) as base:
+        monkeypatch.setenv("TRUST_PUBLIC_URL", base)  # the certificates point at the served CA
+        root, signer = make_tsa(session, keystore, creds, "gm", "sm2", tmp_path)
+        token = tsa.request_timestamp(f"{base}/tsa", data, hash="SM3")
+        roots = (parse_certificate(root.certificate),)
+        good = verify_time_stamp(token, data, trusted_roots=roots, fetch=loopback)
+        assert good.status is CheckStatus.PASSED and good.code is None, good.reason
+        unsure = verify_time_stamp(token, data, trusted_roots=roots)  # nothing may be fetched
+        assert unsure.status is CheckStatus.INDETERMINATE and unsure.code is Code.TRY_LATER
+        revocation.revoke(session, "gm-issuing", signer.serial, "keyCompromise", actor="test",
+                          at=good.gen_time - timedelta(hours=1))
+        session.commit()
+        fresh = Fetcher(frozenset({"127.0.0.1"}), time_limit=5.0)  # the first one keeps OCSP answers a minute
+        revoked = verify_time_stamp(token, data, trusted_roots=roots, fetch=fresh)
+        assert revoked.status is CheckStatus.FAILED and revoked.code is Code.REVOKED, revoked.reason
 
 
 def stamp(base, body, path="/tsa", content_type="application/timestamp-query"):
@@ -74,8 +99,10 @@ def test_sm2_tokens_verify_with_our_verifier_and_openssl_pkeyutl(engine, session
     token = tsp.TimeStampResp.load(body)["time_stamp_token"].dump()
     roots = (parse_certificate(root.certificate),)
     for stamped in (token, client_token):
+        # the TSA's certificate names revocation services this test does not serve
         result = verify_time_stamp(stamped, data, trusted_roots=roots)
-        assert result.status is CheckStatus.PASSED, result.reason
+        assert result.status is CheckStatus.INDETERMINATE and result.code is Code.TRY_LATER, result.reason
+        assert "verifies" in result.reason.en
     assert verify_time_stamp(token, b"other", trusted_roots=roots).status is CheckStatus.FAILED
     assert verify_time_stamp(token, data).status is CheckStatus.INDETERMINATE  # no trusted root given
     tsa_keys = {parse_signed_data(t).certificates[0].public_key_info for t in (token, ecdsa_token)}

@@ -128,7 +128,11 @@ def test_a_local_time_stamp_from_our_tsa(app, client, api_world):
     der = base64.b64decode(response.get_json()["signature"])
     assert parse_signature(der).time_stamp is not None
     report = verify(client, der, data=DATA)
-    assert checks(report)["timestamp"] == "PASSED" and report["status"] == "VALID", report
+    # The token verifies; its TSA's certificate names revocation services on https://trust.test,
+    # which nothing here serves: as for a signer, that is INDETERMINATE, try later (#24).
+    (timestamp,) = [c for c in report["signatures"][0]["checks"] if c["check"] == "timestamp"]
+    assert timestamp["status"] == "INDETERMINATE" and timestamp["code"] == "TRY_LATER", report
+    assert "verifies" in timestamp["reason"]["en"] and report["status"] == "INDETERMINATE"
 
 
 def test_an_external_time_stamp_from_the_configured_tsa(app, client, api_world, openssl_tsa):

@@ -90,7 +90,7 @@ def test_fixture_seals_verify(name):
     root = load_certificates(shared_file("corpus", "certs", "ofdrw__ROOT_p12_cert_0x1719d2bdec7.pem").read_bytes())
     with_root = verify_seal(shared_file("spec", "fixtures", name).read_bytes(), trusted_roots=root,
                             at=datetime(2021, 1, 1, tzinfo=UTC)).signatures[0]
-    # the ofdrw root lacks keyCertSign: chains, with a warning (see trust.x509.verify_chain)
+    # the ofdrw root lacks keyCertSign: chains, with a warning (see trust.path)
     assert with_root.check_status(C.CHAIN) is S.WARNING
 
 

@@ -12,8 +12,9 @@ from hypothesis import given, settings, strategies as st
 
 from seal.verify import _certificate_checks
 from trust.errors import InvalidInput, InvalidSignature
-from trust.report import CheckName, CheckStatus as S
-from trust.x509 import load_certificates, parse_certificate, signing_usage_problem, verify_chain, verify_issued_by
+from trust.path import validate_path
+from trust.report import CheckName, CheckName as C, CheckStatus as S, Code
+from trust.x509 import load_certificates, parse_certificate, signing_usage_problem, verify_issued_by
 
 from tests.certs import make_intermediate, make_leaf, make_root
 from tests.oracles import STANDARD_ID, openssl, shared_file
@@ -65,29 +66,35 @@ def test_corpus_links_as_the_manifest_says(corpus, subject, issuer, verifies):
             verify_issued_by(corpus[subject], corpus[issuer])
 
 
+def _chain(leaf, roots=(), intermediates=(), at=None):
+    """The chain check of trust.path, the one validator (its certificate and revocation
+    checks are tested in test_path_validation.py)."""
+    result = validate_path(leaf, roots=list(roots), intermediates=intermediates, at=at, leaf_usage=None)
+    (chain,) = [c for c in result.checks if c.check == C.CHAIN]
+    return chain, result.path
+
+
 def test_same_dn_is_not_proof_of_issuance(corpus):
     """Tongsuo's sm2-cert.pem has its issuer's DN but is not self-signed."""
     leaf, root = corpus["certs/tongsuo__sm2-cert.pem"], corpus["certs/tongsuo__sm2-root-cert.pem"]
     at = datetime(2024, 1, 1, tzinfo=UTC)
     assert leaf.subject_der == leaf.issuer_der
-    assert verify_chain(leaf, trusted_roots=[root], at=at).status is S.PASSED
-    direct = verify_chain(leaf, trusted_roots=[leaf], at=at)  # trusting an end entity directly: allowed, flagged
-    assert direct.status is S.WARNING and "not a CA" in direct.reason.en
-    impostor = verify_chain(corpus["certs/tongsuo__sm2_client_sign.crt"], trusted_roots=[root], at=at)
-    assert impostor.status is S.INDETERMINATE
+    assert _chain(leaf, [root], at=at)[0].status is S.PASSED
+    # trusting an end entity directly anchors it (RFC 5280 §6.1: the relying party chose it)
+    assert _chain(leaf, [leaf], at=at)[0].status is S.PASSED
+    impostor, _ = _chain(corpus["certs/tongsuo__sm2_client_sign.crt"], [root], at=at)
+    assert impostor.status is S.INDETERMINATE and impostor.code is Code.NO_CERTIFICATE_CHAIN_FOUND
 
 
 def test_tongsuo_chain_and_expired_certificates(corpus):
     root, sub = corpus["certs/tongsuo__sm2_chain-ca.crt"], corpus["certs/tongsuo__sm2_chain-ca.crt#1"]
     at = datetime(2024, 1, 1, tzinfo=UTC)
-    good = verify_chain(corpus["certs/tongsuo__sm2_client_sign.crt"], trusted_roots=[root], intermediates=[sub], at=at)
-    assert good.status is S.PASSED and len(good.path) == 3
-    expired = verify_chain(corpus["certs/tongsuo__sm2_client_sign_expire.crt"], trusted_roots=[root],
-                           intermediates=[sub], at=at)
+    good, path = _chain(corpus["certs/tongsuo__sm2_client_sign.crt"], [root], [sub], at=at)
+    assert good.status is S.PASSED and len(path) == 3
+    expired, _ = _chain(corpus["certs/tongsuo__sm2_client_sign_expire.crt"], [root], [sub], at=at)
     assert expired.status is S.FAILED and "not valid" in expired.reason.en
-    missing = verify_chain(corpus["certs/tongsuo__sm2_client_sign.crt"], trusted_roots=[root], at=at)
-    assert missing.status is S.INDETERMINATE
-    assert verify_chain(corpus["certs/tongsuo__sm2_client_sign.crt"]).status is S.INDETERMINATE  # no roots
+    assert _chain(corpus["certs/tongsuo__sm2_client_sign.crt"], [root], at=at)[0].status is S.INDETERMINATE
+    assert _chain(corpus["certs/tongsuo__sm2_client_sign.crt"])[0].status is S.INDETERMINATE  # no roots
 
 
 def test_noza_certificates_are_rejected(corpus):
@@ -103,9 +110,9 @@ def test_ofdrw_root_without_key_cert_sign_is_a_warning(corpus):
     is what we do for an intermediate with the same defect (test below)."""
     root = corpus["certs/ofdrw__ROOT_p12_cert_0x1719d2bdec7.pem"]
     user = corpus["certs/ofdrw__USER_p12_cert_0x1719d2dab60.pem"]
-    result = verify_chain(user, trusted_roots=[root], at=datetime(2021, 1, 1, tzinfo=UTC))
+    result, _ = _chain(user, [root], at=datetime(2021, 1, 1, tzinfo=UTC))
     assert result.status is S.WARNING and "keyCertSign" in result.reason.en
-    late = verify_chain(user, trusted_roots=[root], at=datetime(2023, 1, 1, tzinfo=UTC))
+    late, _ = _chain(user, [root], at=datetime(2023, 1, 1, tzinfo=UTC))
     assert late.status is S.FAILED  # the user certificate expired in 2022
 
 
@@ -114,7 +121,7 @@ def test_unknown_issuers_are_indeterminate(corpus):
     for name in ("certs/realworld__antchain_v4__ses-signer_16030000101c.cer",
                  "certs/realworld__dianju_v4__ses-signer_778800000023.cer"):
         at = corpus[name].not_before + timedelta(days=1)
-        assert verify_chain(corpus[name], trusted_roots=roots, at=at).status is S.INDETERMINATE
+        assert _chain(corpus[name], roots, at=at)[0].status is S.INDETERMINATE
 
 
 def test_our_certificates_pass_openssl_link_by_link(tmp_path):
@@ -125,8 +132,8 @@ def test_our_certificates_pass_openssl_link_by_link(tmp_path):
         (tmp_path / f"{name}.pem").write_text(issued.pem)
     openssl("verify", "-CAfile", tmp_path / "root.pem", "-vfyopt", STANDARD_ID, tmp_path / "inter.pem")
     openssl("verify", "-partial_chain", "-CAfile", tmp_path / "inter.pem", "-vfyopt", STANDARD_ID, tmp_path / "leaf.pem")
-    ours = verify_chain(leaf.cert_der, trusted_roots=[root.cert_der], intermediates=[inter.cert_der])
-    assert ours.status is S.PASSED and len(ours.path) == 3
+    ours, path = _chain(leaf.cert_der, [root.cert_der], [inter.cert_der])
+    assert ours.status is S.PASSED and len(path) == 3
     parsed = parse_certificate(leaf.pem)
     assert parsed.key_usage == {"digital_signature", "non_repudiation"} and parsed.ca is False
     assert signing_usage_problem(parsed) is None
@@ -141,15 +148,14 @@ def test_path_rules_agree_with_openssl(tmp_path):
     refused = openssl("verify", "-partial_chain", "-CAfile", tmp_path / "ca.pem", "-vfyopt", STANDARD_ID,
                       tmp_path / "leaf.pem", check=False)
     assert refused.returncode != 0
-    result = verify_chain(leaf.cert_der, trusted_roots=[root.cert_der], intermediates=[no_sign.cert_der])
+    result, _ = _chain(leaf.cert_der, [root.cert_der], [no_sign.cert_der])
     assert result.status is S.FAILED and "keyCertSign" in result.reason.en
     not_ca = make_leaf(root, "End Entity")
     under = make_leaf(not_ca, "Issued By End Entity")
-    assert verify_chain(under.cert_der, trusted_roots=[root.cert_der],
-                        intermediates=[not_ca.cert_der]).status is S.FAILED
+    assert _chain(under.cert_der, [root.cert_der], [not_ca.cert_der])[0].status is S.FAILED
     now = datetime.now(UTC)
     future = make_leaf(root, "Not Yet", not_before=now + timedelta(days=1), not_after=now + timedelta(days=2))
-    assert verify_chain(future.cert_der, trusted_roots=[root.cert_der]).status is S.FAILED
+    assert _chain(future.cert_der, [root.cert_der])[0].status is S.FAILED
     forged = bytearray(leaf.cert_der)
     forged[-5] ^= 1
     with pytest.raises(InvalidSignature):
@@ -163,7 +169,7 @@ def test_international_certificates_through_openssl(tmp_path):
         cert = parse_certificate((tmp_path / "c.pem").read_bytes())
         assert not cert.is_sm2
         verify_issued_by(cert, cert)
-        assert verify_chain(cert, trusted_roots=[cert]).status is S.PASSED
+        assert _chain(cert, [cert])[0].status is S.PASSED
 
 
 @settings(max_examples=200, deadline=None)

@@ -21,9 +21,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from trust import oids
 from trust.errors import InvalidInput, InvalidSignature, UnsupportedAlgorithm
 from trust.hashes import hash_algorithm
-from trust.report import CheckStatus, Message
+from trust.path import validate_path
+from trust.report import CheckStatus, Code, Message
+from trust.revocation import Fetcher
 from trust.sm2 import SM2PublicKey, decode_signature, signature_from_raw
-from trust.x509 import Certificate, parse_certificate, verify_chain
+from trust.x509 import Certificate, parse_certificate
 
 PKCS7_DATA = "1.2.840.113549.1.7.1"
 PKCS7_SIGNED_DATA = "1.2.840.113549.1.7.2"
@@ -268,12 +270,15 @@ class TimeStampResult:
     status: CheckStatus
     reason: Message
     gen_time: datetime | None = None
+    code: Code | None = None     # why it did not pass, when the TSA's certificate says so
 
 
-def verify_time_stamp(token: bytes, data: bytes, *, trusted_roots=()) -> TimeStampResult:
+def verify_time_stamp(token: bytes, data: bytes, *, trusted_roots=(), fetch: bool | Fetcher = False) -> TimeStampResult:
     """An RFC 3161 TimeStampToken over ``data`` (its messageImprint = H(data)): FAILED when
-    the imprint or the TSA signature is wrong, INDETERMINATE when the TSA does not chain to
-    ``trusted_roots``, PASSED otherwise, with the token's genTime."""
+    the imprint or the TSA signature is wrong, or the TSA's certificate was not good at
+    genTime (expired, revoked: trust.path, as for a signer, revocation fetched when
+    ``fetch``); INDETERMINATE when it does not chain to ``trusted_roots`` or its revocation
+    status cannot be had; PASSED otherwise, with the token's genTime."""
     try:
         signed = parse_signed_data(token)
         if signed.econtent_type != TST_INFO or signed.econtent is None:
@@ -297,14 +302,18 @@ def verify_time_stamp(token: bytes, data: bytes, *, trusted_roots=()) -> TimeSta
     if not (result.signature_valid and result.digest_matches is not False):
         return TimeStampResult(CheckStatus.FAILED, Message(f"时间戳签名无效：{result.reason.zh}",
                                                            f"the time-stamp signature is invalid: {result.reason.en}"))
-    chain = verify_chain(result.signer, trusted_roots=trusted_roots, intermediates=signed.certificates,
-                         at=gen_time)
+    path = validate_path(result.signer, roots=list(trusted_roots), intermediates=signed.certificates, at=gen_time,
+                         fetch=fetch)
     when = gen_time.strftime("%Y-%m-%dT%H:%M:%SZ")
-    if chain.status in (CheckStatus.PASSED, CheckStatus.WARNING):
-        return TimeStampResult(CheckStatus.PASSED, Message(f"时间戳有效，时间 {when}", f"valid time stamp at {when}"), gen_time)
-    if chain.status is CheckStatus.FAILED:
-        return TimeStampResult(CheckStatus.FAILED, Message(f"时间戳服务证书无效：{chain.reason.zh}",
-                                                           f"the TSA certificate is invalid: {chain.reason.en}"), gen_time)
-    return TimeStampResult(CheckStatus.INDETERMINATE, Message(
-        f"时间戳签名有效（{when}），但时间戳服务未链至可信根：{chain.reason.zh}",
-        f"the time stamp ({when}) verifies but its TSA does not chain to a trusted root: {chain.reason.en}"), gen_time)
+    failed = next((c for c in path.checks if c.status is CheckStatus.FAILED), None)
+    if failed is not None:
+        return TimeStampResult(CheckStatus.FAILED, Message(f"时间戳服务证书无效：{failed.reason.zh}",
+                                                           f"the TSA certificate is invalid: {failed.reason.en}"),
+                               gen_time, failed.code)
+    unsure = next((c for c in path.checks if c.status is CheckStatus.INDETERMINATE), None)
+    if unsure is not None:
+        return TimeStampResult(CheckStatus.INDETERMINATE, Message(
+            f"时间戳签名有效（{when}），但时间戳服务证书无法确认：{unsure.reason.zh}",
+            f"the time stamp ({when}) verifies but its TSA certificate cannot be confirmed: {unsure.reason.en}"),
+            gen_time, unsure.code)
+    return TimeStampResult(CheckStatus.PASSED, Message(f"时间戳有效，时间 {when}", f"valid time stamp at {when}"), gen_time)

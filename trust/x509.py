@@ -1,16 +1,15 @@
 """X.509 certificates (RFC 5280; SM2 per GM/T 0015): parsing, signature by an issuer,
-validity, key usage, and a minimal path check to given trusted roots.
+validity and key usage. Paths to trusted roots, with revocation, are trust.path's.
 
 Certificates are parsed with asn1crypto and keep their received bytes: the issuer's
 signature is checked over the exact ``tbsCertificate`` TLV, never a re-encoding. SM2
 signatures use the standard signer ID; ECDSA, RSA (PKCS#1 v1.5 and PSS) and Ed25519
-certificates are checked by ``cryptography``. Full path validation with revocation is
-the CA issue's; ``verify_chain`` builds one path and reports what it found.
+certificates are checked by ``cryptography``.
 """
 
 import functools
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from asn1crypto import core, pem, x509 as asn1_x509
@@ -21,10 +20,9 @@ from cryptography.exceptions import (
 )
 
 from trust import oids
-from trust.clock import utc_now
 from trust.errors import InvalidInput, InvalidSignature, UnsupportedAlgorithm
 from trust.keys import load_public_key
-from trust.report import CheckStatus, Message
+from trust.report import Message
 from trust.sm2 import SM2PublicKey
 
 _SM2_CURVE_PARAMETER = b"\x06\x08" + bytes.fromhex("2a811ccf5501822d")
@@ -325,83 +323,3 @@ def signing_usage_problem(cert: Certificate) -> Message | None:
         return Message("证书密钥用法不含数字签名或不可否认",
                        "the certificate's key usage has neither digitalSignature nor nonRepudiation")
     return None
-
-
-@dataclass(frozen=True)
-class ChainResult:
-    status: CheckStatus              # PASSED, WARNING, FAILED or INDETERMINATE
-    reason: Message
-    path: tuple[Certificate, ...] = field(default=())   # leaf first, trusted root last
-
-
-def _same(a: Certificate, b: Certificate) -> bool:
-    return a.der == b.der or (a.subject_der == b.subject_der and a.public_key_info == b.public_key_info)
-
-
-def verify_chain(leaf, *, trusted_roots=(), intermediates=(), at: datetime | None = None) -> ChainResult:
-    """Build a path leaf → … → one of ``trusted_roots`` and check each link's signature,
-    validity at ``at`` and CA constraints. Trusted roots are trust anchors (RFC 5280 §6.1):
-    their own key usage is not a path-validation input, so a root without keyCertSign (the
-    ofdrw test roots) passes with a WARNING, while an intermediate without it FAILS."""
-    at = at or utc_now()
-    leaf = as_certificate(leaf)
-    roots = [as_certificate(r) for r in trusted_roots]
-    pool = [as_certificate(c) for c in intermediates]
-    if not roots:
-        return ChainResult(CheckStatus.INDETERMINATE, Message("未配置可信根证书", "no trusted root is configured"))
-    if not leaf.valid_at(at):
-        return ChainResult(CheckStatus.FAILED, Message(
-            f"证书“{leaf.subject}”在 {at:%Y-%m-%d %H:%M:%S}Z 不在有效期内",
-            f"certificate '{leaf.subject}' is not valid at {at:%Y-%m-%dT%H:%M:%SZ}"), (leaf,))
-    path, current, warnings = [leaf], leaf, list[Message]()
-    for _ in range(MAX_PATH):
-        root = next((r for r in roots if _same(r, current)), None)
-        if root is not None:
-            return _anchor_result(path, root, warnings)
-        issuers = [c for c in roots + pool if c.subject_der == current.issuer_der and not _same(c, current)]
-        issuer = None
-        for candidate in issuers:  # same DN is not proof (Tongsuo's sm2-cert.pem trap): check the key
-            try:
-                verify_issued_by(current, candidate)
-                issuer = candidate
-                break
-            except (InvalidSignature, UnsupportedAlgorithm):
-                continue
-        if issuer is None:
-            if issuers:
-                return ChainResult(CheckStatus.FAILED, Message(
-                    f"证书“{current.subject}”的签名无法用其颁发者公钥验证",
-                    f"the signature on '{current.subject}' does not verify with its issuer's key"), tuple(path))
-            return ChainResult(CheckStatus.INDETERMINATE, Message(
-                f"找不到通向可信根的路径（缺少“{current.issuer}”）",
-                f"no path to a trusted root (issuer '{current.issuer}' not available)"), tuple(path))
-        for cert in (current, issuer):
-            if not cert.valid_at(at):
-                return ChainResult(CheckStatus.FAILED, Message(
-                    f"证书“{cert.subject}”在 {at:%Y-%m-%d %H:%M:%S}Z 不在有效期内",
-                    f"certificate '{cert.subject}' is not valid at {at:%Y-%m-%dT%H:%M:%SZ}"), tuple(path))
-        is_anchor = any(_same(r, issuer) for r in roots)
-        if issuer.ca is False or (issuer.ca is None and not is_anchor):
-            return ChainResult(CheckStatus.FAILED, Message(
-                f"颁发者“{issuer.subject}”不是 CA 证书", f"issuer '{issuer.subject}' is not a CA certificate"), tuple(path))
-        if issuer.key_usage is not None and "key_cert_sign" not in issuer.key_usage:
-            problem = Message(f"颁发者“{issuer.subject}”的密钥用法不含证书签名（keyCertSign）",
-                              f"issuer '{issuer.subject}' has no keyCertSign in its key usage")
-            if not is_anchor:
-                return ChainResult(CheckStatus.FAILED, problem, tuple(path))
-            warnings.append(problem)
-        path.append(issuer)
-        current = issuer
-    return ChainResult(CheckStatus.FAILED, Message("证书路径过长", "the certificate path is too long"), tuple(path))
-
-
-def _anchor_result(path: list[Certificate], root: Certificate, warnings: list[Message]) -> ChainResult:
-    if root.ca is False:
-        warnings.append(Message(f"可信根“{root.subject}”不是 CA 证书", f"trusted root '{root.subject}' is not a CA certificate"))
-    names = " → ".join(c.subject for c in path)
-    if warnings:
-        return ChainResult(CheckStatus.WARNING, Message(
-            "证书链至可信根，但：" + "；".join(w.zh for w in warnings),
-            "chains to a trusted root, but: " + "; ".join(w.en for w in warnings)), tuple(path))
-    return ChainResult(CheckStatus.PASSED, Message(f"证书链至可信根：{names}", f"chains to a trusted root: {names}"),
-                       tuple(path))
