@@ -13,9 +13,11 @@ from sqlalchemy.orm import Session
 from ca.demo import DEMO_DEPARTMENT
 from hsm.demo import DEMO_OFFICERS
 from hsm.keystore import KeyStore
-from seal import making, registry
+from seal import making
 from seal.models import seal_registry
 from seal.picture import seal_picture
+from trust.clock import utc_now
+from trust.errors import InvalidInput
 
 DEMO_CLIENT_ID = "demo-department-app"
 DEMO_SEAL_NAME = "演示局"
@@ -42,7 +44,9 @@ def make_demo_seal(session: Session, keystore: KeyStore, client_id: str = DEMO_C
     holder_cert = making.certificate_for_key(session, holder_key)
     maker_key = making.find_key(session, keystore, MAKER_LABEL)
     holder = making.holder_of(holder_cert)
-    now = registry.utc_now().replace(microsecond=0)
+    if holder.uscc is None:
+        raise InvalidInput("the demo holder certificate names no USCC", "演示签章者证书中没有统一社会信用代码")
+    now = utc_now().replace(microsecond=0)
     record = making.make_and_register(
         session, keystore, holder_name=holder.name or DEMO_DEPARTMENT, holder_uscc=holder.uscc, seal_type="official",
         name=DEMO_SEAL_NAME,

@@ -566,9 +566,10 @@ _LENGTH = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(mm|cm|in|pt|
 
 def _svg_dimensions(root) -> tuple[float, float] | None:
     """Size in mm from width/height (CSS units), else from the viewBox in user units."""
-    lengths = [_LENGTH.match(root.get(attribute) or "") for attribute in ("width", "height")]
-    if all(lengths):
-        return tuple(float(m.group(1)) * _MM_PER_UNIT[m.group(2)] for m in lengths)
+    given_width, given_height = (_LENGTH.match(root.get(attribute) or "") for attribute in ("width", "height"))
+    if given_width and given_height:
+        return (float(given_width.group(1)) * _MM_PER_UNIT[given_width.group(2)],
+                float(given_height.group(1)) * _MM_PER_UNIT[given_height.group(2)])
     box = (root.get("viewBox") or "").replace(",", " ").split()
     try:
         width, height = float(box[2]), float(box[3])
@@ -585,8 +586,8 @@ def _ofd_size(data: bytes) -> tuple[float, float] | None:
     try:
         parts = archive.read_zip(data, OFD_PICTURE_LIMITS)
 
-        def xml(name: str | None):
-            if name not in parts:
+        def xml(name: str | None):  # None: a location that leaves the package (archive.resolve)
+            if name is None or name not in parts:
                 raise _fail(f"the OFD lacks the part {str(name)[:80]!r}", f"OFD 缺少文件 {str(name)[:80]!r}")
             return archive.parse_xml(parts[name], name, OFD_PICTURE_LIMITS)
 
@@ -602,8 +603,9 @@ def _ofd_size(data: bytes) -> tuple[float, float] | None:
         boxes = []
         pages = child(document, "Pages")
         page = child(pages, "Page") if pages is not None else None
-        if page is not None and page.get("BaseLoc"):
-            boxes.append(child(xml(archive.resolve(document_name, page.get("BaseLoc"))), "Area"))
+        page_loc = page.get("BaseLoc") if page is not None else None
+        if page_loc and document_name is not None:
+            boxes.append(child(xml(archive.resolve(document_name, page_loc)), "Area"))
         common = child(document, "CommonData")
         boxes.append(child(common, "PageArea") if common is not None else None)
     except archive.ArchiveError as e:

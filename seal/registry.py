@@ -216,7 +216,7 @@ def _row(session: Session, es_id: str, *, for_update: bool = False):
 
 
 def _authorisations(session: Session, es_ids: Sequence[str]) -> dict[str, tuple[list, list]]:
-    found = {es_id: ([], []) for es_id in es_ids}
+    found: dict[str, tuple[list, list]] = {es_id: ([], []) for es_id in es_ids}
     rows = session.execute(select(seal_authorisation).where(seal_authorisation.c.es_id.in_(list(es_ids)))
                            .order_by(seal_authorisation.c.principal))
     for row in rows:
@@ -378,7 +378,7 @@ def revoke_many(session: Session, *, holder_uscc: str | None = None, es_ids: Seq
             seal_registry.c.holder_uscc == validate_uscc(holder_uscc))
         rows = session.execute(query.order_by(seal_registry.c.es_id)).all()
     else:
-        wanted = list(dict.fromkeys(check_es_id(e) for e in es_ids))
+        wanted = list(dict.fromkeys(check_es_id(e) for e in es_ids or ()))
         if not 0 < len(wanted) <= MAX_LIST:
             raise InvalidInput(f"list 1 to {MAX_LIST} seals", f"请列出 1 至 {MAX_LIST} 枚印章")
         rows = session.execute(select(seal_registry.c.es_id, seal_registry.c.status)

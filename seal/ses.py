@@ -125,6 +125,7 @@ class Seal:
         """Candidate messages of the maker's signature, preferred first, each with the
         warning to give when it is the one that verifies (eseal-gbt38540.md §5, §7)."""
         seq3 = tlv(SEQUENCE, self.seal_info.raw + self.cert_tlv + self.sign_alg_tlv)
+        candidates: list[tuple[bytes, Message | None]]
         if self.layout == 1:
             candidates = [(seq3, None)]
         else:

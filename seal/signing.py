@@ -27,8 +27,9 @@ from seal.ses import build_signature_v4, build_tbs_sign_v4
 from trust import audit, oids
 from trust.ber import BIT_STRING, IA5_STRING, OCTET_STRING, OID, SEQUENCE, encode_oid, tlv
 from trust.clock import utc_now
-from trust.errors import InvalidInput
+from trust.errors import InvalidInput, KeyUnavailable, UnsupportedAlgorithm
 from trust.hashes import SM3, sm3
+from trust.sm2 import SM2PublicKey
 
 MAX_BATCH = 1000
 MAX_PURPOSE = 200           # characters
@@ -68,14 +69,26 @@ class _Template:
     hashed: SM3            # SM3 state over Z_A ‖ prefix
 
 
+def _made(record: SealRecord) -> tuple[bytes, str]:
+    """The seal and the holder's key id of a seal that check_use let through: both are set
+    once a seal is made, and only a made seal is ever active."""
+    if record.seal is None or record.holder_key_id is None:
+        raise KeyUnavailable(f"seal {record.es_id} has no SES_Seal or signing key recorded",
+                             f"印章 {record.es_id} 没有登记印章数据或签章密钥")
+    return record.seal, record.holder_key_id
+
+
 def _template(session: Session, keystore: KeyStore, record: SealRecord, ref: KeyRef, property_info: str,
               time_info: datetime) -> _Template:
-    tbs = build_tbs_sign_v4(seal=record.seal, data_hash=bytes(DIGEST_SIZE), property_info=property_info,
+    tbs = build_tbs_sign_v4(seal=_made(record)[0], data_hash=bytes(DIGEST_SIZE), property_info=property_info,
                             time_info=time_info)
     suffix = tlv(IA5_STRING, property_info.encode())
     prefix = tbs[:len(tbs) - len(suffix) - DIGEST_SIZE]
     assert prefix.endswith(_HASH_TLV) and tbs.endswith(suffix)
-    hashed = SM3(keystore.public_key(session, ref).z())
+    public = keystore.public_key(session, ref)
+    if not isinstance(public, SM2PublicKey):
+        raise UnsupportedAlgorithm("a seal holder's key is SM2 (GB/T 38540)", "签章者密钥须为 SM2（GB/T 38540）")
+    hashed = SM3(public.z())
     hashed.update(prefix)
     tail = tlv(OCTET_STRING, record.holder_certificate) + tlv(OID, encode_oid(oids.SM2_WITH_SM3))
     return _Template(prefix, suffix, tail, hashed)
@@ -136,7 +149,7 @@ def prepare_batch(session: Session, keystore: KeyStore, es_id: str, *, client_id
     digests. Reads only."""
     purpose = _purpose(purpose)
     record = check_use(session, es_id, client_id=client_id, operator=operator, purpose=purpose, clock=clock)
-    ref = keystore.get(session, record.holder_key_id)
+    ref = keystore.get(session, _made(record)[1])
     keystore.check_usable(session, ref, usage=Usage.SEAL)  # so that signing soon after reads nothing
     template = _template(session, keystore, record, ref, property_info or property_info_for(purpose),
                          clock().replace(microsecond=0))
@@ -167,10 +180,11 @@ def sign(session: Session, keystore: KeyStore, es_id: str, *, data: bytes | None
     data_hash = sm3(bytes(data)) if data is not None else _digest(digest)
     record = check_use(session, es_id, client_id=client_id, operator=operator, purpose=purpose, clock=clock)
     stamper = _time_stamper(session, keystore, timestamp)
-    ref = keystore.get(session, record.holder_key_id)
+    seal, key_id = _made(record)
+    ref = keystore.get(session, key_id)
     actor = _caller(client_id, operator)
     result = build_signature_v4(
-        seal=record.seal, data_hash=data_hash, property_info=property_info or property_info_for(purpose),
+        seal=seal, data_hash=data_hash, property_info=property_info or property_info_for(purpose),
         signer_cert=record.holder_certificate, time_info=clock().replace(microsecond=0),
         sign=lambda tbs: keystore.sign(session, ref, tbs, usage=Usage.SEAL, actor=actor), time_stamp=stamper)
     audit.append(session, actor, "seal.sign", record.es_id, {

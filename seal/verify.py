@@ -322,7 +322,7 @@ def verify_signed_value_for_ofd(signed_value: bytes, signature_xml_bytes: bytes,
             ses = parse_signature(signed_value)
         except SealFormatError as exc:
             return SignatureReport(signature_id, sign_type, (check(C.FORMAT, S.FAILED, exc.zh, exc.en),))
-        extra = ()
+        extra: tuple[Check, ...] = ()
         if seal_esl is not None:
             extra = (_esl_matches(seal_esl, ses.seal.raw),)
         return _ses_report(ses, data=signature_xml_bytes, data_hash=None, trusted_roots=trusted_roots, at=None,
@@ -399,7 +399,7 @@ def _cms_report(signed: SignedData, data: bytes | None, *, seal_esl, sign_type, 
     result, integrity = _cms_integrity(signed, data, named, candidates)
     checks.append(integrity)
     warn = "".join(f"；{w.zh}" for w in result.warnings), "".join(f"; {w.en}" for w in result.warnings)
-    if result.signature_valid:
+    if result.signature_valid and result.signer is not None:
         checks.append(check(C.SIGNATURE, S.PASSED, f"签名有效（{result.signer.subject}）{warn[0]}",
                             f"the signature verifies ({result.signer.subject}){warn[1]}"))
     elif result.signer is None:
@@ -488,7 +488,7 @@ def _bare_report(value: bytes, data: bytes | None, *, sign_type, trusted_roots, 
     signer = None
     for cert in candidates if data is not None else ():
         try:
-            verify_with_certificate(cert, oids.SM3, oids.SM2_WITH_SM3, data, value)
+            verify_with_certificate(cert, oids.SM3, oids.SM2_WITH_SM3, data or b"", value)
             signer = cert
             break
         except (InvalidSignature, InvalidInput, UnsupportedAlgorithm):
