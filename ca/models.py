@@ -6,17 +6,17 @@ decimal text of a positive integer: 16 random bytes do not fit a database BIGINT
 """
 
 from sqlalchemy import (
-                        CheckConstraint,
-                        Column,
-                        DateTime,
-                        ForeignKey,
-                        ForeignKeyConstraint,
-                        Index,
-                        Integer,
-                        LargeBinary,
-                        String,
-                        Table,
-                        Text,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
 )
 
 from trust.db import Base

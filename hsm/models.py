@@ -7,16 +7,16 @@ after the private key is destroyed.
 """
 
 from sqlalchemy import (
-                        Boolean,
-                        CheckConstraint,
-                        Column,
-                        DateTime,
-                        Integer,
-                        LargeBinary,
-                        String,
-                        Table,
-                        Text,
-                        UniqueConstraint,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
 )
 
 from trust.db import Base

@@ -8,17 +8,17 @@ to them without foreign keys.
 """
 
 from sqlalchemy import (
-                        CheckConstraint,
-                        Column,
-                        DateTime,
-                        ForeignKey,
-                        Index,
-                        Integer,
-                        LargeBinary,
-                        String,
-                        Table,
-                        Text,
-                        UniqueConstraint,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
 )
 
 from trust.db import Base

@@ -6,18 +6,18 @@ SM3, so a later PDF, QR or sharing view is made from the row without touching th
 """
 
 from sqlalchemy import (
-                        CheckConstraint,
-                        Column,
-                        Date,
-                        DateTime,
-                        ForeignKey,
-                        Index,
-                        Integer,
-                        LargeBinary,
-                        String,
-                        Table,
-                        Text,
-                        UniqueConstraint,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
 )
 
 from trust.db import Base

@@ -213,11 +213,11 @@ def _one(signature, index: int, store, roots, others) -> SignatureReport:
         context = _context(store, roots, others)
         status = validate_pdf_timestamp(signature, context) if is_stamp else validate_pdf_signature(signature, context)
     except (SignatureValidationError, *_UNREADABLE) as exc:
-        return SignatureReport(identifier, kind, (check(C.FORMAT, S.FAILED, f"签名无法解析：{str(exc)[:200]}",
-                                                        f"the signature cannot be read: {str(exc)[:200]}"),))
+        return SignatureReport(identifier, kind, (check(C.FORMAT, S.FAILED, zh=f"签名无法解析：{str(exc)[:200]}",
+                                                        en=f"the signature cannot be read: {str(exc)[:200]}"),))
     signer = status.signing_cert.subject.human_friendly if status.signing_cert is not None else None
-    checks = [check(C.FORMAT, S.PASSED, f"结构可解析（{signature.sig_object.get('/SubFilter', '?')}）",
-                    f"the structure parses ({signature.sig_object.get('/SubFilter', '?')})"),
+    checks = [check(C.FORMAT, S.PASSED, zh=f"结构可解析（{signature.sig_object.get('/SubFilter', '?')}）",
+                    en=f"the structure parses ({signature.sig_object.get('/SubFilter', '?')})"),
               _integrity(status), _signature(status), *_certificate_checks(status),
               _timestamp(None if is_stamp else status.timestamp_validity), _scope(status)]
     # a document time stamp's time is its own; a signature's is its time stamp's, else what it claims
@@ -229,65 +229,65 @@ def _one(signature, index: int, store, roots, others) -> SignatureReport:
 
 def _integrity(status) -> Check:
     if status.intact:
-        return check(C.INTEGRITY, S.PASSED, "签名覆盖的字节的杂凑值一致", "the digest of the signed byte ranges matches")
-    return check(C.INTEGRITY, S.FAILED, "签名覆盖的字节被修改，文件可能被篡改",
-                 "the signed byte ranges were changed: the file may have been altered")
+        return check(C.INTEGRITY, S.PASSED, zh="签名覆盖的字节的杂凑值一致", en="the digest of the signed byte ranges matches")
+    return check(C.INTEGRITY, S.FAILED, zh="签名覆盖的字节被修改，文件可能被篡改",
+                 en="the signed byte ranges were changed: the file may have been altered")
 
 
 def _signature(status) -> Check:
     if status.valid:
-        return check(C.SIGNATURE, S.PASSED, f"签名有效（{status.md_algorithm}）",
-                     f"the signature verifies ({status.md_algorithm})")
-    return check(C.SIGNATURE, S.FAILED, "签名值验证不通过", "the signature value does not verify")
+        return check(C.SIGNATURE, S.PASSED, zh=f"签名有效（{status.md_algorithm}）",
+                     en=f"the signature verifies ({status.md_algorithm})")
+    return check(C.SIGNATURE, S.FAILED, zh="签名值验证不通过", en="the signature value does not verify")
 
 
 def _certificate_checks(status) -> list[Check]:
     problem = status.trust_problem_indic
     if status.revoked:
-        return [check(C.CERTIFICATE, S.PASSED, "证书结构可用", "the certificate is usable"),
-                check(C.CHAIN, S.PASSED, "证书链至可信根", "the certificate chains to a trusted root"),
-                check(C.REVOCATION, S.FAILED, "证书已被吊销", "the certificate has been revoked")]
+        return [check(C.CERTIFICATE, S.PASSED, zh="证书结构可用", en="the certificate is usable"),
+                check(C.CHAIN, S.PASSED, zh="证书链至可信根", en="the certificate chains to a trusted root"),
+                check(C.REVOCATION, S.FAILED, zh="证书已被吊销", en="the certificate has been revoked")]
     if problem is None:
-        return [check(C.CERTIFICATE, S.PASSED, "签名时证书有效", "the certificate was valid when it signed"),
-                check(C.CHAIN, S.PASSED, "证书链至可信根", "the certificate chains to a trusted root"),
-                check(C.REVOCATION, S.PASSED, "未发现吊销（依据文件内的验证数据）",
-                      "no revocation found (from the validation data in the file)")]
+        return [check(C.CERTIFICATE, S.PASSED, zh="签名时证书有效", en="the certificate was valid when it signed"),
+                check(C.CHAIN, S.PASSED, zh="证书链至可信根", en="the certificate chains to a trusted root"),
+                check(C.REVOCATION, S.PASSED, zh="未发现吊销（依据文件内的验证数据）",
+                      en="no revocation found (from the validation data in the file)")]
     name = getattr(problem, "name", str(problem))
     if "EXPIRED" in name or "NOT_YET_VALID" in name:
-        return [check(C.CERTIFICATE, S.FAILED, f"证书在签名时不在有效期内（{name}）",
-                      f"the certificate was outside its validity when it signed ({name})",
+        return [check(C.CERTIFICATE, S.FAILED, zh=f"证书在签名时不在有效期内（{name}）",
+                      en=f"the certificate was outside its validity when it signed ({name})",
                       code=Code.NOT_YET_VALID if "NOT_YET_VALID" in name else Code.EXPIRED),
-                check(C.CHAIN, S.INDETERMINATE, "证书无效，未确认证书链", "the certificate is invalid; its chain was not judged",
+                check(C.CHAIN, S.INDETERMINATE, zh="证书无效，未确认证书链", en="the certificate is invalid; its chain was not judged",
                       code=Code.GENERIC),
-                check(C.REVOCATION, S.INDETERMINATE, "未检查吊销状态", "revocation was not checked", code=Code.GENERIC)]
-    return [check(C.CERTIFICATE, S.PASSED, "证书结构可用", "the certificate is usable"),
-            check(C.CHAIN, S.INDETERMINATE, f"无法确认通向可信根的证书链（{name}）",
-                  f"no path to a trusted root could be confirmed ({name})"),
-            check(C.REVOCATION, S.INDETERMINATE, "未建立证书链，无法确认吊销状态",
-                  "without a path, revocation could not be checked", code=Code.NO_CERTIFICATE_CHAIN_FOUND)]
+                check(C.REVOCATION, S.INDETERMINATE, zh="未检查吊销状态", en="revocation was not checked", code=Code.GENERIC)]
+    return [check(C.CERTIFICATE, S.PASSED, zh="证书结构可用", en="the certificate is usable"),
+            check(C.CHAIN, S.INDETERMINATE, zh=f"无法确认通向可信根的证书链（{name}）",
+                  en=f"no path to a trusted root could be confirmed ({name})"),
+            check(C.REVOCATION, S.INDETERMINATE, zh="未建立证书链，无法确认吊销状态",
+                  en="without a path, revocation could not be checked", code=Code.NO_CERTIFICATE_CHAIN_FOUND)]
 
 
 def _timestamp(stamp) -> Check:
     if stamp is None:
-        return check(C.TIMESTAMP, S.NOT_APPLICABLE, "签名不含时间戳", "the signature carries no time stamp")
+        return check(C.TIMESTAMP, S.NOT_APPLICABLE, zh="签名不含时间戳", en="the signature carries no time stamp")
     if not (stamp.intact and stamp.valid):
-        return check(C.TIMESTAMP, S.FAILED, "时间戳与签名不符或无效", "the time stamp does not match the signature or is invalid")
+        return check(C.TIMESTAMP, S.FAILED, zh="时间戳与签名不符或无效", en="the time stamp does not match the signature or is invalid")
     if stamp.trust_problem_indic is not None:
-        return check(C.TIMESTAMP, S.INDETERMINATE, "时间戳服务的证书不受信任", "the time-stamp authority is not trusted")
+        return check(C.TIMESTAMP, S.INDETERMINATE, zh="时间戳服务的证书不受信任", en="the time-stamp authority is not trusted")
     at = stamp.timestamp.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return check(C.TIMESTAMP, S.PASSED, f"可信时间戳：{at}", f"a trusted time stamp: {at}")
+    return check(C.TIMESTAMP, S.PASSED, zh=f"可信时间戳：{at}", en=f"a trusted time stamp: {at}")
 
 
 def _scope(status) -> Check:
     coverage = getattr(status.coverage, "name", "")
     level = getattr(getattr(status, "modification_level", None), "name", None) or "NONE"
     if coverage == "ENTIRE_FILE":
-        return check(C.SCOPE, S.PASSED, "签名覆盖整个文件", "the signature covers the whole file")
+        return check(C.SCOPE, S.PASSED, zh="签名覆盖整个文件", en="the signature covers the whole file")
     if coverage == "ENTIRE_REVISION" and level in _HARMLESS:
         zh, en = _HARMLESS[level]
-        return check(C.SCOPE, S.PASSED, f"签名覆盖其所签版本；{zh}", f"the signature covers its revision; {en}")
+        return check(C.SCOPE, S.PASSED, zh=f"签名覆盖其所签版本；{zh}", en=f"the signature covers its revision; {en}")
     if coverage == "ENTIRE_REVISION" and status.docmdp_ok is not False and level in ("FORM_FILLING", "ANNOTATIONS"):
-        return check(C.SCOPE, S.INDETERMINATE, f"签名后有表单填写或批注（{level}）",
-                     f"form filling or annotations were added after signing ({level})")
-    return check(C.SCOPE, S.FAILED, f"签名后文件被以不允许的方式修改（{coverage} {level}）",
-                 f"the file was changed after signing in a way that is not allowed ({coverage} {level})")
+        return check(C.SCOPE, S.INDETERMINATE, zh=f"签名后有表单填写或批注（{level}）",
+                     en=f"form filling or annotations were added after signing ({level})")
+    return check(C.SCOPE, S.FAILED, zh=f"签名后文件被以不允许的方式修改（{coverage} {level}）",
+                 en=f"the file was changed after signing in a way that is not allowed ({coverage} {level})")

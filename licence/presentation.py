@@ -72,7 +72,7 @@ def present(session: Session, keystore: KeyStore, record: LicenceRecord, disclos
 
 
 def _failed(check_name: C, zh: str, en: str, licence: dict | None = None) -> Report:
-    return Report("presentation", (SignatureReport("s001", "COSE_Sign1", (check(check_name, S.FAILED, zh, en),)),),
+    return Report("presentation", (SignatureReport("s001", "COSE_Sign1", (check(check_name, S.FAILED, zh=zh, en=en),)),),
                   licence=licence)
 
 
@@ -136,12 +136,12 @@ def verify(session: Session, text, nonce, *, trusted_roots, clock: Callable[[], 
     except (NotFound, InvalidInput):
         return _failed(C.LICENCE_STATUS, "亮证码所指证照不在本平台登记", "the licence shown is not in this registry")
     ok, why = standing(record, beijing_date(now))
-    checks = (check(C.FORMAT, S.PASSED, "亮证码结构可解析", "the presentation parses"),
-              check(C.SIGNATURE, S.PASSED, "签名有效", "the signature verifies"),
-              check(C.CHAIN, S.PASSED, "签名证书链接到可信根证书", "the signer chains to a root trusted for licences"),
-              check(C.TIMESTAMP, S.PASSED, f"出示于 {age} 秒前，仍在有效期内，且首次以此随机数核验",
-                    f"shown {age} s ago, still fresh, and first checked with this nonce"),
-              check(C.LICENCE_STATUS, S.PASSED if ok else S.FAILED, why.zh, why.en))
+    checks = (check(C.FORMAT, S.PASSED, zh="亮证码结构可解析", en="the presentation parses"),
+              check(C.SIGNATURE, S.PASSED, zh="签名有效", en="the signature verifies"),
+              check(C.CHAIN, S.PASSED, zh="签名证书链接到可信根证书", en="the signer chains to a root trusted for licences"),
+              check(C.TIMESTAMP, S.PASSED, zh=f"出示于 {age} 秒前，仍在有效期内，且首次以此随机数核验",
+                    en=f"shown {age} s ago, still fresh, and first checked with this nonce"),
+              check(C.LICENCE_STATUS, S.PASSED if ok else S.FAILED, zh=why.zh, en=why.en))
     r = record.record
     conditional = _conditional(session, record)
     public = {f.key: {"label": f.label, "value": v}

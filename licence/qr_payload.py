@@ -446,12 +446,12 @@ def _verify(text: str, keys, file, holder_code, statuses, clock) -> Report:
     try:
         decoded = decode(text)
     except PayloadError as e:
-        return Report("qr", (SignatureReport("s001", "COSE_Sign1", (check(C.FORMAT, S.FAILED, e.zh, e.en),)),))
+        return Report("qr", (SignatureReport("s001", "COSE_Sign1", (check(C.FORMAT, S.FAILED, zh=e.zh, en=e.en),)),))
     claims = decoded.claims
     candidates = [k for k in keys if k.kid == decoded.kid and _ALGORITHMS.get(k.algorithm) == decoded.algorithm]
     signature_checks, signer = _signature_checks(decoded, candidates)
-    checks = [check(C.FORMAT, S.PASSED, f"载荷结构可解析（{_NAMES[decoded.algorithm]}）",
-                    f"the payload parses ({_NAMES[decoded.algorithm]})"),
+    checks = [check(C.FORMAT, S.PASSED, zh=f"载荷结构可解析（{_NAMES[decoded.algorithm]}）",
+                    en=f"the payload parses ({_NAMES[decoded.algorithm]})"),
               *signature_checks, _integrity(claims, file), _status(claims, statuses, signer)]
     now = clock()
     section = {"licence_id": claims.licence_id, "issuer": {"code": claims.issuer_code}, "version": claims.version,
@@ -487,12 +487,12 @@ def _signature_checks(decoded: Decoded, candidates: list[QrKey]) -> tuple[list[C
             verify_raw(key.algorithm, key.spki, decoded.to_be_signed, decoded.signature)
         except (InvalidSignature, TrustError, ValueError):
             continue
-        return [check(C.SIGNATURE, S.PASSED, "签名有效", "the signature verifies"),
-                check(C.CHAIN, S.PASSED, f"签名密钥 {key.kid.hex()} 在密钥列表中，属于颁证单位 {key.issuer_code}",
-                      f"the signing key {key.kid.hex()} is in the key list, for issuer {key.issuer_code}")], key
-    return [check(C.SIGNATURE, S.FAILED, "签名验证不通过：载荷可能被篡改", "the signature does not verify: the payload "
+        return [check(C.SIGNATURE, S.PASSED, zh="签名有效", en="the signature verifies"),
+                check(C.CHAIN, S.PASSED, zh=f"签名密钥 {key.kid.hex()} 在密钥列表中，属于颁证单位 {key.issuer_code}",
+                      en=f"the signing key {key.kid.hex()} is in the key list, for issuer {key.issuer_code}")], key
+    return [check(C.SIGNATURE, S.FAILED, zh="签名验证不通过：载荷可能被篡改", en="the signature does not verify: the payload "
                                                                "may have been altered"),
-            check(C.CHAIN, S.PASSED, "密钥列表中有此密钥标识", "the key list holds this kid")], None
+            check(C.CHAIN, S.PASSED, zh="密钥列表中有此密钥标识", en="the key list holds this kid")], None
 
 
 def verify_raw(algorithm: str, spki: bytes, message: bytes, raw: bytes) -> None:
@@ -516,33 +516,33 @@ def status_list_uri(service: str, number: int) -> str:
 
 def _status(claims: Claims, statuses, signer: QrKey | None) -> Check:
     if statuses is None:
-        return check(C.LICENCE_STATUS, S.INDETERMINATE, "未提供状态列表，无法确认证照现在的状态",
-                     "no status list was given: whether the licence still stands is not known")
+        return check(C.LICENCE_STATUS, S.INDETERMINATE, zh="未提供状态列表，无法确认证照现在的状态",
+                     en="no status list was given: whether the licence still stands is not known")
     number = claims.status[0] if claims.status else None
     if signer is not None and signer.service:
         ours = number is not None and statuses.uri == status_list_uri(signer.service, number)
     else:  # keys given without their list's service: the list's number alone
         ours = number is not None and statuses.uri.endswith(f"/status-lists/{number}")
     if not ours:
-        return check(C.LICENCE_STATUS, S.INDETERMINATE, "二维码未指向所给的状态列表",
-                     "the QR does not refer to the status list given")
+        return check(C.LICENCE_STATUS, S.INDETERMINATE, zh="二维码未指向所给的状态列表",
+                     en="the QR does not refer to the status list given")
     index = claims.status[1]
     value = statuses.status(index)
     if value is None:
-        return check(C.LICENCE_STATUS, S.INDETERMINATE, f"状态列表中没有序号 {index}",
-                     f"the status list has no index {index}")
+        return check(C.LICENCE_STATUS, S.INDETERMINATE, zh=f"状态列表中没有序号 {index}",
+                     en=f"the status list has no index {index}")
     at = iso_z(statuses.issued_at)
     if value == 0:
-        return check(C.LICENCE_STATUS, S.PASSED, f"状态列表（{at}）记为有效", f"the status list of {at} holds it valid")
+        return check(C.LICENCE_STATUS, S.PASSED, zh=f"状态列表（{at}）记为有效", en=f"the status list of {at} holds it valid")
     zh, en = _STATUS_TEXT.get(value, ("状态未知", f"of unknown status {value}"))
-    return check(C.LICENCE_STATUS, S.FAILED, f"状态列表（{at}）记为{zh}", f"the status list of {at} says it is {en}")
+    return check(C.LICENCE_STATUS, S.FAILED, zh=f"状态列表（{at}）记为{zh}", en=f"the status list of {at} says it is {en}")
 
 
 def _integrity(claims: Claims, file: bytes | None) -> Check:
     """The licence file given (OFD or PDF) is the licence the QR names, with the face it records.
     The file's own seal is judged by verifying the file."""
     if file is None:
-        return check(C.INTEGRITY, S.NOT_APPLICABLE, "未提供证照文件", "no licence file was given")
+        return check(C.INTEGRITY, S.NOT_APPLICABLE, zh="未提供证照文件", en="no licence file was given")
     try:
         meta = licence_metadata(file)[0] if is_pdf(file) else read_metadata(file)
     except (TrustError, ValueError) as e:
@@ -550,10 +550,10 @@ def _integrity(claims: Claims, file: bytes | None) -> Check:
     else:
         why = "no licence metadata"
     if meta is None or not meta.face:
-        return check(C.INTEGRITY, S.INDETERMINATE, f"无法从文件读取证照照面（{why}）",
-                     f"the licence face cannot be read from the file ({why})")
+        return check(C.INTEGRITY, S.INDETERMINATE, zh=f"无法从文件读取证照照面（{why}）",
+                     en=f"the licence face cannot be read from the file ({why})")
     if meta.licence_id == claims.licence_id and face_digest(meta.face) == claims.face_sm3:
-        return check(C.INTEGRITY, S.PASSED, "证照文件即二维码所指证照，照面一致",
-                     "the file is the licence the QR names, with the same face")
-    return check(C.INTEGRITY, S.FAILED, "证照文件与二维码所指证照或照面不符",
-                 "the file is not the licence the QR names, or its face differs")
+        return check(C.INTEGRITY, S.PASSED, zh="证照文件即二维码所指证照，照面一致",
+                     en="the file is the licence the QR names, with the same face")
+    return check(C.INTEGRITY, S.FAILED, zh="证照文件与二维码所指证照或照面不符",
+                 en="the file is not the licence the QR names, or its face differs")

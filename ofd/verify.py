@@ -49,11 +49,11 @@ def verify_ofd(data: bytes, *, trusted_roots=(), certificates=(), seal_status=No
             entries = signature_entries(package, signatures_part)
         except OFDFormatError as list_error:
             entries = ()
-            signatures.append(SignatureReport("?", "Seal", (check(C.FORMAT, S.FAILED, list_error.zh, list_error.en),)))
+            signatures.append(SignatureReport("?", "Seal", (check(C.FORMAT, S.FAILED, zh=list_error.zh, en=list_error.en),)))
     if signatures_loc and signatures_part is None:
         signatures.append(SignatureReport("?", "Seal", (check(
-            C.FORMAT, S.FAILED, f"签名列表文件 {signatures_loc} 不存在",
-            f"the signature list {signatures_loc} declared in OFD.xml is missing"),)))
+            C.FORMAT, S.FAILED, zh=f"签名列表文件 {signatures_loc} 不存在",
+            en=f"the signature list {signatures_loc} declared in OFD.xml is missing"),)))
     parsed = []
     protected_by_any: set[str] = set()
     for entry in entries:
@@ -68,16 +68,16 @@ def verify_ofd(data: bytes, *, trusted_roots=(), certificates=(), seal_status=No
     for entry, xml in parsed:
         if xml is None:
             signatures.append(SignatureReport(entry.id, entry.type, (check(
-                C.FORMAT, S.FAILED, f"签名描述文件 {entry.base_loc} 不存在",
-                f"the signature file {entry.base_loc} is missing"),)))
+                C.FORMAT, S.FAILED, zh=f"签名描述文件 {entry.base_loc} 不存在",
+                en=f"the signature file {entry.base_loc} is missing"),)))
         elif isinstance(xml, OFDFormatError):
-            signatures.append(SignatureReport(entry.id, entry.type, (check(C.FORMAT, S.FAILED, xml.zh, xml.en),)))
+            signatures.append(SignatureReport(entry.id, entry.type, (check(C.FORMAT, S.FAILED, zh=xml.zh, en=xml.en),)))
         else:
             if document is None:
-                own = [check(C.FORMAT, S.FAILED, f"文档结构无法读取：{unreadable.zh}",
-                             f"the document structure cannot be read: {unreadable.en}"),
-                       check(C.SCOPE, S.INDETERMINATE, "文档结构无法读取，无法判断保护范围",
-                             "the document structure cannot be read, so the scope cannot be judged")]
+                own = [check(C.FORMAT, S.FAILED, zh=f"文档结构无法读取：{unreadable.zh}",
+                             en=f"the document structure cannot be read: {unreadable.en}"),
+                       check(C.SCOPE, S.INDETERMINATE, zh="文档结构无法读取，无法判断保护范围",
+                             en="the document structure cannot be read, so the scope cannot be judged")]
             else:
                 own = [_stamps(document, xml), _scope(package, document, entry, xml, machinery, protected_by_any)]
             signatures.append(_verify_signature(package, entry, xml, [_integrity(package, entry, xml), *own],
@@ -95,7 +95,7 @@ def _verify_entries(package: Package, trusted_roots, certificates) -> SignatureR
     try:
         root = parse_xml(raw, ENTRIES)
     except OFDFormatError as e:
-        return SignatureReport("OFDEntries", "Integrity", (check(C.FORMAT, S.FAILED, e.zh, e.en),))
+        return SignatureReport("OFDEntries", "Integrity", (check(C.FORMAT, S.FAILED, zh=e.zh, en=e.en),))
     file_list = child(root, "FileList")
     listed = {package.locate(ENTRIES, f.get("FileLoc", "")) or f.get("FileLoc", "")
               for f in (children(file_list, "File") if file_list is not None else [])}
@@ -103,16 +103,16 @@ def _verify_entries(package: Package, trusted_roots, certificates) -> SignatureR
     value_part = package.locate(ENTRIES, value_loc)
     if value_part is None:
         return SignatureReport("OFDEntries", "Integrity", (check(
-            C.FORMAT, S.FAILED, f"签名值文件 {value_loc} 不存在", f"the signed value file {value_loc} is missing"),))
+            C.FORMAT, S.FAILED, zh=f"签名值文件 {value_loc} 不存在", en=f"the signed value file {value_loc} is missing"),))
     missing = sorted(name for name in listed if name not in package)
     smuggled = sorted(n for n in package.names() if n not in listed and n not in (ENTRIES, value_part))
     if missing or smuggled:
         names = ", ".join("/" + n for n in missing + smuggled)
-        own = check(C.SCOPE, S.FAILED, f"文件清单与文件包不一致（夹带或缺失）：{names}",
-                    f"the package does not match the protected file list (smuggled or missing): {names}")
+        own = check(C.SCOPE, S.FAILED, zh=f"文件清单与文件包不一致（夹带或缺失）：{names}",
+                    en=f"the package does not match the protected file list (smuggled or missing): {names}")
     else:
-        own = check(C.SCOPE, S.PASSED, f"文件包中的 {len(listed)} 个文件都在受保护的清单中",
-                    f"all {len(listed)} files of the package are in the protected list")
+        own = check(C.SCOPE, S.PASSED, zh=f"文件包中的 {len(listed)} 个文件都在受保护的清单中",
+                    en=f"all {len(listed)} files of the package are in the protected list")
     helper = verify_signed_value_for_ofd(package.read(value_part), raw, sign_type="Sign", trusted_roots=trusted_roots,
                                          signature_id="OFDEntries", certificates=certificates,
                                          signing_time=parse_signature_date_time(f"{root.get('CreationDate', '')} 00:00:00"))
@@ -144,12 +144,12 @@ def _verify_signature(package: Package, entry: SignatureEntry, xml: SignatureXml
                       trusted_roots, certificates, seal_status=None) -> SignatureReport:
     signed_value_part = package.locate(entry.part, xml.signed_value_loc or "")
     if signed_value_part is None:
-        own.append(check(C.FORMAT, S.FAILED, f"签名值文件 {xml.signed_value_loc} 不存在",
-                         f"the signed value file {xml.signed_value_loc} is missing"))
+        own.append(check(C.FORMAT, S.FAILED, zh=f"签名值文件 {xml.signed_value_loc} 不存在",
+                         en=f"the signed value file {xml.signed_value_loc} is missing"))
         return _merge(entry, own, None)
     seal_part = package.locate(entry.part, xml.seal_loc) if xml.seal_loc else None
     if xml.seal_loc and seal_part is None:
-        own.append(check(C.SEAL_BINDING, S.FAILED, f"印章文件 {xml.seal_loc} 不存在", f"the seal file {xml.seal_loc} is missing"))
+        own.append(check(C.SEAL_BINDING, S.FAILED, zh=f"印章文件 {xml.seal_loc} 不存在", en=f"the seal file {xml.seal_loc} is missing"))
     helper = verify_signed_value_for_ofd(
         package.read(signed_value_part), xml.raw, seal_esl=package.read(seal_part) if seal_part else None,
         sign_type=entry.type, trusted_roots=trusted_roots, signature_id=entry.id, certificates=certificates,
@@ -160,10 +160,10 @@ def _verify_signature(package: Package, entry: SignatureEntry, xml: SignatureXml
 def _integrity(package: Package, entry: SignatureEntry, xml: SignatureXml) -> Check:
     algorithm = check_method_algorithm(xml.check_method)
     if algorithm is None:
-        return check(C.INTEGRITY, S.FAILED, f"不支持的摘要算法 CheckMethod={xml.check_method!r}",
-                     f"unsupported digest CheckMethod={xml.check_method!r}")
+        return check(C.INTEGRITY, S.FAILED, zh=f"不支持的摘要算法 CheckMethod={xml.check_method!r}",
+                     en=f"unsupported digest CheckMethod={xml.check_method!r}")
     if not xml.references:
-        return check(C.INTEGRITY, S.FAILED, "签名没有保护任何文件（References 为空）", "the signature references no file")
+        return check(C.INTEGRITY, S.FAILED, zh="签名没有保护任何文件（References 为空）", en="the signature references no file")
     missing, changed = [], []
     for reference in xml.references:
         part = package.locate(entry.part, reference.file_ref)
@@ -179,19 +179,19 @@ def _integrity(package: Package, entry: SignatureEntry, xml: SignatureXml) -> Ch
         if missing:
             zh.append("签名后被删除的文件：" + "，".join(missing))
             en.append("removed after signing: " + ", ".join(missing))
-        return check(C.INTEGRITY, S.FAILED, "；".join(zh), "; ".join(en))
+        return check(C.INTEGRITY, S.FAILED, zh="；".join(zh), en="; ".join(en))
     n = len(xml.references)
-    return check(C.INTEGRITY, S.PASSED, f"{n} 个受保护文件的摘要（{algorithm.name}）全部一致",
-                 f"all {n} protected files match their {algorithm.name} digests")
+    return check(C.INTEGRITY, S.PASSED, zh=f"{n} 个受保护文件的摘要（{algorithm.name}）全部一致",
+                 en=f"all {n} protected files match their {algorithm.name} digests")
 
 
 def _stamps(document: Document, xml: SignatureXml) -> Check:
     page_ids = {page.id for page in document.pages}
     bad = [s.page_ref for s in xml.stamp_annots if s.page_ref not in page_ids]
     if bad:
-        return check(C.FORMAT, S.FAILED, f"签章外观指向不存在的页面：{'，'.join(bad)}",
-                     f"StampAnnot refers to pages that do not exist: {', '.join(bad)}")
-    return check(C.FORMAT, S.PASSED, "签名描述文件结构正确", "the signature file is well-formed")
+        return check(C.FORMAT, S.FAILED, zh=f"签章外观指向不存在的页面：{'，'.join(bad)}",
+                     en=f"StampAnnot refers to pages that do not exist: {', '.join(bad)}")
+    return check(C.FORMAT, S.PASSED, zh="签名描述文件结构正确", en="the signature file is well-formed")
 
 
 def _reachable(document: Document) -> set[str]:
@@ -223,8 +223,8 @@ def _scope(package: Package, document: Document, entry: SignatureEntry, xml: Sig
             added.append(name)
     if swapped:
         names = ", ".join("/" + n for n in swapped)
-        return check(C.SCOPE, S.FAILED, f"受保护的文件引用了未受此签名保护的文件：{names}",
-                     f"protected files point at files this signature does not protect: {names}")
+        return check(C.SCOPE, S.FAILED, zh=f"受保护的文件引用了未受此签名保护的文件：{names}",
+                     en=f"protected files point at files this signature does not protect: {names}")
     if weak or added:
         zh, en = [], []
         if weak:
@@ -235,8 +235,8 @@ def _scope(package: Package, document: Document, entry: SignatureEntry, xml: Sig
             names = ", ".join("/" + n for n in added)
             zh.append(f"未被任何签名保护的文件（可能在签名后加入）：{names}")
             en.append(f"not protected by any signature (added after signing?): {names}")
-        return check(C.SCOPE, S.WARNING, "；".join(zh), "; ".join(en))
-    return check(C.SCOPE, S.PASSED, "签名保护文档的全部内容", "the signature covers the whole document")
+        return check(C.SCOPE, S.WARNING, zh="；".join(zh), en="; ".join(en))
+    return check(C.SCOPE, S.PASSED, zh="签名保护文档的全部内容", en="the signature covers the whole document")
 
 
 def _merge(entry: SignatureEntry, own: list[Check], helper: SignatureReport | None) -> SignatureReport:

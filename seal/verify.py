@@ -62,7 +62,7 @@ def verify_seal(seal_der: bytes, *, trusted_roots=(), at: datetime | None = None
     try:
         seal = parse_seal(seal_der)
     except SealFormatError as exc:
-        return Report("seal", (SignatureReport("s001", "Seal", (check(C.FORMAT, S.FAILED, exc.zh, exc.en),)),))
+        return Report("seal", (SignatureReport("s001", "Seal", (check(C.FORMAT, S.FAILED, zh=exc.zh, en=exc.en),)),))
     when = at or utc_now()
     checks = [_format_check(seal.warnings, _layout_name(seal.layout, seal.version), seal.errors),
               *_seal_checks(seal), _seal_validity(seal, when),
@@ -76,7 +76,7 @@ def verify_seal(seal_der: bytes, *, trusted_roots=(), at: datetime | None = None
 def _maker_checks(seal: Seal, maker: Certificate | None, trusted_roots) -> list[Check]:
     """§6.7: the maker's certificate was valid when the seal was made, and chains."""
     if maker is None:
-        return [check(C.CERTIFICATE, S.FAILED, "制章者证书无法解析", "the seal maker's certificate cannot be read",
+        return [check(C.CERTIFICATE, S.FAILED, zh="制章者证书无法解析", en="the seal maker's certificate cannot be read",
                       code=Code.FORMAT_FAILURE)]
     return _certificate_checks(maker, seal.seal_info.create_date, trusted_roots, "制章者", "seal maker")
 
@@ -87,12 +87,12 @@ def _layout_name(layout: int, version: int) -> str:
 
 def _format_check(warnings, what: str, errors=()) -> Check:
     if errors:
-        return check(C.FORMAT, S.FAILED, f"结构（{what}）编码错误：" + "；".join(e.zh for e in errors),
-                     f"the structure ({what}) is wrongly encoded: " + "; ".join(e.en for e in errors))
+        return check(C.FORMAT, S.FAILED, zh=f"结构（{what}）编码错误：" + "；".join(e.zh for e in errors),
+                     en=f"the structure ({what}) is wrongly encoded: " + "; ".join(e.en for e in errors))
     if not warnings:
-        return check(C.FORMAT, S.PASSED, f"结构符合 {what}", f"the structure is {what}")
-    return check(C.FORMAT, S.PASSED, f"结构可解析（{what}），存在不规范之处：" + "；".join(w.zh for w in warnings),
-                 f"the structure parses ({what}) with deviations: " + "; ".join(w.en for w in warnings))
+        return check(C.FORMAT, S.PASSED, zh=f"结构符合 {what}", en=f"the structure is {what}")
+    return check(C.FORMAT, S.PASSED, zh=f"结构可解析（{what}），存在不规范之处：" + "；".join(w.zh for w in warnings),
+                 en=f"the structure parses ({what}) with deviations: " + "; ".join(w.en for w in warnings))
 
 
 def _certificate(der: bytes) -> Certificate | None:
@@ -106,22 +106,22 @@ def _seal_checks(seal: Seal) -> list[Check]:
     """The ``seal`` check: dates in order and the maker's signature over the seal info."""
     info = seal.seal_info
     if not info.create_date <= info.valid_end or not info.valid_start < info.valid_end:
-        return [check(C.SEAL, S.FAILED, "印章日期顺序错误（制作日期、有效期起止）",
-                      "the seal's dates are out of order (createDate, validStart, validEnd)")]
+        return [check(C.SEAL, S.FAILED, zh="印章日期顺序错误（制作日期、有效期起止）",
+                      en="the seal's dates are out of order (createDate, validStart, validEnd)")]
     if info.picture_width <= 0 or info.picture_height <= 0:
-        return [check(C.SEAL, S.FAILED, "印章图像尺寸不是正数", "the seal picture's size is not positive")]
+        return [check(C.SEAL, S.FAILED, zh="印章图像尺寸不是正数", en="the seal picture's size is not positive")]
     if seal.sign_alg_id not in SM2_SIGNATURE_OIDS:
         # §6.3: anything but SM2-with-SM3 is rejected (no RSA policy here)
-        return [check(C.SEAL, S.FAILED, f"制章签名算法 {seal.sign_alg_id} 不是 SM2-with-SM3",
-                      f"the seal signature algorithm {seal.sign_alg_id} is not SM2-with-SM3")]
+        return [check(C.SEAL, S.FAILED, zh=f"制章签名算法 {seal.sign_alg_id} 不是 SM2-with-SM3",
+                      en=f"the seal signature algorithm {seal.sign_alg_id} is not SM2-with-SM3")]
     maker = _certificate(seal.cert)
     if maker is None or not maker.is_sm2:
-        return [check(C.SEAL, S.FAILED, "制章者证书无法解析或不是 SM2 证书",
-                      "the seal maker's certificate cannot be read or is not SM2")]
+        return [check(C.SEAL, S.FAILED, zh="制章者证书无法解析或不是 SM2 证书",
+                      en="the seal maker's certificate cannot be read or is not SM2")]
     try:
         signature, encoding_note = signature_value(seal.signed_value)
     except InvalidInput as exc:
-        return [check(C.SEAL, S.FAILED, f"制章者签名值无法解析：{exc.zh}", f"the maker signature cannot be read: {exc.en}")]
+        return [check(C.SEAL, S.FAILED, zh=f"制章者签名值无法解析：{exc.zh}", en=f"the maker signature cannot be read: {exc.en}")]
     key = maker.public_key()
     for message, note in seal.maker_signed_messages():
         try:
@@ -131,19 +131,19 @@ def _seal_checks(seal: Seal) -> list[Check]:
         notes = [n for n in (encoding_note, note) if n]
         zh = f"制章者签名有效（{maker.subject}）" + "".join(f"；{n.zh}" for n in notes)
         en = f"the seal maker's signature verifies ({maker.subject})" + "".join(f"; {n.en}" for n in notes)
-        return [check(C.SEAL, S.PASSED, zh, en)]
-    return [check(C.SEAL, S.FAILED, "制章者签名验证不通过，印章可能被篡改",
-                  "the seal maker's signature does not verify: the seal may have been altered")]
+        return [check(C.SEAL, S.PASSED, zh=zh, en=en)]
+    return [check(C.SEAL, S.FAILED, zh="制章者签名验证不通过，印章可能被篡改",
+                  en="the seal maker's signature does not verify: the seal may have been altered")]
 
 
 def _seal_validity(seal: Seal, when: datetime) -> Check:
     info = seal.seal_info
     period = f"{iso_z(info.valid_start)} – {iso_z(info.valid_end)}"
     if info.valid_start <= when <= info.valid_end:
-        return check(C.SEAL_VALIDITY, S.PASSED, f"{iso_z(when)} 在印章有效期内（{period}）",
-                     f"{iso_z(when)} is within the seal's validity period ({period})")
-    return check(C.SEAL_VALIDITY, S.FAILED, f"{iso_z(when)} 不在印章有效期内（{period}）",
-                 f"{iso_z(when)} is outside the seal's validity period ({period})",
+        return check(C.SEAL_VALIDITY, S.PASSED, zh=f"{iso_z(when)} 在印章有效期内（{period}）",
+                     en=f"{iso_z(when)} is within the seal's validity period ({period})")
+    return check(C.SEAL_VALIDITY, S.FAILED, zh=f"{iso_z(when)} 不在印章有效期内（{period}）",
+                 en=f"{iso_z(when)} is outside the seal's validity period ({period})",
                  code=Code.NOT_YET_VALID if when < info.valid_start else Code.EXPIRED)
 
 
@@ -158,20 +158,20 @@ def _registry_status(seal: Seal, when: datetime, lookup: SealStatusLookup | None
     name, since = found.status, iso_z(found.since)
     zh_name = name.zh
     if name == "active":
-        return [check(C.SEAL_VALIDITY, S.PASSED, "印章在本系统登记为启用状态", "the seal is active in our registry")]
+        return [check(C.SEAL_VALIDITY, S.PASSED, zh="印章在本系统登记为启用状态", en="the seal is active in our registry")]
     if name in ("applied", "approved", "made"):
-        return [check(C.SEAL_VALIDITY, S.FAILED, f"印章在本系统登记为“{zh_name}”，从未启用",
-                      f"the seal is {name} in our registry and has never been in use", code=Code.SEAL_REVOKED)]
+        return [check(C.SEAL_VALIDITY, S.FAILED, zh=f"印章在本系统登记为“{zh_name}”，从未启用",
+                      en=f"the seal is {name} in our registry and has never been in use", code=Code.SEAL_REVOKED)]
     code = {SealStatus.SUSPENDED: Code.SEAL_SUSPENDED, SealStatus.EXPIRED: Code.EXPIRED}.get(name, Code.SEAL_REVOKED)
     if when >= found.since:
-        return [check(C.SEAL_VALIDITY, S.FAILED, f"印章自 {since} 起在本系统登记为“{zh_name}”",
-                      f"the seal has been {name} in our registry since {since}", code=code)]
+        return [check(C.SEAL_VALIDITY, S.FAILED, zh=f"印章自 {since} 起在本系统登记为“{zh_name}”",
+                      en=f"the seal has been {name} in our registry since {since}", code=code)]
     if trusted_time:
-        return [check(C.SEAL_VALIDITY, S.PASSED, f"签章时间早于印章变为“{zh_name}”的时间（{since}）",
-                      f"the signing time precedes the seal becoming {name} in our registry ({since})")]
+        return [check(C.SEAL_VALIDITY, S.PASSED, zh=f"签章时间早于印章变为“{zh_name}”的时间（{since}）",
+                      en=f"the signing time precedes the seal becoming {name} in our registry ({since})")]
     return [check(C.SEAL_VALIDITY, S.INDETERMINATE,
-                  f"印章自 {since} 起登记为“{zh_name}”，签章时间为签章者自称且无可信时间戳，无法确认",
-                  f"the seal has been {name} since {since}; the earlier signing time is the signer's own claim, "
+                  zh=f"印章自 {since} 起登记为“{zh_name}”，签章时间为签章者自称且无可信时间戳，无法确认",
+                  en=f"the seal has been {name} since {since}; the earlier signing time is the signer's own claim, "
                   "with no trusted time stamp", code=Code.NO_POE)]
 
 
@@ -184,7 +184,7 @@ def _certificate_checks(cert: Certificate, when: datetime, trusted_roots, whose_
     checks = []
     for found in result.checks:
         reason = NO_ROOT if found.check == C.CHAIN and not trusted_roots else found.reason
-        checks.append(check(found.check, found.status, f"{whose_zh}：{reason.zh}", f"{whose_en}: {reason.en}",
+        checks.append(check(found.check, found.status, zh=f"{whose_zh}：{reason.zh}", en=f"{whose_en}: {reason.en}",
                             code=found.code))
     return checks
 
@@ -201,7 +201,7 @@ def verify_ses_signature(signature_der: bytes, *, data: bytes | None = None, dat
     try:
         ses = parse_signature(signature_der)
     except SealFormatError as exc:
-        return SignatureReport(signature_id, signature_type, (check(C.FORMAT, S.FAILED, exc.zh, exc.en),))
+        return SignatureReport(signature_id, signature_type, (check(C.FORMAT, S.FAILED, zh=exc.zh, en=exc.en),))
     return _ses_report(ses, data=data, data_hash=data_hash, trusted_roots=trusted_roots, at=at,
                        signature_id=signature_id, signature_type=signature_type, seal_status=seal_status)
 
@@ -220,7 +220,7 @@ def _ses_report(ses: SesSignature, *, data, data_hash, trusted_roots, at, signat
               _seal_validity(ses.seal, when),
               *_registry_status(ses.seal, when, seal_status, trusted_time=bool(at or stamped_at))]
     if signer is None:
-        checks.append(check(C.CERTIFICATE, S.FAILED, "签章者证书无法解析", "the signer's certificate cannot be read",
+        checks.append(check(C.CERTIFICATE, S.FAILED, zh="签章者证书无法解析", en="the signer's certificate cannot be read",
                             code=Code.FORMAT_FAILURE))
     else:
         checks += _certificate_checks(signer, when, trusted_roots, "签章者", "signer")
@@ -237,30 +237,30 @@ def _integrity(signed_hash: bytes, data: bytes | None, data_hash: bytes | None) 
         actual, source = bytes(data_hash), ("给定的杂凑值", "the given digest")
     else:
         # Without the data the signature proves nothing about any document: not VALID.
-        return check(C.INTEGRITY, S.INDETERMINATE, "未提供原文或其杂凑值，无法核对原文杂凑",
-                     "neither the data nor its digest was supplied, so the data hash was not checked")
+        return check(C.INTEGRITY, S.INDETERMINATE, zh="未提供原文或其杂凑值，无法核对原文杂凑",
+                     en="neither the data nor its digest was supplied, so the data hash was not checked")
     if hmac.compare_digest(actual, signed_hash):
-        return check(C.INTEGRITY, S.PASSED, f"{source[0]}的 SM3 杂凑与签章中的原文杂凑一致",
-                     f"the SM3 digest of {source[1]} matches the signed data hash")
-    return check(C.INTEGRITY, S.FAILED, f"{source[0]}的 SM3 杂凑与签章中的原文杂凑不一致，原文可能被篡改",
-                 f"the SM3 digest of {source[1]} differs from the signed data hash: the data may have been altered")
+        return check(C.INTEGRITY, S.PASSED, zh=f"{source[0]}的 SM3 杂凑与签章中的原文杂凑一致",
+                     en=f"the SM3 digest of {source[1]} matches the signed data hash")
+    return check(C.INTEGRITY, S.FAILED, zh=f"{source[0]}的 SM3 杂凑与签章中的原文杂凑不一致，原文可能被篡改",
+                 en=f"the SM3 digest of {source[1]} differs from the signed data hash: the data may have been altered")
 
 
 def _signer_signature(ses: SesSignature, signer: Certificate | None) -> Check:
     if ses.signature_alg_id not in SM2_SIGNATURE_OIDS:
-        return check(C.SIGNATURE, S.FAILED, f"签名算法 {ses.signature_alg_id} 不是 SM2-with-SM3",
-                     f"the signature algorithm {ses.signature_alg_id} is not SM2-with-SM3")
+        return check(C.SIGNATURE, S.FAILED, zh=f"签名算法 {ses.signature_alg_id} 不是 SM2-with-SM3",
+                     en=f"the signature algorithm {ses.signature_alg_id} is not SM2-with-SM3")
     if signer is None or not signer.is_sm2:
-        return check(C.SIGNATURE, S.FAILED, "签章者证书无法解析或不是 SM2 证书",
-                     "the signer's certificate cannot be read or is not SM2")
+        return check(C.SIGNATURE, S.FAILED, zh="签章者证书无法解析或不是 SM2 证书",
+                     en="the signer's certificate cannot be read or is not SM2")
     try:
         signature, note = signature_value(ses.signature)
         signer.public_key().verify(signature, ses.tbs_raw)
     except (InvalidInput, InvalidSignature) as exc:
-        return check(C.SIGNATURE, S.FAILED, f"签章者签名验证不通过：{exc.zh}", f"the signer's signature does not verify: {exc.en}")
+        return check(C.SIGNATURE, S.FAILED, zh=f"签章者签名验证不通过：{exc.zh}", en=f"the signer's signature does not verify: {exc.en}")
     suffix = (f"；{note.zh}", f"; {note.en}") if note else ("", "")
-    return check(C.SIGNATURE, S.PASSED, f"签章者签名有效（{signer.subject}）{suffix[0]}",
-                 f"the signer's SM2 signature over TBS_Sign verifies ({signer.subject}){suffix[1]}")
+    return check(C.SIGNATURE, S.PASSED, zh=f"签章者签名有效（{signer.subject}）{suffix[0]}",
+                 en=f"the signer's SM2 signature over TBS_Sign verifies ({signer.subject}){suffix[1]}")
 
 
 def _digest(name: str, data: bytes) -> bytes | None:
@@ -278,28 +278,28 @@ def _seal_binding(seal: Seal, signer_der: bytes) -> Check:
     """§6.5: the signer's certificate is one the seal lists (certListType 1) or whose digest it lists (2)."""
     info = seal.seal_info
     if any(hmac.compare_digest(c, signer_der) for c in info.cert_list):
-        return check(C.SEAL_BINDING, S.PASSED, "签章者证书在印章的证书列表中",
-                     "the signer's certificate is in the seal's certificate list")
+        return check(C.SEAL_BINDING, S.PASSED, zh="签章者证书在印章的证书列表中",
+                     en="the signer's certificate is in the seal's certificate list")
     digests = [(d, _digest(d.type, signer_der)) for d in info.cert_digest_list]
     for listed, actual in digests:
         if actual is not None and hmac.compare_digest(actual, listed.value):
-            return check(C.SEAL_BINDING, S.PASSED, f"签章者证书的 {listed.type} 杂凑在印章的证书杂凑列表中",
-                         f"the {listed.type} digest of the signer's certificate is in the seal's list")
+            return check(C.SEAL_BINDING, S.PASSED, zh=f"签章者证书的 {listed.type} 杂凑在印章的证书杂凑列表中",
+                         en=f"the {listed.type} digest of the signer's certificate is in the seal's list")
     if digests and all(actual is None for _, actual in digests) and not info.cert_list:
-        return check(C.SEAL_BINDING, S.INDETERMINATE, "印章的证书杂凑算法未知，无法核对签章者",
-                     "the seal's certificate digest algorithm is unknown; the signer could not be matched")
-    return check(C.SEAL_BINDING, S.FAILED, "签章者证书不在印章授权的证书列表中",
-                 "the signer's certificate is not among those the seal authorises")
+        return check(C.SEAL_BINDING, S.INDETERMINATE, zh="印章的证书杂凑算法未知，无法核对签章者",
+                     en="the seal's certificate digest algorithm is unknown; the signer could not be matched")
+    return check(C.SEAL_BINDING, S.FAILED, zh="签章者证书不在印章授权的证书列表中",
+                 en="the signer's certificate is not among those the seal authorises")
 
 
 def _timestamp_check(ses: SesSignature, trusted_roots) -> tuple[Check, datetime | None]:
     if ses.time_stamp is None:
-        return check(C.TIMESTAMP, S.NOT_APPLICABLE, "签章不含时间戳", "the signature carries no time stamp"), None
+        return check(C.TIMESTAMP, S.NOT_APPLICABLE, zh="签章不含时间戳", en="the signature carries no time stamp"), None
     # §5: the token's messageImprint is over the signature value, the BIT STRING contents as found
     result = verify_time_stamp(ses.time_stamp, ses.signature, trusted_roots=trusted_roots, fetch=True)
     # only a time stamp from a trusted TSA moves the time at which certificates are judged
     trusted_time = result.gen_time if result.status is S.PASSED else None
-    return check(C.TIMESTAMP, result.status, result.reason.zh, result.reason.en, code=result.code), trusted_time
+    return check(C.TIMESTAMP, result.status, zh=result.reason.zh, en=result.reason.en, code=result.code), trusted_time
 
 
 # ---------------------------------------------------------------- what OFD carries
@@ -321,7 +321,7 @@ def verify_signed_value_for_ofd(signed_value: bytes, signature_xml_bytes: bytes,
         try:
             ses = parse_signature(signed_value)
         except SealFormatError as exc:
-            return SignatureReport(signature_id, sign_type, (check(C.FORMAT, S.FAILED, exc.zh, exc.en),))
+            return SignatureReport(signature_id, sign_type, (check(C.FORMAT, S.FAILED, zh=exc.zh, en=exc.en),))
         extra: tuple[Check, ...] = ()
         if seal_esl is not None:
             extra = (_esl_matches(seal_esl, ses.seal.raw),)
@@ -331,7 +331,7 @@ def verify_signed_value_for_ofd(signed_value: bytes, signature_xml_bytes: bytes,
         try:
             signed = parse_signed_data(signed_value)
         except InvalidInput as exc:
-            return SignatureReport(signature_id, sign_type, (check(C.FORMAT, S.FAILED, exc.zh, exc.en),))
+            return SignatureReport(signature_id, sign_type, (check(C.FORMAT, S.FAILED, zh=exc.zh, en=exc.en),))
         return _cms_report(signed, signature_xml_bytes, seal_esl=seal_esl, sign_type=sign_type,
                            trusted_roots=trusted_roots, signature_id=signature_id, signing_time=signing_time,
                            certificates=certificates)
@@ -339,8 +339,8 @@ def verify_signed_value_for_ofd(signed_value: bytes, signature_xml_bytes: bytes,
         return _bare_report(signed_value, signature_xml_bytes, sign_type=sign_type, trusted_roots=trusted_roots,
                             signature_id=signature_id, certificates=certificates, signing_time=signing_time)
     return SignatureReport(signature_id, sign_type, (check(
-        C.FORMAT, S.FAILED, "签名值既不是电子签章数据、CMS 签名数据，也不是 SM2 签名值",
-        "the signed value is neither a SES_Signature, a CMS SignedData nor an SM2 signature"),))
+        C.FORMAT, S.FAILED, zh="签名值既不是电子签章数据、CMS 签名数据，也不是 SM2 签名值",
+        en="the signed value is neither a SES_Signature, a CMS SignedData nor an SM2 signature"),))
 
 
 def verify_signed_value(value: bytes, *, data: bytes | None, certificates=(), trusted_roots=()) -> Report:
@@ -383,10 +383,10 @@ def _container(value: bytes) -> str:
 
 def _esl_matches(seal_esl: bytes, embedded: bytes) -> Check:
     if hmac.compare_digest(bytes(seal_esl), embedded):
-        return check(C.SEAL_BINDING, S.PASSED, "Seal.esl 与签章中内嵌的印章逐字节一致",
-                     "Seal.esl is byte-identical to the seal embedded in the signature")
-    return check(C.SEAL_BINDING, S.FAILED, "Seal.esl 与签章中内嵌的印章不一致",
-                 "Seal.esl differs from the seal embedded in the signature")
+        return check(C.SEAL_BINDING, S.PASSED, zh="Seal.esl 与签章中内嵌的印章逐字节一致",
+                     en="Seal.esl is byte-identical to the seal embedded in the signature")
+    return check(C.SEAL_BINDING, S.FAILED, zh="Seal.esl 与签章中内嵌的印章不一致",
+                 en="Seal.esl differs from the seal embedded in the signature")
 
 
 def _cms_report(signed: SignedData, data: bytes | None, *, seal_esl, sign_type, trusted_roots, signature_id,
@@ -400,24 +400,24 @@ def _cms_report(signed: SignedData, data: bytes | None, *, seal_esl, sign_type, 
     checks.append(integrity)
     warn = "".join(f"；{w.zh}" for w in result.warnings), "".join(f"; {w.en}" for w in result.warnings)
     if result.signature_valid and result.signer is not None:
-        checks.append(check(C.SIGNATURE, S.PASSED, f"签名有效（{result.signer.subject}）{warn[0]}",
-                            f"the signature verifies ({result.signer.subject}){warn[1]}"))
+        checks.append(check(C.SIGNATURE, S.PASSED, zh=f"签名有效（{result.signer.subject}）{warn[0]}",
+                            en=f"the signature verifies ({result.signer.subject}){warn[1]}"))
     elif result.signer is None:
-        checks.append(check(C.SIGNATURE, S.INDETERMINATE, "签名数据中没有签名者证书，也未提供（--signer-cert）",
-                            "the signer's certificate is neither in the SignedData nor supplied (--signer-cert)"))
+        checks.append(check(C.SIGNATURE, S.INDETERMINATE, zh="签名数据中没有签名者证书，也未提供（--signer-cert）",
+                            en="the signer's certificate is neither in the SignedData nor supplied (--signer-cert)"))
     elif data is None and signed.econtent is None:
-        checks.append(check(C.SIGNATURE, S.INDETERMINATE, f"分离式签名，未提供{named.zh}，无法验证",
-                            f"a detached signature: {named.en} was not supplied, so it could not be verified"))
+        checks.append(check(C.SIGNATURE, S.INDETERMINATE, zh=f"分离式签名，未提供{named.zh}，无法验证",
+                            en=f"a detached signature: {named.en} was not supplied, so it could not be verified"))
     else:
-        checks.append(check(C.SIGNATURE, S.FAILED, f"签名验证不通过：{result.reason.zh}",
-                            f"the signature does not verify: {result.reason.en}"))
+        checks.append(check(C.SIGNATURE, S.FAILED, zh=f"签名验证不通过：{result.reason.zh}",
+                            en=f"the signature does not verify: {result.reason.en}"))
     signer_info = signed.signer_infos[0]
     when = signer_info.signing_time or signing_time or utc_now()
     checks += _seal_for_plain_signature(seal_esl, result.signer, sign_type, when, trusted_roots)
     if result.signer is not None:
         checks += _certificate_checks(result.signer, when, trusted_roots, "签名者", "signer",
                                       intermediates=signed.certificates)
-    checks.append(check(C.TIMESTAMP, S.NOT_APPLICABLE, "签名不含时间戳", "the signature carries no time stamp"))
+    checks.append(check(C.TIMESTAMP, S.NOT_APPLICABLE, zh="签名不含时间戳", en="the signature carries no time stamp"))
     return SignatureReport(signature_id, sign_type, tuple(checks),
                            signer=result.signer.subject if result.signer else None,
                            signing_time=iso_z(signer_info.signing_time) if signer_info.signing_time else None)
@@ -428,33 +428,33 @@ def _cms_integrity(signed: SignedData, data: bytes | None, named: Message, certi
         # attached: the content is SM3(Signature.xml) (GM/T 0099 §7.2.2), or the data itself
         result = verify_signer(signed, certificates=certificates)
         if result.digest_matches is False:
-            return result, check(C.INTEGRITY, S.FAILED, "签名属性中的 messageDigest 与原文不符",
-                                 "the messageDigest attribute does not match the content")
+            return result, check(C.INTEGRITY, S.FAILED, zh="签名属性中的 messageDigest 与原文不符",
+                                 en="the messageDigest attribute does not match the content")
         if data is None:
-            return result, check(C.INTEGRITY, S.PASSED, f"签名的原文随签名数据附带（{len(signed.econtent)} 字节）",
-                                 f"the signed content is attached ({len(signed.econtent)} bytes)")
+            return result, check(C.INTEGRITY, S.PASSED, zh=f"签名的原文随签名数据附带（{len(signed.econtent)} 字节）",
+                                 en=f"the signed content is attached ({len(signed.econtent)} bytes)")
         if hmac.compare_digest(signed.econtent, sm3(data)) or signed.econtent == data:
-            return result, check(C.INTEGRITY, S.PASSED, f"签名数据所含内容与{named.zh}一致",
-                                 f"the signed content matches {named.en}")
-        return result, check(C.INTEGRITY, S.FAILED, f"签名数据所含内容既不是{named.zh}，也不是其 SM3 杂凑",
-                             f"the signed content is neither {named.en} nor its SM3 digest")
+            return result, check(C.INTEGRITY, S.PASSED, zh=f"签名数据所含内容与{named.zh}一致",
+                                 en=f"the signed content matches {named.en}")
+        return result, check(C.INTEGRITY, S.FAILED, zh=f"签名数据所含内容既不是{named.zh}，也不是其 SM3 杂凑",
+                             en=f"the signed content is neither {named.en} nor its SM3 digest")
     if data is None:
         result = verify_signer(signed, certificates=certificates)
-        return result, check(C.INTEGRITY, S.INDETERMINATE, f"分离式签名，未提供{named.zh}",
-                             f"a detached signature and {named.en} was not supplied")
+        return result, check(C.INTEGRITY, S.INDETERMINATE, zh=f"分离式签名，未提供{named.zh}",
+                             en=f"a detached signature and {named.en} was not supplied")
     result = verify_signer(signed, content=data, certificates=certificates)
     if result.digest_matches is False:  # some producers sign SM3(Signature.xml) detached
         alternative = verify_signer(signed, content=sm3(data), certificates=certificates)
         if alternative.digest_matches:
             result = alternative
     if result.digest_matches:
-        return result, check(C.INTEGRITY, S.PASSED, f"messageDigest 与{named.zh}一致",
-                             f"the messageDigest attribute matches {named.en}")
+        return result, check(C.INTEGRITY, S.PASSED, zh=f"messageDigest 与{named.zh}一致",
+                             en=f"the messageDigest attribute matches {named.en}")
     if result.digest_matches is False:
-        return result, check(C.INTEGRITY, S.FAILED, f"messageDigest 与{named.zh}不一致，可能被篡改",
-                             f"the messageDigest attribute does not match {named.en}: it may have been altered")
+        return result, check(C.INTEGRITY, S.FAILED, zh=f"messageDigest 与{named.zh}不一致，可能被篡改",
+                             en=f"the messageDigest attribute does not match {named.en}: it may have been altered")
     return result, check(C.INTEGRITY, S.PASSED if result.signature_valid else S.INDETERMINATE,
-                         f"签名直接覆盖{named.zh}", f"the signature covers {named.en} directly")
+                         zh=f"签名直接覆盖{named.zh}", en=f"the signature covers {named.en} directly")
 
 
 def _seal_for_plain_signature(seal_esl, signer: Certificate | None, sign_type: str, when: datetime,
@@ -463,26 +463,26 @@ def _seal_for_plain_signature(seal_esl, signer: Certificate | None, sign_type: s
     and must list the signer."""
     if seal_esl is None:
         if sign_type == "Sign":
-            return [check(C.SEAL, S.NOT_APPLICABLE, "数字签名不含印章", "a digital signature carries no seal")]
-        return [check(C.SEAL, S.INDETERMINATE, "签章类型为 Seal，但签名值中没有印章且未提供 Seal.esl",
-                      "Type is Seal but the signed value holds no seal and no Seal.esl was given")]
+            return [check(C.SEAL, S.NOT_APPLICABLE, zh="数字签名不含印章", en="a digital signature carries no seal")]
+        return [check(C.SEAL, S.INDETERMINATE, zh="签章类型为 Seal，但签名值中没有印章且未提供 Seal.esl",
+                      en="Type is Seal but the signed value holds no seal and no Seal.esl was given")]
     try:
         seal = parse_seal(seal_esl)
     except SealFormatError as exc:
-        return [check(C.SEAL, S.FAILED, f"Seal.esl 无法解析：{exc.zh}", f"Seal.esl cannot be read: {exc.en}")]
+        return [check(C.SEAL, S.FAILED, zh=f"Seal.esl 无法解析：{exc.zh}", en=f"Seal.esl cannot be read: {exc.en}")]
     if seal.errors:
-        return [check(C.SEAL, S.FAILED, "Seal.esl 编码错误：" + "；".join(e.zh for e in seal.errors),
-                      "Seal.esl is wrongly encoded: " + "; ".join(e.en for e in seal.errors))]
+        return [check(C.SEAL, S.FAILED, zh="Seal.esl 编码错误：" + "；".join(e.zh for e in seal.errors),
+                      en="Seal.esl is wrongly encoded: " + "; ".join(e.en for e in seal.errors))]
     binding = (_seal_binding(seal, signer.der) if signer is not None else
-               check(C.SEAL_BINDING, S.INDETERMINATE, "签名者证书未知", "the signer's certificate is unknown"))
+               check(C.SEAL_BINDING, S.INDETERMINATE, zh="签名者证书未知", en="the signer's certificate is unknown"))
     return [*_seal_checks(seal), binding, _seal_validity(seal, when),
             *_maker_checks(seal, _certificate(seal.cert), trusted_roots)]
 
 
 def _bare_report(value: bytes, data: bytes | None, *, sign_type, trusted_roots, signature_id, certificates,
                  signing_time, named: Message = SIGNATURE_XML) -> SignatureReport:
-    checks = [check(C.FORMAT, S.PASSED, "裸 SM2 签名值（签名值内不含证书）",
-                    "a bare SM2 signature (no certificate inside the signed value)")]
+    checks = [check(C.FORMAT, S.PASSED, zh="裸 SM2 签名值（签名值内不含证书）",
+                    en="a bare SM2 signature (no certificate inside the signed value)")]
     # the value names no signer: try the certificates the caller gave, then the trusted roots
     candidates = [c for c in (_as_certificate(c) for c in (*certificates, *trusted_roots)) if c is not None]
     signer = None
@@ -494,26 +494,26 @@ def _bare_report(value: bytes, data: bytes | None, *, sign_type, trusted_roots, 
         except (InvalidSignature, InvalidInput, UnsupportedAlgorithm):
             continue
     if signer is not None:
-        checks += [check(C.INTEGRITY, S.PASSED, f"签名直接覆盖{named.zh}的字节", f"the signature covers the bytes of {named.en} directly"),
-                   check(C.SIGNATURE, S.PASSED, f"SM2 签名有效（{signer.subject}）", f"the SM2 signature verifies ({signer.subject})")]
+        checks += [check(C.INTEGRITY, S.PASSED, zh=f"签名直接覆盖{named.zh}的字节", en=f"the signature covers the bytes of {named.en} directly"),
+                   check(C.SIGNATURE, S.PASSED, zh=f"SM2 签名有效（{signer.subject}）", en=f"the SM2 signature verifies ({signer.subject})")]
     elif data is None:
-        checks += [check(C.INTEGRITY, S.INDETERMINATE, f"未提供{named.zh}", f"{named.en} was not supplied"),
-                   check(C.SIGNATURE, S.INDETERMINATE, f"未提供签名的{named.zh}，无法验证",
-                         f"{named.en} the value signs was not supplied, so nothing could be verified")]
+        checks += [check(C.INTEGRITY, S.INDETERMINATE, zh=f"未提供{named.zh}", en=f"{named.en} was not supplied"),
+                   check(C.SIGNATURE, S.INDETERMINATE, zh=f"未提供签名的{named.zh}，无法验证",
+                         en=f"{named.en} the value signs was not supplied, so nothing could be verified")]
     elif candidates:
-        checks += [check(C.INTEGRITY, S.INDETERMINATE, f"签名未验证通过，无法确认{named.zh}未被修改",
-                         f"the signature did not verify, so the integrity of {named.en} is unknown"),
-                   check(C.SIGNATURE, S.FAILED, "SM2 签名不能用所给的任何证书验证",
-                         "the SM2 signature does not verify with any certificate given")]
+        checks += [check(C.INTEGRITY, S.INDETERMINATE, zh=f"签名未验证通过，无法确认{named.zh}未被修改",
+                         en=f"the signature did not verify, so the integrity of {named.en} is unknown"),
+                   check(C.SIGNATURE, S.FAILED, zh="SM2 签名不能用所给的任何证书验证",
+                         en="the SM2 signature does not verify with any certificate given")]
     else:
-        checks += [check(C.INTEGRITY, S.INDETERMINATE, "没有签名者证书，无法验证", "no signer certificate, nothing could be verified"),
-                   check(C.SIGNATURE, S.INDETERMINATE, "签名值中没有证书，且未提供签名者证书（--signer-cert）",
-                         "the signed value carries no certificate and none was supplied (--signer-cert)")]
+        checks += [check(C.INTEGRITY, S.INDETERMINATE, zh="没有签名者证书，无法验证", en="no signer certificate, nothing could be verified"),
+                   check(C.SIGNATURE, S.INDETERMINATE, zh="签名值中没有证书，且未提供签名者证书（--signer-cert）",
+                         en="the signed value carries no certificate and none was supplied (--signer-cert)")]
     when = signing_time or utc_now()
     checks += _seal_for_plain_signature(None, signer, "Sign", when)
     if signer is not None:
         checks += _certificate_checks(signer, when, trusted_roots, "签名者", "signer")
-    checks.append(check(C.TIMESTAMP, S.NOT_APPLICABLE, "签名不含时间戳", "the signature carries no time stamp"))
+    checks.append(check(C.TIMESTAMP, S.NOT_APPLICABLE, zh="签名不含时间戳", en="the signature carries no time stamp"))
     return SignatureReport(signature_id, sign_type, tuple(checks), signer=signer.subject if signer else None)
 
 

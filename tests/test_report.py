@@ -9,7 +9,7 @@ from trust.report import CheckName, CheckName as C, CheckStatus as S, Code, Repo
 
 
 def _sig(*statuses: S) -> SignatureReport:
-    return SignatureReport("s001", "Seal", tuple(check(C.INTEGRITY, s, "理由", "reason") for s in statuses))
+    return SignatureReport("s001", "Seal", tuple(check(C.INTEGRITY, s, zh="理由", en="reason") for s in statuses))
 
 
 def test_signature_status_rules():
@@ -39,13 +39,13 @@ def test_json_shape():
 
 def test_a_check_that_did_not_pass_says_why_for_machines():
     for name in CheckName:  # each check's failure means something without the place saying more
-        failed = check(name, S.FAILED, "理由", "reason")
+        failed = check(name, S.FAILED, zh="理由", en="reason")
         assert failed.code in set(Code) and failed.code is not Code.GENERIC, name
-        assert check(name, S.INDETERMINATE, "理由", "reason").code in set(Code)
-    assert check(CheckName.REVOCATION, S.FAILED, "理由", "reason").to_dict()["code"] == "REVOKED"
-    assert check(CheckName.REVOCATION, S.INDETERMINATE, "理由", "reason").code is Code.TRY_LATER
-    assert check(CheckName.CERTIFICATE, S.FAILED, "理由", "reason", code=Code.EXPIRED).code is Code.EXPIRED
+        assert check(name, S.INDETERMINATE, zh="理由", en="reason").code in set(Code)
+    assert check(CheckName.REVOCATION, S.FAILED, zh="理由", en="reason").to_dict()["code"] == "REVOKED"
+    assert check(CheckName.REVOCATION, S.INDETERMINATE, zh="理由", en="reason").code is Code.TRY_LATER
+    assert check(CheckName.CERTIFICATE, S.FAILED, zh="理由", en="reason", code=Code.EXPIRED).code is Code.EXPIRED
     for status in (S.PASSED, S.WARNING, S.NOT_APPLICABLE):
-        assert check(CheckName.CHAIN, status, "理由", "reason").code is None
+        assert check(CheckName.CHAIN, status, zh="理由", en="reason").code is None
         with pytest.raises(ValueError):
-            check(CheckName.CHAIN, status, "理由", "reason", code=Code.GENERIC)
+            check(CheckName.CHAIN, status, zh="理由", en="reason", code=Code.GENERIC)

@@ -82,7 +82,7 @@ def validate_path(leaf, *, roots=None, purpose: str | None = None, session=None,
     pool = [as_certificate(c) for c in intermediates]
     certificate = _certificate_check(leaf, at, leaf_usage)
     if not roots:
-        return PathResult((certificate, check(C.CHAIN, S.INDETERMINATE, "未配置可信根证书", "no trusted root is configured"),
+        return PathResult((certificate, check(C.CHAIN, S.INDETERMINATE, zh="未配置可信根证书", en="no trusted root is configured"),
                            _revocation_without_path()), (leaf,))
     fetcher = default_fetcher() if fetch is True else (fetch or None)
     issuers = _IssuerFetch(fetcher, Deadline(fetcher.time_limit), now) if fetcher else None
@@ -97,15 +97,15 @@ def validate_path(leaf, *, roots=None, purpose: str | None = None, session=None,
 def _certificate_check(leaf: Certificate, at: datetime, usages) -> Check:
     period = f"{_stamp(leaf.not_before)} – {_stamp(leaf.not_after)}"
     if not leaf.valid_at(at):
-        return check(C.CERTIFICATE, S.FAILED, f"证书在 {_stamp(at)} 不在有效期内（{period}）",
-                     f"the certificate is not valid at {_stamp(at)} ({period})",
+        return check(C.CERTIFICATE, S.FAILED, zh=f"证书在 {_stamp(at)} 不在有效期内（{period}）",
+                     en=f"the certificate is not valid at {_stamp(at)} ({period})",
                      code=Code.NOT_YET_VALID if at < leaf.not_before else Code.EXPIRED)
     if usages and leaf.key_usage is not None and not leaf.key_usage & usages:
         wanted = ", ".join(sorted(usages))
-        return check(C.CERTIFICATE, S.FAILED, f"证书密钥用法不含所需用途（{wanted}）",
-                     f"the certificate's key usage has none of {wanted}", code=Code.SIG_CONSTRAINTS_FAILURE)
-    return check(C.CERTIFICATE, S.PASSED, f"证书“{leaf.subject}”在 {_stamp(at)} 有效",
-                 f"the certificate '{leaf.subject}' is valid at {_stamp(at)}")
+        return check(C.CERTIFICATE, S.FAILED, zh=f"证书密钥用法不含所需用途（{wanted}）",
+                     en=f"the certificate's key usage has none of {wanted}", code=Code.SIG_CONSTRAINTS_FAILURE)
+    return check(C.CERTIFICATE, S.PASSED, zh=f"证书“{leaf.subject}”在 {_stamp(at)} 有效",
+                 en=f"the certificate '{leaf.subject}' is valid at {_stamp(at)}")
 
 
 # ---------------------------------------------------------------- path building
@@ -176,11 +176,11 @@ def _build(leaf: Certificate, roots: list[Certificate], pool: list[Certificate],
     found = walk([leaf])
     if found:
         path, outcome = found
-        return path, check(C.CHAIN, outcome.status, outcome.reason.zh, outcome.reason.en)
+        return path, check(C.CHAIN, outcome.status, zh=outcome.reason.zh, en=outcome.reason.en)
     # A path that reached an anchor tells more than one that broke off; FAILED beats INDETERMINATE.
     reached = [f for f in failures if any(_same(r, f[0][-1]) for r in roots)]
     path, outcome = (reached or sorted(failures, key=lambda f: f[1].status != S.FAILED))[0]
-    return path, check(C.CHAIN, outcome.status, outcome.reason.zh, outcome.reason.en)
+    return path, check(C.CHAIN, outcome.status, zh=outcome.reason.zh, en=outcome.reason.en)
 
 
 class _IssuerFetch:
@@ -322,8 +322,8 @@ def _unhandled_critical_extensions(cert: Certificate) -> str:
 # ---------------------------------------------------------------- revocation
 
 def _revocation_without_path() -> Check:
-    return check(C.REVOCATION, S.INDETERMINATE, "未建立通向可信根的证书链，无法检查吊销状态",
-                 "no path to a trusted root, so the revocation status cannot be checked",
+    return check(C.REVOCATION, S.INDETERMINATE, zh="未建立通向可信根的证书链，无法检查吊销状态",
+                 en="no path to a trusted root, so the revocation status cannot be checked",
                  code=Code.NO_CERTIFICATE_CHAIN_FOUND)
 
 
@@ -337,15 +337,15 @@ def _revocation(path: tuple[Certificate, ...], at: datetime, now: datetime, crls
                                   fetcher=fetcher, deadline=deadline)
         results.append((cert, status))
         if status.state == RevocationState.REVOKED:
-            return check(C.REVOCATION, S.FAILED, f"“{cert.subject}”：{status.reason.zh}", f"'{cert.subject}': {status.reason.en}")
+            return check(C.REVOCATION, S.FAILED, zh=f"“{cert.subject}”：{status.reason.zh}", en=f"'{cert.subject}': {status.reason.en}")
     unknown = [(c, s) for c, s in results if s.state == RevocationState.UNKNOWN]
     if unknown:
-        return check(C.REVOCATION, S.INDETERMINATE, "；".join(f"“{c.subject}”：{s.reason.zh}" for c, s in unknown),
-                     "; ".join(f"'{c.subject}': {s.reason.en}" for c, s in unknown))
+        return check(C.REVOCATION, S.INDETERMINATE, zh="；".join(f"“{c.subject}”：{s.reason.zh}" for c, s in unknown),
+                     en="; ".join(f"'{c.subject}': {s.reason.en}" for c, s in unknown))
     good = [(c, s) for c, s in results if s.state == RevocationState.GOOD]
     if not good:
-        return check(C.REVOCATION, S.NOT_APPLICABLE, "证书未声明吊销服务（无 CRL 分发点或 OCSP 地址），且链接到可信根",
-                     "the certificate names no revocation service (no CRL distribution point or OCSP responder) "
+        return check(C.REVOCATION, S.NOT_APPLICABLE, zh="证书未声明吊销服务（无 CRL 分发点或 OCSP 地址），且链接到可信根",
+                     en="the certificate names no revocation service (no CRL distribution point or OCSP responder) "
                      "and chains to a trusted root")
-    return check(C.REVOCATION, S.PASSED, "；".join(f"“{c.subject}”：{s.reason.zh}" for c, s in good),
-                 "; ".join(f"'{c.subject}': {s.reason.en}" for c, s in good))
+    return check(C.REVOCATION, S.PASSED, zh="；".join(f"“{c.subject}”：{s.reason.zh}" for c, s in good),
+                 en="; ".join(f"'{c.subject}': {s.reason.en}" for c, s in good))

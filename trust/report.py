@@ -122,8 +122,9 @@ class Check:
                 "reason": self.reason.to_dict()}
 
 
-def check(name: CheckName, status: CheckStatus, zh: str, en: str, *, code: Code | None = None) -> Check:
-    return Check(name, status, Message(zh, en), code)
+def check(name: CheckName, status: CheckStatus, *, zh: str, en: str, code: Code | None = None) -> Check:
+    """A check made here; the words by name, so the two languages cannot be swapped unseen."""
+    return Check(name, status, Message(zh=zh, en=en), code)
 
 
 @dataclass(frozen=True)
