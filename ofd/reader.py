@@ -10,6 +10,7 @@ and the list of signatures, plus `links` (which part points at which) for scope 
 import math
 import posixpath
 from dataclasses import dataclass, field
+from typing import overload
 
 from ofd.package import OFDFormatError, Package
 from trust.archive import child, child_text, children, local, resolve
@@ -145,16 +146,24 @@ def numbers(text: str | None, what: str = "number array", limit: int = 4096) -> 
     return out
 
 
+@overload
+def box(text: str | None, default: Box) -> Box: ...
+
+
+@overload
+def box(text: str | None, default: None = None) -> Box | None: ...
+
+
 def box(text: str | None, default: Box | None = None) -> Box | None:
     values = numbers(text, "box")
     if len(values) < 4:
         return default
-    return tuple(values[:4])
+    return values[0], values[1], values[2], values[3]
 
 
 def matrix(text: str | None) -> Matrix:
-    values = numbers(text, "CTM")
-    return tuple(values[:6]) if len(values) >= 6 else IDENTITY
+    v = numbers(text, "CTM")
+    return (v[0], v[1], v[2], v[3], v[4], v[5]) if len(v) >= 6 else IDENTITY
 
 
 def apply(m: Matrix, x: float, y: float) -> tuple[float, float]:
@@ -196,11 +205,6 @@ class _Reader:
         else:
             self.links.setdefault(base, set()).add(target)
         return target
-
-    def optional_xml(self, part: str | None):
-        if part is None:
-            return None
-        return self.package.xml(part)
 
     def read(self) -> Document:
         if "OFD.xml" not in self.package:
@@ -262,9 +266,9 @@ class _Reader:
         return info
 
     def resources(self, part: str | None) -> None:
-        res = self.optional_xml(part)
-        if res is None:
+        if part is None:
             return
+        res = self.package.xml(part)
         self.content.add(part)
         base_loc = (res.get("BaseLoc") or "").strip()
         base = (resolve(part, base_loc) if base_loc else None)
@@ -299,12 +303,12 @@ class _Reader:
                                                              colour(child(param, "FillColor")))
 
     def page(self, page_id: str, index: int, part: str | None, default_box: Box, templates: dict) -> Page:
-        content = self.optional_xml(part) if self.read_contents else None
+        content = self.package.xml(part) if self.read_contents and part is not None else None
         texts: list[TextRun] = []
         images: list[ImageItem] = []
         paths: list[PathItem] = []
         page_box = default_box
-        if content is not None:
+        if content is not None and part is not None:
             self.content.add(part)
             for res in children(content, "PageRes"):
                 self.resources(self.link(part, res.text))
@@ -380,24 +384,23 @@ class _Reader:
         return runs
 
     def annotations(self, part: str | None) -> None:
-        index = self.optional_xml(part)
-        if index is None:
+        if part is None:
             return
-        for page in children(index, "Page"):
+        for page in children(self.package.xml(part), "Page"):
             self.link(part, child_text(page, "FileLoc"))
 
     def attachments(self, part: str | None) -> tuple[Attachment, ...]:
-        index = self.optional_xml(part)
-        if index is None:
+        if part is None:
             return ()
+        index = self.package.xml(part)
         return tuple(Attachment(a.get("ID", ""), a.get("Name", ""), a.get("Format"),
                                 self.link(part, child_text(a, "FileLoc")))
                      for a in children(index, "Attachment"))
 
     def custom_tags(self, part: str | None) -> tuple[CustomTag, ...]:
-        index = self.optional_xml(part)
-        if index is None:
+        if part is None:
             return ()
+        index = self.package.xml(part)
         tags = []
         for tag in children(index, "CustomTag"):
             self.link(part, child_text(tag, "SchemaLoc"))

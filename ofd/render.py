@@ -83,7 +83,7 @@ class _Painter:
 
     def picture(self, data: bytes, box, clip=None) -> None:
         try:
-            picture = Image.open(io.BytesIO(data))
+            picture: Image.Image = Image.open(io.BytesIO(data))
             picture.load()
         except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
             return
@@ -178,10 +178,12 @@ def _subpaths(data: str) -> list[tuple[list[tuple[float, float]], bool]]:
         if op in ("M", "S"):
             if len(points) > 1:
                 out.append((points, False))
-            current = tuple(take(2))
+            x, y = take(2)
+            current = (x, y)
             points = [current]
         elif op == "L":
-            current = tuple(take(2))
+            x, y = take(2)
+            current = (x, y)
             points.append(current)
         elif op == "Q":
             x1, y1, x2, y2 = take(4)
@@ -218,5 +220,5 @@ def _bezier(control: list[tuple[float, float]]) -> list[tuple[float, float]]:
 
 
 def _rgb(color) -> tuple[int, int, int]:
-    values = [max(0, min(255, int(v))) for v in color[:3]]
-    return tuple(values + [0] * (3 - len(values)))
+    r, g, b = ([max(0, min(255, int(v))) for v in color[:3]] + [0, 0, 0])[:3]
+    return r, g, b

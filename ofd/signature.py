@@ -103,7 +103,7 @@ def parse_signature_date_time(text: str | None) -> datetime | None:
         value = datetime.strptime(digits[:14], "%Y%m%d%H%M%S")
     except ValueError:
         return None
-    return value.replace(tzinfo=UTC if text.strip().endswith("Z") else CST)
+    return value.replace(tzinfo=UTC if (text or "").strip().endswith("Z") else CST)
 
 
 def check_method_algorithm(check_method: str) -> HashAlgorithm | None:
@@ -218,6 +218,8 @@ def sign_ofd(data: bytes, signed_value: SignedValueCallback, *, sign_type: str =
     # 3. the seal
     seal_part = None
     if sign_type == "Seal":
+        if seal is None:
+            raise InvalidInput("a Seal signature carries its seal (Seal.esl)", "签章须带印章数据（Seal.esl）")
         seal_part = f"{sign_dir}/Seal.esl"
         parts[seal_part] = bytes(seal)
 

@@ -130,7 +130,7 @@ class TrueTypeFont:
             wanted.setdefault(glyph_id, len(wanted))
             glyphs[glyph_id] = self._glyph(glyph_id)
             todo.extend(component for _at, component in glyphs[glyph_id].components)
-        order = sorted(wanted, key=wanted.get)
+        order = sorted(wanted, key=wanted.__getitem__)
         glyf, loca = bytearray(), []
         for glyph_id in order:
             loca.append(len(glyf))
@@ -159,7 +159,7 @@ class TrueTypeFont:
 def _read_cmap(cmap: bytes, glyph_count: int) -> dict[int, int]:
     """Unicode code point → glyph id from the best Unicode subtable (format 12, else 4)."""
     count, = _unpack(">H", cmap, 2)
-    found = {}
+    found: dict[tuple[int, int, int], int] = {}  # (platform, encoding, format) -> offset
     for i in range(count):
         platform, encoding, offset = _unpack(">HHI", cmap, 4 + 8 * i)
         if offset < len(cmap):
@@ -199,7 +199,8 @@ def _format_12(cmap: bytes, at: int) -> dict[int, int]:
     groups, = _unpack(">I", cmap, at + 12)
     if at + 16 + 12 * groups > len(cmap):
         raise _bad("its cmap lists more groups than it holds")
-    mapping, last = {}, -1
+    mapping: dict[int, int] = {}
+    last = -1
     for i in range(groups):
         start, end, glyph = _unpack(">III", cmap, at + 16 + 12 * i)
         if not last < start <= end <= 0x10FFFF:  # sorted, not overlapping: the ranges add up to the code space
@@ -246,7 +247,7 @@ def _full_name(name: bytes) -> str:
     if len(name) < 6:
         return ""
     count, strings = _unpack(">HH", name, 2)
-    found = {}
+    found: dict[int, str] = {}  # 0: the English name, 1: any other
     for i in range(count):
         platform, _encoding, language, name_id, length, offset = _unpack(">HHHHHH", name, 6 + 12 * i)
         if name_id == 4:

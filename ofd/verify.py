@@ -57,6 +57,7 @@ def verify_ofd(data: bytes, *, trusted_roots=(), certificates=(), seal_status=No
     parsed = []
     protected_by_any: set[str] = set()
     for entry in entries:
+        xml: SignatureXml | OFDFormatError | None
         try:
             xml = parse_signature_xml(package.read(entry.part), entry.part) if entry.part else None
         except OFDFormatError as e:
@@ -73,9 +74,10 @@ def verify_ofd(data: bytes, *, trusted_roots=(), certificates=(), seal_status=No
         elif isinstance(xml, OFDFormatError):
             signatures.append(SignatureReport(entry.id, entry.type, (check(C.FORMAT, S.FAILED, zh=xml.zh, en=xml.en),)))
         else:
-            if document is None:
-                own = [check(C.FORMAT, S.FAILED, zh=f"文档结构无法读取：{unreadable.zh}",
-                             en=f"the document structure cannot be read: {unreadable.en}"),
+            if document is None or unreadable is not None:
+                why = unreadable or OFDFormatError("the document structure cannot be read", "文档结构无法读取")
+                own = [check(C.FORMAT, S.FAILED, zh=f"文档结构无法读取：{why.zh}",
+                             en=f"the document structure cannot be read: {why.en}"),
                        check(C.SCOPE, S.INDETERMINATE, zh="文档结构无法读取，无法判断保护范围",
                              en="the document structure cannot be read, so the scope cannot be judged")]
             else:
@@ -134,7 +136,7 @@ def _signature_list(package: Package) -> tuple[str | None, str | None]:
 def _referenced(package: Package, entry: SignatureEntry, xml: SignatureXml) -> set[str]:
     found = set()
     for reference in xml.references:
-        part = package.locate(entry.part, reference.file_ref)
+        part = package.locate(entry.part or "", reference.file_ref)
         if part:
             found.add(part)
     return found
@@ -142,12 +144,13 @@ def _referenced(package: Package, entry: SignatureEntry, xml: SignatureXml) -> s
 
 def _verify_signature(package: Package, entry: SignatureEntry, xml: SignatureXml, own: list[Check],
                       trusted_roots, certificates, seal_status=None) -> SignatureReport:
-    signed_value_part = package.locate(entry.part, xml.signed_value_loc or "")
+    base = entry.part or ""  # set: its Signature.xml was read
+    signed_value_part = package.locate(base, xml.signed_value_loc or "")
     if signed_value_part is None:
         own.append(check(C.FORMAT, S.FAILED, zh=f"签名值文件 {xml.signed_value_loc} 不存在",
                          en=f"the signed value file {xml.signed_value_loc} is missing"))
         return _merge(entry, own, None)
-    seal_part = package.locate(entry.part, xml.seal_loc) if xml.seal_loc else None
+    seal_part = package.locate(base, xml.seal_loc) if xml.seal_loc else None
     if xml.seal_loc and seal_part is None:
         own.append(check(C.SEAL_BINDING, S.FAILED, zh=f"印章文件 {xml.seal_loc} 不存在", en=f"the seal file {xml.seal_loc} is missing"))
     helper = verify_signed_value_for_ofd(
@@ -166,7 +169,7 @@ def _integrity(package: Package, entry: SignatureEntry, xml: SignatureXml) -> Ch
         return check(C.INTEGRITY, S.FAILED, zh="签名没有保护任何文件（References 为空）", en="the signature references no file")
     missing, changed = [], []
     for reference in xml.references:
-        part = package.locate(entry.part, reference.file_ref)
+        part = package.locate(entry.part or "", reference.file_ref)
         if part is None:
             missing.append(reference.file_ref)
         elif digest_value(algorithm, package.read(part)) != reference.check_value.strip():
@@ -211,7 +214,9 @@ def _scope(package: Package, document: Document, entry: SignatureEntry, xml: Sig
     (or was added after signing) and changes what the signed pages show."""
     protected = _referenced(package, entry, xml)
     used = _reachable(document)
-    swapped, weak, added = [], [], []
+    swapped: list[str] = []
+    weak: list[str] = []
+    added: list[str] = []
     for name in package.names():
         if name in protected or name in machinery:
             continue

@@ -197,13 +197,13 @@ def write_ofd(document: layout.Document, *, font_file: str = CJK_FONT) -> bytes:
     if document.custom_tags:
         _e(doc, "CustomTags", "Tags/CustomTags.xml")
         tags = _root("CustomTags")
-        for i, tag in enumerate(document.custom_tags):
-            name = tag.file_name or f"Tag_{i}.xml"
+        for i, custom in enumerate(document.custom_tags):
+            name = custom.file_name or f"Tag_{i}.xml"
             if f"Doc_0/Tags/{name}" in tag_parts or name == "CustomTags.xml" or "/" in name:
-                raise InvalidInput(f"custom tag file name {name!r} is taken or not a plain name",
+                raise InvalidInput(f"custom custom file name {name!r} is taken or not a plain name",
                                    f"自定义标引文件名 {name!r} 重复或不是单纯的文件名")
-            _e(_e(tags, "CustomTag", NameSpace=tag.namespace, TypeID=tag.type_id), "FileLoc", name)
-            tag_parts[f"Doc_0/Tags/{name}"] = tag.data
+            _e(_e(tags, "CustomTag", NameSpace=custom.namespace, TypeID=custom.type_id), "FileLoc", name)
+            tag_parts[f"Doc_0/Tags/{name}"] = custom.data
         tag_parts["Doc_0/Tags/CustomTags.xml"] = _xml(tags)
     attach_parts = {}
     if document.attachments:
