@@ -312,7 +312,7 @@ def _template(obj, path: str, keys: set[str]) -> Template:
         _fail(f"{path}.qr_form", "is url or payload", "须为 url 或 payload")
     return Template(width=width, height=height,
                     boxes=tuple(_box(b, f"{path}.boxes[{i}]", keys, width, height) for i, b in enumerate(boxes)),
-                    seal=(float(seal[0]), float(seal[1])), qr=tuple(map(float, qr)) if qr else None,
+                    seal=(float(seal[0]), float(seal[1])), qr=(float(qr[0]), float(qr[1]), float(qr[2])) if qr else None,
                     border=_get(obj, "border", bool, path, required=False, default=True), qr_form=QrForm(qr_form))
 
 

@@ -117,7 +117,7 @@ def read_rows(data: bytes, name: str, licence_type: LicenceType) -> list[Row]:
     else:
         raise InvalidInput("convert a .csv, .jsonl or .xlsx file", "请转换 .csv、.jsonl 或 .xlsx 文件")
     columns = _columns(licence_type)
-    rows = []
+    rows: list = []
     for number, record in records:
         if len(rows) >= MAX_ROWS:
             raise InvalidInput(f"the file has more than {MAX_ROWS} rows: split it", f"文件超过 {MAX_ROWS} 行，请拆分")

@@ -20,8 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import cast
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import CursorResult, delete, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from hsm.keystore import KeyStore
@@ -149,9 +150,10 @@ def _claim(session: Session, job_id: str, now: datetime) -> bool:
     if not job.stale(now):
         return False
     same_runner = licence_import.c.runner.is_(None) if runner is None else licence_import.c.runner == runner
-    taken = session.execute(update(licence_import).where((licence_import.c.id == job_id) & same_runner).values(
+    taken = cast(CursorResult, session.execute(update(licence_import).where(
+        (licence_import.c.id == job_id) & same_runner).values(
         status=JobStatus.RUNNING.value, runner=uuid.uuid4().hex, started_at=now, heartbeat_at=now, converted=0,
-        done_before=0, failed=0)).rowcount == 1
+        done_before=0, failed=0))).rowcount == 1
     if taken:
         session.execute(delete(licence_import_error).where(licence_import_error.c.import_id == job_id))
     session.commit()

@@ -127,10 +127,12 @@ def _path(canvas, data: str, y):
         op = tokens[i]
         i += 1
         if op in "SM":
-            current = tuple(numbers(2))
+            cx, cy = numbers(2)
+            current = (cx, cy)
             path.moveTo(current[0] * PT_PER_MM, y(current[1]))
         elif op == "L":
-            current = tuple(numbers(2))
+            cx, cy = numbers(2)
+            current = (cx, cy)
             path.lineTo(current[0] * PT_PER_MM, y(current[1]))
         elif op == "Q":
             qx, qy, x, y2 = numbers(4)

@@ -195,7 +195,7 @@ def _embedded(data: bytes, name: str) -> bytes | None:
 
 
 def _der(value) -> bytes:
-    return value if isinstance(value, (bytes, bytearray)) else value.der
+    return bytes(value) if isinstance(value, (bytes, bytearray)) else value.der
 
 
 def _context(store, roots, others) -> ValidationContext:

@@ -29,8 +29,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import cast
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import CursorResult, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from licence import registry
@@ -105,7 +106,8 @@ def add_consumer(session: Session, client_id: str, *, types, purposes, actor: st
 
 
 def remove_consumer(session: Session, client_id: str, *, actor: str) -> None:
-    if session.execute(delete(licence_consumer).where(licence_consumer.c.client_id == client_id)).rowcount == 0:
+    removed = cast(CursorResult, session.execute(delete(licence_consumer).where(licence_consumer.c.client_id == client_id)))
+    if removed.rowcount == 0:
         raise NotFound(f"{client_id} is not a licence consumer", f"{client_id} 不是证照使用方")
     audit.append(session, actor, "licence.consumer.remove", client_id, {})
 
