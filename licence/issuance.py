@@ -106,6 +106,9 @@ def _validity(value, licence_type: LicenceType, issue_date: date) -> tuple[date,
         raise InvalidInput(f"a {licence_type.name_en} is valid without end (长期): give no end date",
                            f"{licence_type.name}长期有效，不应给出截止日期")
     if licence_type.validity == ValidityRule.YEARS and end is None:
+        if licence_type.validity_years is None:  # the catalogue's reader requires them for this rule
+            raise InvalidInput(f"the catalogue gives {licence_type.name_en} no validity in years",
+                               f"目录未给出{licence_type.name}的有效年限")
         end = _add_years(start, licence_type.validity_years) - timedelta(days=1)
     if licence_type.validity == ValidityRule.GIVEN and end is None:
         raise InvalidInput(f"a {licence_type.name_en} needs the end of its validity", f"{licence_type.name}须给出有效期截止日期")
@@ -304,10 +307,11 @@ def _signed_pdf(session: Session, keystore: KeyStore, ready: Draft, document: lm
     return pades.sign_pdf(write_pdf(document), signer, reason=f"证照签发 licence {licence_id}",
                           location=ready.issuer.issuer_name, appearance=appearance,
                           timestamper=pades.KeyStoreTimeStamper(session, keystore), long_term=long_term,
-                          attachments=tuple((tag.file_name, tag.data) for tag in document.custom_tags))
+                          attachments=tuple((tag.file_name or f"Tag_{i}.xml", tag.data)  # the OFD writer's name
+                                            for i, tag in enumerate(document.custom_tags)))
 
 
-def laid_out(ready: Draft, record: dict, qr_text: str) -> lm.Document:
+def laid_out(ready: Draft, record: dict, qr_text: str | None) -> lm.Document:
     """The licence in the layout model that both writers draw (ofd.writer and licence.pdf)."""
     face_ = layout.Face(ready.licence_type, ready.printed(), qr_text=qr_text)
     return layout.document(face_, registry.metadata_of(record))

@@ -10,6 +10,7 @@ never a clipped licence.
 import io
 import re
 from dataclasses import dataclass
+from typing import Any, cast
 
 import segno
 from segno.consts import ERROR_LEVEL_M
@@ -108,8 +109,8 @@ def _box_text(box: Box, face: Face) -> tuple[str, tuple[str, str]]:
     if box.field is not None:
         field = face.licence_type.field(box.field)
         return face.printed.get(box.field, ""), (f"'{field.key}' ({field.label_en})", field.label)
-    text = box.format.format(**face.printed)
-    return text, (box.label or box.format, box.label or box.format)
+    pattern = box.format or ""  # the catalogue gives every box a field, a text or a format
+    return pattern.format(**face.printed), (box.label or pattern, box.label or pattern)
 
 
 def _box_items(box: Box, face: Face) -> list:
@@ -131,7 +132,8 @@ def _box_items(box: Box, face: Face) -> list:
 def qr_code(text: str) -> segno.QRCode:
     """The QR code of ``text`` at error correction M, in segments: the QR alphanumeric
     characters in alphanumeric mode, the rest (a URL's ``#``, lower case) as bytes."""
-    return segno.make(_segments(text), error="m", micro=False)
+    # segno's encoder takes a list of (content, mode) segments; its type hints name one value
+    return segno.make(cast(Any, _segments(text)), error="m", micro=False)
 
 
 def qr_version(text: str) -> int:

@@ -17,6 +17,7 @@ import io
 import logging
 import warnings
 from dataclasses import dataclass
+from typing import Any, cast
 
 import PIL.Image
 from asn1crypto import algos, ocsp as asn1_ocsp, tsp, x509 as asn1_x509
@@ -76,7 +77,10 @@ class KeyStoreSigner(signers.Signer):
 
     async def async_sign_raw(self, data: bytes, digest_algorithm: str, dry_run: bool = False) -> bytes:
         if dry_run:
-            size = self._size or (self.signing_cert.public_key.bit_size + 7) // 8
+            cert = self.signing_cert
+            if cert is None:  # pyHanko's Signer may have none; ours is made with one
+                raise SigningError("the signer has no certificate")
+            size = self._size or (cert.public_key.bit_size + 7) // 8
             return bytes(size)
         return self.keystore.sign(self.session, self.key, data, usage=self.usage, actor=self.actor)
 
@@ -178,7 +182,9 @@ def sign_pdf(pdf: bytes, signer: KeyStoreSigner, *, reason: str, location: str, 
             embed.embed_file(writer, embed.FileSpec(
                 file_spec_string=name, file_name=name, description=name,
                 embedded_data=embed.EmbeddedFileObject.from_file_data(writer, data=data, mime_type="application/xml")))
-        spec = fields.SigFieldSpec(field_name, on_page=appearance.page, box=appearance.box) if appearance else None
+        # PDF rectangles are real numbers; pyHanko's hint says int
+        spec = fields.SigFieldSpec(field_name, on_page=appearance.page, box=cast(Any, appearance.box)) \
+            if appearance else None
         meta = signers.PdfSignatureMetadata(
             field_name=field_name, reason=reason, location=location, md_algorithm="sha256",
             subfilter=fields.SigSeedSubFilter.PADES, embed_validation_info=long_term is not None,

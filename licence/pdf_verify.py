@@ -24,6 +24,7 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 from pyhanko.sign.validation.errors import SignatureValidationError
+from pyhanko.sign.validation.status import PdfSignatureStatus
 from pyhanko_certvalidator import ValidationContext
 
 from licence import metadata
@@ -216,13 +217,15 @@ def _one(signature, index: int, store, roots, others) -> SignatureReport:
         return SignatureReport(identifier, kind, (check(C.FORMAT, S.FAILED, zh=f"签名无法解析：{str(exc)[:200]}",
                                                         en=f"the signature cannot be read: {str(exc)[:200]}"),))
     signer = status.signing_cert.subject.human_friendly if status.signing_cert is not None else None
+    # a document time stamp's time is its own; a signature's is its time stamp's, else what it claims
+    if isinstance(status, PdfSignatureStatus):
+        stamp, when = status.timestamp_validity, status.signer_reported_dt
+        when = stamp.timestamp if stamp is not None else when
+    else:
+        stamp, when = None, status.timestamp
     checks = [check(C.FORMAT, S.PASSED, zh=f"结构可解析（{signature.sig_object.get('/SubFilter', '?')}）",
                     en=f"the structure parses ({signature.sig_object.get('/SubFilter', '?')})"),
-              _integrity(status), _signature(status), *_certificate_checks(status),
-              _timestamp(None if is_stamp else status.timestamp_validity), _scope(status)]
-    # a document time stamp's time is its own; a signature's is its time stamp's, else what it claims
-    stamp = status if is_stamp else status.timestamp_validity
-    when = stamp.timestamp if stamp is not None else status.signer_reported_dt
+              _integrity(status), _signature(status), *_certificate_checks(status), _timestamp(stamp), _scope(status)]
     return SignatureReport(identifier, kind, tuple(checks), signer=signer,
                            signing_time=when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if when else None)
 

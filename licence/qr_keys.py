@@ -160,7 +160,8 @@ def read_key_list(data: bytes, *, trusted_roots) -> KeyList:
     value, issued_at = open_signed_list(data, trusted_roots=trusted_roots, what="key list", time_claim=1)
     service = value.get(4) if isinstance(value.get(4), str) else None
     keys = []
-    for entry in value.get(3) if isinstance(value.get(3), list) else []:
+    listed = value.get(3)
+    for entry in listed if isinstance(listed, list) else []:
         if not isinstance(entry, dict):
             continue
         try:

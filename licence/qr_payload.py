@@ -44,6 +44,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from itertools import combinations
+from typing import Any
 
 import cbor2
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
@@ -63,7 +64,7 @@ from trust.errors import InvalidInput, InvalidSignature, TrustError
 from trust.hashes import sm3
 from trust.keys import load_public_key
 from trust.report import Check, CheckName as C, CheckStatus as S, Code, Message, Report, SignatureReport, check
-from trust.sm2 import DEFAULT_ID, signature_to_raw
+from trust.sm2 import DEFAULT_ID, SM2PublicKey, signature_to_raw
 
 PREFIX = "ZZ1:"
 ALG_SM2 = -65537          # private use (RFC 9053 §10.4 leaves values below -65536 to private use)
@@ -454,7 +455,7 @@ def _verify(text: str, keys, file, holder_code, statuses, clock) -> Report:
                     en=f"the payload parses ({_NAMES[decoded.algorithm]})"),
               *signature_checks, _integrity(claims, file), _status(claims, statuses, signer)]
     now = clock()
-    section = {"licence_id": claims.licence_id, "issuer": {"code": claims.issuer_code}, "version": claims.version,
+    section: dict[str, Any] = {"licence_id": claims.licence_id, "issuer": {"code": claims.issuer_code}, "version": claims.version,
                "holder": {"name": claims.holder_name}, "valid_from": claims.valid_from.isoformat(),
                "valid_to": claims.valid_to.isoformat() if claims.valid_to else "长期",
                "kid": decoded.kid.hex(), "checked_at": iso_z(now)}
@@ -499,6 +500,8 @@ def verify_raw(algorithm: str, spki: bytes, message: bytes, raw: bytes) -> None:
     """Raise InvalidSignature unless ``raw`` (r‖s) verifies over ``message`` with the key."""
     public = load_public_key(spki)
     if algorithm == "SM2-with-SM3":
+        if not isinstance(public, SM2PublicKey):
+            raise InvalidSignature("the key is not an SM2 key", "该密钥不是 SM2 密钥")
         public.verify(raw, message, signer_id=DEFAULT_ID, encoding="raw")
         return
     der = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
@@ -523,7 +526,7 @@ def _status(claims: Claims, statuses, signer: QrKey | None) -> Check:
         ours = number is not None and statuses.uri == status_list_uri(signer.service, number)
     else:  # keys given without their list's service: the list's number alone
         ours = number is not None and statuses.uri.endswith(f"/status-lists/{number}")
-    if not ours:
+    if not ours or claims.status is None:
         return check(C.LICENCE_STATUS, S.INDETERMINATE, zh="二维码未指向所给的状态列表",
                      en="the QR does not refer to the status list given")
     index = claims.status[1]

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import ColumnElement, insert, select, update
 from sqlalchemy.orm import Session
 
 from licence.catalogue import Sharing
@@ -62,7 +62,7 @@ class ShareRequest:
     until: datetime | None
 
     def active(self, now: datetime) -> bool:
-        return self.status == RequestStatus.APPROVED and now < self.until
+        return self.status == RequestStatus.APPROVED and self.until is not None and now < self.until
 
     def to_dict(self, now: datetime) -> dict:
         """As a consumer or an officer sees it; a pending request with its age in seconds."""
@@ -145,7 +145,7 @@ def listed(session: Session, *, issuer_codes=None, client_id: str | None = None,
     """The queue, oldest first: of ``issuer_codes`` (every issuer when None), of one consumer
     (``client_id``), about the licences of ``holder_codes`` (what the holder's wallet shows),
     of ``status``."""
-    where = []
+    where: list[ColumnElement[bool]] = []
     if holder_codes is not None:
         where.append(licence_request.c.holder_code.in_(list(holder_codes)))
     if issuer_codes is not None:

@@ -70,7 +70,7 @@ def assign(session: Session) -> tuple[int, int]:
     """A free (list, index) for a new licence, the index drawn at random. The unique constraint
     on the pair is the backstop when two issuances draw the same slot at once."""
     in_list = licences.c.status_list == 1
-    if session.execute(select(func.count()).where(in_list)).scalar() >= SIZE // 2:  # a draw rarely collides
+    if (session.execute(select(func.count()).where(in_list)).scalar() or 0) >= SIZE // 2:  # a draw rarely collides
         raise NotFound("status list 1 is full: a second list is still to be built", "状态列表 1 已满")
     while True:
         index = secrets.randbelow(SIZE)

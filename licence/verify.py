@@ -142,7 +142,7 @@ def verify_licence(data: bytes, *, lookup: Lookup, trusted_roots=(), seal_status
         read, file_sm3 = pdf_verify.licence_metadata, lambda: sm3(pdf_verify.signed_revision(data)).hex()
     else:
         report = verify_ofd(data, trusted_roots=trusted_roots, seal_status=seal_status)
-        read, file_sm3 = (lambda d: (read_metadata(d), False)), lambda: sm3(data).hex()
+        read, file_sm3 = (lambda data: (read_metadata(data), False)), lambda: sm3(data).hex()
     try:
         meta, changed = read(data)
     except (MetadataError, TrustError) as e:
@@ -158,7 +158,8 @@ def verify_licence(data: bytes, *, lookup: Lookup, trusted_roots=(), seal_status
         warnings.append(Message(zh="签名后文档信息被改写；本报告所示为签名时的证照元数据",
                                 en="the document information was rewritten after signing; this report shows the "
                                    "licence metadata as signed"))
-    record, history = None, []
+    record, history = None, list[HistoryEntry]()
+    found: tuple[LicenceRecord, list[HistoryEntry]] | TrustError | None
     try:
         found = lookup(meta.licence_id)
     except NotFound:
