@@ -55,7 +55,7 @@ def _counts(env: dict[str, str]) -> tuple[int, int]:
             seals = connection.execute(select(func.count()).select_from(audit.audit_log)
                                        .where(audit.audit_log.c.action == "seal.sign")).scalar()
             tokens = connection.execute(select(func.count()).select_from(oauth_access_token)).scalar()
-            return seals, tokens
+            return seals or 0, tokens or 0
     finally:
         engine.dispose()
 
@@ -100,7 +100,7 @@ class _Client:
         return status == 200 and json.loads(answer).get("status") in ("VALID", "INDETERMINATE")
 
 
-def _traffic(port: int, demo: dict[str, str], seconds: float) -> dict[str, list]:
+def _traffic(port: int, demo: dict[str, str], seconds: float) -> dict[str, dict]:
     first = _Client(port, demo["SECRET"], demo["ESID"], "", b"", "")
     _status, answer = first.call("POST", "/oauth/token", b"grant_type=client_credentials&scope=seal%3Asign",
                                 {"Authorization": first.basic, "Content-Type": "application/x-www-form-urlencoded"})

@@ -67,8 +67,11 @@ def run() -> dict[str, float]:
     maker_key = parse_certificate(maker.cert_der).public_key()
     assert isinstance(signer_key, SM2PublicKey) and isinstance(maker_key, SM2PublicKey)
     sign_rate = rate(lambda: signer.sign(ses.tbs_raw), SECONDS)
-    sm2_verify_pair_rate = rate(lambda: (signer_key.verify(ses.signature, ses.tbs_raw),
-                                         maker_key.verify(ses.seal.signed_value, ses.seal.seal_info.raw)), SECONDS)
+    def verify_pair() -> None:
+        signer_key.verify(ses.signature, ses.tbs_raw)
+        maker_key.verify(ses.seal.signed_value, ses.seal.seal_info.raw)
+
+    sm2_verify_pair_rate = rate(verify_pair, SECONDS)
     write_rate = rate(lambda: write_ofd(_licence()), SECONDS)
     return {
         "ofd_seal_per_s": round(seal_rate, 1),

@@ -135,11 +135,11 @@ def _sm2_verifications(work) -> int:
         done += 1
         return original(self, *args, **kwargs)
 
-    SM2PublicKey.verify_digest = counted
+    setattr(SM2PublicKey, "verify_digest", counted)  # noqa: B010 (a method swapped for the count)
     try:
         work()
     finally:
-        SM2PublicKey.verify_digest = original
+        setattr(SM2PublicKey, "verify_digest", original)  # noqa: B010
     return done
 
 

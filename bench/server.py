@@ -75,7 +75,7 @@ def posts_per_second(port: int, path: str, body: bytes | None, headers: dict, *,
     """Requests (POSTs of ``body`` by default) to ``path`` per second from ``clients`` threads,
     each on its own keep-alive connection (``new_connections``: a new one for every request),
     for about ``seconds``; an answer other than ``expected`` ends the bench."""
-    count, failures = [0] * clients, []
+    count, failures = [0] * clients, list[str]()
     deadline = time.perf_counter() + seconds
 
     def client(index: int) -> None:
