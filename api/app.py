@@ -6,7 +6,10 @@ engine), ``"trust.sessions"`` (a sessionmaker bound to it), ``"trust.group_commi
 (:class:`trust.db.GroupCommit` on those sessions) and ``"trust.keystore"`` (hsm's KeyStore).
 """
 
+from typing import cast
+
 from flask import Flask, Response, current_app, request
+from flask.json.provider import DefaultJSONProvider
 from sqlalchemy import Engine
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -42,8 +45,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
 
     app = Flask(__name__, static_folder=None)  # blueprints serve their own static files
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
-    app.json.ensure_ascii = False  # Chinese stays readable in JSON bodies
-    app.json.sort_keys = False
+    provider = cast(DefaultJSONProvider, app.json)
+    provider.ensure_ascii = False  # Chinese stays readable in JSON bodies
+    provider.sort_keys = False
     app.extensions["trust.settings"] = settings
     app.extensions["trust.engine"] = engine
     app.extensions["trust.sessions"] = sessions
@@ -68,7 +72,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     if settings.proxy_hops:
         # The client address (login throttling, audit) and scheme as the trusted proxies saw
         # them; the host stays ours (TRUST_PUBLIC_URL), whatever X-Forwarded-Host says.
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops, x_host=0)
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]  # Flask's documented way to add a middleware
+            app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops, x_host=0)
     return app
 
 

@@ -73,14 +73,15 @@ def acting_officer(role: str) -> str:
     client's own token, or anyone else, is refused and audited. Officers log in with TOTP
     (identity.authn.totp_required), so such a token never rests on a password alone."""
     token = g.access_token
-    held, held_duties = frozenset(), frozenset()
+    held: frozenset[str] = frozenset()
+    held_duties: frozenset[duties.Duty] = frozenset()
     if token.subject:
         with current_app.extensions["trust.sessions"]() as session:
             held, held_duties = subjects.roles(session, token.subject), subjects.person_duties(session, token.subject)
     try:
         duties.check_holding(held, held_duties, f"officer {token.subject}", PermissionDenied)
-    except PermissionDenied as error:
-        _refuse(error, request.path)
+    except PermissionDenied as refused:
+        _refuse(refused, request.path)
     needed = duties.ROLE_DUTY.get(role)
     if role not in held and (needed is None or needed.value not in held):
         if needed is None:

@@ -10,6 +10,7 @@ certificate). Integers in query strings are ASCII digits only, within a range pe
 
 import json
 from datetime import datetime
+from typing import Literal, overload
 
 from flask import g, request
 
@@ -111,6 +112,14 @@ def json_object() -> dict:
     if not isinstance(body, dict):
         raise InvalidInput("the body must be a JSON object", "请求体必须是 JSON 对象")
     return body
+
+
+@overload
+def text(body: dict, name: str, required: Literal[True] = True) -> str: ...
+
+
+@overload
+def text(body: dict, name: str, required: bool) -> str | None: ...
 
 
 def text(body: dict, name: str, required: bool = True) -> str | None:

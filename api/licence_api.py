@@ -273,7 +273,7 @@ def _answering_officer() -> tuple[str, frozenset[str]]:
     token = current_token("licence:manage")
     actor = acting_officer(OFFICER_ROLE)
     with _session() as session:
-        department = subjects.get_subject(session, token.subject).department
+        department = subjects.get_subject(session, token.subject or "").department  # an officer's: acting_officer
         return actor, share_requests.issuers_of_department(session, department)
 
 

@@ -15,6 +15,8 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Mapping
+from typing import cast
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from authlib.oauth2.rfc6749 import OAuth2Error
@@ -75,7 +77,8 @@ def _csrf_cookie_name() -> str:
 
 def _oauth_request(params, form=None) -> oidc.OAuthRequest:
     uri = _issuer() + request.full_path.rstrip("?")
-    return oidc.OAuthRequest(request.method, uri, request.headers, params, form, login_cookie=_login_cookie())
+    headers = cast(Mapping[str, str], request.headers)  # Werkzeug's Headers: a case-insensitive mapping
+    return oidc.OAuthRequest(request.method, uri, headers, params, form, login_cookie=_login_cookie())
 
 
 def _respond(result) -> Response:
@@ -140,8 +143,8 @@ def _form_token(csrf_cookie: str) -> str:
 
 def form_page(template: str, status: int = 200, form_action: str = "", **context) -> Response:
     """Render a page with the CSRF token of this browser (its cookie made on first need)."""
-    cookie = request.cookies.get(_csrf_cookie_name())
-    fresh = not cookie or len(cookie) != 43
+    cookie = request.cookies.get(_csrf_cookie_name()) or ""
+    fresh = len(cookie) != 43
     if fresh:
         cookie = secrets.token_urlsafe(32)
     token = _form_token(cookie)

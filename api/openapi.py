@@ -77,7 +77,7 @@ OFFSET = _query("offset", "Records to skip", {"type": "integer", "minimum": 0, "
 LICENCE_ID = _path("licence_id", "The licence identifier (电子证照标识, GB/T 36904)")
 ES_ID = _path("es_id", "The seal's esID (印章编码)")
 CA_NAME = _path("name", "The CA's name")
-BEARER = [{"bearer": []}]
+BEARER: list[dict[str, list]] = [{"bearer": []}]
 PUBLIC: list = []
 RATE_LIMITED = _problem("Too many requests (Retry-After says when to come back)")
 

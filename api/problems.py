@@ -90,7 +90,7 @@ def request_id() -> str:
 
 def status_for(error: TrustError) -> int:
     for cls in type(error).__mro__:
-        status = STATUS_BY_CODE.get(getattr(cls, "code", None))
+        status = STATUS_BY_CODE.get(getattr(cls, "code", ""))
         if status is not None:
             return status
     return 500
@@ -135,7 +135,7 @@ def from_trust_error(error: TrustError) -> Response:
 def from_http_exception(error: HTTPException) -> Response:
     status = error.code or 500
     code, _, detail, detail_zh = HTTP_ERRORS.get(
-        status, (f"http_{status}", None, error.description, "请求未能处理。"))
+        status, (f"http_{status}", None, error.description or "", "请求未能处理。"))
     # Keep headers such as Allow (405) and WWW-Authenticate (401); the body is ours.
     headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
     return problem(status, code, detail, detail_zh, headers)

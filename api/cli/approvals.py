@@ -75,7 +75,7 @@ def run(work: Callable[..., T], *, credential_path: str | None = None, keystore:
         try:
             check_ready(engine)
             with session_factory(engine)() as session:
-                args = [session, open_keystore(settings) if keystore else None]
+                args: list[Any] = [session, open_keystore(settings) if keystore else None]
                 if credential is not None:
                     args.append(credential)
                 try:

@@ -87,7 +87,7 @@ def list_(as_json: bool) -> None:
         click.echo("没有证书机构 / No CAs.")
     else:
         for a in found:
-            click.echo(f"{a.name}  {a.family}  {'root' if a.is_root else 'issuing under ' + a.parent}")
+            click.echo(f"{a.name}  {a.family}  {'root' if a.is_root else f'issuing under {a.parent}'}")
 
 
 @ca.command()

@@ -15,6 +15,7 @@
 """
 
 import sys
+from typing import NoReturn
 
 import click
 
@@ -50,7 +51,7 @@ _PREFIX = {FAILED: "拒绝或失败 / Refused or failed", UNREADABLE: "无法读
            NOT_READY: "服务未就绪 / No service here"}
 
 
-def fail(error: TrustError) -> None:
+def fail(error: TrustError) -> NoReturn:
     """Print ``error`` in both languages on stderr and end with its exit code."""
     code = code_for(error)
     click.echo(f"{_PREFIX[code]}: {error.zh} / {error.en}", err=True)

@@ -216,7 +216,7 @@ def unlock(username: str | None, address: str | None, credential_path: str) -> N
         else:
             authn.unlock(session, _by_username(session, username).id, actor=actor)
 
-    _as_sysadmin("identity.account.unlock", username or address, credential_path, work)
+    _as_sysadmin("identity.account.unlock", username or address or "", credential_path, work)
     click.echo(f"已解除锁定 / Unlocked: {username or address}")
 
 
@@ -381,6 +381,8 @@ def federation_group() -> None:
 def add_issuer(issuer, name, jwks_path, audience, level, scopes, algs, credential_path) -> None:
     """登记（或更新）受信任的外部签发方 / Add or replace a trusted external issuer."""
     jwks = _jwks_file(jwks_path)
+    if jwks is None:  # --jwks is required
+        raise click.UsageError("give --jwks / 请给出 --jwks")
     run_as("identity.federation.add-issuer", issuer, lambda session, _, acting: federation.add_issuer(
         session, issuer=issuer, name=name, jwks=jwks, audience=audience, assurance_level=level,
         scopes=list(scopes), algorithms=list(algs or ("ES256",)), actor=acting.officer.id),

@@ -9,6 +9,7 @@ and CA certificates. Demo values only: a production service is initialised witho
 
 import shlex
 import urllib.parse
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -47,18 +48,7 @@ def init(demo: bool) -> None:
             # Token keys exist before the first worker starts, so two workers never race to make one.
             signing_keys.ensure_signing_keys(session, keystore)
             licence_types.sync_shipped(session, actor="trustctl init")
-            custody = demo_ca = sample = identities = demo_client = demo_seal = demo_licence = None
-            if demo:
-                custody = set_up_demo_custody(session, settings)
-                approvers = [officers.load_credential(path) for _, path in custody.credentials[:2]]
-                demo_ca = set_up_demo_ca(session, keystore, settings, approvers)
-                identities = identity_demo.create_demo_identities(session, keystore, settings.home)
-                demo_client = clients.register_demo_client(session)
-                demo_seal = make_demo_seal(session, keystore, client_id=demo_client[0])
-                sample = write_sealed_sample(session, keystore, settings.home, demo_seal, demo_client[0])
-                demo_licence = set_up_demo_licences(session, keystore, es_id=demo_seal, client_id=demo_client[0],
-                                                    enterprise=identity_demo.ENTERPRISE,
-                                                    public_url=settings.public_url)
+            announce = _set_up_demo(session, keystore, settings) if demo else None
             session.commit()
     except TrustError as error:
         raise click.ClickException(f"{error.zh} / {error.en}") from error
@@ -68,13 +58,31 @@ def init(demo: bool) -> None:
     if master_key_file is not None:
         click.echo(f"软件密钥库主密钥文件（请备份并妥善保管）/ Software keystore master key file "
                    f"(back it up, keep it secret): {master_key_file}")
-    if custody is not None:  # printed only once it is saved, and only this once
+    if announce is not None:  # printed only once it is saved, and only this once
+        announce()
+
+
+def _set_up_demo(session, keystore, settings: Settings) -> Callable[[], None]:
+    """The demo authority, in the caller's transaction; returns what prints its notices and
+    writes var/demo.env, to call once it is committed."""
+    custody = set_up_demo_custody(session, settings)
+    approvers = [officers.load_credential(path) for _, path in custody.credentials[:2]]
+    demo_ca = set_up_demo_ca(session, keystore, settings, approvers)
+    identities = identity_demo.create_demo_identities(session, keystore, settings.home)
+    client_id, client_secret = clients.register_demo_client(session)
+    if client_secret is None:  # init --demo runs once, on an uninitialised database
+        raise TrustError("the demo client exists already", "演示客户端已存在")
+    demo_seal = make_demo_seal(session, keystore, client_id=client_id)
+    sample = write_sealed_sample(session, keystore, settings.home, demo_seal, client_id)
+    demo_licence = set_up_demo_licences(session, keystore, es_id=demo_seal, client_id=client_id,
+                                        enterprise=identity_demo.ENTERPRISE, public_url=settings.public_url)
+
+    def announce() -> None:
         click.echo(custody.notice())
         click.echo(demo_ca.notice())
         click.echo(f"已盖章的示例文件 / Sealed sample: {sample}\n"
                    f"  trustctl verify {sample} --trust-root {sample.parent / ROOT_NAME}")
         click.echo(identity_demo.notice(identities))
-        client_id, client_secret = demo_client
         click.echo(f"示范部门应用 / Demo department application: client_id={client_id}  "
                    f"client_secret={client_secret}（仅显示这一次 / shown this once）")
         click.echo(f"演示印章 / Demo seal: esID {demo_seal}, usable by {client_id}")
@@ -87,6 +95,8 @@ def init(demo: bool) -> None:
                    f"{issuance.verify_url_for(settings.public_url, demo_licence.licence_id)}\n"
                    f"  .venv/bin/trustctl licence file {demo_licence.licence_id} --out licence.ofd && "
                    f".venv/bin/trustctl verify licence.ofd")
+
+    return announce
 
 
 def write_demo_env(settings: Settings, *, client_secret: str, es_id: str, issuer_code: str) -> Path:

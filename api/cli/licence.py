@@ -193,7 +193,8 @@ def requests_() -> None:
 @json_option
 def requests_list(status: str | None, issuer_codes: tuple[str, ...], as_json: bool) -> None:
     """列出申请，最早的在前；待审批的显示已等待时间 / List requests, oldest first; pending ones with their age."""
-    found = run(lambda session, _k: share_requests.listed(session, status=status, issuer_codes=issuer_codes or None),
+    wanted = share_requests.RequestStatus(status) if status else None
+    found = run(lambda session, _k: share_requests.listed(session, status=wanted, issuer_codes=issuer_codes or None),
                 keystore=False)
     now = utc_now()
     if as_json:

@@ -235,7 +235,7 @@ def verify(file: str | None, qr: str | None, keys_file: str | None, status_files
                     detached = f.read()
             signers = tuple(cert for path in signer_certs for cert in _signer_certificates(path))
             with _service_state() as state:
-                report = verify_bytes(data, detached, roots, state, signers)
+                report = verify_bytes(data or b"", detached, roots, state, signers)  # FILE given: checked above
     except (TrustError, OSError, ValueError) as e:
         if isinstance(e, OSError):
             e = TrustError(f"cannot read {e.filename}: {e.strerror}", f"无法读取文件 {e.filename}：{e.strerror}")
