@@ -21,6 +21,9 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -36,6 +39,29 @@ SECONDS = 60
 CLIENTS = 4
 WORKERS = 2
 OPERATIONS = ("token", "introspect", "seal", "verify")
+
+
+@dataclass(frozen=True)
+class DemoHome:
+    """A demo TRUST_HOME (`trustctl init --demo`) to serve on ``port`` with ``env``; ``demo``
+    holds its demo.env values; ``scratch`` is a directory beside it for logs."""
+
+    env: dict[str, str]
+    port: int
+    demo: dict[str, str]
+    scratch: Path
+
+
+@contextmanager
+def demo_home(prefix: str, database_url: str | None) -> Iterator[DemoHome]:
+    """A new demo home on SQLite, or on ``database_url``; removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        home, port = Path(tmp) / "home", free_port()
+        env = environment(home, port)
+        if database_url:
+            env["TRUST_DATABASE_URL"] = database_url
+        subprocess.run([TRUSTCTL, "init", "--demo"], env=env, check=True, capture_output=True, timeout=300)
+        yield DemoHome(env, port, _demo_values(home), Path(tmp))
 
 
 def _demo_values(home: Path) -> dict[str, str]:
@@ -144,15 +170,10 @@ def _percentile(values: list[float], q: int) -> float:
 
 
 def _one(database: str, database_url: str | None, seconds: float) -> dict:
-    with tempfile.TemporaryDirectory(prefix=f"load-{database}-") as tmp:
-        home, port = Path(tmp) / "home", free_port()
-        env = environment(home, port)
-        if database_url:
-            env["TRUST_DATABASE_URL"] = database_url
-        subprocess.run([TRUSTCTL, "init", "--demo"], env=env, check=True, capture_output=True, timeout=300)
-        demo = _demo_values(home)
+    with demo_home(f"load-{database}-", database_url) as made:
+        env, port, demo = made.env, made.port, made.demo
         seals_before, tokens_before = _counts(env)
-        with served(env, port, WORKERS, Path(tmp) / "serve.log"):
+        with served(env, port, WORKERS, made.scratch / "serve.log"):
             started = time.monotonic()
             result = _traffic(port, demo, seconds)
             took = time.monotonic() - started

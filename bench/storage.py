@@ -7,13 +7,10 @@ defaults (bench/postgres.py). Ratios against SQLite say what the production data
 import base64
 import http.client
 import json
-import subprocess
-import tempfile
-from pathlib import Path
 
 from bench import postgres
-from bench.load import _demo_values
-from bench.server import TRUSTCTL, environment, free_port, posts_per_second, served
+from bench.load import demo_home
+from bench.server import posts_per_second, served
 from trust.hashes import sm3
 
 SECONDS = 3
@@ -22,17 +19,12 @@ WORKERS = 2
 
 
 def _figures(database: str, database_url: str | None) -> dict[str, float]:
-    with tempfile.TemporaryDirectory(prefix=f"bench-storage-{database}-") as tmp:
-        home, port = Path(tmp) / "home", free_port()
-        env = environment(home, port)
-        if database_url:
-            env["TRUST_DATABASE_URL"] = database_url
-        subprocess.run([TRUSTCTL, "init", "--demo"], env=env, check=True, capture_output=True, timeout=300)
-        demo = _demo_values(home)
+    with demo_home(f"bench-storage-{database}-", database_url) as made:
+        env, port, demo = made.env, made.port, made.demo
         basic = "Basic " + base64.b64encode(f"demo-department-app:{demo['SECRET']}".encode()).decode()
         form = {"Authorization": basic, "Content-Type": "application/x-www-form-urlencoded"}
         token_body = b"grant_type=client_credentials&scope=seal%3Asign"
-        with served(env, port, WORKERS, Path(tmp) / "serve.log"):
+        with served(env, port, WORKERS, made.scratch / "serve.log"):
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
             connection.request("POST", "/oauth/token", body=token_body, headers=form)
             token = json.loads(connection.getresponse().read())["access_token"]

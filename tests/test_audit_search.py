@@ -13,12 +13,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from api.app import create_app
-from hsm.kek import create_master_key_file
 from identity import subjects, tokens
-from trust import audit, audit_query, db
+from trust import audit, audit_query
 from trust.audit_query import Query
-from trust.config import Settings
 from trust.duties import Duty
 from trust.errors import InvalidInput
 
@@ -126,18 +123,11 @@ def test_reading_is_audited(session):
 
 
 @pytest.fixture
-def app(tmp_path):
-    url = f"sqlite:///{tmp_path / 'trust.db'}"
-    engine = db.make_engine(url)
-    db.upgrade(engine)
-    create_master_key_file(tmp_path / "master.key")
-    settings = Settings(home=tmp_path, database_url=url, host="127.0.0.1", port=8000,
-                        max_request_bytes=1024 * 1024, workers=1, public_url="https://trust.test")
-    application = create_app(settings, engine)
-    with application.extensions["trust.sessions"]() as session:
+def app(app):
+    """The app of tests/fixtures/api.py with the log of _log in its database."""
+    with app.extensions["trust.sessions"]() as session:
         _log(session)
-    yield application
-    engine.dispose()
+    return app
 
 
 def _officer(app, roles) -> tuple[dict, str]:

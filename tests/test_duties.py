@@ -13,14 +13,12 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import insert, select
 
-from api.app import create_app
 from api.cli import main
 from hsm import dual_control, officers
-from hsm.kek import create_master_key_file
 from identity import subjects, tokens
 from identity.models import identity_role
 from trust import audit, db, duties
-from trust.config import Settings, load_settings
+from trust.config import load_settings
 from trust.duties import Duty
 from trust.errors import InvalidInput, PermissionDenied
 
@@ -190,18 +188,6 @@ def test_only_security_officers_count_and_approve_under_dual_control(home):
 
 
 # ---------------------------------------------------------------- roles given and used
-
-@pytest.fixture
-def app(tmp_path):
-    url = f"sqlite:///{tmp_path / 'trust.db'}"
-    engine = db.make_engine(url)
-    db.upgrade(engine)
-    create_master_key_file(tmp_path / "master.key")
-    settings = Settings(home=tmp_path, database_url=url, host="127.0.0.1", port=8000,
-                        max_request_bytes=1024 * 1024, workers=1, public_url="https://trust.test")
-    yield create_app(settings, engine)
-    engine.dispose()
-
 
 def _officer(session, roles, username=None):
     number = secrets.token_hex(4)
