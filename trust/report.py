@@ -2,10 +2,11 @@
 
 A report explains every decision: each signature carries a list of checks from a fixed
 vocabulary, each with a status and a reason in Chinese and English, and, when it did not
-pass, a ``code`` a relying party's system can act on without reading prose (``Code``). Statuses are derived,
-never set by hand: a signature is VALID only if every check PASSED or is NOT_APPLICABLE,
-INVALID if any check FAILED, otherwise INDETERMINATE; the document takes the worst of its
-signatures, and a document with no signature is INDETERMINATE with a warning.
+pass, a ``code`` a relying party's system can act on without reading prose (``Code``).
+Statuses are derived, never set by hand: a signature is VALID only if every check PASSED
+or is NOT_APPLICABLE, INVALID if any check FAILED, otherwise INDETERMINATE; the document
+takes the worst of its signatures, and a document with no signature is INDETERMINATE with
+a warning.
 """
 
 from dataclasses import dataclass, field
@@ -75,7 +76,7 @@ _FAILED = {
     CheckName.FORMAT: Code.FORMAT_FAILURE, CheckName.INTEGRITY: Code.HASH_FAILURE,
     CheckName.SIGNATURE: Code.SIG_CRYPTO_FAILURE, CheckName.SEAL: Code.SIG_CRYPTO_FAILURE,
     CheckName.SEAL_BINDING: Code.SIG_CONSTRAINTS_FAILURE, CheckName.SEAL_VALIDITY: Code.SEAL_REVOKED,
-    CheckName.CERTIFICATE: Code.SIG_CONSTRAINTS_FAILURE, CheckName.CHAIN: Code.NO_CERTIFICATE_CHAIN_FOUND,
+    CheckName.CERTIFICATE: Code.SIG_CONSTRAINTS_FAILURE, CheckName.CHAIN: Code.CHAIN_CONSTRAINTS_FAILURE,
     CheckName.REVOCATION: Code.REVOKED, CheckName.TIMESTAMP: Code.TIMESTAMP_FAILURE,
     CheckName.SCOPE: Code.SIG_CONSTRAINTS_FAILURE, CheckName.LICENCE_STATUS: Code.LICENCE_NOT_VALID,
 }
